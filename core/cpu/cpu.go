@@ -1,0 +1,242 @@
+// Package cpu implements the nnst Backend on the host CPU, using all cores.
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"nnst/core/conv"
+	"nnst/core/model"
+	"nnst/core/nnst"
+	"nnst/core/ops"
+	"nnst/core/tensor"
+)
+
+// T is a CPU tensor.
+type T struct{ *tensor.T }
+
+// Shape returns the tensor's shape.
+func (t T) Shape() (int, int, int) { return t.C, t.H, t.W }
+
+func host(t nnst.Tensor) *tensor.T {
+	if t == nil {
+		return nil
+	}
+	return t.(T).T
+}
+
+// Backend is the CPU backend.
+type Backend struct {
+	mu         sync.Mutex
+	model      *model.Model
+	convs      []*conv.Layer
+	tapOf      []int // for each layer, its index in the tap list or -1
+	last       int   // index of the last layer needed
+	live, peak int64
+}
+
+// New returns a CPU backend.
+func New() *Backend { return &Backend{} }
+
+func (b *Backend) Name() string { return "cpu" }
+func (b *Backend) Err() error   { return nil }
+
+func (b *Backend) LiveBytes() int64 { b.mu.Lock(); defer b.mu.Unlock(); return b.live }
+func (b *Backend) PeakBytes() int64 { b.mu.Lock(); defer b.mu.Unlock(); return b.peak }
+
+func (b *Backend) track(n int64) {
+	b.mu.Lock()
+	b.live += n
+	b.peak = max(b.peak, b.live)
+	b.mu.Unlock()
+}
+
+func (b *Backend) wrap(t *tensor.T) nnst.Tensor {
+	b.track(int64(len(t.Data)) * 4)
+	return T{t}
+}
+
+func (b *Backend) Upload(t *tensor.T) nnst.Tensor { return b.wrap(t.Clone()) }
+
+func (b *Backend) Download(t nnst.Tensor) (*tensor.T, error) { return host(t).Clone(), nil }
+
+func (b *Backend) Zeros(c, h, w int) nnst.Tensor { return b.wrap(tensor.New(c, h, w)) }
+
+func (b *Backend) Free(ts ...nnst.Tensor) {
+	for _, t := range ts {
+		if t != nil {
+			b.track(-int64(len(host(t).Data)) * 4)
+		}
+	}
+}
+
+func (b *Backend) Axpby(a float32, x nnst.Tensor, c float32, y nnst.Tensor) nnst.Tensor {
+	return b.wrap(ops.Axpby(a, host(x), c, host(y)))
+}
+
+func (b *Backend) Resize(x nnst.Tensor, h, w int, align bool) nnst.Tensor {
+	return b.wrap(ops.Resize(host(x), h, w, align))
+}
+
+func (b *Backend) ResizeBackward(g nnst.Tensor, h, w int, align bool) nnst.Tensor {
+	return b.wrap(ops.ResizeBackward(host(g), h, w, align))
+}
+
+func (b *Backend) Rot90(x nnst.Tensor, k int) nnst.Tensor { return b.wrap(ops.Rot90(host(x), k)) }
+
+// LoadModel prepacks the conv weights.
+func (b *Backend) LoadModel(m *model.Model) error {
+	tapIndex := map[string]int{}
+	for i, t := range m.Taps {
+		tapIndex[t] = i
+	}
+	b.model = m
+	b.convs = make([]*conv.Layer, len(m.Layers))
+	b.tapOf = make([]int, len(m.Layers))
+	b.last = -1
+	found := 0
+	for i, l := range m.Layers {
+		b.tapOf[i] = -1
+		if l.Kind != "conv" {
+			continue
+		}
+		b.convs[i] = conv.NewLayer(l.Conv.In, l.Conv.Out, l.Conv.Weight, l.Conv.Bias)
+		if t, ok := tapIndex["relu"+l.Name[4:]]; ok {
+			b.tapOf[i] = t
+			b.last = i
+			found++
+		}
+	}
+	if found != len(m.Taps) {
+		return fmt.Errorf("model %s: %d of %d taps found in its layers", m.Arch, found, len(m.Taps))
+	}
+	return nil
+}
+
+type trace struct {
+	outs []*tensor.T // output of each layer (post-ReLU for convs)
+	idx  [][]int32   // pool argmax indices
+	h, w int         // input size
+}
+
+func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
+	x := ops.Normalize(host(img), b.model.Input)
+	tr := &trace{outs: make([]*tensor.T, b.last+1), idx: make([][]int32, b.last+1), h: x.H, w: x.W}
+	taps := make([]nnst.Tensor, len(b.model.Taps))
+	for i := 0; i <= b.last; i++ {
+		l := b.model.Layers[i]
+		var y *tensor.T
+		if l.Kind == "pool" {
+			y, tr.idx[i] = ops.MaxPool2(x)
+		} else {
+			y = tensor.New(l.Conv.Out, x.H, x.W)
+			b.convs[i].Forward(x.Data, x.H, x.W, true, y.Data)
+		}
+		tr.outs[i] = y
+		if t := b.tapOf[i]; t >= 0 {
+			taps[t] = b.wrap(y)
+		}
+		x = y
+	}
+	if !keep {
+		tr = nil
+	}
+	return &nnst.Trace{Taps: taps, State: tr}
+}
+
+func (b *Backend) Release(tr *nnst.Trace) {
+	b.Free(tr.Taps...)
+	tr.Taps, tr.State = nil, nil
+}
+
+func (b *Backend) Backward(ntr *nnst.Trace, tapGrads []nnst.Tensor) nnst.Tensor {
+	tr := ntr.State.(*trace)
+	var g *tensor.T
+	for i := b.last; i >= 0; i-- {
+		l := b.model.Layers[i]
+		y := tr.outs[i]
+		if t := b.tapOf[i]; t >= 0 && tapGrads[t] != nil {
+			tg := host(tapGrads[t])
+			if g == nil {
+				g = tg.Clone()
+			} else {
+				for j, v := range tg.Data {
+					g.Data[j] += v
+				}
+			}
+		}
+		if g == nil {
+			continue
+		}
+		var in [2]int
+		if i == 0 {
+			in = [2]int{tr.h, tr.w}
+		} else {
+			in = [2]int{tr.outs[i-1].H, tr.outs[i-1].W}
+		}
+		if l.Kind == "pool" {
+			g = ops.MaxPool2Backward(g, tr.idx[i], y.C, in[0], in[1])
+			continue
+		}
+		ops.ReLUBackward(g.Data, y.Data)
+		dx := tensor.New(l.Conv.In, y.H, y.W)
+		b.convs[i].BackwardData(g.Data, y.H, y.W, dx.Data)
+		g = dx
+	}
+	if g == nil {
+		g = tensor.New(3, tr.h, tr.w)
+	}
+	b.Release(ntr)
+	return b.wrap(ops.NormalizeBackward(g, b.model.Input))
+}
+
+func (b *Backend) Hypercolumns(taps []nnst.Tensor, h, w int) nnst.Tensor {
+	d := 0
+	for _, t := range taps {
+		d += host(t).C
+	}
+	out := tensor.New(d, h, w)
+	off := 0
+	for _, t := range taps {
+		x := host(t)
+		r := ops.Resize(x, h, w, true)
+		s := 1 / float32(x.C)
+		dst := out.Data[off*h*w : (off+x.C)*h*w]
+		for i, v := range r.Data {
+			dst[i] = v * s
+		}
+		off += x.C
+	}
+	return b.wrap(out)
+}
+
+func (b *Backend) HypercolumnsBackward(g nnst.Tensor, taps []nnst.Tensor) []nnst.Tensor {
+	gh := host(g)
+	grads := make([]nnst.Tensor, len(taps))
+	off := 0
+	for i, t := range taps {
+		x := host(t)
+		part := &tensor.T{C: x.C, H: gh.H, W: gh.W, Data: gh.Data[off*gh.H*gh.W : (off+x.C)*gh.H*gh.W]}
+		r := ops.ResizeBackward(part, x.H, x.W, true)
+		s := 1 / float32(x.C)
+		for j := range r.Data {
+			r.Data[j] *= s
+		}
+		grads[i] = b.wrap(r)
+		off += x.C
+	}
+	return grads
+}
+
+func (b *Backend) Adam(p, g, m, v nnst.Tensor, t int, lr float32) {
+	ops.Adam(host(p).Data, host(g).Data, host(m).Data, host(v).Data, t, lr)
+}
+
+func scalar(v float64) *tensor.T {
+	t := tensor.New(1, 1, 1)
+	t.Data[0] = float32(v)
+	return t
+}
+
+var _ nnst.Backend = (*Backend)(nil)

@@ -1,0 +1,90 @@
+package nnst
+
+import (
+	"nnst/core/model"
+	"nnst/core/tensor"
+)
+
+// Tensor is a C x H x W float32 tensor that lives on a backend (host memory
+// for the CPU backend, a GPU buffer for WebGPU).
+type Tensor interface {
+	Shape() (c, h, w int)
+}
+
+// Trace is the result of a network forward pass: the tapped activations in
+// model tap order, and whatever the backend keeps for the backward pass.
+type Trace struct {
+	Taps  []Tensor
+	State any
+}
+
+// Bank is a backend's nearest-neighbour search structure over style
+// hypercolumns: the vectors centred on their mean and normalised.
+type Bank interface {
+	Len() int
+}
+
+// Sample says which positions of a tap the feature-splitting loss uses:
+// rows Y0, Y0+Stride, ... and columns X0, X0+Stride, ...
+type Sample struct {
+	Stride, Y0, X0 int
+}
+
+// Backend runs the heavy operations of the pipeline. The driver owns the
+// tensors it gets and frees them; a backend reports the first failure of any
+// call through Err, so calls can be queued without a check each.
+type Backend interface {
+	Name() string
+	Err() error
+	LiveBytes() int64
+	PeakBytes() int64
+
+	Upload(t *tensor.T) Tensor
+	Download(t Tensor) (*tensor.T, error)
+	Zeros(c, h, w int) Tensor
+	Free(ts ...Tensor)
+
+	// Axpby returns a*x + b*y; y may be nil.
+	Axpby(a float32, x Tensor, b float32, y Tensor) Tensor
+	// Resize is bilinear interpolation to h x w; ResizeBackward its adjoint
+	// (g is the gradient of the resized tensor, the result has size h x w).
+	Resize(x Tensor, h, w int, alignCorners bool) Tensor
+	ResizeBackward(g Tensor, h, w int, alignCorners bool) Tensor
+	// Rot90 rotates by k quarter turns counter-clockwise (torch.rot90).
+	Rot90(x Tensor, k int) Tensor
+
+	// LoadModel prepares the network; Forward normalises an RGB image and
+	// runs the network to the last tap, keeping what Backward needs if keep.
+	LoadModel(m *model.Model) error
+	Forward(img Tensor, keep bool) *Trace
+	// Backward returns the gradient of the RGB image given the gradients of
+	// the taps (nil entries mean zero), and releases the trace.
+	Backward(tr *Trace, tapGrads []Tensor) Tensor
+	// Release frees a trace without a backward pass.
+	Release(tr *Trace)
+
+	// Hypercolumns divides each tap by its channel count, resizes it with
+	// bilinear(align corners) to h x w and concatenates along channels.
+	Hypercolumns(taps []Tensor, h, w int) Tensor
+	// HypercolumnsBackward splits a hypercolumn gradient into tap gradients.
+	HypercolumnsBackward(g Tensor, taps []Tensor) []Tensor
+	// NewBank builds a search bank from the vectors of the given tensors.
+	NewBank(vectors []Tensor) Bank
+	FreeBank(b Bank)
+	// Match replaces each vector of query by the uncentred bank vector
+	// nearest to it in centred cosine distance (query centred on its own mean).
+	Match(b Bank, query Tensor) Tensor
+	// CosineLoss returns mean(1 - cos(f, target)) over positions (as a
+	// 1x1x1 tensor) and its gradient with respect to f.
+	CosineLoss(f, target Tensor) (loss, grad Tensor)
+	// SplitLoss is the feature-splitting loss of one tap: out and each style
+	// tensor are subsampled by s; each output sample is matched to its
+	// nearest style sample in centred cosine distance; it returns the mean
+	// distance (1x1x1) and its gradient with respect to out.
+	SplitLoss(out Tensor, style []Tensor, s Sample) (loss, grad Tensor)
+	// ColorDistanceLoss returns mean |D(x) - D(ref)| with D the pairwise
+	// Euclidean distances between pixel colours, and its gradient wrt x.
+	ColorDistanceLoss(x, ref Tensor) (loss, grad Tensor)
+	// Adam updates p in place with gradient g and moments m, v at step t (1-based).
+	Adam(p, g, m, v Tensor, t int, lr float32)
+}

@@ -1,0 +1,415 @@
+package nnst
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"nnst/core/imageio"
+	"nnst/core/tensor"
+)
+
+// run is the state of one stylization.
+type run struct {
+	s        *Stylizer
+	be       Backend
+	ctx      context.Context
+	o        Options
+	report   func(Progress)
+	start    time.Time
+	done     float64 // work units done
+	total    float64
+	lastTick time.Time
+	p        Progress
+	out      []Tensor // the output pyramid (for previews)
+}
+
+// Run stylizes content (RGB in [0,1], any size) in the style of style. It
+// resizes both so their long side is o.Size, runs NNST-Opt and, unless
+// o.Color is off, colour-matches the result. report, if not nil, is called
+// with progress at most a few times a second and at each stage change.
+func (s *Stylizer) Run(ctx context.Context, content, style *tensor.T, o Options, report func(Progress)) (*tensor.T, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	c, err := Fit(content, o.Size, "content")
+	if err != nil {
+		return nil, err
+	}
+	st, err := Fit(style, o.Size, "style")
+	if err != nil {
+		return nil, err
+	}
+	r := &run{s: s, be: s.be, ctx: ctx, o: o, report: report, start: time.Now()}
+	return r.stylize(c, st)
+}
+
+// Fit resizes an image so its long side is size and checks the short side.
+func Fit(t *tensor.T, size int, what string) (*tensor.T, error) {
+	f := imageio.FitLongSide(t, size)
+	if min(f.H, f.W) < MinSide {
+		return nil, fmt.Errorf("%s image is %dx%d px, which is %dx%d at %d px: the short side must stay at least %d px (the image is too narrow for this size)", what, t.W, t.H, f.W, f.H, size, MinSide)
+	}
+	return f, nil
+}
+
+// scales returns the number of scales an h x w content image allows: the
+// coarsest must keep at least 8 px on its short side for the network.
+func scalesFor(want, h, w int) int {
+	n := 1
+	for s := min(h, w) / 2; n < want && s >= 8 && n <= Levels(h, w); s /= 2 {
+		n++
+	}
+	return n
+}
+
+func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
+	be := r.be
+	o := r.o
+	ch, cw := content.H, content.W
+	nScales := scalesFor(o.Scales, ch, cw)
+	lc, ls := Levels(ch, cw), Levels(style.H, style.W)
+
+	// Work units: a step at scale scl costs about 4^-scl of a full-size step.
+	for k := 0; k < nScales; k++ {
+		r.total += float64(o.Steps+10) * math.Pow(0.25, float64(nScales-1-k))
+	}
+	r.total += float64(o.Steps)*2 + 10
+	r.tick(Progress{Stage: StagePrepare, Scales: nScales}, true)
+
+	cT := be.Upload(content)
+	sT := be.Upload(style)
+	defer be.Free(cT, sT)
+	C := dec(be, cT, lc)
+	S := dec(be, sT, ls)
+	O := dec(be, cT, lc)
+	defer func() { be.Free(C...); be.Free(S...); be.Free(O...) }()
+	r.out = O
+	z := 3
+	if max(ch, cw) >= 1024 {
+		z = 2
+	}
+	for i := 0; i < min(z, lc); i++ {
+		c, h, w := O[i].Shape()
+		be.Free(O[i])
+		O[i] = be.Zeros(c, h, w)
+	}
+	if err := be.Err(); err != nil {
+		return nil, err
+	}
+
+	contentWeight := 1 - o.Alpha
+	for k, scl := 0, nScales-1; scl >= 0; k, scl = k+1, scl-1 {
+		if err := r.cancelled(); err != nil {
+			return nil, err
+		}
+		r.p.Scale = k + 1
+		r.tick(Progress{Stage: StageMatch, Scale: k + 1, Scales: nScales}, true)
+		styleS := syn(be, S[scl:])
+		contentS := syn(be, C[scl:])
+		a := float32(contentWeight)
+		if k == 0 {
+			a = 0
+		}
+		probeP := append([]Tensor{C[scl]}, O[scl+1:]...)
+		probe := syn(be, probeP)
+		query := be.Axpby(a, probe, 1-a, contentS)
+		be.Free(probe)
+		target := r.matchTarget(query, styleS)
+		be.Free(query)
+		r.add(10 * math.Pow(0.25, float64(scl)))
+		if err := be.Err(); err != nil {
+			be.Free(target, contentS)
+			return nil, err
+		}
+		err := r.optimiseHypercolumn(O[scl:], target, contentS, k+1, nScales, math.Pow(0.25, float64(scl)))
+		be.Free(target, contentS)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if err := r.optimiseFinal(O, sT, cT); err != nil {
+		return nil, err
+	}
+	img := syn(be, O)
+	out, err := be.Download(img)
+	be.Free(img)
+	if err != nil {
+		return nil, err
+	}
+	if err := be.Err(); err != nil {
+		return nil, err
+	}
+	clamp01(out)
+	if o.Color {
+		r.tick(Progress{Stage: StageColor}, true)
+		out = ColorMatch(content, style, out)
+	}
+	r.done = r.total
+	r.tick(Progress{Stage: StageDone}, true)
+	return out, nil
+}
+
+// hypercolumns returns H(img) at a quarter of img's size.
+func (r *run) hypercolumns(img Tensor) Tensor {
+	tr := r.be.Forward(img, false)
+	_, h, w := img.Shape()
+	hc := r.be.Hypercolumns(tr.Taps, max(h/4, 1), max(w/4, 1))
+	r.be.Release(tr)
+	return hc
+}
+
+// matchTarget returns replace(H(query), H(style, flips)); style is freed.
+func (r *run) matchTarget(query, style Tensor) Tensor {
+	be := r.be
+	var vecs []Tensor
+	rots := 1
+	if r.o.Flip {
+		rots = 4
+	}
+	for k := 0; k < rots; k++ {
+		img := style
+		if k > 0 {
+			img = be.Rot90(style, k)
+		}
+		vecs = append(vecs, r.hypercolumns(img))
+		if k > 0 {
+			be.Free(img)
+		}
+	}
+	be.Free(style)
+	bank := be.NewBank(vecs)
+	be.Free(vecs...)
+	hq := r.hypercolumns(query)
+	t := be.Match(bank, hq)
+	be.FreeBank(bank)
+	be.Free(hq)
+	return t
+}
+
+// contentLoss adds the gradient of the optional content loss to g and
+// returns the new gradient; ref is the content at img's size.
+func (r *run) contentLoss(img, ref, g Tensor) Tensor {
+	be := r.be
+	_, h, w := img.Shape()
+	sh, sw := h, w
+	if h >= w {
+		sh, sw = 32, max(1, int(math.Round(float64(w)*32/float64(h))))
+	} else {
+		sh, sw = max(1, int(math.Round(float64(h)*32/float64(w)))), 32
+	}
+	a := be.Resize(img, sh, sw, true)
+	b := be.Resize(ref, sh, sw, true)
+	loss, gs := be.ColorDistanceLoss(a, b)
+	gi := be.ResizeBackward(gs, h, w, true)
+	sum := be.Axpby(1, g, 1, gi)
+	be.Free(a, b, loss, gs, gi, g)
+	return sum
+}
+
+type adam struct {
+	m, v []Tensor
+}
+
+func newAdam(be Backend, p []Tensor) *adam {
+	a := &adam{}
+	for _, t := range p {
+		c, h, w := t.Shape()
+		a.m = append(a.m, be.Zeros(c, h, w))
+		a.v = append(a.v, be.Zeros(c, h, w))
+	}
+	return a
+}
+
+func (a *adam) free(be Backend) { be.Free(a.m...); be.Free(a.v...) }
+
+// optimiseHypercolumn runs the per-scale optimisation of the pyramid levels
+// p (updated in place) towards the target hypercolumns.
+func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, scales int, cost float64) error {
+	be := r.be
+	opt := newAdam(be, p)
+	defer opt.free(be)
+	for t := 1; t <= r.o.Steps; t++ {
+		if err := r.cancelled(); err != nil {
+			return err
+		}
+		img := syn(be, p)
+		tr := be.Forward(img, true)
+		_, h, w := img.Shape()
+		f := be.Hypercolumns(tr.Taps, max(h/4, 1), max(w/4, 1))
+		loss, gf := be.CosineLoss(f, target)
+		tapGrads := be.HypercolumnsBackward(gf, tr.Taps)
+		be.Free(f, gf)
+		g := be.Backward(tr, tapGrads)
+		be.Free(tapGrads...)
+		if r.o.ContentLoss {
+			g = r.contentLoss(img, contentS, g)
+		}
+		be.Free(img)
+		grads := synBackward(be, g, p)
+		for i := range p {
+			be.Adam(p[i], grads[i], opt.m[i], opt.v[i], t, r.o.LR)
+		}
+		be.Free(grads...)
+		r.add(cost)
+		r.step(StageScale, scale, scales, t, loss)
+		be.Free(loss)
+		if err := be.Err(); err != nil {
+			return err
+		}
+	}
+	// Re-decompose the image into the same number of levels.
+	img := syn(be, p)
+	np := dec(be, img, len(p)-1)
+	be.Free(img)
+	be.Free(p...)
+	copy(p, np)
+	return be.Err()
+}
+
+// optimiseFinal is the feature-splitting pass at full resolution.
+func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
+	be := r.be
+	rng := rand.New(rand.NewPCG(r.o.Seed, 0x4e4e5354))
+	r.tick(Progress{Stage: StageFinal, Steps: r.o.Steps}, true)
+	// Style tap features of each rotation, rotated back.
+	rots := 1
+	if r.o.Flip {
+		rots = 4
+	}
+	nt := len(r.s.model.Taps)
+	styleTaps := make([][]Tensor, nt)
+	for k := 0; k < rots; k++ {
+		img := style
+		if k > 0 {
+			img = be.Rot90(style, k)
+		}
+		tr := be.Forward(img, false)
+		for l, t := range tr.Taps {
+			if k == 0 {
+				styleTaps[l] = append(styleTaps[l], be.Axpby(1, t, 0, nil))
+			} else {
+				styleTaps[l] = append(styleTaps[l], be.Rot90(t, -k))
+			}
+		}
+		be.Release(tr)
+		if k > 0 {
+			be.Free(img)
+		}
+	}
+	defer func() {
+		for _, ts := range styleTaps {
+			be.Free(ts...)
+		}
+	}()
+	opt := newAdam(be, p)
+	defer opt.free(be)
+	for t := 1; t <= r.o.Steps; t++ {
+		if err := r.cancelled(); err != nil {
+			return err
+		}
+		img := syn(be, p)
+		tr := be.Forward(img, true)
+		grads := make([]Tensor, nt)
+		var losses []Tensor
+		for l, tap := range tr.Taps {
+			_, th, tw := tap.Shape()
+			s := Sample{Stride: 1}
+			if m := max(th, tw); m > 64 {
+				s.Stride = m / 64
+				s.Y0, s.X0 = rng.IntN(s.Stride), rng.IntN(s.Stride)
+			}
+			loss, g := be.SplitLoss(tap, styleTaps[l], s)
+			grads[l] = g
+			losses = append(losses, loss)
+		}
+		g := be.Backward(tr, grads)
+		be.Free(grads...)
+		if r.o.ContentLoss && t <= 100 {
+			g = r.contentLoss(img, content, g)
+		}
+		be.Free(img)
+		pg := synBackward(be, g, p)
+		for i := range p {
+			be.Adam(p[i], pg[i], opt.m[i], opt.v[i], t, r.o.LR)
+		}
+		be.Free(pg...)
+		r.add(2)
+		r.step(StageFinal, 0, 0, t, losses...)
+		be.Free(losses...)
+		if err := be.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *run) cancelled() error {
+	if r.ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrCancelled, context.Cause(r.ctx))
+	}
+	return nil
+}
+
+func (r *run) add(units float64) { r.done += units }
+
+// step reports a finished optimisation step, reading the loss back only
+// when a report is due.
+func (r *run) step(stage string, scale, scales, t int, losses ...Tensor) {
+	if r.report == nil {
+		return
+	}
+	if time.Since(r.lastTick) < 250*time.Millisecond && t != r.o.Steps {
+		return
+	}
+	loss := 0.0
+	for _, l := range losses {
+		h, err := r.be.Download(l)
+		if err != nil {
+			loss = math.NaN()
+			break
+		}
+		loss += float64(h.Data[0])
+	}
+	r.tick(Progress{Stage: stage, Scale: scale, Scales: scales, Step: t, Steps: r.o.Steps, Loss: loss}, false)
+}
+
+func (r *run) tick(p Progress, force bool) {
+	if r.report == nil {
+		return
+	}
+	now := time.Now()
+	if !force && now.Sub(r.lastTick) < 250*time.Millisecond {
+		return
+	}
+	r.lastTick = now
+	p.Elapsed = now.Sub(r.start)
+	p.Fraction = min(1, r.done/r.total)
+	if p.Fraction > 0.02 && p.Fraction < 1 {
+		p.ETA = time.Duration(float64(p.Elapsed) * (1 - p.Fraction) / p.Fraction)
+	}
+	if p.Stage != StagePrepare && p.Stage != StageDone && r.out != nil {
+		p.Preview = func() (*tensor.T, error) {
+			img := syn(r.be, r.out)
+			defer r.be.Free(img)
+			t, err := r.be.Download(img)
+			if err == nil {
+				clamp01(t)
+			}
+			return t, err
+		}
+	}
+	if p.Stage == StageMatch || p.Stage == StageColor || p.Stage == StagePrepare || p.Stage == StageDone {
+		p.Loss = math.NaN()
+	}
+	r.report(p)
+}
+
+func clamp01(t *tensor.T) {
+	for i, v := range t.Data {
+		t.Data[i] = min(max(v, 0), 1)
+	}
+}

@@ -1,0 +1,106 @@
+// Package nnst is the Neural Neighbor Style Transfer pipeline (NNST-Opt) of
+// shared/NNST.md, written against the Backend interface.
+package nnst
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"nnst/core/model"
+	"nnst/core/tensor"
+)
+
+// Options are the user's settings. Zero values mean the defaults of
+// NNST.md; use Defaults() and change what you need.
+type Options struct {
+	Size        int     // long side of the output (512; 1024 with high-res)
+	Scales      int     // coarse-to-fine scales (4; 5 with high-res)
+	Steps       int     // Adam steps per scale and in the final pass (200)
+	Alpha       float64 // 0..1, higher keeps more content (0.75)
+	LR          float32 // Adam learning rate (2e-3)
+	Flip        bool    // add the style's rotations to its features (on)
+	Color       bool    // colour matching (on)
+	ContentLoss bool    // optional content loss (off)
+	Seed        uint64  // seeds the final pass's random sampling
+}
+
+// Defaults returns NNST.md's defaults; highRes selects 1024 px and 5 scales.
+func Defaults(highRes bool) Options {
+	o := Options{Size: 512, Scales: 4, Steps: 200, Alpha: 0.75, LR: 2e-3, Flip: true, Color: true}
+	if highRes {
+		o.Size, o.Scales = 1024, 5
+	}
+	return o
+}
+
+// Validate checks the options.
+func (o Options) Validate() error {
+	switch {
+	case o.Alpha < 0 || o.Alpha > 1 || o.Alpha != o.Alpha:
+		return fmt.Errorf("alpha must be between 0 and 1, got %g", o.Alpha)
+	case o.Size < MinSize || o.Size > MaxSize:
+		return fmt.Errorf("size must be between %d and %d px, got %d", MinSize, MaxSize, o.Size)
+	case o.Scales < 1 || o.Scales > 8:
+		return fmt.Errorf("scales must be between 1 and 8, got %d", o.Scales)
+	case o.Steps < 0 || o.Steps > 100000:
+		return fmt.Errorf("steps must be between 0 and 100000, got %d", o.Steps)
+	case !(o.LR > 0):
+		return fmt.Errorf("learning rate must be positive, got %g", o.LR)
+	}
+	return nil
+}
+
+// Size limits. Images must be at least MinSide px on their short side after
+// resizing to the chosen size.
+const (
+	MinSize = 64
+	MaxSize = 4096
+	MinSide = 64
+)
+
+// Stage names reported in Progress.
+const (
+	StagePrepare = "preparing"
+	StageMatch   = "matching features"
+	StageScale   = "optimising"
+	StageFinal   = "final pass"
+	StageColor   = "colour matching"
+	StageDone    = "done"
+)
+
+// Progress describes where a run is.
+type Progress struct {
+	Stage    string
+	Scale    int // 1-based scale during StageScale/StageMatch, coarse first
+	Scales   int
+	Step     int // steps done in this stage
+	Steps    int
+	Loss     float64 // last loss read back (NaN when not read this time)
+	Fraction float64 // of the whole run's work, 0..1
+	Elapsed  time.Duration
+	ETA      time.Duration // 0 when unknown
+	// Preview returns the current output image (RGB, clamped to [0,1]); it
+	// is only valid during the callback and costs a download.
+	Preview func() (*tensor.T, error)
+}
+
+// ErrCancelled is returned when the context is cancelled mid-run.
+var ErrCancelled = errors.New("stylization cancelled")
+
+// Stylizer runs NNST with one backend and model.
+type Stylizer struct {
+	be    Backend
+	model *model.Model
+}
+
+// New prepares a stylizer: it loads the model into the backend.
+func New(be Backend, m *model.Model) (*Stylizer, error) {
+	if err := be.LoadModel(m); err != nil {
+		return nil, err
+	}
+	return &Stylizer{be: be, model: m}, nil
+}
+
+// Backend returns the stylizer's backend.
+func (s *Stylizer) Backend() Backend { return s.be }
