@@ -8,6 +8,7 @@ package imageio
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -133,6 +134,14 @@ func DecodeBytes(b []byte) (*tensor.T, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f == &fmtPNG && len(b) >= 24 && string(b[12:16]) == "IHDR" {
+		// Refuse huge sizes even where the PNG decoder itself would call them
+		// an overflow (it accepts up to 2^31-1 per side).
+		w, h := binary.BigEndian.Uint32(b[16:20]), binary.BigEndian.Uint32(b[20:24])
+		if w > 0 && h > 0 && w < 1<<31 && h < 1<<31 && int64(w)*int64(h) > int64(maxPixels) {
+			return nil, checkSize(int(w), int(h), 1)
+		}
+	}
 	cfg, err := f.decodeConfig(bytes.NewReader(b))
 	if err != nil {
 		return nil, corrupt(f, err)
@@ -219,8 +228,6 @@ func toTensor(img image.Image) *tensor.T {
 	w, h := b.Dx(), b.Dy()
 	t := tensor.New(3, h, w)
 	R, G, B := t.Plane(0), t.Plane(1), t.Plane(2)
-	const s8 = 1.0 / 255
-	const s16 = 1.0 / 65535
 	switch m := img.(type) {
 	case *image.YCbCr:
 		fromYCbCr(m, R, G, B)
@@ -230,7 +237,7 @@ func toTensor(img image.Image) *tensor.T {
 		for y := 0; y < h; y++ {
 			row := m.Pix[y*m.Stride : y*m.Stride+w]
 			for x, v := range row {
-				f := float32(v) * s8
+				f := float32(v) / 255
 				R[y*w+x], G[y*w+x], B[y*w+x] = f, f, f
 			}
 		}
@@ -238,7 +245,7 @@ func toTensor(img image.Image) *tensor.T {
 		for y := 0; y < h; y++ {
 			row := m.Pix[y*m.Stride : y*m.Stride+2*w]
 			for x := 0; x < w; x++ {
-				f := float32(uint16(row[2*x])<<8|uint16(row[2*x+1])) * s16
+				f := float32(uint16(row[2*x])<<8|uint16(row[2*x+1])) / 65535
 				R[y*w+x], G[y*w+x], B[y*w+x] = f, f, f
 			}
 		}
@@ -247,7 +254,7 @@ func toTensor(img image.Image) *tensor.T {
 			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
 			for x := 0; x < w; x++ {
 				p := row[4*x : 4*x+4 : 4*x+4]
-				R[y*w+x], G[y*w+x], B[y*w+x] = float32(p[0])*s8, float32(p[1])*s8, float32(p[2])*s8
+				R[y*w+x], G[y*w+x], B[y*w+x] = float32(p[0])/255, float32(p[1])/255, float32(p[2])/255
 			}
 		}
 	case *image.RGBA:
@@ -263,9 +270,9 @@ func toTensor(img image.Image) *tensor.T {
 			row := m.Pix[y*m.Stride : y*m.Stride+8*w]
 			for x := 0; x < w; x++ {
 				p := row[8*x : 8*x+8 : 8*x+8]
-				R[y*w+x] = float32(uint16(p[0])<<8|uint16(p[1])) * s16
-				G[y*w+x] = float32(uint16(p[2])<<8|uint16(p[3])) * s16
-				B[y*w+x] = float32(uint16(p[4])<<8|uint16(p[5])) * s16
+				R[y*w+x] = float32(uint16(p[0])<<8|uint16(p[1])) / 65535
+				G[y*w+x] = float32(uint16(p[2])<<8|uint16(p[3])) / 65535
+				B[y*w+x] = float32(uint16(p[4])<<8|uint16(p[5])) / 65535
 			}
 		}
 	case *image.RGBA64:
@@ -314,13 +321,11 @@ func unpremul(r, g, b, a uint32) (float32, float32, float32) {
 
 // straightRGB returns the un-premultiplied colour of c in [0,1].
 func straightRGB(c color.Color) (float32, float32, float32) {
-	const s8 = 1.0 / 255
-	const s16 = 1.0 / 65535
 	switch c := c.(type) {
 	case color.NRGBA:
-		return float32(c.R) * s8, float32(c.G) * s8, float32(c.B) * s8
+		return float32(c.R) / 255, float32(c.G) / 255, float32(c.B) / 255
 	case color.NRGBA64:
-		return float32(c.R) * s16, float32(c.G) * s16, float32(c.B) * s16
+		return float32(c.R) / 65535, float32(c.G) / 65535, float32(c.B) / 65535
 	case nil:
 		return 0, 0, 0
 	}
@@ -329,7 +334,6 @@ func straightRGB(c color.Color) (float32, float32, float32) {
 }
 
 func fromYCbCr(m *image.YCbCr, R, G, B []float32) {
-	const s8 = 1.0 / 255
 	r := m.Rect
 	w := r.Dx()
 	for y := r.Min.Y; y < r.Max.Y; y++ {
@@ -337,7 +341,7 @@ func fromYCbCr(m *image.YCbCr, R, G, B []float32) {
 		for x := r.Min.X; x < r.Max.X; x++ {
 			yi, ci := m.YOffset(x, y), m.COffset(x, y)
 			cr, cg, cb := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
-			R[o], G[o], B[o] = float32(cr)*s8, float32(cg)*s8, float32(cb)*s8
+			R[o], G[o], B[o] = float32(cr)/255, float32(cg)/255, float32(cb)/255
 			o++
 		}
 	}
