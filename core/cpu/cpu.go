@@ -3,7 +3,6 @@ package cpu
 
 import (
 	"fmt"
-	"math"
 	"sync"
 
 	"nnst/core/conv"

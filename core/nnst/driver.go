@@ -82,9 +82,9 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 	cT := be.Upload(content)
 	sT := be.Upload(style)
 	defer be.Free(cT, sT)
-	C := dec(be, cT, lc)
-	S := dec(be, sT, ls)
-	O := dec(be, cT, lc)
+	C := Dec(be, cT, lc)
+	S := Dec(be, sT, ls)
+	O := Dec(be, cT, lc)
 	defer func() { be.Free(C...); be.Free(S...); be.Free(O...) }()
 	r.out = O
 	z := 3
@@ -107,14 +107,14 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 		}
 		r.p.Scale = k + 1
 		r.tick(Progress{Stage: StageMatch, Scale: k + 1, Scales: nScales}, true)
-		styleS := syn(be, S[scl:])
-		contentS := syn(be, C[scl:])
+		styleS := Syn(be, S[scl:])
+		contentS := Syn(be, C[scl:])
 		a := float32(contentWeight)
 		if k == 0 {
 			a = 0
 		}
 		probeP := append([]Tensor{C[scl]}, O[scl+1:]...)
-		probe := syn(be, probeP)
+		probe := Syn(be, probeP)
 		query := be.Axpby(a, probe, 1-a, contentS)
 		be.Free(probe)
 		target := r.matchTarget(query, styleS)
@@ -134,7 +134,7 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 	if err := r.optimiseFinal(O, sT, cT); err != nil {
 		return nil, err
 	}
-	img := syn(be, O)
+	img := Syn(be, O)
 	out, err := be.Download(img)
 	be.Free(img)
 	if err != nil {
@@ -236,7 +236,7 @@ func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, sc
 		if err := r.cancelled(); err != nil {
 			return err
 		}
-		img := syn(be, p)
+		img := Syn(be, p)
 		tr := be.Forward(img, true)
 		_, h, w := img.Shape()
 		f := be.Hypercolumns(tr.Taps, max(h/4, 1), max(w/4, 1))
@@ -249,7 +249,7 @@ func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, sc
 			g = r.contentLoss(img, contentS, g)
 		}
 		be.Free(img)
-		grads := synBackward(be, g, p)
+		grads := SynBackward(be, g, p)
 		for i := range p {
 			be.Adam(p[i], grads[i], opt.m[i], opt.v[i], t, r.o.LR)
 		}
@@ -262,8 +262,8 @@ func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, sc
 		}
 	}
 	// Re-decompose the image into the same number of levels.
-	img := syn(be, p)
-	np := dec(be, img, len(p)-1)
+	img := Syn(be, p)
+	np := Dec(be, img, len(p)-1)
 	be.Free(img)
 	be.Free(p...)
 	copy(p, np)
@@ -311,7 +311,7 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		if err := r.cancelled(); err != nil {
 			return err
 		}
-		img := syn(be, p)
+		img := Syn(be, p)
 		tr := be.Forward(img, true)
 		grads := make([]Tensor, nt)
 		var losses []Tensor
@@ -332,7 +332,7 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 			g = r.contentLoss(img, content, g)
 		}
 		be.Free(img)
-		pg := synBackward(be, g, p)
+		pg := SynBackward(be, g, p)
 		for i := range p {
 			be.Adam(p[i], pg[i], opt.m[i], opt.v[i], t, r.o.LR)
 		}
@@ -393,7 +393,7 @@ func (r *run) tick(p Progress, force bool) {
 	}
 	if p.Stage != StagePrepare && p.Stage != StageDone && r.out != nil {
 		p.Preview = func() (*tensor.T, error) {
-			img := syn(r.be, r.out)
+			img := Syn(r.be, r.out)
 			defer r.be.Free(img)
 			t, err := r.be.Download(img)
 			if err == nil {

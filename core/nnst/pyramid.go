@@ -10,9 +10,9 @@ func Levels(h, w int) int {
 	return l
 }
 
-// dec is the Laplacian pyramid of x with l levels: l band-pass tensors,
+// Dec is the Laplacian pyramid of x with l levels: l band-pass tensors,
 // finest first, then the low-pass residual. x itself is not freed.
-func dec(be Backend, x Tensor, l int) []Tensor {
+func Dec(be Backend, x Tensor, l int) []Tensor {
 	p := make([]Tensor, 0, l+1)
 	cur := x
 	for i := 0; i < l; i++ {
@@ -32,8 +32,8 @@ func dec(be Backend, x Tensor, l int) []Tensor {
 	return append(p, cur)
 }
 
-// syn rebuilds the image from a pyramid (finest first). p is not freed.
-func syn(be Backend, p []Tensor) Tensor {
+// Syn rebuilds the image from a pyramid (finest first). p is not freed.
+func Syn(be Backend, p []Tensor) Tensor {
 	cur := be.Axpby(1, p[len(p)-1], 0, nil)
 	for i := len(p) - 2; i >= 0; i-- {
 		_, h, w := p[i].Shape()
@@ -45,9 +45,9 @@ func syn(be Backend, p []Tensor) Tensor {
 	return cur
 }
 
-// synBackward returns the gradient of each pyramid level given the gradient
-// g of syn(p); g becomes the first entry.
-func synBackward(be Backend, g Tensor, p []Tensor) []Tensor {
+// SynBackward returns the gradient of each pyramid level given the gradient
+// g of Syn(p); g becomes the first entry.
+func SynBackward(be Backend, g Tensor, p []Tensor) []Tensor {
 	grads := make([]Tensor, len(p))
 	grads[0] = g
 	for i := 1; i < len(p); i++ {
