@@ -374,7 +374,7 @@ func (r *run) step(stage string, scale, scales, t int, losses ...Tensor) {
 		}
 		loss += float64(h.Data[0])
 	}
-	r.tick(Progress{Stage: stage, Scale: scale, Scales: scales, Step: t, Steps: r.o.Steps, Loss: loss}, false)
+	r.tick(Progress{Stage: stage, Scale: scale, Scales: scales, Step: t, Steps: r.o.Steps, Loss: loss}, t == r.o.Steps)
 }
 
 func (r *run) tick(p Progress, force bool) {

@@ -51,12 +51,13 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Size limits. Images must be at least MinSide px on their short side after
-// resizing to the chosen size.
+// Size limits. Inputs must be at least 64 px on their short side (imageio
+// checks that); after resizing to the chosen size the short side must still
+// be at least MinSide px.
 const (
 	MinSize = 64
 	MaxSize = 4096
-	MinSide = 64
+	MinSide = 32
 )
 
 // Stage names reported in Progress.

@@ -1,0 +1,87 @@
+// Command nnst is Neural Neighbor Style Transfer on the CPU: stylize images,
+// convert models, serve the web app and run benchmarks.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+)
+
+const usage = `nnst: Neural Neighbor Style Transfer (NNST-Opt) on the CPU.
+
+Usage:
+  nnst stylize --content C --style S --output O [options]   paint C in the style of S
+  nnst convert --src SRC --out FILE [--arch vgg16|vgg19]     build a model file
+  nnst bench [--sizes 256,512] [--steps N]                   time convolutions and stylizations
+  nnst help [command]                                        show help
+
+Run "nnst help stylize" (or any command) for its options.
+`
+
+type command struct {
+	name string
+	run  func(args []string) error
+	flags func() *flag.FlagSet
+}
+
+var commands = []command{
+	{"stylize", runStylize, stylizeFlags},
+	{"convert", runConvert, convertFlags},
+	{"bench", runBench, benchFlags},
+}
+
+// usageError is an error in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	os.Exit(mainExit(os.Args[1:]))
+}
+
+func mainExit(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	name := args[0]
+	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
+		if len(args) > 1 {
+			for _, c := range commands {
+				if c.name == args[1] {
+					fs := c.flags()
+					fs.SetOutput(os.Stdout)
+					fs.Usage()
+					return 0
+				}
+			}
+		}
+		fmt.Print(usage)
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		err := c.run(args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errInterrupted):
+			fmt.Fprintln(os.Stderr, "nnst: interrupted; no output written")
+			return 130
+		}
+		fmt.Fprintf(os.Stderr, "nnst %s: %v\n", name, err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "nnst: unknown command %q\n\n%s", name, usage)
+	return 2
+}

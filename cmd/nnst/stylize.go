@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"nnst/core/cpu"
+	"nnst/core/imageio"
+	"nnst/core/model"
+	"nnst/core/nnst"
+)
+
+var errInterrupted = errors.New("interrupted")
+
+type stylizeOpts struct {
+	content, style, output, model string
+	alpha                         float64
+	size, steps, scales, threads  int
+	highRes, noFlip, noColor      bool
+	contentLoss, quiet            bool
+	seed                          uint64
+}
+
+var so stylizeOpts
+
+func stylizeFlags() *flag.FlagSet {
+	fs := flag.NewFlagSet("stylize", flag.ContinueOnError)
+	fs.StringVar(&so.content, "content", "", "content image (PNG, JPEG, GIF or WebP); required")
+	fs.StringVar(&so.style, "style", "", "style image; required")
+	fs.StringVar(&so.output, "output", "", "output image, .png or .jpg; required")
+	fs.Float64Var(&so.alpha, "alpha", 0.75, "0..1: higher keeps more of the content, lower paints more style")
+	fs.IntVar(&so.size, "size", 0, "long side of the output in px (default 512, or 1024 with --high-res)")
+	fs.BoolVar(&so.highRes, "high-res", false, "1024 px output with 5 scales")
+	fs.BoolVar(&so.noFlip, "no-flip", false, "do not add the style's rotations to its features")
+	fs.BoolVar(&so.noColor, "no-color", false, "skip colour matching")
+	fs.BoolVar(&so.contentLoss, "content-loss", false, "add the content (colour distance) loss")
+	fs.IntVar(&so.steps, "steps", 200, "Adam steps per scale and in the final pass")
+	fs.IntVar(&so.scales, "scales", 0, "coarse-to-fine scales (default 4, or 5 with --high-res)")
+	fs.Uint64Var(&so.seed, "seed", 0, "random seed of the final pass (runs are deterministic for a seed)")
+	fs.StringVar(&so.model, "model", "", "model file (default: build/models/vgg19.safetensors, built by 'make model'); a TensorFlow.js model.json, .pth or .safetensors source is converted on the fly")
+	fs.IntVar(&so.threads, "threads", 0, "CPU threads (default: all cores)")
+	fs.BoolVar(&so.quiet, "quiet", false, "no progress output")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: nnst stylize --content C --style S --output O [options]\n\nPaints the content image in the style of the style image (NNST-Opt) on the CPU.\nCtrl-C stops cleanly and writes nothing.\n\nOptions:\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func runStylize(args []string) error {
+	so = stylizeOpts{}
+	fs := stylizeFlags()
+	fs.SetOutput(os.Stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	for _, f := range []struct{ name, v string }{{"--content", so.content}, {"--style", so.style}, {"--output", so.output}} {
+		if f.v == "" {
+			return usageError{f.name + " is required (see nnst help stylize)"}
+		}
+	}
+	o := nnst.Defaults(so.highRes)
+	o.Alpha = so.alpha
+	o.Steps = so.steps
+	o.Flip = !so.noFlip
+	o.Color = !so.noColor
+	o.ContentLoss = so.contentLoss
+	o.Seed = so.seed
+	if so.size != 0 {
+		o.Size = so.size
+	}
+	if so.scales != 0 {
+		o.Scales = so.scales
+	}
+	if err := o.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	if so.threads > 0 {
+		runtime.GOMAXPROCS(so.threads)
+	}
+	if err := checkWritable(so.output); err != nil {
+		return err
+	}
+	content, err := imageio.DecodeFile(so.content)
+	if err != nil {
+		return fmt.Errorf("content: %w", err)
+	}
+	style, err := imageio.DecodeFile(so.style)
+	if err != nil {
+		return fmt.Errorf("style: %w", err)
+	}
+	m, err := loadModel(so.model)
+	if err != nil {
+		return err
+	}
+	s, err := nnst.New(cpu.New(), m)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep := newReporter(os.Stderr, so.quiet)
+	start := time.Now()
+	out, err := s.Run(ctx, content, style, o, rep.report)
+	rep.finish()
+	if err != nil {
+		if errors.Is(err, nnst.ErrCancelled) {
+			return errInterrupted
+		}
+		return err
+	}
+	if err := imageio.SaveFile(so.output, out); err != nil {
+		return err
+	}
+	if !so.quiet {
+		fmt.Fprintf(os.Stderr, "wrote %s (%dx%d) in %s\n", so.output, out.W, out.H, time.Since(start).Round(100*time.Millisecond))
+	}
+	return nil
+}
+
+// checkWritable fails early on an output path that could not be written.
+func checkWritable(path string) error {
+	if _, err := imageio.FormatForPath(path); err != nil {
+		return usageError{fmt.Sprintf("--output %s: %v", path, err)}
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("output %s is a directory", path)
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".nnst-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write output to %s: %w", dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// loadModel loads our model file, converting other formats on the fly.
+func loadModel(path string) (*model.Model, error) {
+	if path == "" {
+		p, err := defaultModelPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if strings.HasSuffix(path, ".safetensors") {
+		m, err := model.Load(path)
+		if err == nil {
+			return m, nil
+		}
+		if m2, err2 := model.FromSafetensors(path, ""); err2 == nil {
+			return m2, nil
+		}
+		return nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	m, err := model.Convert(path, "")
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	return m, nil
+}
+
+const defaultModel = "build/models/vgg19.safetensors"
+
+func defaultModelPath() (string, error) {
+	cands := []string{defaultModel}
+	if exe, err := os.Executable(); err == nil {
+		dir := filepath.Dir(exe)
+		cands = append(cands, filepath.Join(dir, "models", "vgg19.safetensors"), filepath.Join(dir, "..", defaultModel))
+	}
+	for _, c := range cands {
+		if _, err := os.Stat(c); err == nil {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("no model found at %s: run 'make model' or pass --model", defaultModel)
+}
+
+// reporter shows progress: a bar on a terminal, plain lines otherwise.
+type reporter struct {
+	w       io.Writer
+	quiet   bool
+	tty     bool
+	bar     *progressbar.ProgressBar
+	last    string
+	lastOut time.Time
+}
+
+func newReporter(w *os.File, quiet bool) *reporter {
+	r := &reporter{w: w, quiet: quiet, tty: term.IsTerminal(int(w.Fd()))}
+	if r.tty && !quiet {
+		r.bar = progressbar.NewOptions(1000,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionShowElapsedTimeOnFinish(),
+			progressbar.OptionSetPredictTime(false),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	return r
+}
+
+func describe(p nnst.Progress) string {
+	var s string
+	switch p.Stage {
+	case nnst.StageScale:
+		s = fmt.Sprintf("scale %d/%d, step %d/%d", p.Scale, p.Scales, p.Step, p.Steps)
+	case nnst.StageMatch:
+		s = fmt.Sprintf("scale %d/%d, matching features", p.Scale, p.Scales)
+	case nnst.StageFinal:
+		s = fmt.Sprintf("final pass, step %d/%d", p.Step, p.Steps)
+	default:
+		s = p.Stage
+	}
+	if !math.IsNaN(p.Loss) && (p.Stage == nnst.StageScale || p.Stage == nnst.StageFinal) && p.Step > 0 {
+		s += fmt.Sprintf(", loss %.4f", p.Loss)
+	}
+	return s
+}
+
+func (r *reporter) report(p nnst.Progress) {
+	if r.quiet {
+		return
+	}
+	d := describe(p)
+	eta := "ETA --"
+	if p.ETA > 0 {
+		eta = "ETA " + p.ETA.Round(time.Second).String()
+	}
+	if r.bar != nil {
+		r.bar.Describe(fmt.Sprintf("%-40s %s", d, eta))
+		r.bar.Set(int(p.Fraction * 1000))
+		return
+	}
+	if p.Stage != r.last || time.Since(r.lastOut) > 5*time.Second || p.Step == p.Steps {
+		fmt.Fprintf(r.w, "[%5.1f%%] %s, elapsed %s, %s\n", 100*p.Fraction, d, p.Elapsed.Round(time.Second), eta)
+		r.last, r.lastOut = p.Stage, time.Now()
+	}
+}
+
+func (r *reporter) finish() {
+	if r.bar != nil {
+		r.bar.Finish()
+	}
+}
