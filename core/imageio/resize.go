@@ -30,20 +30,27 @@ func makeTaps(in, out int) taps {
 	support := kernel.Support * fs
 	n := int(math.Ceil(support))*2 + 1
 	tp := taps{n: n, index: make([]int32, out*n), weight: make([]float32, out*n)}
+	ws := make([]float64, n)
 	for i := 0; i < out; i++ {
 		centre := (float64(i)+0.5)*scale - 0.5 // in source pixel coordinates
 		lo := int(math.Ceil(centre - support))
+		// Taps outside the source are dropped and the rest renormalised
+		// (rather than repeating the edge pixel, which would over-weight it
+		// when shrinking).
 		sum := 0.0
-		ws := make([]float64, n)
-		for k := 0; k < n; k++ {
-			d := math.Abs(float64(lo+k)-centre) / fs
-			if d < kernel.Support {
+		for k := range ws {
+			ws[k] = 0
+			j := lo + k
+			if j < 0 || j >= in {
+				continue
+			}
+			if d := math.Abs(float64(j)-centre) / fs; d < kernel.Support {
 				ws[k] = kernel.At(d)
 			}
 			sum += ws[k]
 		}
-		for k := 0; k < n; k++ {
-			j := min(max(lo+k, 0), in-1) // replicate edges
+		for k := range ws {
+			j := min(max(lo+k, 0), in-1) // weight 0 where clamped
 			tp.index[i*n+k] = int32(j)
 			tp.weight[i*n+k] = float32(ws[k] / sum)
 		}
