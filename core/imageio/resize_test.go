@@ -172,6 +172,12 @@ func TestFitLongSide(t *testing.T) {
 		{1, 1000, 512, 1, 512},    // 0.512 rounds to 1
 		{1000, 1, 100, 100, 1},    // at least 1
 	} {
+		if h, w := FitDims(tc.h, tc.w, tc.size); h != tc.wh || w != tc.ww {
+			t.Errorf("FitDims(%dx%d, %d) = %dx%d, want %dx%d", tc.h, tc.w, tc.size, h, w, tc.wh, tc.ww)
+		}
+		if tc.h*tc.w > 1_000_000 {
+			continue // FitLongSide resizes for real: keep the test fast
+		}
 		src := tensor.New(3, tc.h, tc.w)
 		out := FitLongSide(src, tc.size)
 		if out.H != tc.wh || out.W != tc.ww {
