@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"golang.org/x/image/webp"
 
@@ -206,13 +207,14 @@ func checkSize(w, h, orient int) error {
 // megapixels formats n pixels as megapixels with at most one decimal, with
 // more decimals if that would make it read equal to limit.
 func megapixels(n, limit int64) string {
-	for prec := 1; prec <= 6; prec++ {
+	start := 1
+	if n >= 1e9 {
+		start = 0 // whole megapixels are plenty from 1000 MP up
+	}
+	for prec := start; prec <= 6; prec++ {
 		s := strconv.FormatFloat(float64(n)/1e6, 'f', prec, 64)
-		for len(s) > 0 && s[len(s)-1] == '0' {
-			s = s[:len(s)-1]
-		}
-		if s[len(s)-1] == '.' {
-			s = s[:len(s)-1]
+		if strings.Contains(s, ".") {
+			s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
 		}
 		if limit == 0 || s != megapixels(limit, 0) {
 			return s

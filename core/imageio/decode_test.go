@@ -613,3 +613,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestMegapixels(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{
+		{108_000_000, "108"},
+		{50_040_000, "50.04"},
+		{50_000_001, "50.000001"},
+		{52_345_678, "52.3"},
+		{4_294_836_225, "4295"},
+	} {
+		if got := megapixels(tc.n, MaxPixels); got != tc.want {
+			t.Errorf("megapixels(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}

@@ -16,36 +16,54 @@ import (
 // that it also low-pass filters (antialiasing).
 var kernel = draw.CatmullRom
 
-// taps holds, for every output index along one axis, the source indices and
-// normalised weights that contribute to it.
+// taps holds, for every output index i along one axis, the contiguous run
+// of source indices first[i] .. first[i]+count[i]-1 that contribute to it and
+// their normalised weights, stored at weight[i*n:].
 type taps struct {
-	n      int       // taps per output
-	index  []int32   // len out*n, clamped to the source range
-	weight []float32 // len out*n, each run of n sums to 1
+	n      int // weight slots per output
+	first  []int
+	count  []int
+	weight []float32 // len out*n; the count[i] used ones of each run sum to 1
+}
+
+func (tp *taps) at(i int) (first int, w []float32) {
+	return tp.first[i], tp.weight[i*tp.n : i*tp.n+tp.count[i]]
+}
+
+// tapsPer returns the number of weight slots per output when resampling
+// in samples to out.
+func tapsPer(in, out int) int {
+	fs := max(float64(in)/float64(out), 1)
+	return int(math.Ceil(kernel.Support*fs))*2 + 1
 }
 
 func makeTaps(in, out int) taps {
 	scale := float64(in) / float64(out)
 	fs := max(scale, 1) // filter scale: widen the kernel when shrinking
 	support := kernel.Support * fs
-	n := int(math.Ceil(support))*2 + 1
-	tp := taps{n: n, index: make([]int32, out*n), weight: make([]float32, out*n)}
+	n := tapsPer(in, out)
+	tp := taps{n: n, first: make([]int, out), count: make([]int, out), weight: make([]float32, out*n)}
+	ws := make([]float64, n)
 	for i := 0; i < out; i++ {
 		centre := (float64(i)+0.5)*scale - 0.5 // in source pixel coordinates
-		lo := int(math.Ceil(centre - support))
+		// Taps outside the source are dropped and the rest renormalised
+		// (rather than repeating the edge pixel, which would over-weight it
+		// when shrinking).
+		lo := max(int(math.Ceil(centre-support)), 0)
+		hi := min(int(math.Floor(centre+support)), in-1, lo+n-1)
 		sum := 0.0
-		ws := make([]float64, n)
-		for k := 0; k < n; k++ {
-			d := math.Abs(float64(lo+k)-centre) / fs
-			if d < kernel.Support {
-				ws[k] = kernel.At(d)
+		ws = ws[:0]
+		for j := lo; j <= hi; j++ {
+			v := 0.0
+			if d := math.Abs(float64(j)-centre) / fs; d < kernel.Support {
+				v = kernel.At(d)
 			}
-			sum += ws[k]
+			ws = append(ws, v)
+			sum += v
 		}
-		for k := 0; k < n; k++ {
-			j := min(max(lo+k, 0), in-1) // replicate edges
-			tp.index[i*n+k] = int32(j)
-			tp.weight[i*n+k] = float32(ws[k] / sum)
+		tp.first[i], tp.count[i] = lo, len(ws)
+		for k, v := range ws {
+			tp.weight[i*n+k] = float32(v / sum)
 		}
 	}
 	return tp
@@ -66,9 +84,13 @@ func Resize(t *tensor.T, h, w int) *tensor.T {
 		panic("imageio.Resize: empty source tensor")
 	}
 	cur := t
-	// Do the horizontal pass first when it shrinks more, so the second pass
-	// has less to do.
-	horizFirst := float64(w)/float64(t.W) <= float64(h)/float64(t.H)
+	// Order the passes to do the fewer multiply-adds; on a tie, vertical
+	// first (its inner loop streams whole rows, which is faster).
+	nW := float64(tapsPer(t.W, w))
+	nH := float64(tapsPer(t.H, h))
+	hFirst := float64(t.H)*float64(w)*nW + float64(h)*float64(w)*nH
+	vFirst := float64(h)*float64(t.W)*nH + float64(h)*float64(w)*nW
+	horizFirst := hFirst < 0.8*vFirst
 	if horizFirst {
 		cur = resizeW(cur, w)
 		cur = resizeH(cur, h)
@@ -91,11 +113,11 @@ func resizeW(t *tensor.T, w int) *tensor.T {
 			src := t.Data[r*t.W : (r+1)*t.W]
 			dst := out.Data[r*w : (r+1)*w]
 			for i := range dst {
-				idx := tp.index[i*tp.n : (i+1)*tp.n]
-				wt := tp.weight[i*tp.n : (i+1)*tp.n]
+				first, wt := tp.at(i)
+				seg := src[first : first+len(wt)]
 				var s float32
-				for k, j := range idx {
-					s += wt[k] * src[j]
+				for k, v := range seg {
+					s += wt[k] * v
 				}
 				dst[i] = s
 			}
@@ -117,14 +139,13 @@ func resizeH(t *tensor.T, h int) *tensor.T {
 			c, i := r/h, r%h
 			src := t.Plane(c)
 			dst := out.Data[r*W : (r+1)*W]
-			idx := tp.index[i*tp.n : (i+1)*tp.n]
-			wt := tp.weight[i*tp.n : (i+1)*tp.n]
-			for k, j := range idx {
-				wk := wt[k]
+			first, wt := tp.at(i)
+			for k, wk := range wt {
 				if wk == 0 {
 					continue
 				}
-				row := src[int(j)*W : (int(j)+1)*W]
+				j := first + k
+				row := src[j*W : (j+1)*W]
 				for x, v := range row {
 					dst[x] += wk * v
 				}

@@ -328,7 +328,7 @@ func Read(data []byte) (*Model, error) {
 		m.Layers = append(m.Layers, Layer{Kind: "conv", Name: name, Conv: &Conv{In: int(in), Out: int(out), Weight: w, Bias: b}})
 		in = out
 	}
-	for name := range h.Tensors {
+	for _, name := range sortedKeys(h.Tensors) {
 		if !used[name] {
 			return nil, fmt.Errorf("model file has tensor %q that no layer uses", name)
 		}

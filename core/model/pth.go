@@ -519,7 +519,7 @@ func (r *posReader) Read(p []byte) (int, error) {
 
 func (r *posReader) skip(n int64) error {
 	if n < 0 || n > r.size-r.pos {
-		return fmt.Errorf("pickle: length %d runs past the end of the data", n)
+		return fmt.Errorf("pickle truncated: an argument of %d bytes runs past the end of the data", n)
 	}
 	r.pos += n
 	return nil

@@ -79,6 +79,11 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 	entries := map[string]*tfjsEntry{}
 	names := map[string]bool{}
 	for g, grp := range mj.WeightsManifest {
+		for _, p := range grp.Paths {
+			if p == "" || path.IsAbs(p) || strings.Contains(p, "..") || strings.Contains(p, "\\") {
+				return nil, fmt.Errorf("shard path %q is not a plain relative path", p)
+			}
+		}
 		off := int64(0)
 		for _, w := range grp.Weights {
 			dt := w.Dtype
@@ -129,15 +134,15 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 		if k == nil {
 			return nil, fmt.Errorf("tensor %s/kernel (%s) is not in the weights manifest", keras, name)
 		}
-		if b == nil {
-			return nil, fmt.Errorf("tensor %s/bias (%s) is not in the weights manifest", keras, name)
-		}
 		s := k.w.Shape
 		if len(s) != 4 || s[0] != 3 || s[1] != 3 || s[3] < 1 || s[3] > 1<<16 {
 			return nil, fmt.Errorf("tensor %s has shape %v, want [3, 3, in, out]", k.w.Name, s)
 		}
 		if s[2] != in {
 			return nil, fmt.Errorf("tensor %s has shape %v: %d input channels, but the previous conv gives %d", k.w.Name, s, s[2], in)
+		}
+		if b == nil {
+			return nil, fmt.Errorf("tensor %s/bias (%s) is not in the weights manifest", keras, name)
 		}
 		if len(b.w.Shape) != 1 || b.w.Shape[0] != s[3] {
 			return nil, fmt.Errorf("tensor %s has shape %v, want [%d]", b.w.Name, b.w.Shape, s[3])
@@ -160,9 +165,6 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 		for _, p := range grp.Paths {
 			if int64(len(buf)) >= end {
 				break
-			}
-			if p == "" || path.IsAbs(p) || strings.Contains(p, "..") || strings.Contains(p, "\\") {
-				return nil, fmt.Errorf("shard path %q is not a plain relative path", p)
 			}
 			b, err := readShard(p)
 			if errors.Is(err, fs.ErrNotExist) {

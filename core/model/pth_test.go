@@ -1,0 +1,201 @@
+package model
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type expectConv struct {
+	Shape      []int
+	Weight     []float64
+	Bias       []float64
+	Wsum, Bsum float64
+}
+
+// checkFixture compares a converted fixture with expected.json (written by
+// testdata/gen_pth.py); tol is relative (bf16/f16 in the safetensors).
+func checkFixture(t *testing.T, m *Model, arch string, tol float64) {
+	t.Helper()
+	var all map[string]map[string]expectConv
+	js, err := os.ReadFile("testdata/expected.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &all); err != nil {
+		t.Fatal(err)
+	}
+	want := all[arch]
+	spec, _ := SpecFor(arch)
+	if m.Arch != "tiny" || m.Input != Torchvision || len(m.Layers) != len(spec.Layers) {
+		t.Fatalf("arch %s input %+v, %d layers", m.Arch, m.Input, len(m.Layers))
+	}
+	closeTo := func(a float32, b float64, scale float64) bool {
+		return math.Abs(float64(a)-b) <= tol*scale+1e-6
+	}
+	for i, l := range m.Layers {
+		if l.Name != spec.Layers[i] {
+			t.Fatalf("layer %d is %s, want %s", i, l.Name, spec.Layers[i])
+		}
+		if l.Kind != "conv" {
+			continue
+		}
+		e, c := want[l.Name], l.Conv
+		if c.Out != e.Shape[0] || c.In != e.Shape[1] {
+			t.Fatalf("%s: %dx%d, want %v", l.Name, c.Out, c.In, e.Shape)
+		}
+		for j, x := range e.Weight {
+			if !closeTo(c.Weight[j], x, math.Abs(x)) {
+				t.Fatalf("%s.weight[%d] = %g, want %g", l.Name, j, c.Weight[j], x)
+			}
+		}
+		for j, x := range e.Bias {
+			if !closeTo(c.Bias[j], x, math.Abs(x)) {
+				t.Fatalf("%s.bias[%d] = %g, want %g", l.Name, j, c.Bias[j], x)
+			}
+		}
+		var ws, wa, bs, ba float64
+		for _, x := range c.Weight {
+			ws, wa = ws+float64(x), wa+math.Abs(float64(x))
+		}
+		for _, x := range c.Bias {
+			bs, ba = bs+float64(x), ba+math.Abs(float64(x))
+		}
+		if !closeTo(float32(ws), e.Wsum, wa) || !closeTo(float32(bs), e.Bsum, ba) {
+			t.Fatalf("%s: sums %g %g, want %g %g", l.Name, ws, bs, e.Wsum, e.Bsum)
+		}
+	}
+}
+
+func TestFromPTH(t *testing.T) {
+	m, err := FromPTH("testdata/tiny_vgg16.pth", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFixture(t, m, "vgg16", 1e-6)
+	if !strings.Contains(m.Source, "VGG16") || !strings.Contains(m.Source, "tiny_vgg16.pth") {
+		t.Fatalf("source %q", m.Source)
+	}
+	// Legacy format, "module." prefix, a strided weight and an offset bias.
+	m, err = Convert("testdata/tiny_vgg19_legacy.pth", "vgg19")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFixture(t, m, "vgg19", 1e-6)
+	if _, err := FromPTH("testdata/tiny_vgg16.pth", "vgg19"); err == nil || !strings.Contains(err.Error(), "missing tensor features.16.weight (conv3_4 of vgg19)") {
+		t.Fatalf("wrong arch: %v", err)
+	}
+	data, _ := m.Marshal()
+	if _, err := Read(data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFromSafetensorsTorchvision(t *testing.T) {
+	m, err := FromSafetensors("testdata/tiny_vgg16.safetensors", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFixture(t, m, "vgg16", 1.0/128) // F32, BF16 and F16 tensors
+}
+
+// writeST writes a torchvision-named F32 safetensors file.
+func writeST(t *testing.T, shapes map[string][]int64) string {
+	h := map[string]any{}
+	var payload []byte
+	for _, name := range sortedKeys(shapes) {
+		n, _ := numel(shapes[name], 1<<30)
+		b := len(payload)
+		for i := range n {
+			payload = binary.LittleEndian.AppendUint32(payload, math.Float32bits(float32(i%7)*0.01))
+		}
+		h[name] = map[string]any{"dtype": "F32", "shape": shapes[name], "data_offsets": []int{b, len(payload)}}
+	}
+	hdr, _ := json.Marshal(h)
+	p := filepath.Join(t.TempDir(), "x.safetensors")
+	out := append(binary.LittleEndian.AppendUint64(nil, uint64(len(hdr))), hdr...)
+	if err := os.WriteFile(p, append(out, payload...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func tinyShapes(spec Spec, prefix string) map[string][]int64 {
+	s := map[string][]int64{}
+	idx := torchvisionIndex(spec)
+	in := int64(3)
+	for _, name := range spec.Layers {
+		if strings.HasPrefix(name, "pool") {
+			continue
+		}
+		out := int64(spec.Width[name] / 32)
+		s[prefix+"features."+itoa(idx[name])+".weight"] = []int64{out, in, 3, 3}
+		s[prefix+"features."+itoa(idx[name])+".bias"] = []int64{out}
+		in = out
+	}
+	return s
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+func TestTorchvisionErrors(t *testing.T) {
+	ok := tinyShapes(VGG19, "module.")
+	if m, err := Convert(writeST(t, ok), ""); err != nil || len(m.Layers) != len(VGG19.Layers) {
+		t.Fatalf("valid file: %v", err)
+	}
+	edit := func(f func(s map[string][]int64)) map[string][]int64 {
+		s := tinyShapes(VGG16, "")
+		f(s)
+		return s
+	}
+	cases := []struct {
+		shapes map[string][]int64
+		arch   string
+		want   string
+	}{
+		{edit(func(s map[string][]int64) { delete(s, "features.10.bias") }), "", "missing tensor features.10.bias (conv3_1 of vgg16)"},
+		{edit(func(s map[string][]int64) { s["features.7.weight"] = []int64{4, 3, 3, 3} }), "", "features.7.weight has shape [4 3 3 3]: 3 input channels, but the previous conv gives 4"},
+		{edit(func(s map[string][]int64) { s["features.7.weight"] = []int64{4, 4, 1, 9} }), "", "want [out, in, 3, 3]"},
+		{edit(func(s map[string][]int64) { s["features.7.bias"] = []int64{5} }), "", "features.7.bias has shape [5], want [4]"},
+		{edit(func(s map[string][]int64) { s["features.1.running_mean"] = []int64{2} }), "", "batch-norm"},
+		{edit(func(s map[string][]int64) { s["features.16.weight"] = []int64{8, 8, 3, 3} }), "", "cannot tell vgg16 from vgg19"},
+		{map[string][]int64{"fc.weight": {2, 2}}, "", "no torchvision VGG tensors"},
+		{tinyShapes(VGG16, ""), "vgg11", "unknown architecture"},
+	}
+	for _, c := range cases {
+		_, err := FromSafetensors(writeST(t, c.shapes), c.arch)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got error %v, want it to mention %q", err, c.want)
+		}
+	}
+}
+
+func TestPTHErrors(t *testing.T) {
+	good, err := os.ReadFile("testdata/tiny_vgg16.pth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, _ := os.ReadFile("testdata/tiny_vgg19_legacy.pth")
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "not a PyTorch file"},
+		{"text", []byte("hello, world"), "not a PyTorch file"},
+		{"cut zip", good[:len(good)/2], "not a PyTorch zip file"},
+		{"cut legacy", legacy[:len(legacy)-100], "truncated"},
+		{"cut legacy pickle", legacy[:2000], "pickle truncated"},
+	} {
+		p := filepath.Join(t.TempDir(), "x.pth")
+		os.WriteFile(p, c.data, 0o644)
+		_, err := FromPTH(p, "")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got error %v, want it to mention %q", c.name, err, c.want)
+		}
+	}
+}
