@@ -362,7 +362,8 @@ func (r *run) step(stage string, scale, scales, t int, losses ...Tensor) {
 	if r.report == nil {
 		return
 	}
-	if time.Since(r.lastTick) < 250*time.Millisecond && t != r.o.Steps {
+	first, last := t == 1, t == r.o.Steps
+	if time.Since(r.lastTick) < 250*time.Millisecond && !first && !last {
 		return
 	}
 	loss := 0.0
@@ -374,7 +375,7 @@ func (r *run) step(stage string, scale, scales, t int, losses ...Tensor) {
 		}
 		loss += float64(h.Data[0])
 	}
-	r.tick(Progress{Stage: stage, Scale: scale, Scales: scales, Step: t, Steps: r.o.Steps, Loss: loss}, t == r.o.Steps)
+	r.tick(Progress{Stage: stage, Scale: scale, Scales: scales, Step: t, Steps: r.o.Steps, Loss: loss}, first || last)
 }
 
 func (r *run) tick(p Progress, force bool) {

@@ -2,11 +2,14 @@ package nnst_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"nnst/core/cpu"
+	"nnst/core/imageio"
 	"nnst/core/model"
 	"nnst/core/nnst"
 	"nnst/core/tensor"
@@ -54,4 +57,143 @@ func TestRunTinyModel(t *testing.T) {
 		t.Fatalf("output %v, want 3x51x64", out)
 	}
 	t.Logf("stages %v", stages)
+}
+
+// realModel loads the model named by NNST_MODEL (make test sets it).
+func realModel(t *testing.T) *model.Model {
+	path := os.Getenv("NNST_MODEL")
+	if path == "" {
+		t.Skip("NNST_MODEL not set (make test sets it to the built default model)")
+	}
+	m, err := model.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// styleDistance is the mean over H(img)'s vectors of the centred cosine
+// distance to the nearest vector of bank (brute force, float64).
+func styleDistance(be nnst.Backend, img *tensor.T, bank [][]float64) float64 {
+	hv := hypercolumnVectors(be, img)
+	centre(hv)
+	var sum float64
+	for _, q := range hv {
+		best := -2.0
+		for _, s := range bank {
+			var d float64
+			for i := range q {
+				d += q[i] * s[i]
+			}
+			best = math.Max(best, d)
+		}
+		sum += 1 - best
+	}
+	return sum / float64(len(hv))
+}
+
+func hypercolumnVectors(be nnst.Backend, img *tensor.T) [][]float64 {
+	x := be.Upload(img)
+	tr := be.Forward(x, false)
+	hc := be.Hypercolumns(tr.Taps, img.H/4, img.W/4)
+	h, _ := be.Download(hc)
+	be.Release(tr)
+	be.Free(x, hc)
+	n := h.H * h.W
+	vecs := make([][]float64, n)
+	for p := range vecs {
+		vecs[p] = make([]float64, h.C)
+		for c := 0; c < h.C; c++ {
+			vecs[p][c] = float64(h.Data[c*n+p])
+		}
+	}
+	return vecs
+}
+
+// centre subtracts the mean vector and normalises each vector.
+func centre(v [][]float64) {
+	mean := make([]float64, len(v[0]))
+	for _, x := range v {
+		for i, e := range x {
+			mean[i] += e / float64(len(v))
+		}
+	}
+	for _, x := range v {
+		var s float64
+		for i := range x {
+			x[i] -= mean[i]
+			s += x[i] * x[i]
+		}
+		s = math.Sqrt(math.Max(s, 1e-16))
+		for i := range x {
+			x[i] /= s
+		}
+	}
+}
+
+func TestRunRealModel(t *testing.T) {
+	m := realModel(t)
+	be := cpu.New()
+	s, err := nnst.New(be, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, err := imageio.DecodeFile("../../../shared/images/content-c1.jpg")
+	if err != nil {
+		t.Skip("shared images not available: ", err)
+	}
+	style, err := imageio.DecodeFile("../../../shared/images/style-s4.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := nnst.Defaults(false)
+	o.Size, o.Steps, o.Scales = 96, 6, 3
+	losses := map[string][]float64{}
+	out, err := s.Run(context.Background(), content, style, o, func(p nnst.Progress) {
+		if (p.Stage == nnst.StageScale || p.Stage == nnst.StageFinal) && p.Step > 0 {
+			k := fmt.Sprintf("%s %d", p.Stage, p.Scale)
+			losses[k] = append(losses[k], p.Loss)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(losses) != 4 {
+		t.Fatalf("losses reported for %d stages, want 4: %v", len(losses), losses)
+	}
+	for k, l := range losses {
+		if len(l) < 2 || !(l[len(l)-1] < l[0]) {
+			t.Errorf("%s: loss did not fall: %v", k, l)
+		}
+	}
+	c, _ := nnst.Fit(content, 96, "content")
+	st, _ := nnst.Fit(style, 96, "style")
+	bank := hypercolumnVectors(be, st)
+	centre(bank)
+	dOut, dContent := styleDistance(be, out, bank), styleDistance(be, c, bank)
+	t.Logf("distance to style: output %.4f, content %.4f", dOut, dContent)
+	if !(dOut < dContent) {
+		t.Errorf("output's hypercolumns are not nearer the style's (%.4f) than the content's (%.4f)", dOut, dContent)
+	}
+	_, ao, bo := labMeans(out)
+	_, as, bs := labMeans(st)
+	if math.Abs(ao-as) > 0.01 || math.Abs(bo-bs) > 0.01 {
+		t.Errorf("colour matching: output a/b mean (%.4f, %.4f), style (%.4f, %.4f)", ao, bo, as, bs)
+	}
+}
+
+// labMeans returns the mean OkLab L, a, b of an RGB image (sRGB values fed
+// as linear, as colour matching does).
+func labMeans(t *tensor.T) (L, a, b float64) {
+	n := t.H * t.W
+	for p := 0; p < n; p++ {
+		r, g, bl := float64(t.Data[p]), float64(t.Data[n+p]), float64(t.Data[2*n+p])
+		l := math.Cbrt(0.4122214708*r + 0.5363325363*g + 0.0514459929*bl)
+		m := math.Cbrt(0.2119034982*r + 0.6806995451*g + 0.1073969566*bl)
+		s := math.Cbrt(0.0883024619*r + 0.2817188376*g + 0.6299787005*bl)
+		L += 0.2104542553*l + 0.7936177850*m - 0.0040720468*s
+		a += 1.9779984951*l - 2.4285922050*m + 0.4505937099*s
+		b += 0.0259040371*l + 0.7827717662*m - 0.8086757660*s
+	}
+	return L / float64(n), a / float64(n), b / float64(n)
 }
