@@ -1,0 +1,116 @@
+package nnst_test
+
+// Loader of the PyTorch fixtures written by testdata/torchgen/gen.py. The
+// same small loader is copied into each test package that uses them.
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"nnst/core/tensor"
+)
+
+type torchEntry struct {
+	Shape  []int `json:"shape"`
+	Offset int   `json:"offset"`
+	Count  int   `json:"count"`
+}
+
+type torchFixtures struct {
+	Meta    json.RawMessage       `json:"meta"`
+	Tensors map[string]torchEntry `json:"tensors"`
+	data    []float32
+}
+
+var (
+	torchOnce sync.Once
+	torchFix  *torchFixtures
+	torchErr  error
+)
+
+func loadTorch(t *testing.T) *torchFixtures {
+	t.Helper()
+	torchOnce.Do(func() {
+		dir := filepath.Join("..", "..", "testdata", "torch")
+		raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
+		if err != nil {
+			torchErr = err
+			return
+		}
+		f := &torchFixtures{}
+		if torchErr = json.Unmarshal(raw, f); torchErr != nil {
+			return
+		}
+		bin, err := os.ReadFile(filepath.Join(dir, "fixtures.bin"))
+		if err != nil {
+			torchErr = err
+			return
+		}
+		f.data = make([]float32, len(bin)/4)
+		for i := range f.data {
+			f.data[i] = math.Float32frombits(binary.LittleEndian.Uint32(bin[4*i:]))
+		}
+		torchFix = f
+	})
+	if torchErr != nil {
+		t.Fatalf("loading torch fixtures: %v", torchErr)
+	}
+	return torchFix
+}
+
+// raw returns the flat data and shape of a fixture tensor.
+func (f *torchFixtures) raw(t *testing.T, name string) ([]float32, []int) {
+	t.Helper()
+	e, ok := f.Tensors[name]
+	if !ok {
+		t.Fatalf("fixture %q missing", name)
+	}
+	if e.Offset+e.Count > len(f.data) {
+		t.Fatalf("fixture %q out of range", name)
+	}
+	return append([]float32(nil), f.data[e.Offset:e.Offset+e.Count]...), e.Shape
+}
+
+// chw returns a fixture of shape (C, H, W) or (1, C, H, W) as a tensor.
+func (f *torchFixtures) chw(t *testing.T, name string) *tensor.T {
+	t.Helper()
+	d, s := f.raw(t, name)
+	if len(s) == 4 && s[0] == 1 {
+		s = s[1:]
+	}
+	if len(s) != 3 {
+		t.Fatalf("fixture %q has shape %v, want CHW", name, s)
+	}
+	return &tensor.T{C: s[0], H: s[1], W: s[2], Data: d}
+}
+
+func (f *torchFixtures) meta(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(f.Meta, v); err != nil {
+		t.Fatalf("fixture meta: %v", err)
+	}
+}
+
+// closeAll checks |got-want| <= atol + rtol*|want| elementwise, with atol
+// relative to the largest |want|.
+func closeAll(t *testing.T, name string, got, want []float32, rtol, atol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: len %d, want %d", name, len(got), len(want))
+	}
+	var scale float64
+	for _, v := range want {
+		scale = max(scale, math.Abs(float64(v)))
+	}
+	for i := range want {
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		if !(d <= atol*max(scale, 1e-30)+rtol*math.Abs(float64(want[i]))) {
+			t.Fatalf("%s: [%d] = %.9g, want %.9g (|diff| %.3g, scale %.3g)", name, i, got[i], want[i], d, scale)
+		}
+	}
+}
