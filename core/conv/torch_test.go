@@ -1,6 +1,7 @@
 package conv
 
 import (
+	"nnst/core/internal/torchfix"
 	"testing"
 )
 
@@ -8,44 +9,44 @@ import (
 // Layer.BackwardData, and their plain references, with F.conv2d(padding=1)
 // and its input gradient.
 func TestTorchConv(t *testing.T) {
-	f := loadTorch(t)
+	f := torchfix.Load(t)
 	var meta struct {
 		Conv []struct {
 			Name            string
 			Cin, Cout, H, W int
 		} `json:"conv"`
 	}
-	f.meta(t, &meta)
+	f.Decode(t, &meta)
 	if len(meta.Conv) == 0 {
 		t.Fatal("no conv fixtures")
 	}
 	const rtol, atol = 1e-5, 2e-6
 	forBoth(t, func(t *testing.T) {
 		for _, c := range meta.Conv {
-			x, _ := f.raw(t, c.Name+"/x")
-			w, _ := f.raw(t, c.Name+"/w")
-			b, _ := f.raw(t, c.Name+"/b")
-			want, _ := f.raw(t, c.Name+"/y")
-			gy, _ := f.raw(t, c.Name+"/gy")
-			wantg, _ := f.raw(t, c.Name+"/gx")
+			x, _ := f.Raw(t, c.Name+"/x")
+			w, _ := f.Raw(t, c.Name+"/w")
+			b, _ := f.Raw(t, c.Name+"/b")
+			want, _ := f.Raw(t, c.Name+"/y")
+			gy, _ := f.Raw(t, c.Name+"/gy")
+			wantg, _ := f.Raw(t, c.Name+"/gx")
 			l := NewLayer(c.Cin, c.Cout, w, b)
 			n := c.Cout * c.H * c.W
 			y := make([]float32, n)
 			l.Forward(x, c.H, c.W, false, y)
-			closeAll(t, c.Name+" forward", y, want, rtol, atol)
+			torchfix.CloseAll(t, c.Name+" forward", y, want, rtol, atol)
 			relu := make([]float32, n)
 			for i, v := range want {
 				relu[i] = max(v, 0)
 			}
 			l.Forward(x, c.H, c.W, true, y)
-			closeAll(t, c.Name+" forward+relu", y, relu, rtol, atol)
+			torchfix.CloseAll(t, c.Name+" forward+relu", y, relu, rtol, atol)
 			ForwardRef(x, c.Cin, c.H, c.W, w, b, c.Cout, false, y)
-			closeAll(t, c.Name+" ForwardRef", y, want, rtol, atol)
+			torchfix.CloseAll(t, c.Name+" ForwardRef", y, want, rtol, atol)
 			gx := make([]float32, c.Cin*c.H*c.W)
 			l.BackwardData(gy, c.H, c.W, gx)
-			closeAll(t, c.Name+" backward", gx, wantg, rtol, atol)
+			torchfix.CloseAll(t, c.Name+" backward", gx, wantg, rtol, atol)
 			BackwardDataRef(gy, c.Cout, c.H, c.W, w, c.Cin, gx)
-			closeAll(t, c.Name+" BackwardDataRef", gx, wantg, rtol, atol)
+			torchfix.CloseAll(t, c.Name+" BackwardDataRef", gx, wantg, rtol, atol)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"nnst/core/internal/torchfix"
 	"testing"
 
 	"nnst/core/cpu"
@@ -146,7 +147,10 @@ func TestCosineLossGrad(t *testing.T) {
 		}
 		_, g := be.CosineLoss(be.Upload(f), be.Upload(tg))
 		gh := down(t, be, g)
-		loss := func(x *tensor.T) float64 { l, _ := be.CosineLoss(be.Upload(x), be.Upload(tg)); return scalarOf(t, be, l) }
+		loss := func(x *tensor.T) float64 {
+			l, _ := be.CosineLoss(be.Upload(x), be.Upload(tg))
+			return scalarOf(t, be, l)
+		}
 		for k := range 4 {
 			d := randT(r, s[0], s[1], s[2])
 			const eps = 1e-3
@@ -194,34 +198,34 @@ func TestCosineLossValue(t *testing.T) {
 
 // TestTorchCosineLoss compares value and gradient with autograd.
 func TestTorchCosineLoss(t *testing.T) {
-	fx := loadTorch(t)
+	fx := torchfix.Load(t)
 	be := cpu.New()
-	l, g := be.CosineLoss(be.Upload(fx.chw(t, "cos/f")), be.Upload(fx.chw(t, "cos/t")))
-	want, _ := fx.raw(t, "cos/loss")
-	closeAll(t, "loss", down(t, be, l).Data, want, 1e-6, 0)
+	l, g := be.CosineLoss(be.Upload(fx.CHW(t, "cos/f")), be.Upload(fx.CHW(t, "cos/t")))
+	want, _ := fx.Raw(t, "cos/loss")
+	torchfix.CloseAll(t, "loss", down(t, be, l).Data, want, 1e-6, 0)
 	// Position (0,0) is below the norm clamp and has a gradient ~1e5 times
 	// the others: keep the absolute tolerance far below the others' size.
-	closeAll(t, "grad", down(t, be, g).Data, fx.chw(t, "cos/gf").Data, 1e-5, 1e-9)
+	torchfix.CloseAll(t, "grad", down(t, be, g).Data, fx.CHW(t, "cos/gf").Data, 1e-5, 1e-9)
 }
 
 // TestTorchHypercolumns compares Hypercolumns and its backward with
 // F.interpolate(tap / C, (h//4, w//4), align_corners=True), concatenated.
 func TestTorchHypercolumns(t *testing.T) {
-	fx := loadTorch(t)
+	fx := torchfix.Load(t)
 	var meta struct {
 		Size [2]int `json:"hyper_size"`
 	}
-	fx.meta(t, &meta)
+	fx.Decode(t, &meta)
 	be := cpu.New()
 	var taps []nnst.Tensor
 	for i := 0; i < 4; i++ {
-		taps = append(taps, be.Upload(fx.chw(t, fmt.Sprintf("hyper/tap%d", i))))
+		taps = append(taps, be.Upload(fx.CHW(t, fmt.Sprintf("hyper/tap%d", i))))
 	}
 	hc := down(t, be, be.Hypercolumns(taps, meta.Size[0], meta.Size[1]))
-	closeAll(t, "forward", hc.Data, fx.chw(t, "hyper/out").Data, 1e-5, 1e-6)
-	gt := be.HypercolumnsBackward(be.Upload(fx.chw(t, "hyper/gout")), taps)
+	torchfix.CloseAll(t, "forward", hc.Data, fx.CHW(t, "hyper/out").Data, 1e-5, 1e-6)
+	gt := be.HypercolumnsBackward(be.Upload(fx.CHW(t, "hyper/gout")), taps)
 	for i := range taps {
-		closeAll(t, fmt.Sprintf("tap %d grad", i), down(t, be, gt[i]).Data, fx.chw(t, fmt.Sprintf("hyper/gtap%d", i)).Data, 1e-5, 1e-6)
+		torchfix.CloseAll(t, fmt.Sprintf("tap %d grad", i), down(t, be, gt[i]).Data, fx.CHW(t, fmt.Sprintf("hyper/gtap%d", i)).Data, 1e-5, 1e-6)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"nnst/core/internal/torchfix"
 	"testing"
 
 	"nnst/core/cpu"
@@ -24,40 +25,40 @@ func download(t *testing.T, be nnst.Backend, x nnst.Tensor) *tensor.T {
 // TestTorchPyramid compares Dec, Syn and SynBackward with NNST.md section 5
 // written in PyTorch (3x37x29 image, 3 levels).
 func TestTorchPyramid(t *testing.T) {
-	f := loadTorch(t)
+	f := torchfix.Load(t)
 	var meta struct {
 		Levels int `json:"pyr_levels"`
 	}
-	f.meta(t, &meta)
+	f.Decode(t, &meta)
 	be := cpu.New()
 	const rtol, atol = 1e-5, 1e-6
-	img := f.chw(t, "pyr/img")
+	img := f.CHW(t, "pyr/img")
 	p := nnst.Dec(be, be.Upload(img), meta.Levels)
 	if len(p) != meta.Levels+1 {
 		t.Fatalf("Dec gave %d tensors, want %d", len(p), meta.Levels+1)
 	}
 	for i, l := range p {
-		want := f.chw(t, fmt.Sprintf("pyr/dec%d", i))
+		want := f.CHW(t, fmt.Sprintf("pyr/dec%d", i))
 		got := download(t, be, l)
 		if !got.SameShape(want) {
 			t.Fatalf("level %d: shape %v, want %v", i, got, want)
 		}
 		// Band-pass levels are differences of O(1) values: compare them
 		// with an absolute tolerance on the image's scale.
-		closeAll(t, fmt.Sprintf("dec level %d", i), got.Data, want.Data, rtol, 2e-6)
+		torchfix.CloseAll(t, fmt.Sprintf("dec level %d", i), got.Data, want.Data, rtol, 2e-6)
 	}
 	// Syn(Dec(x)) = x.
-	closeAll(t, "syn(dec(img))", download(t, be, nnst.Syn(be, p)).Data, img.Data, rtol, 1e-6)
+	torchfix.CloseAll(t, "syn(dec(img))", download(t, be, nnst.Syn(be, p)).Data, img.Data, rtol, 1e-6)
 
 	// Syn of an unrelated pyramid, and the gradient wrt each level.
 	q := make([]nnst.Tensor, meta.Levels+1)
 	for i := range q {
-		q[i] = be.Upload(f.chw(t, fmt.Sprintf("pyr/q%d", i)))
+		q[i] = be.Upload(f.CHW(t, fmt.Sprintf("pyr/q%d", i)))
 	}
-	closeAll(t, "syn(q)", download(t, be, nnst.Syn(be, q)).Data, f.chw(t, "pyr/synq").Data, rtol, atol)
-	grads := nnst.SynBackward(be, be.Upload(f.chw(t, "pyr/gsyn")), q)
+	torchfix.CloseAll(t, "syn(q)", download(t, be, nnst.Syn(be, q)).Data, f.CHW(t, "pyr/synq").Data, rtol, atol)
+	grads := nnst.SynBackward(be, be.Upload(f.CHW(t, "pyr/gsyn")), q)
 	for i, g := range grads {
-		closeAll(t, fmt.Sprintf("grad level %d", i), download(t, be, g).Data, f.chw(t, fmt.Sprintf("pyr/gq%d", i)).Data, rtol, atol)
+		torchfix.CloseAll(t, fmt.Sprintf("grad level %d", i), download(t, be, g).Data, f.CHW(t, fmt.Sprintf("pyr/gq%d", i)).Data, rtol, atol)
 	}
 }
 

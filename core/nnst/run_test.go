@@ -3,9 +3,9 @@ package nnst_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"nnst/core/cpu"

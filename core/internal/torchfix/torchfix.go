@@ -1,7 +1,7 @@
-package cpu_test
-
-// Loader of the PyTorch fixtures written by testdata/torchgen/gen.py. The
-// same small loader is copied into each test package that uses them.
+// Package torchfix loads the PyTorch fixtures written by
+// testdata/torchgen/gen.py, for the tests of packages two levels below the
+// repository root (core/X).
+package torchfix
 
 import (
 	"encoding/binary"
@@ -21,7 +21,7 @@ type torchEntry struct {
 	Count  int   `json:"count"`
 }
 
-type torchFixtures struct {
+type Fixtures struct {
 	Meta    json.RawMessage       `json:"meta"`
 	Tensors map[string]torchEntry `json:"tensors"`
 	data    []float32
@@ -29,11 +29,11 @@ type torchFixtures struct {
 
 var (
 	torchOnce sync.Once
-	torchFix  *torchFixtures
+	torchFix  *Fixtures
 	torchErr  error
 )
 
-func loadTorch(t *testing.T) *torchFixtures {
+func Load(t *testing.T) *Fixtures {
 	t.Helper()
 	torchOnce.Do(func() {
 		dir := filepath.Join("..", "..", "testdata", "torch")
@@ -42,7 +42,7 @@ func loadTorch(t *testing.T) *torchFixtures {
 			torchErr = err
 			return
 		}
-		f := &torchFixtures{}
+		f := &Fixtures{}
 		if torchErr = json.Unmarshal(raw, f); torchErr != nil {
 			return
 		}
@@ -63,8 +63,8 @@ func loadTorch(t *testing.T) *torchFixtures {
 	return torchFix
 }
 
-// raw returns the flat data and shape of a fixture tensor.
-func (f *torchFixtures) raw(t *testing.T, name string) ([]float32, []int) {
+// Raw returns the flat data and shape of a fixture tensor.
+func (f *Fixtures) Raw(t *testing.T, name string) ([]float32, []int) {
 	t.Helper()
 	e, ok := f.Tensors[name]
 	if !ok {
@@ -76,10 +76,10 @@ func (f *torchFixtures) raw(t *testing.T, name string) ([]float32, []int) {
 	return append([]float32(nil), f.data[e.Offset:e.Offset+e.Count]...), e.Shape
 }
 
-// chw returns a fixture of shape (C, H, W) or (1, C, H, W) as a tensor.
-func (f *torchFixtures) chw(t *testing.T, name string) *tensor.T {
+// CHW returns a fixture of shape (C, H, W) or (1, C, H, W) as a tensor.
+func (f *Fixtures) CHW(t *testing.T, name string) *tensor.T {
 	t.Helper()
-	d, s := f.raw(t, name)
+	d, s := f.Raw(t, name)
 	if len(s) == 4 && s[0] == 1 {
 		s = s[1:]
 	}
@@ -89,16 +89,16 @@ func (f *torchFixtures) chw(t *testing.T, name string) *tensor.T {
 	return &tensor.T{C: s[0], H: s[1], W: s[2], Data: d}
 }
 
-func (f *torchFixtures) meta(t *testing.T, v any) {
+func (f *Fixtures) Decode(t *testing.T, v any) {
 	t.Helper()
 	if err := json.Unmarshal(f.Meta, v); err != nil {
 		t.Fatalf("fixture meta: %v", err)
 	}
 }
 
-// closeAll checks |got-want| <= atol + rtol*|want| elementwise, with atol
+// CloseAll checks |got-want| <= atol + rtol*|want| elementwise, with atol
 // relative to the largest |want|.
-func closeAll(t *testing.T, name string, got, want []float32, rtol, atol float64) {
+func CloseAll(t *testing.T, name string, got, want []float32, rtol, atol float64) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: len %d, want %d", name, len(got), len(want))
