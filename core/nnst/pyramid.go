@@ -10,9 +10,11 @@ func Levels(h, w int) int {
 	return l
 }
 
-// Dec is the Laplacian pyramid of x with l levels: l band-pass tensors,
-// finest first, then the low-pass residual. x itself is not freed.
+// Dec is the Laplacian pyramid of x with l levels (at most Levels of its
+// size): l band-pass tensors, finest first, then the low-pass residual. x itself is not freed.
 func Dec(be Backend, x Tensor, l int) []Tensor {
+	_, h0, w0 := x.Shape()
+	l = min(l, Levels(h0, w0)) // never halve a side to zero
 	p := make([]Tensor, 0, l+1)
 	cur := x
 	for i := 0; i < l; i++ {
