@@ -95,6 +95,7 @@ func FuzzPTH(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		debugPanics = os.Getenv("NNST_FUZZ_PANICS") != ""
 		ts, err := readPTH(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			return
