@@ -371,15 +371,11 @@ func (m *Model) check() error {
 			if c.Out < 1 || len(c.Weight) != c.Out*c.In*9 || len(c.Bias) != c.Out {
 				return fmt.Errorf("%s: %d weights and %d biases do not fit %dx%dx3x3", l.Name, len(c.Weight), len(c.Bias), c.Out, c.In)
 			}
-			for i, x := range c.Weight {
-				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-					return fmt.Errorf("%s.weight[%d] is %g", l.Name, i, x)
-				}
+			if err := checkValues(l.Name+".weight", c.Weight); err != nil {
+				return err
 			}
-			for i, x := range c.Bias {
-				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-					return fmt.Errorf("%s.bias[%d] is %g", l.Name, i, x)
-				}
+			if err := checkValues(l.Name+".bias", c.Bias); err != nil {
+				return err
 			}
 			in = c.Out
 		default:
@@ -408,6 +404,19 @@ func (m *Model) check() error {
 	if spec, err := SpecFor(m.Arch); err == nil {
 		if !sameSpec(m, spec) {
 			return fmt.Errorf("arch %s, but layers or widths differ from %s's", m.Arch, spec.Name)
+		}
+	}
+	return nil
+}
+
+// checkValues rejects NaN, infinities and values beyond the fp16 range.
+func checkValues(name string, v []float32) error {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("%s[%d] is %g", name, i, x)
+		}
+		if x > 65504 || x < -65504 {
+			return fmt.Errorf("%s[%d] = %g does not fit in fp16", name, i, x)
 		}
 	}
 	return nil

@@ -40,6 +40,9 @@ func FromPTH(path string, arch string) (*Model, error) {
 
 const maxPickle = 64 << 20
 
+// debugPanics lets fuzzing see panics that readPTH would turn into errors.
+var debugPanics = false
+
 // Pickled objects of a state dict.
 type (
 	ptStorageClass struct {
@@ -185,6 +188,9 @@ func (t *ptTensor) values() ([]float32, error) {
 func readPTH(ra io.ReaderAt, size int64) (ts map[string]srcTensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			if debugPanics {
+				panic(r)
+			}
 			ts, err = nil, fmt.Errorf("malformed PyTorch file (%v)", r)
 		}
 	}()
@@ -317,7 +323,7 @@ func readPTHZip(ra io.ReaderAt, size int64) (any, error) {
 			return nil, errors.New("TorchScript archives are not supported; save the state_dict() instead")
 		}
 		if strings.HasSuffix(f.Name, "/byteorder") {
-			b, err := readZip(f, 16)
+			b, err := readZip(f, 16, size)
 			if err != nil {
 				return nil, err
 			}
@@ -330,7 +336,7 @@ func readPTHZip(ra io.ReaderAt, size int64) (any, error) {
 		return nil, errors.New("zip file has no data.pkl: not a torch.save file")
 	}
 	prefix := strings.TrimSuffix(pkl.Name, "data.pkl")
-	data, err := readZip(pkl, maxPickle)
+	data, err := readZip(pkl, maxPickle, size)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +358,7 @@ func readPTHZip(ra io.ReaderAt, size int64) (any, error) {
 			return nil, fmt.Errorf("storage %s claims %s elements but its record holds %s bytes", key, commas(n), commas(int64(min(f.UncompressedSize64, math.MaxInt64))))
 		}
 		s := &ptStorage{cls: cls, numel: n, read: func(nb int64) ([]byte, error) {
-			b, err := readZip(f, nb)
+			b, err := readZip(f, nb, size)
 			if err == nil && int64(len(b)) < nb {
 				err = fmt.Errorf("storage %s: record is truncated", key)
 			}
@@ -365,9 +371,9 @@ func readPTHZip(ra io.ReaderAt, size int64) (any, error) {
 
 // readZip reads up to limit bytes of a zip record, refusing records whose
 // declared size cannot be genuine.
-func readZip(f *zip.File, limit int64) ([]byte, error) {
+func readZip(f *zip.File, limit, fileSize int64) ([]byte, error) {
 	n := min(f.UncompressedSize64, uint64(limit))
-	if f.Method == zip.Store && n > f.CompressedSize64 || n > f.CompressedSize64*1100+1024 {
+	if f.CompressedSize64 > uint64(fileSize) || f.Method == zip.Store && n > f.CompressedSize64 || n > f.CompressedSize64*1100+1024 {
 		return nil, fmt.Errorf("zip record %s: implausible size %s", f.Name, commas(int64(n)))
 	}
 	rc, err := f.Open()
@@ -375,12 +381,19 @@ func readZip(f *zip.File, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	buf := make([]byte, n)
-	m, err := io.ReadFull(rc, buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+	// ReadAll grows with the real data; reading a whole record to its end
+	// makes archive/zip check its CRC.
+	buf, err := io.ReadAll(io.LimitReader(rc, int64(n)+1))
+	if err != nil {
 		return nil, fmt.Errorf("zip record %s: %v", f.Name, err)
 	}
-	return buf[:m], nil
+	if uint64(len(buf)) > n {
+		if n == f.UncompressedSize64 {
+			return nil, fmt.Errorf("zip record %s is larger than its declared %s bytes", f.Name, commas(int64(n)))
+		}
+		buf = buf[:n]
+	}
+	return buf, nil
 }
 
 // readPTHLegacy reads the pre-1.6 format: pickles of magic number, protocol

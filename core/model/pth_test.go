@@ -199,3 +199,13 @@ func TestPTHErrors(t *testing.T) {
 		}
 	}
 }
+
+// A pickle that makes gopickle panic (SETITEMS with an odd number of items after the
+// mark) must come back as an error.
+func TestPTHPanicIsError(t *testing.T) {
+	data := []byte("\x80\x02}(K\x01u.")
+	_, err := readPTH(strings.NewReader(string(data)), int64(len(data)))
+	if err == nil || !strings.Contains(err.Error(), "malformed PyTorch file") {
+		t.Fatalf("got %v", err)
+	}
+}
