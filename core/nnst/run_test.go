@@ -2,10 +2,12 @@ package nnst_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 
 	"nnst/core/cpu"
@@ -196,4 +198,77 @@ func labMeans(t *tensor.T) (L, a, b float64) {
 		b += 0.0259040371*l + 0.7827717662*m - 0.8086757660*s
 	}
 	return L / float64(n), a / float64(n), b / float64(n)
+}
+
+func TestRunDeterministic(t *testing.T) {
+	m := model.Random(model.VGG19, 16, 5)
+	run := func(seed uint64) *tensor.T {
+		s, err := nnst.New(cpu.New(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := nnst.Defaults(false)
+		o.Size, o.Steps, o.Scales, o.Seed = 136, 2, 2, seed // relu1 taps at 136 px are sampled with stride 2
+		out, err := s.Run(context.Background(), testImage(136, 120, 3), testImage(120, 136, 4), o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a, b, c := run(1), run(1), run(2)
+	same := func(x, y *tensor.T) bool {
+		for i := range x.Data {
+			if x.Data[i] != y.Data[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if !same(a, b) {
+		t.Error("two runs with the same seed differ")
+	}
+	if same(a, c) {
+		t.Error("runs with different seeds are identical: the seed is not used")
+	}
+}
+
+func TestRunCancel(t *testing.T) {
+	s, err := nnst.New(cpu.New(), model.Random(model.VGG19, 16, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o := nnst.Defaults(false)
+	o.Size, o.Steps = 96, 1000
+	steps := 0
+	_, err = s.Run(ctx, testImage(96, 96, 3), testImage(96, 96, 4), o, func(p nnst.Progress) {
+		if p.Stage == nnst.StageScale {
+			steps++
+			cancel()
+		}
+	})
+	if !errors.Is(err, nnst.ErrCancelled) {
+		t.Fatalf("err = %v, want ErrCancelled", err)
+	}
+	if steps != 1 {
+		t.Errorf("%d progress reports after cancelling, want 1", steps)
+	}
+}
+
+func TestRunRejects(t *testing.T) {
+	s, err := nnst.New(cpu.New(), model.Random(model.VGG19, 16, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := nnst.Defaults(false)
+	o.Alpha = -0.1
+	if _, err := s.Run(context.Background(), testImage(96, 96, 3), testImage(96, 96, 4), o, nil); err == nil || !strings.Contains(err.Error(), "alpha") {
+		t.Errorf("alpha -0.1: %v", err)
+	}
+	o = nnst.Defaults(false)
+	o.Size = 256
+	// 64 x 600 is a valid input, but only 27 px tall at 256 px.
+	if _, err := s.Run(context.Background(), testImage(64, 600, 3), testImage(96, 96, 4), o, nil); err == nil || !strings.Contains(err.Error(), "too narrow") {
+		t.Errorf("narrow content: %v", err)
+	}
 }
