@@ -162,6 +162,9 @@ func Build(o Options) (*site.Manifest, error) {
 	sort.Slice(files, func(i, j int) bool { return files[i].path < files[j].path })
 
 	// Write into a fresh folder beside out, then swap it in.
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, err
+	}
 	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+"-*")
 	if err != nil {
 		return nil, err
