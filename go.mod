@@ -15,4 +15,5 @@ require (
 	github.com/andybalholm/brotli v1.3.0 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
+	github.com/syumai/workers v0.33.0 // indirect
 )

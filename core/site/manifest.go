@@ -67,21 +67,27 @@ func hidden(p string) bool {
 func LoadManifest(fsys fs.FS) (*Manifest, error) {
 	b, err := fs.ReadFile(fsys, ManifestName)
 	if err == nil {
-		var m Manifest
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("%s: %w", ManifestName, err)
-		}
-		for _, f := range m.Files {
-			if !fs.ValidPath(f.Path) || hidden(f.Path) || f.Size < 0 || len(f.SHA256) < 16 {
-				return nil, fmt.Errorf("%s: bad entry %q", ManifestName, f.Path)
-			}
-		}
-		return &m, nil
+		return ParseManifest(b)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	return ScanManifest(fsys)
+}
+
+// ParseManifest reads and checks the JSON of a manifest.
+func ParseManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", ManifestName, err)
+	}
+	ok := func(v *Variant) bool { return v == nil || v.Size >= 0 && len(v.SHA256) >= 16 }
+	for _, f := range m.Files {
+		if !fs.ValidPath(f.Path) || hidden(f.Path) || f.Size < 0 || len(f.SHA256) < 16 || !ok(f.Brotli) || !ok(f.Gzip) {
+			return nil, fmt.Errorf("%s: bad entry %q", ManifestName, f.Path)
+		}
+	}
+	return &m, nil
 }
 
 // ScanManifest builds a manifest by reading every file of fsys. x.br and x.gz
