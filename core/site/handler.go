@@ -81,6 +81,13 @@ type BodyWriter interface {
 	WriteBody(w http.ResponseWriter) error
 }
 
+// RangeOpener is implemented by file systems that can open a byte range of
+// a file, n bytes from off, without reading what comes before (the Worker
+// forwards the range to its assets). The handler uses it for 206 answers.
+type RangeOpener interface {
+	OpenRange(name string, off, n int64) (io.ReadCloser, error)
+}
+
 // Handler serves a bundle.
 type Handler struct {
 	fsys  fs.FS
@@ -179,7 +186,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		return
 	}
-	src, err := h.fsys.Open(file)
+	var src io.ReadCloser
+	var err error
+	ro, ranged := h.fsys.(RangeOpener)
+	if ranged = ranged && status == http.StatusPartialContent; ranged {
+		src, err = ro.OpenRange(file, off, n)
+	} else {
+		src, err = h.fsys.Open(file)
+	}
 	if err != nil {
 		for _, k := range []string{"ETag", "Cache-Control", "Content-Type", "Content-Encoding", "Accept-Ranges", "Content-Range", "Vary"} {
 			hd.Del(k)
@@ -188,12 +202,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer src.Close()
-	if bw, ok := src.(BodyWriter); ok && status == http.StatusOK {
-		w.WriteHeader(status)
+	w.WriteHeader(status)
+	if bw, ok := src.(BodyWriter); ok && (status == http.StatusOK || ranged) {
 		bw.WriteBody(w)
 		return
 	}
-	w.WriteHeader(status)
+	if ranged {
+		off = 0
+	}
 	copyRange(w, src, off, n)
 }
 
@@ -210,7 +226,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, code int) {
 	}
 }
 
-func copyRange(w io.Writer, src fs.File, off, n int64) {
+func copyRange(w io.Writer, src io.Reader, off, n int64) {
 	if off > 0 {
 		if s, ok := src.(io.Seeker); ok {
 			if _, err := s.Seek(off, io.SeekStart); err != nil {

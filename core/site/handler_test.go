@@ -2,6 +2,7 @@ package site
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -382,6 +383,36 @@ func TestBodyWriter(t *testing.T) {
 	do(h, "HEAD", "/app.js")
 	if used != 1 {
 		t.Error("HEAD opened the body")
+	}
+}
+
+// rangeFS opens ranges itself and records them.
+type rangeFS struct {
+	fstest.MapFS
+	got []string
+}
+
+func (r *rangeFS) OpenRange(name string, off, n int64) (io.ReadCloser, error) {
+	r.got = append(r.got, fmt.Sprintf("%s %d %d", name, off, n))
+	b := r.MapFS[name].Data
+	return io.NopCloser(bytes.NewReader(b[off : off+n])), nil
+}
+
+func TestRangeOpener(t *testing.T) {
+	r := &rangeFS{MapFS: testFS()}
+	h, err := New(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := do(h, "GET", "/models/vgg.89abcdef.safetensors", "Range", "bytes=-5")
+	if w.Code != 206 || w.Body.String() != "fghij" || len(r.got) != 1 || r.got[0] != "models/vgg.89abcdef.safetensors 15 5" {
+		t.Errorf("%d %q %q", w.Code, w.Body, r.got)
+	}
+	if w := do(h, "GET", "/app.0123abcd.wasm", "Range", "bytes=1-2", "Accept-Encoding", "br"); w.Body.String() != "R-" || r.got[1] != "app.0123abcd.wasm.br 1 2" {
+		t.Errorf("%q %q", w.Body, r.got)
+	}
+	if do(h, "GET", "/app.js"); len(r.got) != 2 {
+		t.Error("a whole file was opened as a range")
 	}
 }
 

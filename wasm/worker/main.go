@@ -69,31 +69,59 @@ func joinHeaders(h http.Handler) http.Handler {
 type assetsFS struct{ binding js.Value }
 
 func (a assetsFS) Open(name string) (fs.File, error) {
+	return a.open(name, 0, -1)
+}
+
+// OpenRange asks ASSETS for the range; an answer with the whole file is
+// skipped through instead.
+func (a assetsFS) OpenRange(name string, off, n int64) (io.ReadCloser, error) {
+	return a.open(name, off, n)
+}
+
+func (a assetsFS) open(name string, off, n int64) (*assetFile, error) {
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
-	res, err := await(a.binding.Call("fetch", "https://assets.invalid/"+name))
+	init := js.Global().Get("Object").New()
+	if n >= 0 {
+		hd := js.Global().Get("Object").New()
+		hd.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+		init.Set("headers", hd)
+	}
+	res, err := await(a.binding.Call("fetch", "https://assets.invalid/"+name, init))
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := &assetFile{name: name, res: res, size: -1, limit: -1}
+	if cl := res.Get("headers").Call("get", "Content-Length"); cl.Type() == js.TypeString {
+		fmt.Sscan(cl.String(), &f.size)
 	}
 	switch st := res.Get("status").Int(); {
 	case st == 404:
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	case st == 206 && n >= 0:
+		cr := res.Get("headers").Call("get", "Content-Range")
+		if cr.Type() != js.TypeString || !strings.HasPrefix(cr.String(), fmt.Sprintf("bytes %d-%d/", off, off+n-1)) {
+			f.Close()
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("ASSETS answered the range %v", cr)}
+		}
+	case st == 200 && n >= 0:
+		f.skip, f.limit = off, n
 	case st != 200:
+		f.Close()
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("ASSETS answered %d", st)}
 	}
-	size := int64(-1)
-	if cl := res.Get("headers").Call("get", "Content-Length"); cl.Type() == js.TypeString {
-		fmt.Sscan(cl.String(), &size)
-	}
-	return &assetFile{name: name, res: res, size: size}, nil
+	return f, nil
 }
 
-// assetFile is the body of an ASSETS response.
+// assetFile is the body of an ASSETS response. skip and limit cut a range
+// out of a whole-file answer.
 type assetFile struct {
 	name     string
 	res      js.Value
 	size     int64
+	skip     int64
+	limit    int64    // -1: all
 	reader   js.Value // the body's reader, once Read starts
 	buf      []byte
 	eof      bool
@@ -102,10 +130,19 @@ type assetFile struct {
 
 // WriteBody hands the response body stream to the Worker's ResponseWriter.
 func (f *assetFile) WriteBody(w http.ResponseWriter) error {
-	if rw, ok := w.(interface{ WriteRawJSBody(js.Value) }); ok && f.reader.IsUndefined() {
+	if rw, ok := w.(interface{ WriteRawJSBody(js.Value) }); ok && f.reader.IsUndefined() && f.skip == 0 && f.limit < 0 {
 		f.handedOn = true
 		rw.WriteRawJSBody(f.res.Get("body"))
 		return nil
+	}
+	if f.skip > 0 {
+		if _, err := io.CopyN(io.Discard, f, f.skip); err != nil {
+			return err
+		}
+	}
+	if f.limit >= 0 {
+		_, err := io.CopyN(w, f, f.limit)
+		return err
 	}
 	_, err := io.Copy(w, f)
 	return err
