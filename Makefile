@@ -76,7 +76,7 @@ worker-local: dist worker $(WORKERD)
 test-hosting: $(WORKERD)
 	$(GO) vet ./core/site ./core/bundle ./cmd/nnst ./$(WORKER)
 	GOOS=js GOARCH=wasm $(GO) vet ./core/site ./$(WORKER)
-	NNST_WORKERD=$(abspath $(WORKERD)) $(GO) test -timeout 5m ./core/site ./core/bundle ./$(WORKER)
+	NNST_WORKERD=$(abspath $(WORKERD)) $(GO) test -count=1 -timeout 5m ./core/site ./core/bundle ./$(WORKER)
 	$(GO) test -timeout 5m -run 'Serve|Python' ./cmd/nnst
 
 clean:
