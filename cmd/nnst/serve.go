@@ -57,8 +57,10 @@ func runServe(args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           h,
-		MaxHeaderBytes:    site.MaxHeaderBytes,
+		Handler: h,
+		// The handler answers 431 past site.MaxHeaderBytes, with the same
+		// headers as every answer; this is the hard cap of the server.
+		MaxHeaderBytes:    4 * site.MaxHeaderBytes,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

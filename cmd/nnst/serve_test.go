@@ -229,15 +229,15 @@ func TestServeBundle(t *testing.T) {
 		return strings.TrimSpace(status)
 	}
 	for req, want := range map[string]string{
-		"GET /../" + site.ManifestName + " HTTP/1.1\r\nHost: x\r\n\r\n":                   "HTTP/1.1 400 Bad Request",
-		"GET /icons/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n":                         "HTTP/1.1 400 Bad Request",
-		"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n":                       "HTTP/1.1 400 Bad Request",
-		"GET /icons%2f..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n":                 "HTTP/1.1 400 Bad Request",
-		"GET /..%5c..%5cetc%5cpasswd HTTP/1.1\r\nHost: x\r\n\r\n":                         "HTTP/1.1 400 Bad Request",
-		"GET /" + site.ManifestName + " HTTP/1.1\r\nHost: x\r\n\r\n":                      "HTTP/1.1 404 Not Found",
-		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n":                         "HTTP/1.1 405 Method Not Allowed",
-		"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n": "HTTP/1.1 431 Request Header Fields Too Large",
-		"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 18<<10) + "\r\n\r\n": "HTTP/1.1 431 Request Header Fields Too Large",
+		"GET /../" + site.ManifestName + " HTTP/1.1\r\nHost: x\r\n\r\n":                    "HTTP/1.1 400 Bad Request",
+		"GET /icons/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n":                          "HTTP/1.1 400 Bad Request",
+		"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n":                        "HTTP/1.1 400 Bad Request",
+		"GET /icons%2f..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n":                  "HTTP/1.1 400 Bad Request",
+		"GET /..%5c..%5cetc%5cpasswd HTTP/1.1\r\nHost: x\r\n\r\n":                          "HTTP/1.1 400 Bad Request",
+		"GET /" + site.ManifestName + " HTTP/1.1\r\nHost: x\r\n\r\n":                       "HTTP/1.1 404 Not Found",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n":                          "HTTP/1.1 405 Method Not Allowed",
+		"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 256<<10) + "\r\n\r\n": "HTTP/1.1 431 Request Header Fields Too Large",
+		"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 18<<10) + "\r\n\r\n":  "HTTP/1.1 431 Request Header Fields Too Large",
 	} {
 		if got := raw1(req); got != want {
 			t.Errorf("%.60q: %q, want %q", req, got, want)

@@ -11,7 +11,8 @@ import (
 )
 
 // MaxHeaderBytes bounds the request header (names plus values); larger
-// requests get 431. `nnst serve` sets the same bound on its http.Server.
+// requests get 431. `nnst serve`'s http.Server has a higher hard cap, so
+// this handler gives the answer (with its usual headers) in every host.
 const MaxHeaderBytes = 16 << 10
 
 // SecurityHeaders go on every response, in this order.
