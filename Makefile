@@ -6,7 +6,7 @@ MODEL := build/models/vgg19.safetensors
 NNST := build/nnst
 GOSRC := $(shell find core cmd -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build model test test-go run bench bench-conv clean
+.PHONY: all build model test test-go run bench bench-conv clean dist serve worker worker-local test-hosting
 
 all: build model
 
@@ -43,5 +43,41 @@ run: build model
 bench: build model
 	$(NNST) bench
 
+# Hosting. dist/ is the static bundle of the site folder $(SITE), which
+# `make site` writes; `make serve` serves it like the hosted site.
+SITE ?= build/site
+WORKER := wasm/worker
+WORKERD := $(WORKER)/node_modules/.bin/workerd
+
+dist: $(NNST)
+	@test -f $(SITE)/index.html || $(MAKE) site
+	$(NNST) dist --src $(SITE) --out dist
+
+serve: dist
+	$(NNST) serve --dir dist
+
+# The Cloudflare Worker: wasm/worker/build/ holds syumai/workers' loader and
+# the Go handler compiled to wasm.
+worker:
+	$(GO) run github.com/syumai/workers/cmd/workers-assets-gen -mode=go -o $(WORKER)/build
+	GOOS=js GOARCH=wasm $(GO) build -o $(WORKER)/build/app.wasm ./$(WORKER)
+
+$(WORKERD): $(WORKER)/package.json $(WORKER)/package-lock.json
+	cd $(WORKER) && npm ci --no-audit --no-fund
+	@touch $@
+
+# The Worker in workerd on http://127.0.0.1:8787/, serving dist/ (no network).
+worker-local: dist worker $(WORKERD)
+	$(WORKERD) serve $(WORKER)/workerd.capnp --socket-addr http=127.0.0.1:8787 --directory-path assets=$(abspath dist)
+
+# Hosting tests (about a minute): the handler, the bundler, `nnst serve` and
+# python3 -m http.server under a sub-path, and the Worker in workerd
+# answering like `nnst serve`.
+test-hosting: $(WORKERD)
+	$(GO) vet ./core/site ./core/bundle ./cmd/nnst ./$(WORKER)
+	GOOS=js GOARCH=wasm $(GO) vet ./core/site ./$(WORKER)
+	NNST_WORKERD=$(abspath $(WORKERD)) $(GO) test -count=1 -timeout 5m ./core/site ./core/bundle ./$(WORKER)
+	$(GO) test -timeout 5m -run 'Serve|Python' ./cmd/nnst
+
 clean:
-	rm -rf build dist
+	rm -rf build dist $(WORKER)/build

@@ -3,8 +3,10 @@ module nnst
 go 1.26.0
 
 require (
+	github.com/andybalholm/brotli v1.3.0
 	github.com/nlpodyssey/gopickle v0.2.0
 	github.com/schollz/progressbar/v3 v3.19.1
+	github.com/syumai/workers v0.33.0
 	github.com/x448/float16 v0.8.4
 	golang.org/x/image v0.48.0
 	golang.org/x/sys v0.50.0

@@ -15,14 +15,16 @@ Usage:
   nnst stylize --content C --style S --output O [options]   paint C in the style of S
   nnst convert --src SRC --out FILE [--arch vgg16|vgg19]     build a model file
   nnst bench [--sizes 256,512] [--steps N]                   time convolutions and stylizations
+  nnst dist [--src build/site] [--out dist]                  bundle the web app for static hosting
+  nnst serve [--addr 127.0.0.1:8080] [--dir dist]            serve the bundle locally
   nnst help [command]                                        show help
 
 Run "nnst help stylize" (or any command) for its options.
 `
 
 type command struct {
-	name string
-	run  func(args []string) error
+	name  string
+	run   func(args []string) error
 	flags func() *flag.FlagSet
 }
 
@@ -30,6 +32,8 @@ var commands = []command{
 	{"stylize", runStylize, stylizeFlags},
 	{"convert", runConvert, convertFlags},
 	{"bench", runBench, benchFlags},
+	{"serve", runServe, serveFlags},
+	{"dist", runDist, distFlags},
 }
 
 // usageError is an error in the command line: exit status 2.
