@@ -6,7 +6,7 @@ MODEL := build/models/vgg19.safetensors
 NNST := build/nnst
 GOSRC := $(shell find core cmd -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build model test test-go run bench bench-conv clean dist serve worker worker-local test-hosting
+.PHONY: all build model test test-go test-hosting run bench bench-conv dist serve worker worker-local clean
 
 all: build model
 
@@ -29,8 +29,10 @@ $(MODEL): $(NNST)
 	$(NNST) convert --src "$$src" --out $@
 
 # Everything: native tests (unit, fixtures, fuzz seeds, end to end with the
-# real model).
-test: model
+# real model), hosting (server, bundle, Worker in workerd).
+test: test-go test-hosting
+
+test-go: model
 	$(GO) vet ./...
 	NNST_MODEL=$(abspath $(MODEL)) $(GO) test -timeout 20m ./...
 

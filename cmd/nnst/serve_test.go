@@ -24,14 +24,6 @@ import (
 	"nnst/core/site"
 )
 
-// TestMain lets the tests run the CLI as a child process (for Ctrl-C).
-func TestMain(m *testing.M) {
-	if os.Getenv("NNST_TEST_MAIN") == "1" {
-		os.Exit(mainExit(os.Args[1:]))
-	}
-	os.Exit(m.Run())
-}
-
 // makeDist writes the synthetic site and bundles it with `nnst dist`.
 func makeDist(t *testing.T, out string) {
 	t.Helper()
@@ -48,7 +40,7 @@ func makeDist(t *testing.T, out string) {
 func startChild(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "NNST_TEST_MAIN=1")
+	cmd.Env = append(os.Environ(), "NNST_BE_CLI=1")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
