@@ -17,3 +17,6 @@ test:
 
 clean:
 	rm -rf build dist
+
+bench-conv:
+	$(GO) run ./cmd/convbench
