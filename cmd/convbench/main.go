@@ -5,11 +5,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	_ "embed"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"math"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -42,17 +43,18 @@ func vggShapes(px int) []shape {
 	}
 }
 
+// timeit returns the best time in ms over at least minReps runs and minDur
+// (the best, not the median: the machine may be shared).
 func timeit(f func(), minReps int, minDur time.Duration) float64 {
 	f() // warm-up
-	var ts []float64
+	best := math.Inf(1)
 	end := time.Now().Add(minDur)
-	for len(ts) < minReps || time.Now().Before(end) {
+	for n := 0; n < minReps || time.Now().Before(end); n++ {
 		t0 := time.Now()
 		f()
-		ts = append(ts, float64(time.Since(t0).Nanoseconds())/1e6)
+		best = min(best, float64(time.Since(t0).Nanoseconds())/1e6)
 	}
-	slices.Sort(ts)
-	return ts[len(ts)/2]
+	return best
 }
 
 func randSlice(r *rand.Rand, n int, scale float32) []float32 {
@@ -82,28 +84,46 @@ type torchResult struct {
 	BwdMs           float64 `json:"bwd_ms"`
 }
 
-func runTorch(py string, threads, reps int, minS float64, shapes []shape) (map[string]torchResult, error) {
-	args := []string{"-", "--threads", strconv.Itoa(threads), "--reps", strconv.Itoa(reps), "--min-s", fmt.Sprint(minS)}
-	for _, s := range shapes {
-		args = append(args, s.key())
-	}
-	cmd := exec.Command(py, args...)
-	cmd.Stdin = bytes.NewReader(torchScript)
+// torchProc is torch_conv.py running as a server: one shape per line in,
+// one JSON result per line out, so that its runs interleave with ours.
+type torchProc struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startTorch(py string, threads, reps int, minS float64) (*torchProc, error) {
+	cmd := exec.Command(py, "-c", string(torchScript), "--threads", strconv.Itoa(threads), "--reps", strconv.Itoa(reps), "--min-s", fmt.Sprint(minS))
 	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
 	}
-	res := map[string]torchResult{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var r torchResult
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("torch output %q: %v", sc.Text(), err)
-		}
-		res[shape{r.Cin, r.Cout, r.H, r.W}.key()] = r
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
 	}
-	return res, nil
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &torchProc{cmd: cmd, in: in, out: bufio.NewScanner(out)}, nil
+}
+
+func (t *torchProc) bench(s shape) (torchResult, error) {
+	var r torchResult
+	if _, err := fmt.Fprintln(t.in, s.key()); err != nil {
+		return r, err
+	}
+	if !t.out.Scan() {
+		return r, fmt.Errorf("torch_conv.py exited: %v", t.out.Err())
+	}
+	err := json.Unmarshal(t.out.Bytes(), &r)
+	return r, err
+}
+
+func (t *torchProc) close() {
+	t.in.Close()
+	t.cmd.Wait()
 }
 
 func median(x []float64) float64 {
@@ -145,45 +165,55 @@ func main() {
 		}
 	}
 
-	var torch map[string]torchResult
+	var tp *torchProc
 	if !*noTorch {
 		if p := findPython(*py); p == "" {
 			fmt.Println("torch not available: printing our numbers only")
 		} else {
-			fmt.Printf("running torch (%s, %d threads)...\n", p, th)
 			var err error
-			if torch, err = runTorch(p, th, *reps, *minS, shapes); err != nil {
+			if tp, err = startTorch(p, th, *reps, *minS); err != nil {
 				fmt.Println("torch failed:", err)
-				torch = nil
+				tp = nil
+			} else {
+				defer tp.close()
+				fmt.Printf("comparing with torch (%s), same thread count\n", p)
 			}
 		}
 	}
 
-	fmt.Printf("threads %d; ms and GFLOP/s per call; ratio = ours/torch time\n", th)
+	fmt.Printf("threads %d; best ms per call and GFLOP/s; ratio = ours/torch time\n", th)
 	fmt.Printf("%-18s %9s %7s %9s %7s", "shape cin-cout@hxw", "fwd ms", "GF/s", "bwd ms", "GF/s")
-	if torch != nil {
-		fmt.Printf(" | %9s %9s %6s %6s", "torch fwd", "torch bwd", "r fwd", "r bwd")
+	if tp != nil {
+		fmt.Printf(" | %9s %7s %9s %7s %6s %6s", "torch fwd", "GF/s", "torch bwd", "GF/s", "r fwd", "r bwd")
 	}
 	fmt.Println()
 	var rf, rb []float64
 	r := rand.New(rand.NewSource(1))
+	dur := time.Duration(*minS * float64(time.Second))
 	for _, s := range shapes {
 		l := conv.NewLayer(s.cin, s.cout, randSlice(r, s.cout*s.cin*9, 0.05), randSlice(r, s.cout, 1))
 		in := randSlice(r, s.cin*s.h*s.w, 1)
 		out := make([]float32, s.cout*s.h*s.w)
 		dOut := randSlice(r, s.cout*s.h*s.w, 1)
-		fm := timeit(func() { l.Forward(in, s.h, s.w, true, out) }, *reps, time.Duration(*minS*float64(time.Second)))
-		bm := timeit(func() { l.BackwardData(dOut, s.h, s.w, in) }, *reps, time.Duration(*minS*float64(time.Second)))
+		fm := timeit(func() { l.Forward(in, s.h, s.w, true, out) }, *reps, dur)
+		bm := timeit(func() { l.BackwardData(dOut, s.h, s.w, in) }, *reps, dur)
 		name := fmt.Sprintf("%d-%d@%dx%d", s.cin, s.cout, s.h, s.w)
 		fmt.Printf("%-18s %9.2f %7.1f %9.2f %7.1f", name, fm, s.flops()/fm/1e6, bm, s.flops()/bm/1e6)
-		if t, ok := torch[s.key()]; ok {
+		if tp != nil {
+			t, err := tp.bench(s)
+			if err != nil {
+				fmt.Println()
+				fmt.Println("torch failed:", err)
+				tp = nil
+				continue
+			}
 			rf = append(rf, fm/t.FwdMs)
 			rb = append(rb, bm/t.BwdMs)
-			fmt.Printf(" | %9.2f %9.2f %6.2f %6.2f", t.FwdMs, t.BwdMs, fm/t.FwdMs, bm/t.BwdMs)
+			fmt.Printf(" | %9.2f %7.1f %9.2f %7.1f %6.2f %6.2f", t.FwdMs, s.flops()/t.FwdMs/1e6, t.BwdMs, s.flops()/t.BwdMs/1e6, fm/t.FwdMs, bm/t.BwdMs)
 		}
 		fmt.Println()
 	}
-	if torch != nil {
-		fmt.Printf("median ratio ours/torch: forward %.2f, backward %.2f\n", median(rf), median(rb))
+	if len(rf) > 0 {
+		fmt.Printf("median ratio ours/torch over %d shapes: forward %.2f, backward %.2f\n", len(rf), median(rf), median(rb))
 	}
 }

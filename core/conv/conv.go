@@ -9,6 +9,7 @@ package conv
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -24,6 +25,8 @@ const (
 )
 
 // Layer is a 3x3 conv with its weights prepacked for forward and backward.
+// It is read-only after NewLayer: safe for concurrent use. Inputs and
+// outputs of one call must not overlap.
 type Layer struct {
 	In, Out int
 	fwd     packed    // Out x In*9, rows (ci, ky, kx): OIHW as is
@@ -117,6 +120,9 @@ func run(pw *packed, cin int, src []float32, h, w int, dst []float32, bias []flo
 	rows = max(rows, 1)
 	ps := (rows + 2) * rs // padded plane stride
 	bufLen := cin*ps + nr
+	if bufLen > math.MaxInt32 {
+		panic(fmt.Sprintf("conv: image too large (%d channels, width %d)", cin, w))
+	}
 	offs := make([]int32, cin*9)
 	for ci := 0; ci < cin; ci++ {
 		for ky := 0; ky < 3; ky++ {
