@@ -173,3 +173,18 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkConvGo(b *testing.B) {
+	old := gemm.UseAsm
+	gemm.UseAsm = false
+	defer func() { gemm.UseAsm = old }()
+	s := shape{128, 128, 64, 64}
+	r := rand.New(rand.NewSource(1))
+	l := NewLayer(s.cin, s.cout, randSlice(r, s.cout*s.cin*9), randSlice(r, s.cout))
+	in := randSlice(r, s.cin*s.h*s.w)
+	out := randSlice(r, s.cout*s.h*s.w)
+	for i := 0; i < b.N; i++ {
+		l.Forward(in, s.h, s.w, true, out)
+	}
+	b.ReportMetric(2*float64(s.cin*s.cout*9)*float64(s.h*s.w)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
