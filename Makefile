@@ -20,3 +20,4 @@ clean:
 
 bench-conv:
 	$(GO) run ./cmd/convbench
+.PHONY: bench-conv
