@@ -83,3 +83,8 @@ test-hosting: $(WORKERD)
 
 clean:
 	rm -rf build dist $(WORKER)/build
+
+# Our conv forward and backward-data against PyTorch's (Debian python3-torch)
+# on every VGG shape, same thread count, side by side.
+bench-conv:
+	$(GO) run ./cmd/convbench

@@ -35,7 +35,7 @@ type shape struct{ cin, cout, h, w int }
 
 var shapes = []shape{
 	{3, 8, 9, 11}, {3, 64, 16, 16}, {5, 7, 1, 1}, {1, 1, 1, 5}, {2, 3, 7, 1},
-	{16, 17, 13, 7}, {33, 19, 5, 9}, {64, 40, 12, 12}, {70, 30, 3, 31},
+	{16, 17, 13, 7}, {33, 19, 5, 9}, {64, 40, 12, 12}, {70, 30, 3, 31}, {20, 150, 17, 19}, {150, 7, 4, 33}, {8, 12, 3, 16}, {4, 6, 5, 32},
 }
 
 func forBoth(t *testing.T, f func(t *testing.T)) {
@@ -64,9 +64,11 @@ func TestForward(t *testing.T) {
 			for _, relu := range []bool{false, true} {
 				want := make([]float32, s.cout*s.h*s.w)
 				ForwardRef(in, s.cin, s.h, s.w, wt, b, s.cout, relu, want)
-				got := randSlice(r, len(want))
+				got := randSlice(r, len(want)+5)
+				tail := append([]float32(nil), got[len(want):]...)
 				l.Forward(in, s.h, s.w, relu, got)
-				closeTo(t, fmt.Sprintf("%+v relu=%v", s, relu), got, want)
+				closeTo(t, fmt.Sprintf("%+v relu=%v", s, relu), got[:len(want)], want)
+				closeTo(t, "beyond out", got[len(want):], tail)
 			}
 		}
 	})
@@ -81,9 +83,11 @@ func TestBackwardData(t *testing.T) {
 			dOut := randSlice(r, s.cout*s.h*s.w)
 			want := make([]float32, s.cin*s.h*s.w)
 			BackwardDataRef(dOut, s.cout, s.h, s.w, wt, s.cin, want)
-			got := randSlice(r, len(want))
+			got := randSlice(r, len(want)+5)
+			tail := append([]float32(nil), got[len(want):]...)
 			l.BackwardData(dOut, s.h, s.w, got)
-			closeTo(t, fmt.Sprintf("%+v", s), got, want)
+			closeTo(t, fmt.Sprintf("%+v", s), got[:len(want)], want)
+			closeTo(t, "beyond dIn", got[len(want):], tail)
 		}
 	})
 }
@@ -135,4 +139,52 @@ func BenchmarkConv(b *testing.B) {
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
+}
+
+// TestConcurrent runs one layer from several goroutines at once.
+func TestConcurrent(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	s := shape{24, 20, 19, 21}
+	wt := randSlice(r, s.cout*s.cin*9)
+	b := randSlice(r, s.cout)
+	l := NewLayer(s.cin, s.cout, wt, b)
+	in := randSlice(r, s.cin*s.h*s.w)
+	want := make([]float32, s.cout*s.h*s.w)
+	ForwardRef(in, s.cin, s.h, s.w, wt, b, s.cout, true, want)
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			got := make([]float32, len(want))
+			for i := 0; i < 5; i++ {
+				l.Forward(in, s.h, s.w, true, got)
+			}
+			for i := range got {
+				if d := math.Abs(float64(got[i] - want[i])); d > 1e-3 {
+					errs <- fmt.Sprintf("[%d] = %v, want %v", i, got[i], want[i])
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if e := <-errs; e != "" {
+			t.Fatal(e)
+		}
+	}
+}
+
+func BenchmarkConvGo(b *testing.B) {
+	old := gemm.UseAsm
+	gemm.UseAsm = false
+	defer func() { gemm.UseAsm = old }()
+	s := shape{128, 128, 64, 64}
+	r := rand.New(rand.NewSource(1))
+	l := NewLayer(s.cin, s.cout, randSlice(r, s.cout*s.cin*9), randSlice(r, s.cout))
+	in := randSlice(r, s.cin*s.h*s.w)
+	out := randSlice(r, s.cout*s.h*s.w)
+	for i := 0; i < b.N; i++ {
+		l.Forward(in, s.h, s.w, true, out)
+	}
+	b.ReportMetric(2*float64(s.cin*s.cout*9)*float64(s.h*s.w)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

@@ -253,20 +253,31 @@ func macro(mb, nb, kb int, alpha float32, pa, pb []float32, beta float32, c []fl
 }
 
 // kernelGo is the portable micro-kernel: the mr x nr tile
-// C = alpha*A*B + beta*C from packed panels.
+// C = alpha*A*B + beta*C from packed panels. It works on 2x4 sub-tiles so
+// that the accumulators stay in registers.
 func kernelGo(k int, a, b []float32, c []float32, ldc int, alpha, beta float32) {
 	var acc [mr][nr]float32
 	a = a[:k*mr]
 	b = b[:k*nr]
-	for p := 0; p < k; p++ {
-		bv := (*[nr]float32)(b[p*nr:])
-		av := (*[mr]float32)(a[p*mr:])
-		for i := 0; i < mr; i++ {
-			x := av[i]
-			r := &acc[i]
-			for j := 0; j < nr; j++ {
-				r[j] += x * bv[j]
+	for i0 := 0; i0 < mr; i0 += 2 {
+		for j0 := 0; j0 < nr; j0 += 4 {
+			var c00, c01, c02, c03, c10, c11, c12, c13 float32
+			for p := 0; p < k; p++ {
+				bv := (*[4]float32)(b[p*nr+j0:])
+				av := (*[2]float32)(a[p*mr+i0:])
+				b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
+				x, y := av[0], av[1]
+				c00 += x * b0
+				c01 += x * b1
+				c02 += x * b2
+				c03 += x * b3
+				c10 += y * b0
+				c11 += y * b1
+				c12 += y * b2
+				c13 += y * b3
 			}
+			*(*[4]float32)(acc[i0][j0:]) = [4]float32{c00, c01, c02, c03}
+			*(*[4]float32)(acc[i0+1][j0:]) = [4]float32{c10, c11, c12, c13}
 		}
 	}
 	for i := 0; i < mr; i++ {
