@@ -42,7 +42,9 @@ run: build model
 		--output build/example.png --size 256 --steps 30
 	@echo "Output: $(abspath build/example.png)"
 
-bench: build model
+# Benchmarks (never tests): conv against PyTorch, then GFLOP/s and
+# stylization times. Results are recorded in BENCHMARKS.md.
+bench: build model bench-conv
 	$(NNST) bench
 
 # Hosting. dist/ is the static bundle of the site folder $(SITE), which
