@@ -135,6 +135,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 	var bi: array<u32, 4>;
 	for (var mt = mstart; mt < mend; mt += TM) {
 		var acc: array<f32, 16>;
+		for (var i = 0u; i < 16u; i++) {
+			acc[i] = 0.0;
+		}
 		for (var k0 = 0u; k0 < p.d; k0 += TK) {
 			for (var i = 0u; i < 4u; i++) {
 				let e = t + i * 256u;

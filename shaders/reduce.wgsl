@@ -14,7 +14,7 @@ fn tree(l: u32) {
 }
 
 //! chansum
-// out[c] = (out[c] if acc) + scale * sum over the sample grid of x[c];
+// out[c] = scale * ((out[c] if acc) + sum over the sample grid of x[c]);
 // grid: rows y0, y0+stride, ... and columns x0, ..., sw per row, n in all.
 struct P { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, n: u32, acc: u32, scale: f32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -33,11 +33,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 	part[lid.x] = s;
 	tree(lid.x);
 	if (lid.x == 0u) {
-		var v = part[0] * p.scale;
+		var v = part[0];
 		if (p.acc != 0u) {
 			v += out[c];
 		}
-		out[c] = v;
+		out[c] = v * p.scale;
 	}
 }
 

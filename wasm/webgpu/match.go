@@ -194,17 +194,6 @@ func (b *Backend) Match(nb nnst.Bank, query nnst.Tensor) nnst.Tensor {
 	return out
 }
 
-// MatchIndices returns the bank row chosen for each query position (for
-// tests).
-func (b *Backend) MatchIndices(nb nnst.Bank, query nnst.Tensor) ([]uint32, error) {
-	k := nb.(*bank)
-	g := sampleGrid(gt(query), nnst.Sample{Stride: 1})
-	q, norms := b.query(g)
-	idx, sim := b.nearest(k, q, g.n)
-	defer func() { b.freeBuf(q); b.freeBuf(norms); b.freeBuf(sim); b.freeBuf(idx) }()
-	return b.downloadU32(idx, g.n)
-}
-
 func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample) (nnst.Tensor, nnst.Tensor) {
 	ot := gt(out)
 	c := ot.c

