@@ -504,7 +504,13 @@ func (b *Backend) table(in, out int, align bool) *buffer {
 			words = append(words, e.d, e.w)
 		}
 	}
-	buf := b.newBuf(int64(len(words)) * 4)
+	// A fresh buffer, never pooled: a pooled one may still be written by
+	// recorded commands that run after this write.
+	size := roundSize(int64(len(words)) * 4)
+	buf := &buffer{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages})), size: size}
+	b.live += size
+	b.alloc += size
+	b.peak = max(b.peak, b.alloc)
 	b.write(buf, u32bytes(words))
 	b.tables[key] = buf
 	return buf

@@ -351,7 +351,7 @@ func TestPipeline(t *testing.T) {
 	gpu.Flush()
 	gpu.trim(true)
 	gpu.ResetPeak()
-	got, err := gs.Run(context.Background(), content, style, o, nil)
+	got, err := gs.Run(context.Background(), content, style, o, func(p nnst.Progress) { t.Logf("%s scale %d step %d %v", p.Stage, p.Scale, p.Step, p.Elapsed) })
 	if err != nil {
 		t.Fatal(err)
 	}
