@@ -6,7 +6,7 @@ MODEL := build/models/vgg19.safetensors
 NNST := build/nnst
 GOSRC := $(shell find core cmd -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build model test test-go run bench bench-conv clean
+.PHONY: all build model test test-go test-browser run bench bench-conv bench-webgpu clean
 
 all: build model
 
@@ -33,6 +33,20 @@ $(MODEL): $(NNST)
 test: model
 	$(GO) vet ./...
 	NNST_MODEL=$(abspath $(MODEL)) $(GO) test -timeout 20m ./...
+
+# WebGPU kernel and pipeline parity against the CPU backend, in headless
+# Chromium (SwiftShader): the test binary is GOOS=js wasm, run through
+# wasm/webgpu/wasmbrowser as `go test -exec`.
+WASMBROWSER := build/wasmbrowser
+
+$(WASMBROWSER): $(wildcard wasm/webgpu/wasmbrowser/*.go) go.mod go.sum
+	$(GO) build -o $@ ./wasm/webgpu/wasmbrowser
+
+test-browser: $(WASMBROWSER)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(GO) test ./shaders ./wasm/webgpu
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/webgpu ./shaders
+	GOOS=js GOARCH=wasm $(GO) test -timeout 15m -exec $(abspath $(WASMBROWSER)) -v ./wasm/webgpu
 
 # Until the web app lands, `make run` stylizes the example pair on the CPU.
 run: build model

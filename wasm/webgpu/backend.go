@@ -55,6 +55,7 @@ type Backend struct {
 
 	pipes  map[string]*pipe
 	pool   map[int64][]*buffer
+	doomed []*buffer // big buffers to destroy after the next submit
 	tables map[[3]int]*buffer
 
 	live, alloc, peak int64
@@ -215,11 +216,19 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 	return &buffer{v: v, size: size}
 }
 
+// bigBuf is the size from which freed buffers are destroyed at the next
+// flush instead of pooled: they are rare and would hold much memory.
+const bigBuf = 16 << 20
+
 func (b *Backend) freeBuf(buf *buffer) {
 	if buf == nil {
 		return
 	}
 	b.live -= buf.size
+	if buf.size >= bigBuf {
+		b.doomed = append(b.doomed, buf)
+		return
+	}
 	buf.idle = b.flushes
 	b.pool[buf.size] = append(b.pool[buf.size], buf)
 }
@@ -258,6 +267,11 @@ func (b *Backend) Flush() {
 	b.enc, b.pass = js.Undefined(), js.Undefined()
 	b.arenaOff = 0
 	b.flushes++
+	for _, buf := range b.doomed {
+		buf.v.Call("destroy")
+		b.alloc -= buf.size
+	}
+	b.doomed = b.doomed[:0]
 	b.trim(false)
 }
 

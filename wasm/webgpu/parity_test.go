@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"nnst/core/conv"
 	"nnst/core/cpu"
@@ -265,7 +266,7 @@ func TestSplitLoss(t *testing.T) {
 func TestMatch(t *testing.T) {
 	const d = 24
 	vecs := []*tensor.T{randT(d, 32, 32, 40), randT(d, 24, 40, 41)}
-	q := randT(d, 40, 40, 42)
+	q := randT(d, 48, 48, 42)
 	for i := range q.Data { // shift the query: centring must matter
 		q.Data[i] += 0.3
 	}
@@ -342,7 +343,7 @@ func smooth(h, w int, seed uint64) *tensor.T {
 func TestPipeline(t *testing.T) {
 	m := model.Random(model.VGG19, 16, 5)
 	o := nnst.Defaults(false)
-	o.Size, o.Scales, o.Steps, o.Color = 64, 2, 3, false
+	o.Size, o.Scales, o.Steps, o.Color, o.Flip = 64, 2, 2, false, false
 	content, style := smooth(64, 56, 1), smooth(60, 64, 2)
 	gs, err := nnst.New(gpu, m)
 	if err != nil {
@@ -365,7 +366,13 @@ func TestPipeline(t *testing.T) {
 	}
 	p := psnr(got, want)
 	init := psnr(content, want)
-	t.Logf("pipeline 64 px, 2 scales, 3 steps: PSNR(gpu, cpu) = %.1f dB (content vs cpu output %.1f dB); GPU peak %.1f MiB, %d dispatches", p, init, float64(gpu.PeakBytes())/(1<<20), gpu.Dispatches())
+	est := EstimateModelBytes(model.VGG19, 16, 64, 64, o.Flip)
+	// At this size, 256-byte rounding and pooled buffers of the previous
+	// stage weigh more than at 512 px.
+	if pk := gpu.PeakBytes(); pk > 2*est || pk < est/2 {
+		t.Errorf("GPU peak %d bytes, estimate %d: the estimate is off", pk, est)
+	}
+	t.Logf("pipeline 64 px, 2 scales, 2 steps, no flips: PSNR(gpu, cpu) = %.1f dB (content vs cpu output %.1f dB); GPU peak %.2f MiB (estimate %.2f MiB), %d dispatches", p, init, float64(gpu.PeakBytes())/(1<<20), float64(est)/(1<<20), gpu.Dispatches())
 	if p < 40 {
 		t.Errorf("PSNR %.1f dB < 40", p)
 	}
@@ -383,7 +390,23 @@ func TestErrors(t *testing.T) {
 	b.Free(x)
 	b.err = nil
 	b.dev.Call("destroy")
+	time.Sleep(200 * time.Millisecond) // the lost promise settles on the event loop
 	if err := b.Err(); err == nil || !strings.Contains(err.Error(), "GPU device lost") {
 		t.Errorf("after destroy: err = %v", err)
 	}
+}
+
+// TestFlipSplitLoss is SplitLoss with four style tensors at a tap's full
+// size (stride 1), as the final pass runs it with rotations.
+func TestFlipSplitLoss(t *testing.T) {
+	out := randT(8, 24, 20, 60)
+	var gs, cs []nnst.Tensor
+	for k := 0; k < 4; k++ {
+		x := randT(8, 22, 26, uint64(61+k))
+		gs, cs = append(gs, gpu.Upload(x)), append(cs, ref.Upload(x))
+	}
+	gl, gg := gpu.SplitLoss(gpu.Upload(out), gs, nnst.Sample{Stride: 1})
+	cl, cg := ref.SplitLoss(ref.Upload(out), cs, nnst.Sample{Stride: 1})
+	check(t, "split loss (4 styles)", gl, cpuT(cl), 1e-5)
+	check(t, "split grad (4 styles)", gg, cpuT(cg), 1e-4)
 }
