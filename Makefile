@@ -48,6 +48,12 @@ test-browser: $(WASMBROWSER)
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/webgpu ./shaders
 	GOOS=js GOARCH=wasm $(GO) test -timeout 15m -exec $(abspath $(WASMBROWSER)) -v ./wasm/webgpu
 
+# WebGPU timings in headless Chromium (not a test): conv GFLOP/s and one
+# step at NNST_TEST_SIZE px (256), printed as a Markdown table.
+bench-webgpu: $(WASMBROWSER)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	NNST_BENCH=1 NNST_TEST_SIZE=$${NNST_TEST_SIZE:-256} GOOS=js GOARCH=wasm $(GO) test -timeout 60m -exec $(abspath $(WASMBROWSER)) -run TestBench -v ./wasm/webgpu
+
 # Until the web app lands, `make run` stylizes the example pair on the CPU.
 run: build model
 	$(NNST) stylize --content $(SHARED)/images/content-c1.jpg --style $(SHARED)/images/style-s4.jpg \
