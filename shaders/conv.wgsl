@@ -23,11 +23,11 @@ var<workgroup> As: array<f32, 1024>; // [TK][TM]
 var<workgroup> Bs: array<f32, 1024>; // [TK][TN]
 
 @compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 	let hw = p.h * p.w;
 	let K = p.cin * 9u;
 	let m0 = wg.y * TM;
-	let n0 = wg.x * TN;
+	let n0 = (wg.z * nw.x + wg.x) * TN; // pixel tiles over x, then z
 	let t = lid.y * 16u + lid.x;
 	var acc: array<f32, 16>;
 	for (var k0 = 0u; k0 < K; k0 += TK) {

@@ -330,7 +330,11 @@ func f32(v float32) uint32 { return math.Float32bits(v) }
 // grid gx x gy; bufs bind to 0..n-1 and the params to n. f16 >= 0 sets the
 // F16 override.
 func (b *Backend) dispatch(family, name string, f16 int, gx, gy int, ps params, bufs ...*buffer) {
-	if gx == 0 || gy == 0 {
+	b.dispatch3(family, name, f16, gx, gy, 1, ps, bufs...)
+}
+
+func (b *Backend) dispatch3(family, name string, f16 int, gx, gy, gz int, ps params, bufs ...*buffer) {
+	if gx == 0 || gy == 0 || gz == 0 {
 		return
 	}
 	p := b.pipeline(family, name, f16)
@@ -354,7 +358,7 @@ func (b *Backend) dispatch(family, name string, f16 int, gx, gy int, ps params, 
 	bg := b.dev.Call("createBindGroup", jsObject(map[string]any{"layout": p.layout, "entries": ents}))
 	b.pass.Call("setPipeline", p.v)
 	b.pass.Call("setBindGroup", 0, bg)
-	b.pass.Call("dispatchWorkgroups", gx, gy)
+	b.pass.Call("dispatchWorkgroups", gx, gy, gz)
 	b.dispatchN++
 }
 

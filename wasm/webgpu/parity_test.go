@@ -410,3 +410,15 @@ func TestFlipSplitLoss(t *testing.T) {
 	check(t, "split loss (4 styles)", gl, cpuT(cl), 1e-5)
 	check(t, "split grad (4 styles)", gg, cpuT(cg), 1e-4)
 }
+
+// TestGridSplit lowers the workgroups-per-dimension limit the backend uses
+// so that element kernels take their 2-D grids and conv its z split.
+func TestGridSplit(t *testing.T) {
+	old := gpu.Limits.MaxComputeWorkgroupsPerDim
+	gpu.Limits.MaxComputeWorkgroupsPerDim = 1
+	defer func() { gpu.Limits.MaxComputeWorkgroupsPerDim = old }()
+	TestConv(t)
+	TestResize(t)
+	TestUploadDownloadAxpbyZeros(t)
+	TestRot90(t)
+}
