@@ -9,7 +9,7 @@ struct P {
 	flags: u32, // bit 0: add bias, bit 1: ReLU
 }
 const TM = 64u;
-const TN = 64u;
+const TN = 128u;
 const TK = 16u;
 
 //! conv3x3
@@ -20,7 +20,7 @@ const TK = 16u;
 @group(0) @binding(4) var<uniform> p: P;
 
 var<workgroup> As: array<f32, 1024>; // [TK][TM]
-var<workgroup> Bs: array<f32, 1024>; // [TK][TN]
+var<workgroup> Bs: array<f32, 2048>; // [TK][TN]
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -29,7 +29,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	let m0 = wg.y * TM;
 	let n0 = (wg.z * nw.x + wg.x) * TN; // pixel tiles over x, then z
 	let t = lid.y * 16u + lid.x;
-	var acc: array<f32, 16>;
+	var acc: array<f32, 32>;
 	for (var k0 = 0u; k0 < K; k0 += TK) {
 		for (var i = 0u; i < 4u; i++) {
 			let e = t + i * 256u;
@@ -43,7 +43,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 			}
 			As[kk * TM + mm] = v;
 		}
-		for (var i = 0u; i < 4u; i++) {
+		for (var i = 0u; i < 8u; i++) {
 			let e = t + i * 256u;
 			let kk = e / TN;
 			let nn = e % TN;
@@ -64,14 +64,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 		workgroupBarrier();
 		for (var kk = 0u; kk < TK; kk++) {
 			var a: array<f32, 4>;
-			var b: array<f32, 4>;
+			var b: array<f32, 8>;
 			for (var i = 0u; i < 4u; i++) {
 				a[i] = As[kk * TM + lid.y + 16u * i];
-				b[i] = Bs[kk * TN + lid.x + 16u * i];
+			}
+			for (var j = 0u; j < 8u; j++) {
+				b[j] = Bs[kk * TN + lid.x + 16u * j];
 			}
 			for (var i = 0u; i < 4u; i++) {
-				for (var j = 0u; j < 4u; j++) {
-					acc[i * 4u + j] = fma(a[i], b[j], acc[i * 4u + j]);
+				for (var j = 0u; j < 8u; j++) {
+					acc[i * 8u + j] = fma(a[i], b[j], acc[i * 8u + j]);
 				}
 			}
 		}
@@ -86,10 +88,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 		if ((p.flags & 1u) != 0u) {
 			bv = bias[gm];
 		}
-		for (var j = 0u; j < 4u; j++) {
+		for (var j = 0u; j < 8u; j++) {
 			let gn = n0 + lid.x + 16u * j;
 			if (gn < hw) {
-				var v = acc[i * 4u + j] + bv;
+				var v = acc[i * 8u + j] + bv;
 				if ((p.flags & 2u) != 0u) {
 					v = max(v, 0.0);
 				}

@@ -75,7 +75,7 @@ func (b *Backend) conv(x *Tensor, w, bias *buffer, cin, cout int, relu bool) *Te
 	if relu {
 		flags |= 2
 	}
-	tiles := (x.h*x.w + 63) / 64
+	tiles := (x.h*x.w + 127) / 128
 	gz := (tiles + b.Limits.MaxComputeWorkgroupsPerDim - 1) / b.Limits.MaxComputeWorkgroupsPerDim
 	b.dispatch3("conv", "conv3x3", -1, (tiles+gz-1)/gz, (cout+63)/64, gz,
 		params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags}, x.buf, w, bias, y.buf)
