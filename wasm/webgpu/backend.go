@@ -5,6 +5,15 @@
 // command encoder (one compute pass) and submitted together on Download,
 // Err, Flush, or when the uniform arena fills; nothing is read back except
 // by Download.
+//
+// New, Download, Err and the first use of each kernel wait on JS promises:
+// call them from a goroutine, never from inside a JS callback (a js.FuncOf
+// handler), or the page deadlocks.
+//
+// Precision: all maths in f32; the style bank of Match is fp16 (packed
+// two to a u32, no shader-f16 needed), so a few near-tied matches differ
+// from the CPU backend and gathered targets carry fp16 rounding (about
+// 5e-4 relative). SplitLoss matches in f32.
 package webgpu
 
 import (
