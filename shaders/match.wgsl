@@ -213,6 +213,53 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 	}
 }
 
+//! nearest_small
+// The search for d <= 64: one invocation per query keeps it in registers
+// and scans a chunk of bank rows; no workgroup memory, no barriers. Same
+// result slots as nearest.
+struct P { m: u32, d: u32, dp: u32, n: u32, base: u32, chunk: u32, slot0: u32 }
+@group(0) @binding(0) var<storage, read> bank: array<u32>;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read_write> rsim: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ridx: array<u32>;
+@group(0) @binding(4) var<uniform> p: P;
+
+fn bank_at(m: u32, k: u32) -> f32 {
+	if (F16) {
+		let v = unpack2x16float(bank[(m * p.dp + k) / 2u]);
+		return select(v.x, v.y, (k & 1u) == 1u);
+	}
+	return bitcast<f32>(bank[m * p.dp + k]);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let i = wg.x * 64u + lid.x;
+	if (i >= p.n) {
+		return;
+	}
+	var v: array<f32, 64>;
+	for (var c = 0u; c < p.d; c++) {
+		v[c] = q[c * p.n + i];
+	}
+	let mstart = wg.y * p.chunk;
+	let mend = min(p.m, mstart + p.chunk);
+	var best = -3.0e38;
+	var bi = 0u;
+	for (var m = mstart; m < mend; m++) {
+		var s = 0.0;
+		for (var c = 0u; c < p.d; c++) {
+			s = fma(bank_at(m, c), v[c], s);
+		}
+		if (s > best) {
+			best = s;
+			bi = p.base + m;
+		}
+	}
+	rsim[(p.slot0 + wg.y) * p.n + i] = best;
+	ridx[(p.slot0 + wg.y) * p.n + i] = bi;
+}
+
 //! nearest_reduce
 // Best over the result slots of each query.
 struct P { n: u32, slots: u32 }

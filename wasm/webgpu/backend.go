@@ -83,6 +83,7 @@ type Backend struct {
 	lostE  error
 
 	partLimit int64 // tests: bytes per bank part, if > 0
+	tiledOnly bool  // tests: never use nearest_small
 
 	model *model.Model
 	convs []*convLayer

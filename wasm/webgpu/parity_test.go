@@ -249,6 +249,13 @@ func TestColorDistanceLoss(t *testing.T) {
 }
 
 func TestSplitLoss(t *testing.T) {
+	testSplitLoss(t)
+	gpu.tiledOnly = true
+	defer func() { gpu.tiledOnly = false }()
+	testSplitLoss(t)
+}
+
+func testSplitLoss(t *testing.T) {
 	for _, s := range []nnst.Sample{{Stride: 1}, {Stride: 2, Y0: 1, X0: 0}, {Stride: 3, Y0: 2, X0: 1}} {
 		out := randT(15, 13, 11, 15)
 		st := []*tensor.T{randT(15, 12, 14, 16), randT(15, 14, 12, 17)}
@@ -303,14 +310,17 @@ func TestMatch(t *testing.T) {
 			}
 		}
 		frac := float64(agree) / float64(n)
-		t.Logf("parts %d: arg-min agreement %.4f%% of %d, max relative error of agreeing vectors %.2g (fp16 bank)", len(gb.(*bank).parts), 100*frac, n, maxErr)
+		t.Logf("parts %d, tiled %v: arg-min agreement %.4f%% of %d, max relative error of agreeing vectors %.2g (fp16 bank)", len(gb.(*bank).parts), gpu.tiledOnly, 100*frac, n, maxErr)
 		if frac < 0.999 {
 			t.Errorf("arg-min agreement %.4f < 0.999", frac)
 		}
 		gpu.FreeBank(gb)
 	}
 	run(0)
-	run(int64(700 * d * 2)) // about 700 rows a part: three parts
+	run(int64(700 * d * 2)) // about 700 rows a part: several parts
+	gpu.tiledOnly = true
+	defer func() { gpu.tiledOnly = false }()
+	run(0)
 	if err := gpu.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +353,7 @@ func smooth(h, w int, seed uint64) *tensor.T {
 func TestPipeline(t *testing.T) {
 	m := model.Random(model.VGG19, 16, 5)
 	o := nnst.Defaults(false)
-	o.Size, o.Scales, o.Steps, o.Color, o.Flip = 64, 2, 2, false, false
+	o.Size, o.Scales, o.Steps, o.Color, o.ContentLoss = 64, 2, 2, false, true
 	content, style := smooth(64, 56, 1), smooth(60, 64, 2)
 	gs, err := nnst.New(gpu, m)
 	if err != nil {
@@ -373,7 +383,7 @@ func TestPipeline(t *testing.T) {
 	if pk := gpu.PeakBytes(); pk > 2*est || pk < est/2 {
 		t.Errorf("GPU peak %d bytes, estimate %d: the estimate is off", pk, est)
 	}
-	t.Logf("pipeline 64 px, 2 scales, 2 steps, no flips: PSNR(gpu, cpu) = %.1f dB (content vs cpu output %.1f dB); GPU peak %.2f MiB (estimate %.2f MiB), %d dispatches", p, init, float64(gpu.PeakBytes())/(1<<20), float64(est)/(1<<20), gpu.Dispatches()-d0)
+	t.Logf("pipeline 64 px, 2 scales, 2 steps, flips, content loss: PSNR(gpu, cpu) = %.1f dB (content vs cpu output %.1f dB); GPU peak %.2f MiB (estimate %.2f MiB), %d dispatches", p, init, float64(gpu.PeakBytes())/(1<<20), float64(est)/(1<<20), gpu.Dispatches()-d0)
 	if p < 40 {
 		t.Errorf("PSNR %.1f dB < 40", p)
 	}
