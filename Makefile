@@ -6,7 +6,7 @@ MODEL := build/models/vgg19.safetensors
 NNST := build/nnst
 GOSRC := $(shell find core cmd -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build model test test-go test-hosting run bench bench-conv dist serve worker worker-local clean
+.PHONY: all build model test test-go test-hosting test-browser run bench bench-conv bench-webgpu dist serve worker worker-local clean
 
 all: build model
 
@@ -30,11 +30,31 @@ $(MODEL): $(NNST)
 
 # Everything: native tests (unit, fixtures, fuzz seeds, end to end with the
 # real model), hosting (server, bundle, Worker in workerd).
-test: test-go test-hosting
+test: test-go test-hosting test-browser
 
 test-go: model
 	$(GO) vet ./...
 	NNST_MODEL=$(abspath $(MODEL)) $(GO) test -timeout 20m ./...
+
+# WebGPU kernel and pipeline parity against the CPU backend, in headless
+# Chromium (SwiftShader): the test binary is GOOS=js wasm, run through
+# wasm/webgpu/wasmbrowser as `go test -exec`.
+WASMBROWSER := build/wasmbrowser
+
+$(WASMBROWSER): $(wildcard wasm/webgpu/wasmbrowser/*.go) go.mod go.sum
+	$(GO) build -o $@ ./wasm/webgpu/wasmbrowser
+
+test-browser: $(WASMBROWSER)
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+	$(GO) test ./shaders ./wasm/webgpu
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/webgpu ./shaders
+	GOOS=js GOARCH=wasm $(GO) test -timeout 15m -exec $(abspath $(WASMBROWSER)) -v ./wasm/webgpu
+
+# WebGPU timings in headless Chromium (not a test): conv GFLOP/s and one
+# step at NNST_TEST_SIZE px (256), printed as a Markdown table.
+bench-webgpu: $(WASMBROWSER)
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+	NNST_BENCH=1 NNST_TEST_SIZE=$${NNST_TEST_SIZE:-256} GOOS=js GOARCH=wasm $(GO) test -timeout 60m -exec $(abspath $(WASMBROWSER)) -run TestBench -v ./wasm/webgpu
 
 # Until the web app lands, `make run` stylizes the example pair on the CPU.
 run: build model

@@ -1,0 +1,102 @@
+// 3x3 convolution, stride 1, zero padding 1, as an implicit GEMM:
+// y[m, p] = sum_k wt[m, k] * col[k, p], k = (ci, ky, kx), col built on the
+// fly from x. Tiles of 64 x 64 outputs per workgroup, K in steps of 16
+// through workgroup memory; each invocation owns a 4 x 4 block (strided).
+// The backward-data pass is the same kernel with the flipped, transposed
+// weights (prepared on upload) and no bias or ReLU.
+struct P {
+	cout: u32, cin: u32, h: u32, w: u32,
+	flags: u32, // bit 0: add bias, bit 1: ReLU
+}
+const TM = 64u;
+const TN = 128u;
+const TK = 16u;
+
+//! conv3x3
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> wt: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<uniform> p: P;
+
+var<workgroup> As: array<f32, 1024>; // [TK][TM]
+var<workgroup> Bs: array<f32, 2048>; // [TK][TN]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let hw = p.h * p.w;
+	let K = p.cin * 9u;
+	let m0 = wg.y * TM;
+	let n0 = (wg.z * nw.x + wg.x) * TN; // pixel tiles over x, then z
+	let t = lid.y * 16u + lid.x;
+	var acc: array<f32, 32>;
+	for (var k0 = 0u; k0 < K; k0 += TK) {
+		for (var i = 0u; i < 4u; i++) {
+			let e = t + i * 256u;
+			let mm = e / TK;
+			let kk = e % TK;
+			let gm = m0 + mm;
+			let gk = k0 + kk;
+			var v = 0.0;
+			if (gm < p.cout && gk < K) {
+				v = wt[gm * K + gk];
+			}
+			As[kk * TM + mm] = v;
+		}
+		for (var i = 0u; i < 8u; i++) {
+			let e = t + i * 256u;
+			let kk = e / TN;
+			let nn = e % TN;
+			let gk = k0 + kk;
+			let gn = n0 + nn;
+			var v = 0.0;
+			if (gk < K && gn < hw) {
+				let ci = gk / 9u;
+				let r = gk % 9u;
+				let yy = i32(gn / p.w) + i32(r / 3u) - 1;
+				let xx = i32(gn % p.w) + i32(r % 3u) - 1;
+				if (yy >= 0 && yy < i32(p.h) && xx >= 0 && xx < i32(p.w)) {
+					v = x[ci * hw + u32(yy) * p.w + u32(xx)];
+				}
+			}
+			Bs[kk * TN + nn] = v;
+		}
+		workgroupBarrier();
+		for (var kk = 0u; kk < TK; kk++) {
+			var a: array<f32, 4>;
+			var b: array<f32, 8>;
+			for (var i = 0u; i < 4u; i++) {
+				a[i] = As[kk * TM + lid.y + 16u * i];
+			}
+			for (var j = 0u; j < 8u; j++) {
+				b[j] = Bs[kk * TN + lid.x + 16u * j];
+			}
+			for (var i = 0u; i < 4u; i++) {
+				for (var j = 0u; j < 8u; j++) {
+					acc[i * 8u + j] = fma(a[i], b[j], acc[i * 8u + j]);
+				}
+			}
+		}
+		workgroupBarrier();
+	}
+	for (var i = 0u; i < 4u; i++) {
+		let gm = m0 + lid.y + 16u * i;
+		if (gm >= p.cout) {
+			continue;
+		}
+		var bv = 0.0;
+		if ((p.flags & 1u) != 0u) {
+			bv = bias[gm];
+		}
+		for (var j = 0u; j < 8u; j++) {
+			let gn = n0 + lid.x + 16u * j;
+			if (gn < hw) {
+				var v = acc[i * 8u + j] + bv;
+				if ((p.flags & 2u) != 0u) {
+					v = max(v, 0.0);
+				}
+				y[gm * hw + gn] = v;
+			}
+		}
+	}
+}

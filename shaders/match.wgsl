@@ -1,0 +1,324 @@
+// Nearest-neighbour search in centred cosine distance. Vectors are the
+// positions of C x H x W tensors on a sample grid (rows y0, y0+stride, ...;
+// sw columns per row; n positions). A bank holds rows of dp (even, >= C)
+// words: unit-norm centred vectors, fp16 packed two to a u32 (F16) or f32
+// bits. The search tiles bank rows x queries through workgroup memory and
+// keeps a running arg-max of similarity per query; never the full matrix.
+override F16: bool = true;
+
+// Sample i of a dispatch is sample i0 + i of the tensor; off and noff say
+// where its bank row and its norm go.
+struct S { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, n: u32, off: u32, dp: u32, i0: u32, noff: u32 }
+
+fn gid(wg: vec3<u32>, nw: vec3<u32>, lid: vec3<u32>) -> u32 {
+	return (wg.y * nw.x + wg.x) * 256u + lid.x;
+}
+
+fn spos(s: S, i: u32) -> u32 {
+	return (s.y0 + (i / s.sw) * s.stride) * s.w + s.x0 + (i % s.sw) * s.stride;
+}
+
+//! colnorm
+// norms[off + i] = max(|x_i - mean|, 1e-8) for sample i.
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> mean: array<f32>;
+@group(0) @binding(2) var<storage, read_write> norms: array<f32>;
+@group(0) @binding(3) var<uniform> p: S;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let i = gid(wg, nw, lid);
+	if (i >= p.n) {
+		return;
+	}
+	let pos = spos(p, i);
+	let hw = p.h * p.w;
+	var s = 0.0;
+	for (var c = 0u; c < p.c; c++) {
+		let v = x[c * hw + pos] - mean[c];
+		s = fma(v, v, s);
+	}
+	norms[p.off + i] = max(sqrt(s), 1e-8);
+}
+
+//! pack_rows
+// Bank row off+i = (x_i - mean) / norm, zero padded to dp.
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> mean: array<f32>;
+@group(0) @binding(2) var<storage, read> norms: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bank: array<u32>;
+@group(0) @binding(4) var<uniform> p: S;
+
+fn val(pos: u32, k: u32, inv: f32) -> f32 {
+	if (k >= p.c) {
+		return 0.0;
+	}
+	return (x[k * p.h * p.w + pos] - mean[k]) * inv;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let e = gid(wg, nw, lid);
+	var per = p.dp;
+	if (F16) {
+		per = p.dp / 2u;
+	}
+	if (e >= p.n * per) {
+		return;
+	}
+	let i = e / per;
+	let k = e % per;
+	let pos = spos(p, p.i0 + i);
+	let inv = 1.0 / norms[p.noff + i];
+	if (F16) {
+		bank[(p.off + i) * per + k] = pack2x16float(vec2<f32>(val(pos, 2u * k, inv), val(pos, 2u * k + 1u, inv)));
+	} else {
+		bank[(p.off + i) * per + k] = bitcast<u32>(val(pos, k, inv));
+	}
+}
+
+//! centre_cols
+// q[c, i] = (x_i[c] - mean[c]) / norms[i]: queries as D x n columns.
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> mean: array<f32>;
+@group(0) @binding(2) var<storage, read> norms: array<f32>;
+@group(0) @binding(3) var<storage, read_write> q: array<f32>;
+@group(0) @binding(4) var<uniform> p: S;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let e = gid(wg, nw, lid);
+	if (e >= p.c * p.n) {
+		return;
+	}
+	let c = e / p.n;
+	let i = e % p.n;
+	let inv = 1.0 / norms[i];
+	q[e] = (x[c * p.h * p.w + spos(p, i)] - mean[c]) * inv;
+}
+
+//! nearest
+// Workgroup (x: 64 queries, y: chunk of bank rows). Each invocation scores
+// 4 rows x 4 queries per tile and keeps its best row per query; the 16
+// invocations sharing a query reduce through workgroup memory. Ties go to
+// the lower row. Result slot slot0 + chunk.
+struct P { m: u32, d: u32, dp: u32, n: u32, base: u32, chunk: u32, slot0: u32 }
+@group(0) @binding(0) var<storage, read> bank: array<u32>;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read_write> rsim: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ridx: array<u32>;
+@group(0) @binding(4) var<uniform> p: P;
+
+const TM = 64u;
+const TN = 64u;
+const TK = 16u;
+var<workgroup> As: array<f32, 1024>;
+var<workgroup> Bs: array<f32, 1024>;
+var<workgroup> rs: array<f32, 1024>;
+var<workgroup> ri: array<u32, 1024>;
+
+fn bank_at(m: u32, k: u32) -> f32 {
+	if (F16) {
+		let v = unpack2x16float(bank[(m * p.dp + k) / 2u]);
+		return select(v.x, v.y, (k & 1u) == 1u);
+	}
+	return bitcast<f32>(bank[m * p.dp + k]);
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let t = lid.y * 16u + lid.x;
+	let n0 = wg.x * TN;
+	let mstart = wg.y * p.chunk;
+	let mend = min(p.m, mstart + p.chunk);
+	var best = array<f32, 4>(-3.0e38, -3.0e38, -3.0e38, -3.0e38);
+	var bi: array<u32, 4>;
+	for (var mt = mstart; mt < mend; mt += TM) {
+		var acc: array<f32, 16>;
+		for (var i = 0u; i < 16u; i++) {
+			acc[i] = 0.0;
+		}
+		for (var k0 = 0u; k0 < p.d; k0 += TK) {
+			for (var i = 0u; i < 4u; i++) {
+				let e = t + i * 256u;
+				let mm = e / TK;
+				let kk = e % TK;
+				var v = 0.0;
+				if (mt + mm < mend && k0 + kk < p.d) {
+					v = bank_at(mt + mm, k0 + kk);
+				}
+				As[kk * TM + mm] = v;
+			}
+			for (var i = 0u; i < 4u; i++) {
+				let e = t + i * 256u;
+				let kk = e / TN;
+				let nn = e % TN;
+				var v = 0.0;
+				if (k0 + kk < p.d && n0 + nn < p.n) {
+					v = q[(k0 + kk) * p.n + n0 + nn];
+				}
+				Bs[kk * TN + nn] = v;
+			}
+			workgroupBarrier();
+			for (var kk = 0u; kk < TK; kk++) {
+				var a: array<f32, 4>;
+				var b: array<f32, 4>;
+				for (var i = 0u; i < 4u; i++) {
+					a[i] = As[kk * TM + lid.y + 16u * i];
+					b[i] = Bs[kk * TN + lid.x + 16u * i];
+				}
+				for (var i = 0u; i < 4u; i++) {
+					for (var j = 0u; j < 4u; j++) {
+						acc[i * 4u + j] = fma(a[i], b[j], acc[i * 4u + j]);
+					}
+				}
+			}
+			workgroupBarrier();
+		}
+		for (var i = 0u; i < 4u; i++) {
+			let gm = mt + lid.y + 16u * i;
+			if (gm < mend) {
+				for (var j = 0u; j < 4u; j++) {
+					if (acc[i * 4u + j] > best[j]) {
+						best[j] = acc[i * 4u + j];
+						bi[j] = p.base + gm;
+					}
+				}
+			}
+		}
+	}
+	for (var j = 0u; j < 4u; j++) {
+		rs[lid.y * TN + lid.x + 16u * j] = best[j];
+		ri[lid.y * TN + lid.x + 16u * j] = bi[j];
+	}
+	workgroupBarrier();
+	if (lid.y == 0u) {
+		for (var j = 0u; j < 4u; j++) {
+			let col = lid.x + 16u * j;
+			var b = rs[col];
+			var bidx = ri[col];
+			for (var r = 1u; r < 16u; r++) {
+				let s = rs[r * TN + col];
+				let si = ri[r * TN + col];
+				if (s > b || (s == b && si < bidx)) {
+					b = s;
+					bidx = si;
+				}
+			}
+			if (n0 + col < p.n) {
+				rsim[(p.slot0 + wg.y) * p.n + n0 + col] = b;
+				ridx[(p.slot0 + wg.y) * p.n + n0 + col] = bidx;
+			}
+		}
+	}
+}
+
+//! nearest_small
+// The search for d <= 64: one invocation per query keeps it in registers
+// and scans a chunk of bank rows; no workgroup memory, no barriers. Same
+// result slots as nearest.
+struct P { m: u32, d: u32, dp: u32, n: u32, base: u32, chunk: u32, slot0: u32 }
+@group(0) @binding(0) var<storage, read> bank: array<u32>;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read_write> rsim: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ridx: array<u32>;
+@group(0) @binding(4) var<uniform> p: P;
+
+fn bank_at(m: u32, k: u32) -> f32 {
+	if (F16) {
+		let v = unpack2x16float(bank[(m * p.dp + k) / 2u]);
+		return select(v.x, v.y, (k & 1u) == 1u);
+	}
+	return bitcast<f32>(bank[m * p.dp + k]);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let i = wg.x * 64u + lid.x;
+	if (i >= p.n) {
+		return;
+	}
+	var v: array<f32, 64>;
+	for (var c = 0u; c < p.d; c++) {
+		v[c] = q[c * p.n + i];
+	}
+	let mstart = wg.y * p.chunk;
+	let mend = min(p.m, mstart + p.chunk);
+	var best = -3.0e38;
+	var bi = 0u;
+	for (var m = mstart; m < mend; m++) {
+		var s = 0.0;
+		for (var c = 0u; c < p.d; c++) {
+			s = fma(bank_at(m, c), v[c], s);
+		}
+		if (s > best) {
+			best = s;
+			bi = p.base + m;
+		}
+	}
+	rsim[(p.slot0 + wg.y) * p.n + i] = best;
+	ridx[(p.slot0 + wg.y) * p.n + i] = bi;
+}
+
+//! nearest_reduce
+// Best over the result slots of each query.
+struct P { n: u32, slots: u32 }
+@group(0) @binding(0) var<storage, read> rsim: array<f32>;
+@group(0) @binding(1) var<storage, read> ridx: array<u32>;
+@group(0) @binding(2) var<storage, read_write> sim: array<f32>;
+@group(0) @binding(3) var<storage, read_write> idx: array<u32>;
+@group(0) @binding(4) var<uniform> p: P;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let i = gid(wg, nw, lid);
+	if (i >= p.n) {
+		return;
+	}
+	var b = rsim[i];
+	var bi = ridx[i];
+	for (var s = 1u; s < p.slots; s++) {
+		let v = rsim[s * p.n + i];
+		let vi = ridx[s * p.n + i];
+		if (v > b || (v == b && vi < bi)) {
+			b = v;
+			bi = vi;
+		}
+	}
+	sim[i] = b;
+	idx[i] = bi;
+}
+
+//! gather
+// out[c, i] = bank row idx[i] * norms[idx[i]] + mean[c], for the rows in
+// this bank part (base .. base+m).
+struct P { c: u32, n: u32, dp: u32, base: u32, m: u32 }
+@group(0) @binding(0) var<storage, read> bank: array<u32>;
+@group(0) @binding(1) var<storage, read> idx: array<u32>;
+@group(0) @binding(2) var<storage, read> norms: array<f32>;
+@group(0) @binding(3) var<storage, read> mean: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<uniform> p: P;
+
+fn bank_at(m: u32, k: u32) -> f32 {
+	if (F16) {
+		let v = unpack2x16float(bank[(m * p.dp + k) / 2u]);
+		return select(v.x, v.y, (k & 1u) == 1u);
+	}
+	return bitcast<f32>(bank[m * p.dp + k]);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let e = gid(wg, nw, lid);
+	if (e >= p.c * p.n) {
+		return;
+	}
+	let c = e / p.n;
+	let i = e % p.n;
+	let m = idx[i];
+	if (m < p.base || m >= p.base + p.m) {
+		return;
+	}
+	out[e] = bank_at(m - p.base, c) * norms[m] + mean[c];
+}

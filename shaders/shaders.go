@@ -1,0 +1,74 @@
+// Package shaders holds the WGSL compute kernels of the WebGPU backend, one
+// file per kernel family. A file starts with a prelude shared by its
+// kernels; each kernel follows a line "//! name" and has entry point main.
+// Kernel returns the prelude plus one kernel's section: a complete module.
+package shaders
+
+import (
+	"embed"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+//go:embed *.wgsl
+var files embed.FS
+
+// Families lists the kernel families (file names without .wgsl).
+func Families() []string {
+	ents, _ := files.ReadDir(".")
+	var out []string
+	for _, e := range ents {
+		out = append(out, strings.TrimSuffix(e.Name(), ".wgsl"))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// File returns the text of one family's .wgsl file.
+func File(family string) (string, error) {
+	b, err := files.ReadFile(family + ".wgsl")
+	if err != nil {
+		return "", fmt.Errorf("shaders: no family %q", family)
+	}
+	return string(b), nil
+}
+
+// split returns the prelude and the sections of a family, by kernel name.
+func split(src string) (string, map[string]string, []string) {
+	parts := strings.Split(src, "\n//! ")
+	secs := map[string]string{}
+	var names []string
+	for _, p := range parts[1:] {
+		name, body, _ := strings.Cut(p, "\n")
+		name = strings.TrimSpace(name)
+		secs[name] = body
+		names = append(names, name)
+	}
+	return parts[0], secs, names
+}
+
+// Kernels lists the kernel names of a family, in file order.
+func Kernels(family string) ([]string, error) {
+	src, err := File(family)
+	if err != nil {
+		return nil, err
+	}
+	_, _, names := split(src)
+	return names, nil
+}
+
+// Kernel returns the WGSL module of one kernel: its family's prelude and
+// its section. The entry point is main.
+func Kernel(family, name string) (string, error) {
+	src, err := File(family)
+	if err != nil {
+		return "", err
+	}
+	pre, secs, _ := split(src)
+	body, ok := secs[name]
+	if !ok {
+		return "", fmt.Errorf("shaders: no kernel %q in %s.wgsl", name, family)
+	}
+	return pre + "\n" + body, nil
+}

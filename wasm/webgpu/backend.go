@@ -1,0 +1,598 @@
+//go:build js && wasm
+
+// Package webgpu implements the nnst Backend with WGSL compute shaders on
+// WebGPU, through syscall/js. Dispatches are recorded into one open
+// command encoder (one compute pass) and submitted together on Download,
+// Err, Flush, or when the uniform arena fills; nothing is read back except
+// by Download.
+//
+// New, Download, Err and the first use of each kernel wait on JS promises:
+// call them from a goroutine, never from inside a JS callback (a js.FuncOf
+// handler), or the page deadlocks.
+//
+// Precision: all maths in f32; the style bank of Match is fp16 (packed
+// two to a u32, no shader-f16 needed), so a few near-tied matches differ
+// from the CPU backend and gathered targets carry fp16 rounding (about
+// 5e-4 relative). SplitLoss matches in f32.
+package webgpu
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"syscall/js"
+
+	"nnst/core/model"
+	"nnst/core/nnst"
+	"nnst/core/tensor"
+	"nnst/shaders"
+)
+
+// Tensor is a C x H x W float32 tensor in a GPU buffer.
+type Tensor struct {
+	c, h, w int
+	buf     *buffer
+}
+
+// Shape returns the tensor's shape.
+func (t *Tensor) Shape() (int, int, int) { return t.c, t.h, t.w }
+
+func (t *Tensor) n() int { return t.c * t.h * t.w }
+
+func gt(t nnst.Tensor) *Tensor {
+	if t == nil {
+		return nil
+	}
+	return t.(*Tensor)
+}
+
+type pipe struct {
+	v      js.Value
+	layout js.Value
+}
+
+// arenaSize is the size of the uniform arena: one 256-byte slot per dispatch.
+const arenaSize = 1 << 20
+
+// Backend is the WebGPU backend.
+type Backend struct {
+	dev, queue js.Value
+	Info       AdapterInfo
+	Limits     Limits
+
+	pipes  map[string]*pipe
+	pool   map[int64][]*buffer
+	doomed []*buffer // big buffers to destroy after the next submit
+	tables map[[3]int]*buffer
+
+	live, alloc, peak int64
+	flushes           int
+
+	enc, pass js.Value // open encoder and compute pass, or undefined
+	arena     []byte
+	arenaBuf  js.Value
+	arenaOff  int
+	slot      int
+	dispatchN int
+
+	scopes []js.Value // popErrorScope promises not yet awaited
+	err    error
+	lost   chan string
+	lostE  error
+
+	partLimit int64 // tests: bytes per bank part, if > 0
+	tiledOnly bool  // tests: never use nearest_small
+
+	model *model.Model
+	convs []*convLayer
+	tapOf []int
+	last  int
+}
+
+type convLayer struct {
+	in, out   int
+	fwd, bwd  *buffer
+	bias      *buffer
+	nfwd, nbw int
+}
+
+// New opens the GPU device. ctx is unused for now except for cancelling
+// while waiting for the device.
+func New(ctx context.Context) (*Backend, error) {
+	type res struct {
+		b   *Backend
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		dev, info, lim, err := openDevice()
+		if err != nil {
+			ch <- res{err: err}
+			return
+		}
+		ch <- res{b: newBackend(dev, info, lim)}
+	}()
+	select {
+	case r := <-ch:
+		return r.b, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
+	b := &Backend{
+		dev: dev, queue: dev.Get("queue"), Info: info, Limits: lim,
+		pipes: map[string]*pipe{}, pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
+		enc: js.Undefined(), pass: js.Undefined(),
+		arena: make([]byte, arenaSize), lost: make(chan string, 1),
+	}
+	b.slot = max(256, lim.MinUniformBufferOffsetAlignment)
+	b.arenaBuf = dev.Call("createBuffer", jsObject(map[string]any{"size": arenaSize, "usage": usageUniform | usageCopyDst}))
+	var onLost, onErr js.Func
+	onLost = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		msg := "unknown reason"
+		if len(args) > 0 {
+			msg = jsString(args[0].Get("reason")) + ": " + jsString(args[0])
+		}
+		select {
+		case b.lost <- msg:
+		default:
+		}
+		return nil
+	})
+	dev.Get("lost").Call("then", onLost)
+	onErr = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		if b.err == nil && len(args) > 0 {
+			b.err = fmt.Errorf("WebGPU error: %s", jsString(args[0].Get("error")))
+		}
+		return nil
+	})
+	dev.Call("addEventListener", "uncapturederror", onErr)
+	return b
+}
+
+func (b *Backend) Name() string { return "webgpu: " + b.Info.Name() }
+
+func (b *Backend) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+// Err submits what is recorded, waits for the error scopes and returns the
+// first error of any call so far.
+func (b *Backend) Err() error {
+	b.Flush()
+	for _, s := range b.scopes {
+		v, err := await(s)
+		if err != nil {
+			b.fail(err)
+		} else if !v.IsNull() && !v.IsUndefined() {
+			b.fail(fmt.Errorf("WebGPU error: %s", jsString(v)))
+		}
+	}
+	b.scopes = b.scopes[:0]
+	b.checkLost()
+	if b.lostE != nil {
+		return b.lostE
+	}
+	return b.err
+}
+
+func (b *Backend) checkLost() {
+	select {
+	case msg := <-b.lost:
+		b.lostE = errors.New("GPU device lost: " + msg)
+	default:
+	}
+}
+
+// LiveBytes is the size of the buffers held by tensors, banks, the model
+// and caches; PeakBytes the peak of all GPU buffers allocated, pooled
+// ones included.
+func (b *Backend) LiveBytes() int64 { return b.live }
+func (b *Backend) PeakBytes() int64 { return b.peak }
+
+// ResetPeak sets the peak to the bytes allocated now.
+func (b *Backend) ResetPeak() { b.peak = b.alloc }
+
+// Close frees every buffer and destroys the device.
+func (b *Backend) Close() {
+	b.Flush()
+	b.trim(true)
+	b.dev.Call("destroy")
+}
+
+func roundSize(n int64) int64 { return max(16, (n+255)/256*256) }
+
+func (b *Backend) newBuf(bytes int64) *buffer {
+	size := roundSize(bytes)
+	if size > b.Limits.MaxBufferSize || size > b.Limits.MaxStorageBufferBindingSize {
+		b.fail(fmt.Errorf("a GPU buffer of %d MiB exceeds the device limit (%d MiB): use a smaller size", size>>20, min(b.Limits.MaxBufferSize, b.Limits.MaxStorageBufferBindingSize)>>20))
+		size = 256
+	}
+	b.live += size
+	if l := b.pool[size]; len(l) > 0 {
+		buf := l[len(l)-1]
+		b.pool[size] = l[:len(l)-1]
+		return buf
+	}
+	b.alloc += size
+	b.peak = max(b.peak, b.alloc)
+	v := b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages}))
+	return &buffer{v: v, size: size}
+}
+
+// bigBuf is the size from which freed buffers are destroyed at the next
+// flush instead of pooled: they are rare and would hold much memory.
+const bigBuf = 16 << 20
+
+func (b *Backend) freeBuf(buf *buffer) {
+	if buf == nil {
+		return
+	}
+	b.live -= buf.size
+	if buf.size >= bigBuf {
+		b.doomed = append(b.doomed, buf)
+		return
+	}
+	buf.idle = b.flushes
+	b.pool[buf.size] = append(b.pool[buf.size], buf)
+}
+
+// trim destroys pooled buffers unused for two flushes (all if all).
+func (b *Backend) trim(all bool) {
+	for size, l := range b.pool {
+		k := 0
+		for _, buf := range l {
+			if all || b.flushes-buf.idle >= 2 {
+				buf.v.Call("destroy")
+				b.alloc -= buf.size
+			} else {
+				l[k] = buf
+				k++
+			}
+		}
+		b.pool[size] = l[:k]
+	}
+}
+
+func (b *Backend) tensor(c, h, w int) *Tensor {
+	return &Tensor{c: c, h: h, w: w, buf: b.newBuf(int64(c*h*w) * 4)}
+}
+
+// Flush submits the recorded commands.
+func (b *Backend) Flush() {
+	if b.enc.IsUndefined() {
+		return
+	}
+	b.pass.Call("end")
+	cmd := b.enc.Call("finish")
+	b.queue.Call("writeBuffer", b.arenaBuf, 0, bytesToJS(b.arena[:b.arenaOff]))
+	b.queue.Call("submit", jsArray(cmd))
+	b.scopes = append(b.scopes, b.dev.Call("popErrorScope"), b.dev.Call("popErrorScope"))
+	b.enc, b.pass = js.Undefined(), js.Undefined()
+	b.arenaOff = 0
+	b.flushes++
+	for _, buf := range b.doomed {
+		buf.v.Call("destroy")
+		b.alloc -= buf.size
+	}
+	b.doomed = b.doomed[:0]
+	b.trim(false)
+}
+
+func (b *Backend) open() {
+	if !b.enc.IsUndefined() {
+		return
+	}
+	b.dev.Call("pushErrorScope", "out-of-memory")
+	b.dev.Call("pushErrorScope", "validation")
+	b.enc = b.dev.Call("createCommandEncoder")
+	b.pass = b.enc.Call("beginComputePass")
+}
+
+// pipeline returns the cached pipeline of a kernel.
+func (b *Backend) pipeline(family, name string, f16 int) *pipe {
+	key := fmt.Sprintf("%s/%s/%d", family, name, f16)
+	if p, ok := b.pipes[key]; ok {
+		return p
+	}
+	src, err := shaders.Kernel(family, name)
+	if err != nil {
+		panic(err)
+	}
+	mod := b.dev.Call("createShaderModule", jsObject(map[string]any{"code": src, "label": family + "/" + name}))
+	if ci, err := await(mod.Call("getCompilationInfo")); err == nil {
+		msgs := ci.Get("messages")
+		for i := 0; i < msgs.Length(); i++ {
+			m := msgs.Index(i)
+			if m.Get("type").String() == "error" {
+				b.fail(fmt.Errorf("WGSL %s/%s:%d:%d: %s", family, name, m.Get("lineNum").Int(), m.Get("linePos").Int(), m.Get("message").String()))
+				break
+			}
+		}
+	}
+	comp := map[string]any{"module": mod, "entryPoint": "main"}
+	if f16 >= 0 {
+		comp["constants"] = jsObject(map[string]any{"F16": f16})
+	}
+	var v js.Value
+	if err := try(func() {
+		v = b.dev.Call("createComputePipeline", jsObject(map[string]any{"layout": "auto", "compute": jsObject(comp), "label": key}))
+	}); err != nil {
+		b.fail(fmt.Errorf("pipeline %s: %w", key, err))
+	}
+	p := &pipe{v: v, layout: v.Call("getBindGroupLayout", 0)}
+	b.pipes[key] = p
+	return p
+}
+
+// params are a kernel's uniform words.
+type params []uint32
+
+func f32(v float32) uint32 { return math.Float32bits(v) }
+
+// dispatch records one dispatch of kernel family/name over the workgroup
+// grid gx x gy; bufs bind to 0..n-1 and the params to n. f16 >= 0 sets the
+// F16 override.
+func (b *Backend) dispatch(family, name string, f16 int, gx, gy int, ps params, bufs ...*buffer) {
+	b.dispatch3(family, name, f16, gx, gy, 1, ps, bufs...)
+}
+
+func (b *Backend) dispatch3(family, name string, f16 int, gx, gy, gz int, ps params, bufs ...*buffer) {
+	if gx == 0 || gy == 0 || gz == 0 {
+		return
+	}
+	p := b.pipeline(family, name, f16)
+	if b.arenaOff+b.slot > arenaSize {
+		b.Flush()
+	}
+	b.open()
+	off := b.arenaOff
+	for i, w := range ps {
+		binary.LittleEndian.PutUint32(b.arena[off+4*i:], w)
+	}
+	for i := len(ps); i < 16; i++ {
+		binary.LittleEndian.PutUint32(b.arena[off+4*i:], 0)
+	}
+	b.arenaOff += b.slot
+	ents := js.Global().Get("Array").New(len(bufs) + 1)
+	for i, buf := range bufs {
+		ents.SetIndex(i, jsObject(map[string]any{"binding": i, "resource": jsObject(map[string]any{"buffer": buf.v})}))
+	}
+	ents.SetIndex(len(bufs), jsObject(map[string]any{"binding": len(bufs), "resource": jsObject(map[string]any{"buffer": b.arenaBuf, "offset": off, "size": 64})}))
+	bg := b.dev.Call("createBindGroup", jsObject(map[string]any{"layout": p.layout, "entries": ents}))
+	b.pass.Call("setPipeline", p.v)
+	b.pass.Call("setBindGroup", 0, bg)
+	b.pass.Call("dispatchWorkgroups", gx, gy, gz)
+	b.dispatchN++
+}
+
+// run1 dispatches one invocation per element (256 per workgroup, 2-D grid
+// when needed).
+func (b *Backend) run1(family, name string, f16 int, n int, ps params, bufs ...*buffer) {
+	g := (n + 255) / 256
+	if g == 0 {
+		return
+	}
+	mx := b.Limits.MaxComputeWorkgroupsPerDim
+	gx, gy := g, 1
+	if g > mx {
+		gx, gy = mx, (g+mx-1)/mx
+	}
+	b.dispatch(family, name, f16, gx, gy, ps, bufs...)
+}
+
+// Dispatches returns the number of dispatches recorded so far.
+func (b *Backend) Dispatches() int { return b.dispatchN }
+
+func (b *Backend) Upload(t *tensor.T) nnst.Tensor {
+	b.Flush()
+	out := b.tensor(t.C, t.H, t.W)
+	b.write(out.buf, f32bytes(t.Data))
+	return out
+}
+
+func (b *Backend) write(buf *buffer, data []byte) {
+	if len(data) > 0 {
+		b.queue.Call("writeBuffer", buf.v, 0, bytesToJS(data))
+	}
+}
+
+func f32bytes(d []float32) []byte {
+	out := make([]byte, 4*len(d))
+	for i, v := range d {
+		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
+	}
+	return out
+}
+
+func u32bytes(d []uint32) []byte {
+	out := make([]byte, 4*len(d))
+	for i, v := range d {
+		binary.LittleEndian.PutUint32(out[4*i:], v)
+	}
+	return out
+}
+
+// readBytes copies the first n bytes of a buffer back to the host.
+func (b *Backend) readBytes(buf *buffer, n int) ([]byte, error) {
+	b.Flush()
+	size := (int64(n) + 3) / 4 * 4
+	st := b.dev.Call("createBuffer", jsObject(map[string]any{"size": max(size, 4), "usage": usageMapRead | usageCopyDst}))
+	defer st.Call("destroy")
+	enc := b.dev.Call("createCommandEncoder")
+	enc.Call("copyBufferToBuffer", buf.v, 0, st, 0, size)
+	b.queue.Call("submit", jsArray(enc.Call("finish")))
+	if _, err := await(st.Call("mapAsync", mapModeRead)); err != nil {
+		if e := b.Err(); e != nil {
+			return nil, e
+		}
+		return nil, fmt.Errorf("reading back a GPU buffer: %w", err)
+	}
+	out := make([]byte, size)
+	js.CopyBytesToGo(out, js.Global().Get("Uint8Array").New(st.Call("getMappedRange", 0, size)))
+	st.Call("unmap")
+	return out[:n], nil
+}
+
+func (b *Backend) Download(t nnst.Tensor) (*tensor.T, error) {
+	x := gt(t)
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
+	raw, err := b.readBytes(x.buf, x.n()*4)
+	if err != nil {
+		return nil, err
+	}
+	out := tensor.New(x.c, x.h, x.w)
+	for i := range out.Data {
+		out.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return out, b.Err()
+}
+
+func (b *Backend) downloadU32(buf *buffer, n int) ([]uint32, error) {
+	raw, err := b.readBytes(buf, n*4)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = binary.LittleEndian.Uint32(raw[4*i:])
+	}
+	return out, nil
+}
+
+func (b *Backend) fill(buf *buffer, n int, v float32) {
+	b.run1("elementwise", "fill", -1, n, params{uint32(n), f32(v)}, buf)
+}
+
+func (b *Backend) Zeros(c, h, w int) nnst.Tensor {
+	t := b.tensor(c, h, w)
+	b.fill(t.buf, t.n(), 0)
+	return t
+}
+
+func (b *Backend) Free(ts ...nnst.Tensor) {
+	for _, t := range ts {
+		if x := gt(t); x != nil && x.buf != nil {
+			b.freeBuf(x.buf)
+			x.buf = nil
+		}
+	}
+}
+
+func (b *Backend) Axpby(a float32, x nnst.Tensor, c float32, y nnst.Tensor) nnst.Tensor {
+	xt := gt(x)
+	z := b.tensor(xt.c, xt.h, xt.w)
+	yb, has := xt.buf, uint32(0)
+	if yt := gt(y); yt != nil {
+		if yt.c != xt.c || yt.h != xt.h || yt.w != xt.w {
+			panic(fmt.Sprintf("webgpu: Axpby shape mismatch %dx%dx%d vs %dx%dx%d", xt.c, xt.h, xt.w, yt.c, yt.h, yt.w))
+		}
+		yb, has = yt.buf, 1
+	}
+	b.run1("elementwise", "axpby", -1, z.n(), params{uint32(z.n()), f32(a), f32(c), has}, xt.buf, yb, z.buf)
+	return z
+}
+
+// table returns the resize table of one axis (see resize.wgsl), cached.
+func (b *Backend) table(in, out int, align bool) *buffer {
+	key := [3]int{in, out, 0}
+	if align {
+		key[2] = 1
+	}
+	if t, ok := b.tables[key]; ok {
+		return t
+	}
+	a := linearAxis(in, out, align)
+	words := make([]uint32, 0, 4*out+in+1+4*out)
+	for d := 0; d < out; d++ {
+		words = append(words, uint32(a.i0[d]), uint32(a.i1[d]), f32(a.w0[d]), f32(a.w1[d]))
+	}
+	type ent struct{ d, w uint32 }
+	lists := make([][]ent, in)
+	for d := 0; d < out; d++ {
+		lists[a.i0[d]] = append(lists[a.i0[d]], ent{uint32(d), f32(a.w0[d])})
+		lists[a.i1[d]] = append(lists[a.i1[d]], ent{uint32(d), f32(a.w1[d])})
+	}
+	n := 0
+	for _, l := range lists {
+		words = append(words, uint32(n))
+		n += len(l)
+	}
+	words = append(words, uint32(n))
+	for _, l := range lists {
+		for _, e := range l {
+			words = append(words, e.d, e.w)
+		}
+	}
+	// A fresh buffer, never pooled: a pooled one may still be written by
+	// recorded commands that run after this write.
+	size := roundSize(int64(len(words)) * 4)
+	buf := &buffer{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages})), size: size}
+	b.live += size
+	b.alloc += size
+	b.peak = max(b.peak, b.alloc)
+	b.write(buf, u32bytes(words))
+	b.tables[key] = buf
+	return buf
+}
+
+// resize writes scale * bilinear(x) into channels c0.. of y (h x w).
+func (b *Backend) resize(x *Tensor, y *Tensor, c0 int, scale float32, align bool) {
+	ty := b.table(x.h, y.h, align)
+	tx := b.table(x.w, y.w, align)
+	b.run1("resize", "resize", -1, x.c*y.h*y.w, params{uint32(x.c), uint32(x.h), uint32(x.w), uint32(y.h), uint32(y.w), f32(scale), uint32(c0)}, x.buf, ty, tx, y.buf)
+}
+
+// resizeBack writes into dx the adjoint of resize applied to channels
+// c0 .. c0+dx.c of g.
+func (b *Backend) resizeBack(g *Tensor, c0 int, dx *Tensor, scale float32, align bool) {
+	ty := b.table(dx.h, g.h, align)
+	tx := b.table(dx.w, g.w, align)
+	b.run1("resize", "resize_back", -1, dx.n(), params{uint32(dx.c), uint32(dx.h), uint32(dx.w), uint32(g.h), uint32(g.w), f32(scale), uint32(c0)}, g.buf, ty, tx, dx.buf)
+}
+
+func (b *Backend) Resize(x nnst.Tensor, h, w int, align bool) nnst.Tensor {
+	xt := gt(x)
+	y := b.tensor(xt.c, h, w)
+	b.resize(xt, y, 0, 1, align)
+	return y
+}
+
+func (b *Backend) ResizeBackward(g nnst.Tensor, h, w int, align bool) nnst.Tensor {
+	gg := gt(g)
+	dx := b.tensor(gg.c, h, w)
+	b.resizeBack(gg, 0, dx, 1, align)
+	return dx
+}
+
+func (b *Backend) Rot90(x nnst.Tensor, k int) nnst.Tensor {
+	xt := gt(x)
+	k = ((k % 4) + 4) % 4
+	h, w := xt.h, xt.w
+	if k%2 == 1 {
+		h, w = w, h
+	}
+	y := b.tensor(xt.c, h, w)
+	b.run1("elementwise", "rot90", -1, y.n(), params{uint32(xt.c), uint32(xt.h), uint32(xt.w), uint32(k)}, xt.buf, y.buf)
+	return y
+}
+
+func (b *Backend) Adam(p, g, m, v nnst.Tensor, t int, lr float32) {
+	const b1, b2 = 0.9, 0.999
+	bc1 := 1 - math.Pow(b1, float64(t))
+	bc2 := 1 - math.Pow(b2, float64(t))
+	step := float32(float64(lr) / bc1)
+	sq := float32(math.Sqrt(bc2))
+	pt := gt(p)
+	b.run1("elementwise", "adam", -1, pt.n(), params{uint32(pt.n()), f32(step), f32(sq)}, pt.buf, gt(g).buf, gt(m).buf, gt(v).buf)
+}
+
+var _ nnst.Backend = (*Backend)(nil)

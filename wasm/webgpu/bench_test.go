@@ -1,0 +1,99 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"nnst/core/model"
+	"nnst/core/nnst"
+	"nnst/core/tensor"
+)
+
+// TestBench times conv layers and one optimisation step (VGG19 widths,
+// random weights). It runs only with NNST_BENCH=1 (make bench-webgpu);
+// NNST_TEST_SIZE sets the step's size (256).
+func TestBench(t *testing.T) {
+	if os.Getenv("NNST_BENCH") == "" {
+		t.Skip("set NNST_BENCH=1 (make bench-webgpu)")
+	}
+	size := 256
+	if s, err := strconv.Atoi(os.Getenv("NNST_TEST_SIZE")); err == nil && s >= 32 {
+		size = s
+	}
+	syncT := func(x nnst.Tensor) {
+		if _, err := gpu.readBytes(x.(*Tensor).buf, 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Printf("| kernel | shape | ms | GFLOP/s |\n|---|---|---|---|\n")
+	for _, c := range [][3]int{{64, 64, 128}, {128, 128, 64}, {256, 256, 32}, {512, 512, 16}} {
+		cin, cout, hw := c[0], c[1], c[2]
+		w := make([]float32, cout*cin*9)
+		for i := range w {
+			w[i] = float32(i%7) * 0.01
+		}
+		m := &model.Model{Layers: []model.Layer{{Kind: "conv", Name: "conv1_1", Conv: &model.Conv{In: cin, Out: cout, Weight: w, Bias: make([]float32, cout)}}}, Taps: []string{"relu1_1"}, Input: model.Torchvision}
+		if err := gpu.LoadModel(m); err != nil {
+			t.Fatal(err)
+		}
+		cl := gpu.convs[0]
+		x := gpu.Upload(tensor.New(cin, hw, hw)).(*Tensor)
+		for _, dir := range []string{"forward", "backward-data"} {
+			run := func() nnst.Tensor {
+				if dir == "forward" {
+					return gpu.conv(x, cl.fwd, cl.bias, cin, cout, true)
+				}
+				return gpu.conv(x, cl.bwd, nil, cin, cout, false)
+			}
+			y := run()
+			syncT(y)
+			gpu.Free(y)
+			const reps = 3
+			start := time.Now()
+			var ys []nnst.Tensor
+			for i := 0; i < reps; i++ {
+				ys = append(ys, run())
+			}
+			syncT(ys[reps-1])
+			el := time.Since(start) / reps
+			gpu.Free(ys...)
+			flop := 2 * float64(cin*cout*9*hw*hw)
+			fmt.Printf("| conv3x3 %s | %d->%d, %dx%d | %.1f | %.2f |\n", dir, cin, cout, hw, hw, el.Seconds()*1000, flop/el.Seconds()/1e9)
+		}
+		gpu.Free(x)
+	}
+	// One hypercolumn-loss step at size px (forward, loss, backward, Adam).
+	m := model.Random(model.VGG19, 1, 1)
+	if err := gpu.LoadModel(m); err != nil {
+		t.Fatal(err)
+	}
+	img := gpu.Upload(smooth(size, size, 3))
+	step := func() nnst.Tensor {
+		tr := gpu.Forward(img, true)
+		f := gpu.Hypercolumns(tr.Taps, size/4, size/4)
+		loss, g := gpu.CosineLoss(f, f)
+		tg := gpu.HypercolumnsBackward(g, tr.Taps)
+		gi := gpu.Backward(tr, tg)
+		gpu.Free(f, g, loss)
+		gpu.Free(tg...)
+		return gi
+	}
+	gpu.ResetPeak()
+	gi := step()
+	syncT(gi)
+	gpu.Free(gi)
+	start := time.Now()
+	gi = step()
+	syncT(gi)
+	el := time.Since(start)
+	gpu.Free(gi)
+	if err := gpu.Err(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("| step (VGG19 fwd+bwd, hypercolumn loss) | %d px | %.0f | peak GPU memory %.0f MiB |\n", size, el.Seconds()*1000, float64(gpu.PeakBytes())/(1<<20))
+}

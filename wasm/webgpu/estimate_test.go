@@ -1,0 +1,11 @@
+package webgpu
+
+import "testing"
+
+func TestEstimateBytes(t *testing.T) {
+	e512, e1024 := EstimateBytes(512, true), EstimateBytes(1024, true)
+	t.Logf("estimated peak: 512 px %.0f MiB, 1024 px %.0f MiB, 512 px without flips %.0f MiB", float64(e512)/(1<<20), float64(e1024)/(1<<20), float64(EstimateBytes(512, false))/(1<<20))
+	if !(e512 < e1024) || EstimateBytes(512, false) >= e512 {
+		t.Error("estimate does not grow with size and flips")
+	}
+}

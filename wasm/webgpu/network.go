@@ -1,0 +1,259 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"fmt"
+
+	"nnst/core/model"
+	"nnst/core/nnst"
+)
+
+// LoadModel uploads the conv weights: OIHW for the forward pass and, for
+// the backward-data pass, transposed with the kernel flipped.
+func (b *Backend) LoadModel(m *model.Model) error {
+	tapIndex := map[string]int{}
+	for i, t := range m.Taps {
+		tapIndex[t] = i
+	}
+	for _, c := range b.convs {
+		if c != nil {
+			b.freeBuf(c.fwd)
+			b.freeBuf(c.bwd)
+			b.freeBuf(c.bias)
+		}
+	}
+	b.Flush()
+	b.model = m
+	b.convs = make([]*convLayer, len(m.Layers))
+	b.tapOf = make([]int, len(m.Layers))
+	b.last = -1
+	found := 0
+	for i, l := range m.Layers {
+		b.tapOf[i] = -1
+		if l.Kind != "conv" {
+			continue
+		}
+		in, out := l.Conv.In, l.Conv.Out
+		bwd := make([]float32, in*out*9)
+		for co := 0; co < out; co++ {
+			for ci := 0; ci < in; ci++ {
+				for k := 0; k < 9; k++ {
+					bwd[(ci*out+co)*9+8-k] = l.Conv.Weight[(co*in+ci)*9+k]
+				}
+			}
+		}
+		c := &convLayer{in: in, out: out}
+		c.fwd = b.newBuf(int64(len(l.Conv.Weight)) * 4)
+		b.write(c.fwd, f32bytes(l.Conv.Weight))
+		c.bwd = b.newBuf(int64(len(bwd)) * 4)
+		b.write(c.bwd, f32bytes(bwd))
+		c.bias = b.newBuf(int64(len(l.Conv.Bias)) * 4)
+		b.write(c.bias, f32bytes(l.Conv.Bias))
+		b.convs[i] = c
+		if t, ok := tapIndex["relu"+l.Name[4:]]; ok {
+			b.tapOf[i] = t
+			b.last = i
+			found++
+		}
+	}
+	if found != len(m.Taps) {
+		return fmt.Errorf("model %s: %d of %d taps found in its layers", m.Arch, found, len(m.Taps))
+	}
+	return b.Err()
+}
+
+// conv runs y = conv3x3(x) with weights w (cout x cin*9), bias and ReLU.
+func (b *Backend) conv(x *Tensor, w, bias *buffer, cin, cout int, relu bool) *Tensor {
+	y := b.tensor(cout, x.h, x.w)
+	flags := uint32(0)
+	if bias != nil {
+		flags |= 1
+	} else {
+		bias = w
+	}
+	if relu {
+		flags |= 2
+	}
+	tiles := (x.h*x.w + 127) / 128
+	gz := (tiles + b.Limits.MaxComputeWorkgroupsPerDim - 1) / b.Limits.MaxComputeWorkgroupsPerDim
+	b.dispatch3("conv", "conv3x3", -1, (tiles+gz-1)/gz, (cout+63)/64, gz,
+		params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags}, x.buf, w, bias, y.buf)
+	return y
+}
+
+func (b *Backend) normalize(img *Tensor) *Tensor {
+	n := b.model.Input
+	y := b.tensor(3, img.h, img.w)
+	bgr := uint32(0)
+	if n.Order == "bgr" {
+		bgr = 1
+	}
+	b.run1("elementwise", "normalize", -1, y.n(), params{uint32(img.h * img.w), bgr, f32(n.Scale),
+		f32(n.Mean[0]), f32(n.Mean[1]), f32(n.Mean[2]), f32(n.Std[0]), f32(n.Std[1]), f32(n.Std[2])}, img.buf, y.buf)
+	return y
+}
+
+func (b *Backend) normalizeBack(g *Tensor) *Tensor {
+	n := b.model.Input
+	y := b.tensor(3, g.h, g.w)
+	bgr := uint32(0)
+	if n.Order == "bgr" {
+		bgr = 1
+	}
+	var k [3]float32
+	for c := range k {
+		k[c] = n.Scale / n.Std[c]
+	}
+	b.run1("elementwise", "normalize_back", -1, y.n(), params{uint32(g.h * g.w), bgr, f32(k[0]), f32(k[1]), f32(k[2])}, g.buf, y.buf)
+	return y
+}
+
+type trace struct {
+	outs []*Tensor
+	idx  []*buffer
+	h, w int
+}
+
+func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
+	x := b.normalize(gt(img))
+	tr := &trace{outs: make([]*Tensor, b.last+1), idx: make([]*buffer, b.last+1), h: x.h, w: x.w}
+	taps := make([]nnst.Tensor, len(b.model.Taps))
+	prevTap := false
+	for i := 0; i <= b.last; i++ {
+		l := b.model.Layers[i]
+		var y *Tensor
+		if l.Kind == "pool" {
+			y = b.tensor(x.c, x.h/2, x.w/2)
+			idx := b.newBuf(int64(y.n()) * 4)
+			b.run1("pool", "maxpool", -1, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf, idx)
+			if keep {
+				tr.idx[i] = idx
+			} else {
+				b.freeBuf(idx)
+			}
+		} else {
+			c := b.convs[i]
+			y = b.conv(x, c.fwd, c.bias, c.in, c.out, true)
+		}
+		if i == 0 || (!keep && !prevTap) {
+			b.freeBuf(x.buf) // the normalised input or an untapped layer
+		}
+		tr.outs[i] = y
+		prevTap = b.tapOf[i] >= 0
+		if prevTap {
+			taps[b.tapOf[i]] = y
+		}
+		x = y
+	}
+	if !keep {
+		tr.outs = nil
+		tr.idx = nil
+	}
+	return &nnst.Trace{Taps: taps, State: &traceState{tr: tr, keep: keep}}
+}
+
+type traceState struct {
+	tr   *trace
+	keep bool
+}
+
+func (b *Backend) Release(ntr *nnst.Trace) {
+	st, _ := ntr.State.(*traceState)
+	if st != nil && st.keep {
+		for i, o := range st.tr.outs {
+			if o != nil {
+				b.freeBuf(o.buf)
+			}
+			if st.tr.idx[i] != nil {
+				b.freeBuf(st.tr.idx[i])
+			}
+		}
+	} else {
+		for _, t := range ntr.Taps {
+			if x := gt(t); x != nil {
+				b.freeBuf(x.buf)
+			}
+		}
+	}
+	ntr.Taps, ntr.State = nil, nil
+}
+
+func (b *Backend) Backward(ntr *nnst.Trace, tapGrads []nnst.Tensor) nnst.Tensor {
+	st := ntr.State.(*traceState)
+	if !st.keep {
+		panic("webgpu: Backward on a trace made without keep")
+	}
+	tr := st.tr
+	var g *Tensor
+	for i := b.last; i >= 0; i-- {
+		l := b.model.Layers[i]
+		y := tr.outs[i]
+		if t := b.tapOf[i]; t >= 0 && tapGrads[t] != nil {
+			tg := gt(tapGrads[t])
+			if g == nil {
+				g = b.Axpby(1, tg, 0, nil).(*Tensor)
+			} else {
+				ng := b.Axpby(1, g, 1, tg).(*Tensor)
+				b.freeBuf(g.buf)
+				g = ng
+			}
+		}
+		if g == nil {
+			continue
+		}
+		ih, iw := tr.h, tr.w
+		if i > 0 {
+			ih, iw = tr.outs[i-1].h, tr.outs[i-1].w
+		}
+		if l.Kind == "pool" {
+			dx := b.tensor(y.c, ih, iw)
+			b.run1("pool", "maxpool_back", -1, dx.n(), params{uint32(y.c), uint32(ih), uint32(iw)}, g.buf, tr.idx[i], dx.buf)
+			b.freeBuf(g.buf)
+			g = dx
+			continue
+		}
+		gm := b.tensor(g.c, g.h, g.w)
+		b.run1("pool", "relu_back", -1, gm.n(), params{uint32(gm.n())}, g.buf, y.buf, gm.buf)
+		b.freeBuf(g.buf)
+		c := b.convs[i]
+		g = b.conv(gm, c.bwd, nil, c.out, c.in, false)
+		b.freeBuf(gm.buf)
+	}
+	if g == nil {
+		g = b.Zeros(3, tr.h, tr.w).(*Tensor)
+	}
+	b.Release(ntr)
+	out := b.normalizeBack(g)
+	b.freeBuf(g.buf)
+	return out
+}
+
+func (b *Backend) Hypercolumns(taps []nnst.Tensor, h, w int) nnst.Tensor {
+	d := 0
+	for _, t := range taps {
+		d += gt(t).c
+	}
+	out := b.tensor(d, h, w)
+	off := 0
+	for _, t := range taps {
+		x := gt(t)
+		b.resize(x, out, off, 1/float32(x.c), true)
+		off += x.c
+	}
+	return out
+}
+
+func (b *Backend) HypercolumnsBackward(g nnst.Tensor, taps []nnst.Tensor) []nnst.Tensor {
+	gg := gt(g)
+	grads := make([]nnst.Tensor, len(taps))
+	off := 0
+	for i, t := range taps {
+		x := gt(t)
+		dx := b.tensor(x.c, x.h, x.w)
+		b.resizeBack(gg, off, dx, 1/float32(x.c), true)
+		grads[i] = dx
+		off += x.c
+	}
+	return grads
+}

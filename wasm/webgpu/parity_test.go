@@ -1,0 +1,437 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"nnst/core/conv"
+	"nnst/core/cpu"
+	"nnst/core/model"
+	"nnst/core/nnst"
+	"nnst/core/tensor"
+)
+
+var (
+	gpu *Backend
+	ref *cpu.Backend
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	gpu, err = New(context.Background())
+	if err != nil {
+		fmt.Println("webgpu:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("adapter: %s; limits %+v\n", gpu.Info.Name(), gpu.Limits)
+	ref = cpu.New()
+	os.Exit(m.Run())
+}
+
+func randT(c, h, w int, seed uint64) *tensor.T {
+	r := rand.New(rand.NewPCG(seed, 99))
+	t := tensor.New(c, h, w)
+	for i := range t.Data {
+		t.Data[i] = float32(r.NormFloat64())
+	}
+	return t
+}
+
+// relErr is max |got - want| / max |want|.
+func relErr(got, want *tensor.T) float64 {
+	if got.C != want.C || got.H != want.H || got.W != want.W {
+		return math.Inf(1)
+	}
+	var d, m float64
+	for i, w := range want.Data {
+		d = max(d, math.Abs(float64(got.Data[i])-float64(w)))
+		m = max(m, math.Abs(float64(w)))
+	}
+	if m == 0 {
+		return d
+	}
+	return d / m
+}
+
+func down(t *testing.T, x nnst.Tensor) *tensor.T {
+	t.Helper()
+	h, err := gpu.Download(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func cpuT(x nnst.Tensor) *tensor.T { return x.(cpu.T).T }
+
+func check(t *testing.T, what string, got nnst.Tensor, want *tensor.T, tol float64) {
+	t.Helper()
+	g := down(t, got)
+	if e := relErr(g, want); !(e <= tol) {
+		t.Errorf("%s: relative error %.3g > %.1g (shape %v vs %v)", what, e, tol, g, want)
+	}
+}
+
+func TestAdapter(t *testing.T) {
+	if gpu.Info.Name() == "" {
+		t.Error("empty adapter name")
+	}
+	if gpu.Limits.MaxStorageBufferBindingSize < 128<<20 {
+		t.Errorf("maxStorageBufferBindingSize %d: the adapter's limits were not requested", gpu.Limits.MaxStorageBufferBindingSize)
+	}
+	t.Logf("adapter %q fallback=%v", gpu.Info.Name(), gpu.Info.Fallback)
+}
+
+func TestUploadDownloadAxpbyZeros(t *testing.T) {
+	x, y := randT(3, 17, 19, 1), randT(3, 17, 19, 2)
+	gx, gy := gpu.Upload(x), gpu.Upload(y)
+	check(t, "upload", gx, x, 0)
+	check(t, "axpby", gpu.Axpby(0.5, gx, -2, gy), ops3(x, y, 0.5, -2), 1e-6)
+	check(t, "axpby nil", gpu.Axpby(3, gx, 0, nil), ops3(x, nil, 3, 0), 1e-6)
+	check(t, "zeros", gpu.Zeros(2, 5, 7), tensor.New(2, 5, 7), 0)
+	if err := gpu.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ops3(x, y *tensor.T, a, b float32) *tensor.T {
+	return cpuT(ref.Axpby(a, ref.Upload(x), b, upOrNil(y)))
+}
+
+func upOrNil(y *tensor.T) nnst.Tensor {
+	if y == nil {
+		return nil
+	}
+	return ref.Upload(y)
+}
+
+func TestRot90(t *testing.T) {
+	x := randT(2, 5, 8, 3)
+	gx := gpu.Upload(x)
+	for k := -1; k <= 4; k++ {
+		check(t, fmt.Sprintf("rot90 k=%d", k), gpu.Rot90(gx, k), cpuT(ref.Rot90(ref.Upload(x), k)), 0)
+	}
+}
+
+func TestResize(t *testing.T) {
+	cases := [][4]int{{7, 9, 14, 18}, {16, 16, 8, 8}, {13, 11, 6, 5}, {5, 4, 17, 3}, {1, 3, 4, 1}, {9, 9, 9, 9}}
+	for i, c := range cases {
+		for _, align := range []bool{false, true} {
+			x := randT(3, c[0], c[1], uint64(i))
+			gx := gpu.Upload(x)
+			name := fmt.Sprintf("%dx%d->%dx%d align=%v", c[0], c[1], c[2], c[3], align)
+			check(t, "resize "+name, gpu.Resize(gx, c[2], c[3], align), cpuT(ref.Resize(ref.Upload(x), c[2], c[3], align)), 1e-5)
+			g := randT(3, c[2], c[3], uint64(i+50))
+			check(t, "resize backward "+name, gpu.ResizeBackward(gpu.Upload(g), c[0], c[1], align),
+				cpuT(ref.ResizeBackward(ref.Upload(g), c[0], c[1], align)), 1e-5)
+		}
+	}
+}
+
+func TestAdam(t *testing.T) {
+	p, m, v := randT(2, 9, 11, 4), tensor.New(2, 9, 11), tensor.New(2, 9, 11)
+	gp, gm, gv := gpu.Upload(p), gpu.Upload(m), gpu.Upload(v)
+	cp, cm, cv := ref.Upload(p), ref.Upload(m), ref.Upload(v)
+	for step := 1; step <= 3; step++ {
+		g := randT(2, 9, 11, uint64(10+step))
+		gpu.Adam(gp, gpu.Upload(g), gm, gv, step, 2e-3)
+		ref.Adam(cp, ref.Upload(g), cm, cv, step, 2e-3)
+	}
+	check(t, "adam p", gp, cpuT(cp), 1e-5)
+	check(t, "adam m", gm, cpuT(cm), 1e-5)
+	check(t, "adam v", gv, cpuT(cv), 1e-5)
+}
+
+func TestConv(t *testing.T) {
+	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}} {
+		cin, cout, h, w := c[0], c[1], c[2], c[3]
+		r := rand.New(rand.NewPCG(uint64(cin), 5))
+		wt := make([]float32, cout*cin*9)
+		bias := make([]float32, cout)
+		for i := range wt {
+			wt[i] = float32(r.NormFloat64())
+		}
+		for i := range bias {
+			bias[i] = float32(r.NormFloat64())
+		}
+		l := conv.NewLayer(cin, cout, wt, bias)
+		x := randT(cin, h, w, 7)
+		want := tensor.New(cout, h, w)
+		l.Forward(x.Data, h, w, true, want.Data)
+		m := &model.Model{Layers: []model.Layer{{Kind: "conv", Name: "conv1_1", Conv: &model.Conv{In: cin, Out: cout, Weight: wt, Bias: bias}}}, Taps: []string{"relu1_1"}, Input: model.Torchvision}
+		if err := gpu.LoadModel(m); err != nil {
+			t.Fatal(err)
+		}
+		cl := gpu.convs[0]
+		gx := gpu.Upload(x).(*Tensor)
+		name := fmt.Sprintf("%dx%d %dx%d", cin, cout, h, w)
+		check(t, "conv forward "+name, gpu.conv(gx, cl.fwd, cl.bias, cin, cout, true), want, 1e-5)
+		g := randT(cout, h, w, 8)
+		wantB := tensor.New(cin, h, w)
+		l.BackwardData(g.Data, h, w, wantB.Data)
+		check(t, "conv backward "+name, gpu.conv(gpu.Upload(g).(*Tensor), cl.bwd, nil, cout, cin, false), wantB, 1e-5)
+	}
+}
+
+// tinyModel is VGG19's layout with 1/16 of the channels.
+func tinyModel() *model.Model { return model.Random(model.VGG19, 16, 3) }
+
+func TestForwardBackward(t *testing.T) {
+	m := tinyModel()
+	if err := gpu.LoadModel(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.LoadModel(m); err != nil {
+		t.Fatal(err)
+	}
+	img := randT(3, 37, 29, 9) // odd sizes: pools floor
+	for i := range img.Data {
+		img.Data[i] = 0.5 + 0.2*img.Data[i]
+	}
+	gtr := gpu.Forward(gpu.Upload(img), true)
+	ctr := ref.Forward(ref.Upload(img), true)
+	var tg, cg []nnst.Tensor
+	for i := range ctr.Taps {
+		want := cpuT(ctr.Taps[i])
+		check(t, fmt.Sprintf("tap %d", i), gtr.Taps[i], want, 1e-4)
+		if i%3 == 1 {
+			tg, cg = append(tg, nil), append(cg, nil)
+			continue
+		}
+		g := randT(want.C, want.H, want.W, uint64(20+i))
+		tg, cg = append(tg, gpu.Upload(g)), append(cg, ref.Upload(g))
+	}
+	// Hypercolumns and their backward on these taps.
+	hc := gpu.Hypercolumns(gtr.Taps, 9, 7)
+	check(t, "hypercolumns", hc, cpuT(ref.Hypercolumns(ctr.Taps, 9, 7)), 1e-5)
+	hg := randT(cpuT(ref.Hypercolumns(ctr.Taps, 9, 7)).C, 9, 7, 30)
+	ghb := gpu.HypercolumnsBackward(gpu.Upload(hg), gtr.Taps)
+	chb := ref.HypercolumnsBackward(ref.Upload(hg), ctr.Taps)
+	for i := range chb {
+		check(t, fmt.Sprintf("hypercolumns backward %d", i), ghb[i], cpuT(chb[i]), 1e-5)
+	}
+	check(t, "backward", gpu.Backward(gtr, tg), cpuT(ref.Backward(ctr, cg)), 1e-4)
+	// Without keep.
+	gtr = gpu.Forward(gpu.Upload(img), false)
+	ctr = ref.Forward(ref.Upload(img), false)
+	check(t, "tap 9 (no keep)", gtr.Taps[9], cpuT(ctr.Taps[9]), 1e-4)
+	gpu.Release(gtr)
+	if err := gpu.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCosineLoss(t *testing.T) {
+	f, tg := randT(40, 6, 7, 11), randT(40, 6, 7, 12)
+	for i := 0; i < 40; i++ { // one position with a zero vector: clamps
+		f.Data[i*42] = 0
+	}
+	gl, gg := gpu.CosineLoss(gpu.Upload(f), gpu.Upload(tg))
+	cl, cg := ref.CosineLoss(ref.Upload(f), ref.Upload(tg))
+	check(t, "cosine loss", gl, cpuT(cl), 1e-5)
+	check(t, "cosine grad", gg, cpuT(cg), 1e-4)
+}
+
+func TestColorDistanceLoss(t *testing.T) {
+	x, r := randT(3, 9, 11, 13), randT(3, 9, 11, 14)
+	gl, gg := gpu.ColorDistanceLoss(gpu.Upload(x), gpu.Upload(r))
+	cl, cg := ref.ColorDistanceLoss(ref.Upload(x), ref.Upload(r))
+	check(t, "colour loss", gl, cpuT(cl), 1e-5)
+	check(t, "colour grad", gg, cpuT(cg), 1e-4)
+}
+
+func TestSplitLoss(t *testing.T) {
+	testSplitLoss(t)
+	gpu.tiledOnly = true
+	defer func() { gpu.tiledOnly = false }()
+	testSplitLoss(t)
+}
+
+func testSplitLoss(t *testing.T) {
+	for _, s := range []nnst.Sample{{Stride: 1}, {Stride: 2, Y0: 1, X0: 0}, {Stride: 3, Y0: 2, X0: 1}} {
+		out := randT(15, 13, 11, 15)
+		st := []*tensor.T{randT(15, 12, 14, 16), randT(15, 14, 12, 17)}
+		var gs, cs []nnst.Tensor
+		for _, x := range st {
+			gs, cs = append(gs, gpu.Upload(x)), append(cs, ref.Upload(x))
+		}
+		gl, gg := gpu.SplitLoss(gpu.Upload(out), gs, s)
+		cl, cg := ref.SplitLoss(ref.Upload(out), cs, s)
+		check(t, fmt.Sprintf("split loss %+v", s), gl, cpuT(cl), 1e-5)
+		check(t, fmt.Sprintf("split grad %+v", s), gg, cpuT(cg), 1e-4)
+	}
+}
+
+func TestMatch(t *testing.T) {
+	const d = 24
+	vecs := []*tensor.T{randT(d, 32, 32, 40), randT(d, 24, 40, 41)}
+	q := randT(d, 48, 48, 42)
+	for i := range q.Data { // shift the query: centring must matter
+		q.Data[i] += 0.3
+	}
+	run := func(partLimit int64) {
+		gpu.partLimit = partLimit
+		defer func() { gpu.partLimit = 0 }()
+		var gv, cv []nnst.Tensor
+		for _, v := range vecs {
+			gv, cv = append(gv, gpu.Upload(v)), append(cv, ref.Upload(v))
+		}
+		gb, cb := gpu.NewBank(gv), ref.NewBank(cv)
+		if gb.Len() != cb.Len() {
+			t.Fatalf("bank len %d, want %d", gb.Len(), cb.Len())
+		}
+		if n := len(gb.(*bank).parts); partLimit > 0 && n < 2 {
+			t.Fatalf("bank has %d parts with a part limit", n)
+		}
+		gq, cq := gpu.Upload(q), ref.Upload(q)
+		want := cpuT(ref.Match(cb, cq))
+		got := down(t, gpu.Match(gb, gq))
+		// A position agrees when the gathered vector is the CPU's one.
+		n := q.H * q.W
+		agree := 0
+		var maxErr float64
+		for p := 0; p < n; p++ {
+			var e, m float64
+			for c := 0; c < d; c++ {
+				e = max(e, math.Abs(float64(got.Data[c*n+p]-want.Data[c*n+p])))
+				m = max(m, math.Abs(float64(want.Data[c*n+p])))
+			}
+			if e <= 2e-3*m {
+				agree++
+				maxErr = max(maxErr, e/m)
+			}
+		}
+		frac := float64(agree) / float64(n)
+		t.Logf("parts %d, tiled %v: arg-min agreement %.4f%% of %d, max relative error of agreeing vectors %.2g (fp16 bank)", len(gb.(*bank).parts), gpu.tiledOnly, 100*frac, n, maxErr)
+		if frac < 0.999 {
+			t.Errorf("arg-min agreement %.4f < 0.999", frac)
+		}
+		gpu.FreeBank(gb)
+	}
+	run(0)
+	run(int64(700 * d * 2)) // about 700 rows a part: several parts
+	gpu.tiledOnly = true
+	defer func() { gpu.tiledOnly = false }()
+	run(0)
+	if err := gpu.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func psnr(a, b *tensor.T) float64 {
+	var s float64
+	for i, v := range a.Data {
+		d := float64(min(max(v, 0), 1) - min(max(b.Data[i], 0), 1))
+		s += d * d
+	}
+	mse := s / float64(len(a.Data))
+	return 10 * math.Log10(1/mse)
+}
+
+func smooth(h, w int, seed uint64) *tensor.T {
+	r := rand.New(rand.NewPCG(seed, 1))
+	t := tensor.New(3, h, w)
+	for c := 0; c < 3; c++ {
+		a, b, p := r.Float64()*6+1, r.Float64()*6+1, r.Float64()*3
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				t.Set(c, y, x, float32(0.5+0.25*math.Sin(a*float64(x)/float64(w)+p)+0.2*math.Cos(b*float64(y)/float64(h)+0.1*float64(x))))
+			}
+		}
+	}
+	return t
+}
+
+func TestPipeline(t *testing.T) {
+	m := model.Random(model.VGG19, 16, 5)
+	o := nnst.Defaults(false)
+	o.Size, o.Scales, o.Steps, o.Color, o.ContentLoss = 64, 2, 2, false, true
+	content, style := smooth(64, 56, 1), smooth(60, 64, 2)
+	gs, err := nnst.New(gpu, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpu.Flush()
+	gpu.trim(true)
+	gpu.ResetPeak()
+	base := gpu.PeakBytes() // what earlier tests left allocated
+	d0 := gpu.Dispatches()
+	got, err := gs.Run(context.Background(), content, style, o, func(p nnst.Progress) { t.Logf("%s scale %d step %d %v", p.Stage, p.Scale, p.Step, p.Elapsed) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := nnst.New(ref, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := cs.Run(context.Background(), content, style, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := psnr(got, want)
+	init := psnr(content, want)
+	est := EstimateModelBytes(model.VGG19, 16, 64, 64, o.Flip)
+	// At this size, 256-byte rounding and pooled buffers of the previous
+	// stage weigh more than at 512 px.
+	pk := gpu.PeakBytes() - base
+	if pk > 2*est || pk < est/2 {
+		t.Errorf("GPU peak %d bytes, estimate %d: the estimate is off", pk, est)
+	}
+	t.Logf("pipeline 64 px, 2 scales, 2 steps, flips, content loss: PSNR(gpu, cpu) = %.1f dB (content vs cpu output %.1f dB); GPU peak %.2f MiB (estimate %.2f MiB), %d dispatches", p, init, float64(pk)/(1<<20), float64(est)/(1<<20), gpu.Dispatches()-d0)
+	if p < 40 {
+		t.Errorf("PSNR %.1f dB < 40", p)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	b, err := New(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := b.Zeros(1, 1, int(b.Limits.MaxBufferSize/4)+1024)
+	if err := b.Err(); err == nil || !strings.Contains(err.Error(), "exceeds the device limit") {
+		t.Errorf("oversized buffer: err = %v", err)
+	}
+	b.Free(x)
+	b.err = nil
+	b.dev.Call("destroy")
+	time.Sleep(200 * time.Millisecond) // the lost promise settles on the event loop
+	if err := b.Err(); err == nil || !strings.Contains(err.Error(), "GPU device lost") {
+		t.Errorf("after destroy: err = %v", err)
+	}
+}
+
+// TestFlipSplitLoss is SplitLoss with four style tensors at a tap's full
+// size (stride 1), as the final pass runs it with rotations.
+func TestFlipSplitLoss(t *testing.T) {
+	out := randT(8, 24, 20, 60)
+	var gs, cs []nnst.Tensor
+	for k := 0; k < 4; k++ {
+		x := randT(8, 22, 26, uint64(61+k))
+		gs, cs = append(gs, gpu.Upload(x)), append(cs, ref.Upload(x))
+	}
+	gl, gg := gpu.SplitLoss(gpu.Upload(out), gs, nnst.Sample{Stride: 1})
+	cl, cg := ref.SplitLoss(ref.Upload(out), cs, nnst.Sample{Stride: 1})
+	check(t, "split loss (4 styles)", gl, cpuT(cl), 1e-5)
+	check(t, "split grad (4 styles)", gg, cpuT(cg), 1e-4)
+}
+
+// TestGridSplit lowers the workgroups-per-dimension limit the backend uses
+// so that element kernels take their 2-D grids and conv its z split.
+func TestGridSplit(t *testing.T) {
+	old := gpu.Limits.MaxComputeWorkgroupsPerDim
+	gpu.Limits.MaxComputeWorkgroupsPerDim = 1
+	defer func() { gpu.Limits.MaxComputeWorkgroupsPerDim = old }()
+	TestConv(t)
+	TestResize(t)
+	TestUploadDownloadAxpbyZeros(t)
+	TestRot90(t)
+}
