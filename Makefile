@@ -45,3 +45,19 @@ bench: build model
 
 clean:
 	rm -rf build dist
+
+# The web app: build/site/ is the whole static site (see web/site.sh).
+SITE := build/site
+.PHONY: site serve-site test-web
+
+site: $(MODEL)
+	GO=$(GO) sh web/site.sh $(SITE) $(MODEL)
+
+# A quick look without `nnst serve`: any static server on 127.0.0.1.
+serve-site: site
+	cd $(SITE) && python3 -m http.server 8080 --bind 127.0.0.1
+
+# End to end in headless Chromium (chromedp): upload, run, cancel, download,
+# refusals, no-WebGPU path, offline reload. Needs /usr/bin/chromium.
+test-web: site
+	NNST_SITE=$(abspath $(SITE)) $(GO) test -count=1 -timeout 20m -v ./wasm/app/browsertest/

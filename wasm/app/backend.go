@@ -1,0 +1,117 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"syscall/js"
+	"time"
+
+	"nnst/core/cpu"
+	"nnst/core/nnst"
+)
+
+// backendInfo describes the backend a worker runs, for the page.
+type backendInfo struct {
+	Name    string // "cpu" or "webgpu"
+	Label   string // in words, for run details
+	Note    string // why this backend, shown under the selector
+	MaxSize int    // the largest output size it can hold
+	GPU     gpuStatus
+	// WebGPUReason says why the WebGPU backend cannot be chosen; empty when
+	// it can.
+	WebGPUReason string
+}
+
+// gpuStatus is what the browser offers for WebGPU.
+type gpuStatus struct {
+	Available bool
+	Reason    string // why not, in words
+	Adapter   string // vendor / architecture / description
+	Fallback  bool   // a software adapter (isFallbackAdapter)
+}
+
+// Largest output on the CPU path in wasm: one thread and a 4 GiB address
+// space make 1024 px impractical.
+const cpuMaxSize = 512
+
+// chooseBackend picks the backend for pref ("auto", "cpu" or "webgpu").
+// Today it is always the CPU backend (Go in wasm); the WebGPU backend will
+// be tried first for "auto" and "webgpu" once it lands.
+func chooseBackend(ctx context.Context, pref string) (nnst.Backend, backendInfo) {
+	gpu := probeGPU(ctx)
+	info := backendInfo{
+		Name:    "cpu",
+		Label:   "CPU (Go in WebAssembly, one thread)",
+		MaxSize: cpuMaxSize,
+		GPU:     gpu,
+	}
+	info.WebGPUReason = "this build has no WebGPU backend yet"
+	if !gpu.Available {
+		info.WebGPUReason = "this browser offers no usable WebGPU adapter"
+	}
+	switch {
+	case pref == "cpu":
+		info.Note = "Running on the CPU, as chosen. It is slow: the fast size is recommended."
+	case !gpu.Available:
+		info.Note = gpu.Reason + " Running on the CPU instead (slow): the fast size is recommended."
+	default:
+		info.Note = fmt.Sprintf("This browser offers WebGPU (%s), but this build of the app has no WebGPU backend yet. Running on the CPU (slow): the fast size is recommended.", gpu.Adapter)
+	}
+	return cpu.New(), info
+}
+
+// probeGPU asks the browser for a WebGPU adapter.
+func probeGPU(ctx context.Context) gpuStatus {
+	gpu := global.Get("navigator").Get("gpu")
+	if gpu.IsUndefined() || gpu.IsNull() {
+		return gpuStatus{Reason: "This browser does not offer WebGPU (navigator.gpu is missing; in Chrome it may need to be enabled, and it needs a secure context)."}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	type res struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		v, err := await(gpu.Call("requestAdapter"))
+		ch <- res{v, err}
+	}()
+	var r res
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		return gpuStatus{Reason: "The browser did not answer a request for a WebGPU adapter within 5 seconds."}
+	}
+	if r.err != nil {
+		return gpuStatus{Reason: "Asking for a WebGPU adapter failed: " + r.err.Error() + "."}
+	}
+	if r.v.IsNull() || r.v.IsUndefined() {
+		return gpuStatus{Reason: "This browser offers WebGPU but found no usable graphics adapter (blocked, disabled or unsupported hardware)."}
+	}
+	st := gpuStatus{Available: true, Adapter: "unknown adapter"}
+	if in := r.v.Get("info"); in.Type() == js.TypeObject {
+		name := ""
+		for _, k := range []string{"vendor", "architecture", "description"} {
+			if s := in.Get(k); s.Type() == js.TypeString && s.String() != "" {
+				if name != "" {
+					name += " / "
+				}
+				name += s.String()
+			}
+		}
+		if name != "" {
+			st.Adapter = name
+		}
+		st.Fallback = in.Get("isFallbackAdapter").Truthy()
+	}
+	if r.v.Get("isFallbackAdapter").Truthy() {
+		st.Fallback = true
+	}
+	if st.Fallback {
+		st.Adapter += ", a software fallback adapter"
+	}
+	return st
+}
