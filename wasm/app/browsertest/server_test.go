@@ -1,0 +1,69 @@
+package browsertest
+
+import (
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// CSP is the strict policy the app must work under.
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'"
+
+// site serves the built site with the headers of the real hosting, and can
+// go down to prove that an offline reload does not touch the network.
+type site struct {
+	*httptest.Server
+	down atomic.Bool
+	mu   sync.Mutex
+	hits map[string]int // requests per path while up
+	lost []string       // requests while down
+}
+
+func serveSite(t *testing.T, dir string) *site {
+	mime.AddExtensionType(".wasm", "application/wasm")
+	mime.AddExtensionType(".webmanifest", "application/manifest+json")
+	s := &site{hits: map[string]int{}}
+	files := http.FileServer(http.Dir(dir))
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		if s.down.Load() {
+			s.lost = append(s.lost, r.URL.Path)
+			s.mu.Unlock()
+			if hj, ok := w.(http.Hijacker); ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					c.Close()
+					return
+				}
+			}
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		s.hits[path.Clean(r.URL.Path)]++
+		s.mu.Unlock()
+		h := w.Header()
+		h.Set("Content-Security-Policy", CSP)
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Embedder-Policy", "require-corp")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *site) hitCount(p string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hits[p]
+}
+
+func (s *site) lostRequests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lost...)
+}
