@@ -177,7 +177,7 @@ func (p *page) bind() {
 		p.eng.pref = p.el["backend"].Underlying().Get("value").String()
 		p.restartEngine("Switching the backend…")
 	})
-	p.button("run").AddEventListener("click", false, func(dom.Event) { p.startRun() })
+	p.button("run").AddEventListener("click", false, func(dom.Event) { go p.startRun() })
 	p.button("cancel").AddEventListener("click", false, func(dom.Event) { p.cancelRun() })
 	p.button("retry").AddEventListener("click", false, func(dom.Event) {
 		if p.retry != nil {
@@ -271,6 +271,18 @@ func (p *page) updateNotes() {
 		show(s.note, n != "")
 	}
 	p.update()
+	go p.prepare(size)
+}
+
+// prepare resizes the inputs for the output size ahead of a run, so that
+// Stylize starts at once.
+func (p *page) prepare(size int) {
+	nextFrame()
+	for _, s := range []*slot{p.content, p.style} {
+		if s.img != nil && !s.busy && !strings.HasPrefix(s.sizeNote(size), "Too narrow") {
+			s.fit(size)
+		}
+	}
 }
 
 func (p *page) updateAlpha() {
@@ -477,7 +489,7 @@ func (p *page) onReady(msg js.Value) {
 	go p.storeModel()
 	if p.runAfterReady && p.state == stIdle {
 		p.runAfterReady = false
-		p.startRun()
+		go p.startRun()
 	}
 }
 
