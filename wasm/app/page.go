@@ -32,6 +32,7 @@ const (
 type hooks struct {
 	size, steps, scales int
 	backend             string
+	fault               string // "crash" or "lost": the first run fails that way
 }
 
 type page struct {
@@ -141,6 +142,9 @@ func (p *page) parseHooks() {
 	p.hooks.scales = num("scales", 1, 8)
 	if b := q.Call("get", "backend"); !b.IsNull() && (b.String() == "cpu" || b.String() == "webgpu") {
 		p.hooks.backend = b.String()
+	}
+	if f := q.Call("get", "fault"); !f.IsNull() && (f.String() == "crash" || f.String() == "lost") {
+		p.hooks.fault = f.String()
 	}
 	if n := p.hooks.size; n != 0 && n != 256 && n != 512 && n != 1024 {
 		// A test size: an extra choice in the size group.
@@ -598,11 +602,16 @@ func (p *page) startRun() {
 	p.update()
 	p.setStatus("Stylizing…")
 	cb, sb := uint8Array(floatBytes(c.Data)), uint8Array(floatBytes(st.Data))
-	p.eng.post(map[string]any{
+	msg := map[string]any{
 		"type": "run", "id": p.runID, "opts": p.runOpts,
 		"content": map[string]any{"w": c.W, "h": c.H, "data": cb.Get("buffer")},
 		"style":   map[string]any{"w": st.W, "h": st.H, "data": sb.Get("buffer")},
-	}, cb.Get("buffer"), sb.Get("buffer"))
+	}
+	if p.hooks.fault != "" {
+		msg["fault"] = p.hooks.fault
+		p.hooks.fault = "" // only the first run fails
+	}
+	p.eng.post(msg, cb.Get("buffer"), sb.Get("buffer"))
 	p.button("cancel").Focus()
 	p.emit("started", strconv.Itoa(p.runID))
 	id := p.runID

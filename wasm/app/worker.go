@@ -106,8 +106,15 @@ func (w *worker) run(msg js.Value) {
 	o.ContentLoss = opts.Get("contentLoss").Bool()
 	content, style := tensorFrom(msg.Get("content")), tensorFrom(msg.Get("style"))
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancelCause := context.WithCancelCause(context.Background())
+	cancel := func() { cancelCause(nil) }
 	defer cancel()
+	// A test hook (?fault= in the page address) makes the first report fail
+	// the way a crash or a lost GPU device would.
+	fault := msg.Get("fault").String()
+	if msg.Get("fault").IsUndefined() {
+		fault = ""
+	}
 	w.mu.Lock()
 	st := w.st
 	if st == nil {
@@ -120,6 +127,12 @@ func (w *worker) run(msg js.Value) {
 
 	var lastPreview time.Time
 	out, err := st.Run(ctx, content, style, o, func(p nnst.Progress) {
+		switch fault {
+		case "crash":
+			panic("crash injected by ?fault=crash")
+		case "lost":
+			cancelCause(errDeviceLost)
+		}
 		m := map[string]any{
 			"type": "progress", "id": id, "stage": p.Stage, "scale": p.Scale, "scales": p.Scales,
 			"step": p.Step, "steps": p.Steps, "fraction": p.Fraction,
@@ -142,7 +155,11 @@ func (w *worker) run(msg js.Value) {
 	w.cancel = nil
 	w.mu.Unlock()
 	if err != nil {
-		post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error()})
+		kind := errorKind(err)
+		if errors.Is(context.Cause(ctx), errDeviceLost) {
+			kind, err = "device", errDeviceLost
+		}
+		post(map[string]any{"type": "error", "id": id, "kind": kind, "message": err.Error()})
 		return
 	}
 	res, buf := rgbaMessage(out)
@@ -150,6 +167,8 @@ func (w *worker) run(msg js.Value) {
 	res["peakBytes"] = float64(st.Backend().PeakBytes())
 	post(res, buf)
 }
+
+var errDeviceLost = errors.New("GPU device lost (injected by ?fault=lost)")
 
 // errorKind sorts failures for the page: a cancel, a lost GPU device, memory.
 func errorKind(err error) string {

@@ -677,6 +677,96 @@ func TestApp(t *testing.T) {
 	})
 }
 
+// TestFaults makes the first run crash the worker, or lose the GPU device,
+// through the ?fault= hook: the page must say so and recover with a retry.
+func TestFaults(t *testing.T) {
+	dir := siteDir(t)
+	srv := serveSite(t, dir)
+	in := makeInputs(t)
+	for _, c := range []struct{ fault, want string }{
+		{"crash", "stopped unexpectedly"},
+		{"lost", "graphics device was lost"},
+	} {
+		t.Run(c.fault, func(t *testing.T) {
+			tb := startBrowser(t, false)
+			tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+query+"&fault="+c.fault))
+			if e := tb.wait("ready,error", 0, 3*time.Minute); e.Type != "ready" {
+				t.Fatalf("not ready: %+v", e)
+			}
+			for _, u := range [][2]string{{"content", in.content}, {"style", in.style}} {
+				if e := tb.upload(u[0], u[1]); e.Type != "input" {
+					t.Fatalf("%s refused: %+v", u[0], e)
+				}
+			}
+			s := tb.seq()
+			tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
+			e := tb.wait("error,done,cancelled", s, time.Minute)
+			if e.Type != "error" || !strings.Contains(e.Detail, c.want) {
+				t.Fatalf("want an error saying %q, got %+v", c.want, e)
+			}
+			if !evalT[bool](tb, `!document.getElementById("error-box").hidden && document.activeElement.id === "retry"`, 5*time.Second) {
+				t.Error("the error and its retry button are not shown and focused")
+			}
+			// Retry restarts the engine and runs again; cancel once it runs.
+			s = tb.seq()
+			tb.do(10*time.Second, chromedp.Click(chromedp.ID("retry")))
+			if e := tb.wait("progress,error", s, 2*time.Minute); e.Type != "progress" {
+				t.Fatalf("retry: %+v", e)
+			}
+			s = tb.seq()
+			tb.do(10*time.Second, chromedp.Click(chromedp.ID("cancel")))
+			if e := tb.wait("cancelled,error,done", s, time.Minute); e.Type != "cancelled" {
+				t.Fatalf("cancel after retry: %+v", e)
+			}
+			tb.checkProblems()
+		})
+	}
+}
+
+// TestUpdate serves a new sw.js: the page must offer a reload, and the
+// reload must bring the new version in.
+func TestUpdate(t *testing.T) {
+	dir := siteDir(t)
+	srv := serveSite(t, dir)
+	tb := startBrowser(t, false)
+	tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+query))
+	if e := tb.wait("offline-ready,error", 0, 3*time.Minute); e.Type != "offline-ready" {
+		t.Fatalf("not ready for offline use: %+v", e)
+	}
+	if !evalT[bool](tb, `document.getElementById("update-banner").hidden`, 5*time.Second) {
+		t.Error("update banner shown before any update")
+	}
+	srv.newVersion.Store(true)
+	s := tb.seq()
+	evalT[bool](tb, `navigator.serviceWorker.getRegistration().then(r => r.update()).then(() => true)`, 30*time.Second)
+	if e := tb.wait("update", s, time.Minute); e.Type != "update" {
+		t.Fatalf("no update offered: %+v", e)
+	}
+	if evalT[bool](tb, `document.getElementById("update-banner").hidden`, 5*time.Second) {
+		t.Error("update banner hidden")
+	}
+	tb.do(10*time.Second, chromedp.Click(chromedp.ID("update-reload")))
+	// The page reloads under the new service worker.
+	reloaded := false
+	for i := 0; i < 150 && !reloaded; i++ {
+		time.Sleep(200 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+		reloaded, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](`performance.getEntriesByType("navigation")[0].type === "reload" && !!window.nnst && !!navigator.serviceWorker.controller`))
+		cancel()
+	}
+	if !reloaded {
+		t.Fatal("the page did not reload")
+	}
+	shells := evalT[[]string](tb, `caches.keys().then(k => k.filter(n => n.startsWith("nnst-shell-")))`, 10*time.Second)
+	if len(shells) != 1 || !strings.HasPrefix(shells[0], "nnst-shell-v2-") {
+		t.Errorf("shell caches after the update: %v, want only the new version", shells)
+	}
+	if e := tb.wait("ready,error", 0, 3*time.Minute); e.Type != "ready" {
+		t.Errorf("after the update: %+v", e)
+	}
+	tb.checkProblems()
+}
+
 // TestWebGPUProbe starts the browser with WebGPU enabled: the page must
 // name the adapter it found (SwiftShader here, a fallback adapter).
 func TestWebGPUProbe(t *testing.T) {

@@ -1,10 +1,13 @@
 package browsertest
 
 import (
+	"bytes"
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +24,8 @@ type site struct {
 	mu   sync.Mutex
 	hits map[string]int // requests per path while up
 	lost []string       // requests while down
+	// newVersion, when set, makes sw.js name a new version of the app.
+	newVersion atomic.Bool
 }
 
 func serveSite(t *testing.T, dir string) *site {
@@ -50,6 +55,16 @@ func serveSite(t *testing.T, dir string) *site {
 		h.Set("Cross-Origin-Embedder-Policy", "require-corp")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-cache")
+		if s.newVersion.Load() && r.URL.Path == "/sw.js" {
+			b, err := os.ReadFile(filepath.Join(dir, "sw.js"))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			h.Set("Content-Type", "text/javascript")
+			w.Write(bytes.Replace(b, []byte(`const VERSION = "`), []byte(`const VERSION = "v2-`), 1))
+			return
+		}
 		files.ServeHTTP(w, r)
 	}))
 	t.Cleanup(s.Close)
