@@ -60,4 +60,5 @@ serve-site: site
 # End to end in headless Chromium (chromedp): upload, run, cancel, download,
 # refusals, no-WebGPU path, offline reload. Needs /usr/bin/chromium.
 test-web: site
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app
 	NNST_SITE=$(abspath $(SITE)) $(GO) test -count=1 -timeout 20m -v ./wasm/app/browsertest/

@@ -205,6 +205,13 @@ func (p *page) bindSlot(s *slot) {
 	})
 	s.zone.AddEventListener("focusin", false, func(dom.Event) { p.pasteTarget = s })
 	s.zone.AddEventListener("pointerenter", false, func(dom.Event) { p.pasteTarget = s })
+	for _, t := range []string{"pointerleave", "focusout"} {
+		s.zone.AddEventListener(t, false, func(dom.Event) {
+			if p.pasteTarget == s {
+				p.pasteTarget = nil
+			}
+		})
+	}
 }
 
 // onPaste puts a pasted image into the focused or hovered slot, else the

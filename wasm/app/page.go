@@ -84,7 +84,7 @@ func runPage() {
 		"model-box", "model-progress", "model-status", "update-banner", "update-reload",
 		"alpha", "alpha-value", "alpha-hint", "size-fieldset", "size-256", "size-512", "size-1024", "size-note",
 		"flip", "color", "content-loss", "backend", "backend-note", "run", "cancel", "reuse-note",
-		"progress-box", "stage", "progress", "times", "result", "compare", "out", "before", "split",
+		"progress-box", "stage", "progress", "times", "result", "result-empty", "compare", "out", "before", "split",
 		"download", "details", "error-box", "error-text", "retry", "status", "offline-note",
 	} {
 		e := doc.GetElementByID(id)
@@ -480,7 +480,7 @@ func (p *page) onReady(msg js.Value) {
 	}
 	if msg.Get("backend").String() == "cpu" && p.hooks.size == 0 && p.lastSig == "" {
 		p.input("size-256").SetChecked(true)
-		sizeNote += " On the CPU a run takes many minutes even at the fast size."
+		sizeNote += " On the CPU even the fast size takes a long time (often an hour or more); the progress bar shows an estimate after the first steps."
 	}
 	setText(p.el["size-note"], strings.TrimSpace(sizeNote))
 	p.fillBackends(msg)
@@ -589,7 +589,7 @@ func (p *page) startRun() {
 	p.lastSig = p.signature()
 	show(p.el["error-box"], false)
 	show(p.el["progress-box"], true)
-	show(p.el["result"], true)
+	show(p.el["result-empty"], false)
 	p.el["result"].Class().Remove("finished")
 	show(p.el["details"], false)
 	prog := p.el["progress"].Underlying()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -431,6 +432,33 @@ func TestApp(t *testing.T) {
 		return
 	}
 
+	t.Run("keyboard", func(t *testing.T) {
+		tb.t = t
+		// Tabbing reaches every control in order (the walk starts wherever
+		// focus was last and wraps round through the top of the page).
+		evalT[bool](tb, `document.activeElement.blur(), window.scrollTo(0, 0), true`, 5*time.Second)
+		var seen []string
+		for i := 0; i < 22; i++ {
+			tb.do(5*time.Second, chromedp.KeyEvent(kb.Tab))
+			id := evalT[string](tb, `document.activeElement.id || document.activeElement.className`, 5*time.Second)
+			seen = append(seen, id)
+			if id == "file-content" {
+				tb.screenshot("focus-file.png")
+			}
+		}
+		t.Logf("tab order: %v", seen)
+		want := []string{"skip", "file-content", "file-style", "alpha", "size-test", "flip", "color", "content-loss", "backend", "run"}
+		j := 0
+		for _, id := range seen {
+			if j < len(want) && id == want[j] {
+				j++
+			}
+		}
+		if j < len(want) {
+			t.Errorf("tab order %v lacks %v (in order)", seen, want[j:])
+		}
+	})
+
 	if !t.Run("stylize", func(t *testing.T) {
 		tb.t = t
 		type result struct {
@@ -439,6 +467,20 @@ func TestApp(t *testing.T) {
 			Fraction []float64 `json:"fraction"`
 			MaxLagMs float64   `json:"maxLagMs"`
 			LagAt    string    `json:"lagAt"`
+			LongTask float64   `json:"longTaskMs"`
+		}
+		// The long-task probe used below must see a 150 ms busy task.
+		probe := evalT[float64](tb, `(async () => {
+			let d = 0;
+			const o = new PerformanceObserver(l => { for (const e of l.getEntries()) d = Math.max(d, e.duration); });
+			o.observe({type: "longtask"});
+			setTimeout(() => { const t = performance.now(); while (performance.now() - t < 150) {} }, 0);
+			await new Promise(r => setTimeout(r, 500));
+			o.disconnect();
+			return d;
+		})()`, 10*time.Second)
+		if probe < 150 {
+			t.Fatalf("the long-task probe saw %.0f ms for a 150 ms task", probe)
 		}
 		// Run, record progress, and measure how long the page's event loop
 		// takes to answer while the worker computes.
@@ -446,18 +488,21 @@ func TestApp(t *testing.T) {
 			let s = nnst.seq();
 			let running = true, maxLag = 0, lagAt = "";
 			(async () => { while (running) { const t0 = performance.now(); await new Promise(r => setTimeout(r, 20)); const l = performance.now() - t0 - 20; if (l > maxLag) { maxLag = l; lagAt = nnst.seq() + " " + document.getElementById("stage").textContent; } } })();
+			let longTask = 0;
+			const obs = new PerformanceObserver(l => { for (const e of l.getEntries()) longTask = Math.max(longTask, e.duration); });
+			obs.observe({type: "longtask"});
 			document.getElementById("run").click();
 			const stages = [], fraction = [];
 			for (;;) {
 				const e = await nnst.wait("progress,done,error,cancelled", s);
 				s = e.seq;
-				if (e.type !== "progress") { running = false; return {end: e, stages, fraction, maxLagMs: maxLag, lagAt}; }
+				if (e.type !== "progress") { running = false; obs.disconnect(); return {end: e, stages, fraction, maxLagMs: maxLag, lagAt, longTaskMs: longTask}; }
 				stages.push(e.detail);
 				fraction.push(document.getElementById("progress").value);
 			}
 		})()`, 6*time.Minute)
 		t.Logf("stages: %q", r.Stages)
-		t.Logf("fractions: %v; worst event-loop lag %.0f ms (at %s)", r.Fraction, r.MaxLagMs, r.LagAt)
+		t.Logf("fractions: %v; worst event-loop lag %.0f ms (at %s); longest task %.0f ms", r.Fraction, r.MaxLagMs, r.LagAt, r.LongTask)
 		if r.End.Type != "done" {
 			t.Fatalf("run ended with %+v (%s)", r.End, tb.text("error-text"))
 		}
@@ -470,10 +515,14 @@ func TestApp(t *testing.T) {
 		if len(r.Fraction) < 3 || r.Fraction[len(r.Fraction)-1] <= r.Fraction[0] {
 			t.Errorf("progress did not advance: %v", r.Fraction)
 		}
-		// Computing on the page's thread would block it for many seconds;
-		// the limit leaves room for a busy shared machine.
-		if r.MaxLagMs > 1000 {
-			t.Errorf("the page froze for %.0f ms during the run", r.MaxLagMs)
+		// Computing on the page's thread would block it for many seconds.
+		// The limits leave room for a busy shared machine, where the lag
+		// also counts time the thread waits for a core.
+		if r.LongTask > 500 {
+			t.Errorf("a task blocked the page for %.0f ms during the run", r.LongTask)
+		}
+		if r.MaxLagMs > 3000 {
+			t.Errorf("the page did not answer for %.0f ms during the run", r.MaxLagMs)
 		}
 		type stats struct {
 			W, H     int
@@ -511,7 +560,16 @@ func TestApp(t *testing.T) {
 		tb.screenshot("desktop-done.png")
 		tb.do(10*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 		tb.screenshot("phone-done.png")
-		tb.do(10*time.Second, chromedp.EmulateReset())
+		tb.do(10*time.Second, chromedp.EmulateReset(), chromedp.EmulateViewport(1280, 1000))
+		if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		tb.screenshot("desktop-dark.png")
+		if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+			t.Fatal(err)
+		}
 	}) {
 		return
 	}
@@ -763,6 +821,28 @@ func TestUpdate(t *testing.T) {
 	}
 	if e := tb.wait("ready,error", 0, 3*time.Minute); e.Type != "ready" {
 		t.Errorf("after the update: %+v", e)
+	}
+	tb.checkProblems()
+}
+
+// TestBadModel serves a model with one payload byte changed: the SHA-256
+// check must refuse it with a clear message and a retry.
+func TestBadModel(t *testing.T) {
+	dir := siteDir(t)
+	srv := serveSite(t, dir)
+	srv.corruptModel.Store(true)
+	tb := startBrowser(t, false)
+	tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+query))
+	e := tb.wait("ready,error", 0, 3*time.Minute)
+	if e.Type != "error" || !strings.Contains(e.Detail, "damaged") || !strings.Contains(e.Detail, "hash mismatch") {
+		t.Fatalf("want a damaged-model error, got %+v", e)
+	}
+	// Fixed on the server: Retry downloads it again and the app starts.
+	srv.corruptModel.Store(false)
+	s := tb.seq()
+	tb.do(10*time.Second, chromedp.Click(chromedp.ID("retry")))
+	if e := tb.wait("ready,error", s, 3*time.Minute); e.Type != "ready" {
+		t.Fatalf("after retry: %+v", e)
 	}
 	tb.checkProblems()
 }

@@ -26,6 +26,8 @@ type site struct {
 	lost []string       // requests while down
 	// newVersion, when set, makes sw.js name a new version of the app.
 	newVersion atomic.Bool
+	// corruptModel flips the last byte of the model file.
+	corruptModel atomic.Bool
 }
 
 func serveSite(t *testing.T, dir string) *site {
@@ -63,6 +65,17 @@ func serveSite(t *testing.T, dir string) *site {
 			}
 			h.Set("Content-Type", "text/javascript")
 			w.Write(bytes.Replace(b, []byte(`const VERSION = "`), []byte(`const VERSION = "v2-`), 1))
+			return
+		}
+		if s.corruptModel.Load() && r.URL.Path == "/models/vgg19.safetensors" {
+			b, err := os.ReadFile(filepath.Join(dir, "models/vgg19.safetensors"))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			b[len(b)-1] ^= 0x55
+			h.Set("Content-Type", "application/octet-stream")
+			w.Write(b)
 			return
 		}
 		files.ServeHTTP(w, r)
