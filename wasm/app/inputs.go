@@ -74,23 +74,21 @@ func (p *page) load(s *slot, file js.Value) {
 		return
 	}
 	setText(s.msg, "Decoding “"+name+"”…")
-	nextFrame()
-	t, err := imageio.DecodeBytes(bytesOf(buf))
-	if err != nil {
-		p.refuse(s, decodeMessage(name, err))
+	res := p.decode(name, buf)
+	if e := res.Get("error"); e.Type() == js.TypeString {
+		p.refuse(s, e.String())
 		return
 	}
-	s.origW, s.origH = t.W, t.H
-	if max(t.W, t.H) > keepSize {
-		t = imageio.FitLongSide(t, keepSize)
-	}
+	t := &tensor.T{C: 3, H: res.Get("h").Int(), W: res.Get("w").Int(), Data: floatsOf(res.Get("data"))}
+	s.origW, s.origH = res.Get("origW").Int(), res.Get("origH").Int()
 	nextImageID++
 	s.img, s.fits, s.id = t, map[int]*tensor.T{}, nextImageID
 	s.name = slug(strings.TrimSuffix(path.Base(name), path.Ext(name)))
 	if s.name == "" {
 		s.name = s.key
 	}
-	drawTensor(s.thumb, imageio.FitLongSide(t, min(320, max(t.W, t.H))))
+	th := res.Get("thumb")
+	drawRGBA(s.thumb, th.Get("w").Int(), th.Get("h").Int(), th.Get("rgba"))
 	s.thumb.SetAttribute("aria-label", fmt.Sprintf("%s: %s, %d×%d px", s.what, name, s.origW, s.origH))
 	show(s.thumb, true)
 	s.zone.Class().Add("filled")
@@ -103,6 +101,40 @@ func (p *page) refuse(s *slot, msg string) {
 	setText(s.msg, msg)
 	s.msg.Class().Add("error")
 	p.emit("refused", s.key+": "+msg)
+}
+
+// decode has the worker decode an image file, so the page never blocks.
+// It returns the worker's answer: {error} or {w, h, origW, origH, data, thumb}.
+func (p *page) decode(name string, buf js.Value) js.Value {
+	p.decodeID++
+	id := p.decodeID
+	ch := make(chan js.Value, 1)
+	p.decodes[id] = ch
+	p.eng.post(map[string]any{"type": "decode", "id": id, "name": name, "bytes": buf}, buf)
+	return <-ch
+}
+
+// failDecodes answers the decodes a stopped worker will never answer.
+func (p *page) failDecodes() {
+	for id, ch := range p.decodes {
+		delete(p.decodes, id)
+		ch <- js.ValueOf(map[string]any{"error": "The image could not be decoded: the compute engine stopped. Try again."})
+	}
+}
+
+// decodeImage decodes a file in the worker and caps its size at keepSize.
+func decodeImage(name string, b []byte) (map[string]any, []any) {
+	t, err := imageio.DecodeBytes(b)
+	if err != nil {
+		return map[string]any{"error": decodeMessage(name, err)}, nil
+	}
+	ow, oh := t.W, t.H
+	if max(t.W, t.H) > keepSize {
+		t = imageio.FitLongSide(t, keepSize)
+	}
+	thumb, tbuf := rgbaMessage(imageio.FitLongSide(t, min(320, max(t.W, t.H))))
+	data := uint8Array(floatBytes(t.Data)).Get("buffer")
+	return map[string]any{"w": t.W, "h": t.H, "origW": ow, "origH": oh, "data": data, "thumb": thumb}, []any{data, tbuf}
 }
 
 // decodeMessage says in words why a file was refused.

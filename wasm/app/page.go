@@ -64,6 +64,9 @@ type page struct {
 	resultH    int
 	resultName string
 
+	decodes  map[int]chan js.Value // decodes waiting for the worker
+	decodeID int
+
 	seq     int
 	events  []map[string]any
 	waiters []waiter
@@ -79,7 +82,7 @@ type waiter struct {
 
 func runPage() {
 	doc := dom.GetWindow().Document()
-	p := &page{doc: doc, el: map[string]dom.HTMLElement{}, state: stLoading}
+	p := &page{doc: doc, el: map[string]dom.HTMLElement{}, state: stLoading, decodes: map[int]chan js.Value{}}
 	for _, id := range []string{
 		"model-box", "model-progress", "model-status", "update-banner", "update-reload",
 		"alpha", "alpha-value", "alpha-hint", "size-fieldset", "size-256", "size-512", "size-1024", "size-note",
@@ -106,6 +109,7 @@ func runPage() {
 	p.eng.onCrash = p.onCrash
 	p.updateAlpha()
 	p.update()
+	p.eng.start()
 	go p.registerServiceWorker()
 	go p.loadModel()
 }
@@ -338,8 +342,7 @@ func (p *page) loadModel() {
 	}
 	prog.Call("removeAttribute", "value")
 	setText(p.el["model-status"], "Checking the model (SHA-256) and loading it…")
-	p.eng.model = buf
-	p.eng.start()
+	p.eng.setModel(buf)
 }
 
 func modelCache() string { return "nnst-model-" + modelVersion }
@@ -427,6 +430,7 @@ func (p *page) restartEngine(why string) {
 	show(p.el["model-box"], true)
 	p.el["model-progress"].Underlying().Call("removeAttribute", "value")
 	setText(p.el["model-status"], why)
+	p.failDecodes()
 	p.eng.start()
 	p.update()
 }
@@ -450,6 +454,11 @@ func (p *page) onWorker(msg js.Value) {
 			return
 		}
 		p.fail(msg.Get("message").String(), func() { go p.loadModel() })
+	case "decoded":
+		if ch, ok := p.decodes[msg.Get("id").Int()]; ok {
+			delete(p.decodes, msg.Get("id").Int())
+			ch <- msg
+		}
 	case "progress":
 		if msg.Get("id").Int() == p.runID && p.running() {
 			p.onProgress(msg)
@@ -537,6 +546,7 @@ func (p *page) fail(msg string, again func()) {
 }
 
 func (p *page) onCrash(reason string) {
+	p.failDecodes()
 	wasRunning := p.running()
 	p.state = stFailed
 	p.eng.stop()
@@ -772,6 +782,7 @@ func (p *page) cancelRun() {
 		time.Sleep(time.Second)
 		if p.state == stCancelling && p.runID == id {
 			p.eng.stop()
+			p.failDecodes()
 			p.finishCancel(true)
 		}
 	}()

@@ -35,6 +35,12 @@ func runWorker() {
 			go w.init(msg)
 		case "run":
 			go w.run(msg)
+		case "decode":
+			go func() {
+				res, transfer := decodeImage(msg.Get("name").String(), bytesOf(msg.Get("bytes")))
+				res["type"], res["id"] = "decoded", msg.Get("id").Int()
+				post(res, transfer...)
+			}()
 		case "cancel":
 			w.mu.Lock()
 			if w.cancel != nil && w.runID == msg.Get("id").Int() {

@@ -194,8 +194,8 @@ func (tb *tab) screenshot(name string) {
 // ---- inputs ----
 
 type inputs struct {
-	content, style, text, tiny, exif string
-	contentName, styleName           string
+	content, style, text, tiny, exif, big string
+	contentName, styleName                string
 }
 
 func makeInputs(t *testing.T) inputs {
@@ -204,6 +204,7 @@ func makeInputs(t *testing.T) inputs {
 		text: filepath.Join(dir, "notes.txt"),
 		tiny: filepath.Join(dir, "tiny.png"),
 		exif: filepath.Join(dir, "rotated.jpg"),
+		big:  filepath.Join(dir, "big.jpg"),
 	}
 	write := func(p string, b []byte) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
@@ -213,6 +214,11 @@ func makeInputs(t *testing.T) inputs {
 	write(in.text, []byte("This is a text file, not an image.\n"))
 	write(in.tiny, encodePNG(t, pattern(40, 40, 1)))
 	write(in.exif, exifJPEG(t, pattern(160, 96, 2), 6))
+	var big bytes.Buffer
+	if err := jpeg.Encode(&big, pattern(3000, 2000, 4), &jpeg.Options{Quality: 85}); err != nil {
+		t.Fatal(err)
+	}
+	write(in.big, big.Bytes())
 	shared := os.Getenv("NNST_SHARED")
 	if shared == "" {
 		shared = "../../../../shared"
@@ -401,6 +407,21 @@ func TestApp(t *testing.T) {
 
 	if !t.Run("upload and settings", func(t *testing.T) {
 		tb.t = t
+		// A 6 MP photo is decoded off the page's thread, and scaled down.
+		evalT[bool](tb, `window.__long = 0; window.__obs = new PerformanceObserver(l => { for (const e of l.getEntries()) window.__long = Math.max(window.__long, e.duration); }); __obs.observe({type: "longtask"}); true`, 5*time.Second)
+		if e := tb.upload("content", in.big); e.Type != "input" {
+			t.Fatalf("large photo refused: %+v", e)
+		}
+		time.Sleep(500 * time.Millisecond) // long-task entries arrive late
+		if l := evalT[float64](tb, `__obs.disconnect(), window.__long`, 5*time.Second); l > 500 {
+			t.Errorf("decoding a 6 MP photo blocked the page for %.0f ms", l)
+		}
+		if m := tb.text("msg-content"); !strings.Contains(m, "3000×2000 px") {
+			t.Errorf("large photo message %q", m)
+		}
+		if n := tb.text("note-content"); !strings.Contains(n, "scaled down to 64×43 px") {
+			t.Errorf("large photo notice %q", n)
+		}
 		for _, u := range [][2]string{{"content", in.content}, {"style", in.style}} {
 			if e := tb.upload(u[0], u[1]); e.Type != "input" {
 				t.Fatalf("%s refused: %+v", u[0], e)
