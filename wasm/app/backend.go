@@ -37,8 +37,12 @@ type gpuStatus struct {
 const cpuMaxSize = 512
 
 // chooseBackend picks the backend for pref ("auto", "cpu" or "webgpu").
-// Today it is always the CPU backend (Go in wasm); the WebGPU backend will
-// be tried first for "auto" and "webgpu" once it lands.
+// Today it is always the CPU backend (Go in wasm). When nnst/wasm/webgpu
+// lands: for "auto" and "webgpu" call webgpu.New(ctx) first; on success
+// return it with Name "webgpu", the adapter in GPU.Adapter, WebGPUReason
+// empty, and MaxSize the largest of 256/512/1024 whose
+// webgpu.EstimateBytes(size, flip) fits the device; on failure fall back to
+// the CPU with its error in Note. The page needs nothing else.
 func chooseBackend(ctx context.Context, pref string) (nnst.Backend, backendInfo) {
 	gpu := probeGPU(ctx)
 	info := backendInfo{

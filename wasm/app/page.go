@@ -683,6 +683,13 @@ func (p *page) updateTimes() {
 	setText(p.el["times"], t)
 }
 
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
 func duration(d time.Duration) string {
 	s := int(d.Round(time.Second) / time.Second)
 	switch {
@@ -723,7 +730,7 @@ func (p *page) onDone(m js.Value) {
 		{"Time", duration(elapsed)},
 		{"Backend", p.ready.Get("label").String() + adapter},
 		{"Settings", fmt.Sprintf("alpha %.2f · style rotations %s · colour matching %s · content loss %s", o["alpha"], onOff("flip"), onOff("color"), onOff("contentLoss"))},
-		{"Work", fmt.Sprintf("%d scales × %d steps, then a final pass of %d steps", o["scales"], o["steps"], o["steps"])},
+		{"Work", fmt.Sprintf("%s × %s, then a final pass of %s", plural(o["scales"].(int), "scale"), plural(o["steps"].(int), "step"), plural(o["steps"].(int), "step"))},
 		{"Peak memory", fmt.Sprintf("%.0f MB", m.Get("peakBytes").Float()/1e6)},
 	})
 	p.update()
