@@ -30,7 +30,7 @@ $(MODEL): $(NNST)
 
 # Everything: native tests (unit, fixtures, fuzz seeds, end to end with the
 # real model), hosting (server, bundle, Worker in workerd).
-test: test-go test-hosting test-browser
+test: test-go test-hosting test-browser test-web
 
 test-go: model
 	$(GO) vet ./...
@@ -56,11 +56,10 @@ bench-webgpu: $(WASMBROWSER)
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 	NNST_BENCH=1 NNST_TEST_SIZE=$${NNST_TEST_SIZE:-256} GOOS=js GOARCH=wasm $(GO) test -timeout 60m -exec $(abspath $(WASMBROWSER)) -run TestBench -v ./wasm/webgpu
 
-# Until the web app lands, `make run` stylizes the example pair on the CPU.
-run: build model
-	$(NNST) stylize --content $(SHARED)/images/content-c1.jpg --style $(SHARED)/images/style-s4.jpg \
-		--output build/example.png --size 256 --steps 30
-	@echo "Output: $(abspath build/example.png)"
+# The app: build the wasm app, the model and the site, bundle it and serve
+# it on 127.0.0.1:8080 (the URL is printed).
+run: dist
+	$(NNST) serve --addr $${ADDR:-127.0.0.1:8080} --dir dist
 
 # Benchmarks (never tests): conv against PyTorch, then GFLOP/s and
 # stylization times. Results are recorded in BENCHMARKS.md.
@@ -73,8 +72,7 @@ SITE ?= build/site
 WORKER := wasm/worker
 WORKERD := $(WORKER)/node_modules/.bin/workerd
 
-dist: $(NNST)
-	@test -f $(SITE)/index.html || $(MAKE) site
+dist: $(NNST) site
 	$(NNST) dist --src $(SITE) --out dist
 
 serve: dist
@@ -110,3 +108,19 @@ clean:
 # on every VGG shape, same thread count, side by side.
 bench-conv:
 	$(GO) run ./cmd/convbench
+
+# The web app: build/site/ is the whole static site (see web/site.sh).
+.PHONY: site serve-site test-web
+
+site: $(MODEL)
+	GO=$(GO) sh web/site.sh $(SITE) $(MODEL)
+
+# A quick look without `nnst serve`: any static server on 127.0.0.1.
+serve-site: site
+	cd $(SITE) && python3 -m http.server 8080 --bind 127.0.0.1
+
+# End to end in headless Chromium (chromedp): upload, run, cancel, download,
+# refusals, no-WebGPU path, offline reload. Needs /usr/bin/chromium.
+test-web: site
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app
+	NNST_SITE=$(abspath $(SITE)) $(GO) test -count=1 -timeout 20m -v ./wasm/app/browsertest/

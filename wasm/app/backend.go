@@ -1,0 +1,143 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"syscall/js"
+	"time"
+
+	"nnst/core/cpu"
+	"nnst/core/nnst"
+	"nnst/wasm/webgpu"
+)
+
+// backendInfo describes the backend a worker runs, for the page.
+type backendInfo struct {
+	Name    string // "cpu" or "webgpu"
+	Label   string // in words, for run details
+	Note    string // why this backend, shown under the selector
+	MaxSize int    // the largest output size it can hold
+	GPU     gpuStatus
+	// WebGPUReason says why the WebGPU backend cannot be chosen; empty when
+	// it can.
+	WebGPUReason string
+}
+
+// gpuStatus is what the browser offers for WebGPU.
+type gpuStatus struct {
+	Available bool
+	Reason    string // why not, in words
+	Adapter   string // vendor / architecture / description
+	Fallback  bool   // a software adapter (isFallbackAdapter)
+}
+
+// Largest output on the CPU path in wasm: one thread and a 4 GiB address
+// space make 1024 px impractical.
+const cpuMaxSize = 512
+
+// gpuBudget is the memory a run may plan for on a real adapter. WebGPU does
+// not reveal how much memory a GPU has; 8 GiB fits most desktop GPUs, and a
+// run that still runs out of memory shows a message and a retry.
+const gpuBudget = 8 << 30
+
+// chooseBackend picks the backend for pref ("auto", "cpu" or "webgpu"):
+// WebGPU on a real adapter, the CPU when WebGPU is missing or the adapter is
+// a software fallback (which is slower than the CPU), or as the user chooses.
+func chooseBackend(ctx context.Context, pref string) (nnst.Backend, backendInfo) {
+	gpu := probeGPU(ctx)
+	info := backendInfo{
+		Name:    "cpu",
+		Label:   "CPU (Go in WebAssembly, one thread)",
+		MaxSize: cpuMaxSize,
+		GPU:     gpu,
+	}
+	if !gpu.Available {
+		info.WebGPUReason = "this browser offers no usable WebGPU adapter"
+	}
+	switch {
+	case pref == "cpu":
+		info.Note = "Running on the CPU, as chosen. It is slow: the fast size is recommended."
+		return cpu.New(), info
+	case !gpu.Available:
+		info.Note = gpu.Reason + " Running on the CPU instead (slow): the fast size is recommended."
+		return cpu.New(), info
+	case pref != "webgpu" && gpu.Fallback:
+		info.Note = fmt.Sprintf("The only WebGPU adapter here is a software one (%s), which is slower than the CPU. Running on the CPU (slow): the fast size is recommended. You can still choose WebGPU.", gpu.Adapter)
+		return cpu.New(), info
+	}
+	be, err := webgpu.New(ctx)
+	if err != nil {
+		info.WebGPUReason = err.Error()
+		info.Note = "Opening the WebGPU device failed (" + err.Error() + "). Running on the CPU instead (slow): the fast size is recommended."
+		return cpu.New(), info
+	}
+	info.Name = "webgpu"
+	info.Label = "WebGPU (" + be.Info.Name() + ")"
+	info.MaxSize = 256
+	for _, size := range []int{512, 1024} {
+		if webgpu.EstimateBytes(size, true) <= gpuBudget {
+			info.MaxSize = size
+		}
+	}
+	info.Note = "Running on the GPU with WebGPU (" + be.Info.Name() + ")."
+	if gpu.Fallback {
+		info.Note += " This is a software adapter: it is much slower than a real GPU."
+	}
+	return be, info
+}
+
+// probeGPU asks the browser for a WebGPU adapter.
+func probeGPU(ctx context.Context) gpuStatus {
+	gpu := global.Get("navigator").Get("gpu")
+	if gpu.IsUndefined() || gpu.IsNull() {
+		return gpuStatus{Reason: "This browser does not offer WebGPU (navigator.gpu is missing; in Chrome it may need to be enabled, and it needs a secure context)."}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	type res struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		v, err := await(gpu.Call("requestAdapter"))
+		ch <- res{v, err}
+	}()
+	var r res
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		return gpuStatus{Reason: "The browser did not answer a request for a WebGPU adapter within 5 seconds."}
+	}
+	if r.err != nil {
+		return gpuStatus{Reason: "Asking for a WebGPU adapter failed: " + r.err.Error() + "."}
+	}
+	if r.v.IsNull() || r.v.IsUndefined() {
+		return gpuStatus{Reason: "This browser offers WebGPU but found no usable graphics adapter (blocked, disabled or unsupported hardware)."}
+	}
+	st := gpuStatus{Available: true, Adapter: "unknown adapter"}
+	if in := r.v.Get("info"); in.Type() == js.TypeObject {
+		name := ""
+		for _, k := range []string{"vendor", "architecture", "description"} {
+			if s := in.Get(k); s.Type() == js.TypeString && s.String() != "" {
+				if name != "" {
+					name += " / "
+				}
+				name += s.String()
+			}
+		}
+		if name != "" {
+			st.Adapter = name
+		}
+		st.Fallback = in.Get("isFallbackAdapter").Truthy()
+	}
+	if r.v.Get("isFallbackAdapter").Truthy() {
+		st.Fallback = true
+	}
+	if st.Fallback {
+		st.Adapter += ", a software fallback adapter"
+	}
+	return st
+}

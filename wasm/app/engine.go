@@ -1,0 +1,115 @@
+//go:build js && wasm
+
+package main
+
+import "syscall/js"
+
+// engine runs the compute worker for the page. The worker starts with the
+// page (compiling app.wasm while the model downloads) and gets the model
+// when it is there. A worker that does not stop when asked, or that dies,
+// is replaced by a fresh one. The callbacks of replaced workers are few and
+// are not released.
+type engine struct {
+	w       js.Value
+	model   js.Value // the model file's ArrayBuffer, kept to restart
+	pref    string   // backend preference
+	alive   bool     // the worker's Go program is listening
+	ready   bool     // the model is verified and loaded
+	gen     int      // bumps on each restart; stale messages are dropped
+	pending []queued // messages posted before the worker listened
+	onMsg   func(msg js.Value)
+	onCrash func(reason string)
+}
+
+type queued struct {
+	msg      map[string]any
+	transfer []any
+}
+
+func (e *engine) start() {
+	e.stop()
+	e.gen++
+	gen := e.gen
+	e.w = global.Get("Worker").New("worker.js")
+	msgFn := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		if gen != e.gen {
+			return nil
+		}
+		msg := arg0(args).Get("data")
+		switch msg.Get("type").String() {
+		case "started":
+			e.alive = true
+			for _, q := range e.pending {
+				e.w.Call("postMessage", q.msg, q.transfer)
+			}
+			e.pending = nil
+			if e.model.Truthy() {
+				e.sendInit()
+			}
+			return nil
+		case "ready":
+			e.ready = true
+		case "exit", "crash":
+			e.stop()
+			reason := "The compute engine stopped unexpectedly (most likely it ran out of memory)."
+			if m := msg.Get("message"); m.Type() == js.TypeString {
+				reason = "The compute engine failed to start: " + m.String()
+			}
+			e.onCrash(reason)
+			return nil
+		}
+		e.onMsg(msg)
+		return nil
+	})
+	errFn := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		if gen != e.gen {
+			return nil
+		}
+		e.stop()
+		reason := "The compute engine could not run."
+		if m := arg0(args).Get("message"); m.Type() == js.TypeString && m.String() != "" {
+			reason += " (" + m.String() + ")"
+		}
+		e.onCrash(reason)
+		return nil
+	})
+	e.w.Set("onmessage", msgFn)
+	e.w.Set("onerror", errFn)
+}
+
+// setModel hands the model to the worker, starting one if needed.
+func (e *engine) setModel(buf js.Value) {
+	e.model = buf
+	switch {
+	case !e.w.Truthy():
+		e.start()
+	case e.alive:
+		e.sendInit()
+	}
+}
+
+func (e *engine) sendInit() {
+	e.ready = false
+	e.w.Call("postMessage", map[string]any{"type": "init", "model": e.model.Call("slice", 0), "backend": e.pref})
+}
+
+// stop terminates the worker at once, whatever it is doing.
+func (e *engine) stop() {
+	if e.w.Truthy() {
+		e.w.Call("terminate")
+		e.w = js.Undefined()
+	}
+	e.alive, e.ready, e.pending = false, false, nil
+	e.gen++
+}
+
+func (e *engine) post(msg map[string]any, transfer ...any) {
+	if !e.alive {
+		if !e.w.Truthy() {
+			e.start()
+		}
+		e.pending = append(e.pending, queued{msg, transfer})
+		return
+	}
+	e.w.Call("postMessage", msg, transfer)
+}

@@ -1,0 +1,269 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"syscall/js"
+
+	"honnef.co/go/js/dom/v2"
+
+	"nnst/core/imageio"
+	"nnst/core/nnst"
+	"nnst/core/tensor"
+)
+
+// keepSize is the longest side kept of a decoded input: the largest output.
+const keepSize = 1024
+
+// slot is one input image: the content photo or the style painting.
+type slot struct {
+	key   string // "content" or "style"
+	what  string // in words
+	name  string // file name without extension
+	origW int    // after EXIF orientation
+	origH int
+	img   *tensor.T         // decoded, capped at keepSize
+	fits  map[int]*tensor.T // resized for each output size, kept for re-runs
+	id    int               // changes with each new image
+	busy  bool
+
+	zone  *dom.HTMLDivElement
+	input *dom.HTMLInputElement
+	thumb *dom.HTMLCanvasElement
+	msg   dom.HTMLElement
+	note  dom.HTMLElement
+}
+
+// fit returns the image resized so its long side is size, cached.
+func (s *slot) fit(size int) *tensor.T {
+	if t, ok := s.fits[size]; ok {
+		return t
+	}
+	t := imageio.FitLongSide(s.img, size)
+	s.fits[size] = t
+	return t
+}
+
+var nextImageID int
+
+// load decodes a file (a JS File) into the slot. It runs in a goroutine.
+func (p *page) load(s *slot, file js.Value) {
+	if s.busy || p.running() {
+		return
+	}
+	name := file.Get("name").String()
+	if name == "" {
+		name = "pasted image"
+	}
+	if file.Get("size").Float() > imageio.MaxFileBytes {
+		p.refuse(s, fmt.Sprintf("“%s” is too large: files up to %d MiB are accepted.", name, imageio.MaxFileBytes>>20))
+		return
+	}
+	s.busy = true
+	defer func() { s.busy = false; p.update() }()
+	setText(s.msg, "Reading “"+name+"”…")
+	s.msg.Class().Remove("error")
+	p.update()
+	buf, err := await(file.Call("arrayBuffer"))
+	if err != nil {
+		p.refuse(s, fmt.Sprintf("“%s” could not be read: %v.", name, err))
+		return
+	}
+	setText(s.msg, "Decoding “"+name+"”…")
+	res := p.decode(name, buf)
+	if e := res.Get("error"); e.Type() == js.TypeString {
+		p.refuse(s, e.String())
+		return
+	}
+	t := &tensor.T{C: 3, H: res.Get("h").Int(), W: res.Get("w").Int(), Data: floatsOf(res.Get("data"))}
+	s.origW, s.origH = res.Get("origW").Int(), res.Get("origH").Int()
+	nextImageID++
+	s.img, s.fits, s.id = t, map[int]*tensor.T{}, nextImageID
+	s.name = slug(strings.TrimSuffix(path.Base(name), path.Ext(name)))
+	if s.name == "" {
+		s.name = s.key
+	}
+	th := res.Get("thumb")
+	drawRGBA(s.thumb, th.Get("w").Int(), th.Get("h").Int(), th.Get("rgba"))
+	s.thumb.SetAttribute("aria-label", fmt.Sprintf("%s: %s, %d×%d px", s.what, name, s.origW, s.origH))
+	show(s.thumb, true)
+	s.zone.Class().Add("filled")
+	setText(s.msg, fmt.Sprintf("“%s”, %d×%d px.", name, s.origW, s.origH))
+	p.updateNotes()
+	p.emit("input", s.key)
+}
+
+func (p *page) refuse(s *slot, msg string) {
+	setText(s.msg, msg)
+	s.msg.Class().Add("error")
+	p.emit("refused", s.key+": "+msg)
+}
+
+// decode has the worker decode an image file, so the page never blocks.
+// It returns the worker's answer: {error} or {w, h, origW, origH, data, thumb}.
+func (p *page) decode(name string, buf js.Value) js.Value {
+	p.decodeID++
+	id := p.decodeID
+	ch := make(chan js.Value, 1)
+	p.decodes[id] = ch
+	p.eng.post(map[string]any{"type": "decode", "id": id, "name": name, "bytes": buf}, buf)
+	return <-ch
+}
+
+// failDecodes answers the decodes a stopped worker will never answer.
+func (p *page) failDecodes() {
+	for id, ch := range p.decodes {
+		delete(p.decodes, id)
+		ch <- js.ValueOf(map[string]any{"error": "The image could not be decoded: the compute engine stopped. Try again."})
+	}
+}
+
+// decodeImage decodes a file in the worker and caps its size at keepSize.
+func decodeImage(name string, b []byte) (map[string]any, []any) {
+	t, err := imageio.DecodeBytes(b)
+	if err != nil {
+		return map[string]any{"error": decodeMessage(name, err)}, nil
+	}
+	ow, oh := t.W, t.H
+	if max(t.W, t.H) > keepSize {
+		t = imageio.FitLongSide(t, keepSize)
+	}
+	thumb, tbuf := rgbaMessage(imageio.FitLongSide(t, min(320, max(t.W, t.H))))
+	data := uint8Array(floatBytes(t.Data)).Get("buffer")
+	return map[string]any{"w": t.W, "h": t.H, "origW": ow, "origH": oh, "data": data, "thumb": thumb}, []any{data, tbuf}
+}
+
+// decodeMessage says in words why a file was refused.
+func decodeMessage(name string, err error) string {
+	detail := err.Error()
+	for _, e := range []error{imageio.ErrTooSmall, imageio.ErrTooLarge, imageio.ErrCorrupt} {
+		detail = strings.TrimPrefix(detail, e.Error()+": ")
+	}
+	switch {
+	case errors.Is(err, imageio.ErrNotImage):
+		return fmt.Sprintf("“%s” is not an image this app can read. Use a PNG, JPEG, GIF or WebP file.", name)
+	case errors.Is(err, imageio.ErrTooSmall):
+		return fmt.Sprintf("“%s” is too small: %s. Use a larger image.", name, strings.Replace(detail, "image is", "it is", 1))
+	case errors.Is(err, imageio.ErrTooLarge):
+		return fmt.Sprintf("“%s” is too large: %s.", name, strings.Replace(detail, "image is", "it is", 1))
+	case errors.Is(err, imageio.ErrCorrupt):
+		return fmt.Sprintf("“%s” is damaged or truncated and cannot be decoded (%s).", name, detail)
+	}
+	return fmt.Sprintf("“%s” could not be decoded: %v.", name, err)
+}
+
+// sizeNote tells what happens to the slot's image at the output size.
+func (s *slot) sizeNote(size int) string {
+	if s.img == nil {
+		return ""
+	}
+	h, w := imageio.FitDims(s.origH, s.origW, size)
+	switch {
+	case min(h, w) < nnst.MinSide:
+		return fmt.Sprintf("Too narrow for %d px: it would be %d×%d px, and the short side must stay at least %d px. Choose a larger size or a less elongated image.", size, w, h, nnst.MinSide)
+	case max(s.origW, s.origH) > size:
+		return fmt.Sprintf("It will be scaled down to %d×%d px for the %d px output.", w, h, size)
+	case max(s.origW, s.origH) < size:
+		return fmt.Sprintf("It will be enlarged to %d×%d px for the %d px output.", w, h, size)
+	}
+	return ""
+}
+
+// slug keeps letters and digits, joined by single dashes.
+func slug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(r)
+			dash = false
+		} else {
+			dash = true
+		}
+	}
+	out := b.String()
+	if len(out) > 40 {
+		out = strings.TrimRight(out[:40], "-")
+	}
+	return out
+}
+
+// imageFile returns the first image file of a FileList or DataTransfer.
+func imageFile(files js.Value) js.Value {
+	if !files.Truthy() {
+		return js.Undefined()
+	}
+	n := files.Get("length").Int()
+	for i := 0; i < n; i++ {
+		f := files.Index(i)
+		if strings.HasPrefix(f.Get("type").String(), "image/") {
+			return f
+		}
+	}
+	if n > 0 {
+		return files.Index(0) // let the decoder say why it is refused
+	}
+	return js.Undefined()
+}
+
+// bindSlot wires the file picker, drag and drop, and focus tracking.
+func (p *page) bindSlot(s *slot) {
+	s.input.AddEventListener("change", false, func(dom.Event) {
+		f := imageFile(s.input.Underlying().Get("files"))
+		if f.Truthy() {
+			go p.load(s, f)
+		}
+		s.input.Underlying().Set("value", "")
+	})
+	s.zone.AddEventListener("dragover", false, func(e dom.Event) {
+		e.PreventDefault()
+		s.zone.Class().Add("dragging")
+	})
+	s.zone.AddEventListener("dragleave", false, func(dom.Event) { s.zone.Class().Remove("dragging") })
+	s.zone.AddEventListener("drop", false, func(e dom.Event) {
+		e.PreventDefault()
+		s.zone.Class().Remove("dragging")
+		f := imageFile(e.Underlying().Get("dataTransfer").Get("files"))
+		if f.Truthy() {
+			go p.load(s, f)
+		}
+	})
+	s.zone.AddEventListener("focusin", false, func(dom.Event) { p.pasteTarget = s })
+	s.zone.AddEventListener("pointerenter", false, func(dom.Event) { p.pasteTarget = s })
+	for _, t := range []string{"pointerleave", "focusout"} {
+		s.zone.AddEventListener(t, false, func(dom.Event) {
+			if p.pasteTarget == s {
+				p.pasteTarget = nil
+			}
+		})
+	}
+}
+
+// onPaste puts a pasted image into the focused or hovered slot, else the
+// first empty one.
+func (p *page) onPaste(e dom.Event) {
+	cd := e.Underlying().Get("clipboardData")
+	if !cd.Truthy() {
+		return
+	}
+	f := imageFile(cd.Get("files"))
+	if !f.Truthy() {
+		return
+	}
+	e.PreventDefault()
+	s := p.pasteTarget
+	if s == nil {
+		s = p.content
+		if p.content.img != nil && p.style.img == nil {
+			s = p.style
+		}
+	}
+	go p.load(s, f)
+}

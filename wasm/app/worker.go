@@ -1,0 +1,191 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"syscall/js"
+	"time"
+
+	"nnst/core/imageio"
+	"nnst/core/model"
+	"nnst/core/nnst"
+	"nnst/core/tensor"
+)
+
+// The worker side: it owns the model and the backend and runs the pipeline,
+// so the page never blocks. Messages are plain objects with a "type".
+type worker struct {
+	mu     sync.Mutex
+	st     *nnst.Stylizer
+	info   backendInfo
+	cancel context.CancelFunc
+	runID  int
+}
+
+func runWorker() {
+	w := &worker{}
+	global.Set("onmessage", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		msg := arg0(args).Get("data")
+		switch msg.Get("type").String() {
+		case "init":
+			go w.init(msg)
+		case "run":
+			go w.run(msg)
+		case "decode":
+			go func() {
+				res, transfer := decodeImage(msg.Get("name").String(), bytesOf(msg.Get("bytes")))
+				res["type"], res["id"] = "decoded", msg.Get("id").Int()
+				post(res, transfer...)
+			}()
+		case "cancel":
+			w.mu.Lock()
+			if w.cancel != nil && w.runID == msg.Get("id").Int() {
+				w.cancel()
+			}
+			w.mu.Unlock()
+		}
+		return nil
+	}))
+	post(map[string]any{"type": "started"})
+}
+
+// post sends msg to the page, transferring the given buffers.
+func post(msg map[string]any, transfer ...any) {
+	global.Call("postMessage", msg, transfer)
+}
+
+// init verifies the model (SHA-256 included) and loads it into the backend.
+func (w *worker) init(msg js.Value) {
+	start := time.Now()
+	m, err := model.Read(bytesOf(msg.Get("model")))
+	if err != nil {
+		post(map[string]any{"type": "init-error", "message": "The model file is damaged or not an nnst model: " + err.Error()})
+		return
+	}
+	be, info := chooseBackend(context.Background(), msg.Get("backend").String())
+	st, err := nnst.New(be, m)
+	if err != nil {
+		post(map[string]any{"type": "init-error", "message": "Loading the model into the " + info.Label + " backend failed: " + err.Error()})
+		return
+	}
+	w.mu.Lock()
+	w.st, w.info = st, info
+	w.mu.Unlock()
+	post(map[string]any{
+		"type": "ready", "backend": info.Name, "label": info.Label, "note": info.Note,
+		"maxSize": info.MaxSize, "gpu": info.GPU.Available, "gpuReason": info.GPU.Reason,
+		"adapter": info.GPU.Adapter, "webgpuReason": info.WebGPUReason, "arch": m.Arch, "sha256": m.SHA256,
+		"loadMs": time.Since(start).Milliseconds(),
+	})
+}
+
+func tensorFrom(v js.Value) *tensor.T {
+	t := &tensor.T{C: 3, H: v.Get("h").Int(), W: v.Get("w").Int(), Data: floatsOf(v.Get("data"))}
+	if len(t.Data) != 3*t.H*t.W {
+		panic("bad tensor message")
+	}
+	return t
+}
+
+// rgbaMessage turns an RGB tensor into {w, h, rgba} with its buffer to transfer.
+func rgbaMessage(t *tensor.T) (map[string]any, js.Value) {
+	img := imageio.ToImage(t)
+	arr := global.Get("Uint8ClampedArray").New(len(img.Pix))
+	js.CopyBytesToJS(arr, img.Pix)
+	return map[string]any{"w": t.W, "h": t.H, "rgba": arr}, arr.Get("buffer")
+}
+
+func (w *worker) run(msg js.Value) {
+	id := msg.Get("id").Int()
+	o := nnst.Defaults(false)
+	opts := msg.Get("opts")
+	o.Alpha = opts.Get("alpha").Float()
+	o.Size = opts.Get("size").Int()
+	o.Scales = opts.Get("scales").Int()
+	o.Steps = opts.Get("steps").Int()
+	o.Flip = opts.Get("flip").Bool()
+	o.Color = opts.Get("color").Bool()
+	o.ContentLoss = opts.Get("contentLoss").Bool()
+	content, style := tensorFrom(msg.Get("content")), tensorFrom(msg.Get("style"))
+
+	ctx, cancelCause := context.WithCancelCause(context.Background())
+	cancel := func() { cancelCause(nil) }
+	defer cancel()
+	// A test hook (?fault= in the page address) makes the first report fail
+	// the way a crash or a lost GPU device would.
+	fault := msg.Get("fault").String()
+	if msg.Get("fault").IsUndefined() {
+		fault = ""
+	}
+	w.mu.Lock()
+	st := w.st
+	if st == nil {
+		w.mu.Unlock()
+		post(map[string]any{"type": "error", "id": id, "kind": "other", "message": "The model is not loaded yet."})
+		return
+	}
+	w.cancel, w.runID = cancel, id
+	w.mu.Unlock()
+
+	var lastPreview time.Time
+	out, err := st.Run(ctx, content, style, o, func(p nnst.Progress) {
+		switch fault {
+		case "crash":
+			panic("crash injected by ?fault=crash")
+		case "lost":
+			cancelCause(errDeviceLost)
+		}
+		m := map[string]any{
+			"type": "progress", "id": id, "stage": p.Stage, "scale": p.Scale, "scales": p.Scales,
+			"step": p.Step, "steps": p.Steps, "fraction": p.Fraction,
+			"elapsedMs": p.Elapsed.Milliseconds(), "etaMs": p.ETA.Milliseconds(),
+		}
+		var transfer []any
+		if p.Preview != nil && time.Since(lastPreview) > 400*time.Millisecond {
+			if t, err := p.Preview(); err == nil {
+				pm, buf := rgbaMessage(t)
+				m["preview"] = pm
+				transfer = append(transfer, buf)
+				lastPreview = time.Now()
+			}
+		}
+		post(m, transfer...)
+		// Let the worker's event loop deliver a cancel message.
+		time.Sleep(time.Millisecond)
+	})
+	w.mu.Lock()
+	w.cancel = nil
+	w.mu.Unlock()
+	if err != nil {
+		kind := errorKind(err)
+		if errors.Is(context.Cause(ctx), errDeviceLost) {
+			kind, err = "device", errDeviceLost
+		}
+		post(map[string]any{"type": "error", "id": id, "kind": kind, "message": err.Error()})
+		return
+	}
+	res, buf := rgbaMessage(out)
+	res["type"], res["id"] = "done", id
+	res["peakBytes"] = float64(st.Backend().PeakBytes())
+	post(res, buf)
+}
+
+var errDeviceLost = errors.New("GPU device lost (injected by ?fault=lost)")
+
+// errorKind sorts failures for the page: a cancel, a lost GPU device, memory.
+func errorKind(err error) string {
+	s := strings.ToLower(err.Error())
+	switch {
+	case errors.Is(err, nnst.ErrCancelled):
+		return "cancelled"
+	case strings.Contains(s, "device lost") || strings.Contains(s, "device was lost"):
+		return "device"
+	case strings.Contains(s, "out of memory") || strings.Contains(s, "allocation"):
+		return "memory"
+	}
+	return "other"
+}

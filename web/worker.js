@@ -1,0 +1,16 @@
+// The compute worker: the same app.wasm, run without a document.
+"use strict";
+importScripts("wasm_exec.js");
+(function () {
+  var go = new Go();
+  var load = WebAssembly.instantiateStreaming
+    ? WebAssembly.instantiateStreaming(fetch("app.wasm"), go.importObject).catch(function () {
+        return fetch("app.wasm").then(function (r) { return r.arrayBuffer(); })
+          .then(function (b) { return WebAssembly.instantiate(b, go.importObject); });
+      })
+    : fetch("app.wasm").then(function (r) { return r.arrayBuffer(); })
+        .then(function (b) { return WebAssembly.instantiate(b, go.importObject); });
+  load.then(function (r) { return go.run(r.instance); })
+    .then(function () { postMessage({ type: "exit" }); })
+    .catch(function (e) { postMessage({ type: "crash", message: String(e) }); });
+})();
