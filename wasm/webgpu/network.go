@@ -179,7 +179,9 @@ func (b *Backend) Release(ntr *nnst.Trace) {
 	ntr.Taps, ntr.State = nil, nil
 }
 
-func (b *Backend) Backward(ntr *nnst.Trace, tapGrads []nnst.Tensor) nnst.Tensor {
+// Backward frees each layer's activation (and pool indices) once the pass
+// is past it.
+func (b *Backend) Backward(ntr *nnst.Trace, tapGrad func(l int) nnst.Tensor) nnst.Tensor {
 	st := ntr.State.(*traceState)
 	if !st.keep {
 		panic("webgpu: Backward on a trace made without keep")
@@ -189,36 +191,45 @@ func (b *Backend) Backward(ntr *nnst.Trace, tapGrads []nnst.Tensor) nnst.Tensor 
 	for i := b.last; i >= 0; i-- {
 		l := b.model.Layers[i]
 		y := tr.outs[i]
-		if t := b.tapOf[i]; t >= 0 && tapGrads[t] != nil {
-			tg := gt(tapGrads[t])
-			if g == nil {
-				g = b.Axpby(1, tg, 0, nil).(*Tensor)
-			} else {
-				ng := b.Axpby(1, g, 1, tg).(*Tensor)
-				b.freeBuf(g.buf)
-				g = ng
+		if t := b.tapOf[i]; t >= 0 {
+			if tg := gt(tapGrad(t)); tg != nil {
+				if g == nil {
+					g = tg
+				} else {
+					ng := b.Axpby(1, g, 1, tg).(*Tensor)
+					b.freeBuf(g.buf)
+					b.freeBuf(tg.buf)
+					g = ng
+				}
 			}
 		}
-		if g == nil {
-			continue
+		if g != nil {
+			ih, iw := tr.h, tr.w
+			if i > 0 {
+				ih, iw = tr.outs[i-1].h, tr.outs[i-1].w
+			}
+			if l.Kind == "pool" {
+				dx := b.tensor(y.c, ih, iw)
+				b.run1("pool", "maxpool_back", -1, dx.n(), params{uint32(y.c), uint32(ih), uint32(iw)}, g.buf, tr.idx[i], dx.buf)
+				b.freeBuf(g.buf)
+				g = dx
+			} else {
+				gm := b.tensor(g.c, g.h, g.w)
+				b.run1("pool", "relu_back", -1, gm.n(), params{uint32(gm.n())}, g.buf, y.buf, gm.buf)
+				b.freeBuf(g.buf)
+				b.freeBuf(y.buf)
+				tr.outs[i] = nil
+				c := b.convs[i]
+				g = b.conv(gm, c.bwd, nil, c.out, c.in, false)
+				b.freeBuf(gm.buf)
+			}
 		}
-		ih, iw := tr.h, tr.w
-		if i > 0 {
-			ih, iw = tr.outs[i-1].h, tr.outs[i-1].w
+		if tr.outs[i] != nil {
+			b.freeBuf(tr.outs[i].buf)
+			tr.outs[i] = nil
 		}
-		if l.Kind == "pool" {
-			dx := b.tensor(y.c, ih, iw)
-			b.run1("pool", "maxpool_back", -1, dx.n(), params{uint32(y.c), uint32(ih), uint32(iw)}, g.buf, tr.idx[i], dx.buf)
-			b.freeBuf(g.buf)
-			g = dx
-			continue
-		}
-		gm := b.tensor(g.c, g.h, g.w)
-		b.run1("pool", "relu_back", -1, gm.n(), params{uint32(gm.n())}, g.buf, y.buf, gm.buf)
-		b.freeBuf(g.buf)
-		c := b.convs[i]
-		g = b.conv(gm, c.bwd, nil, c.out, c.in, false)
-		b.freeBuf(gm.buf)
+		b.freeBuf(tr.idx[i])
+		tr.idx[i] = nil
 	}
 	if g == nil {
 		g = b.Zeros(3, tr.h, tr.w).(*Tensor)
@@ -244,16 +255,13 @@ func (b *Backend) Hypercolumns(taps []nnst.Tensor, h, w int) nnst.Tensor {
 	return out
 }
 
-func (b *Backend) HypercolumnsBackward(g nnst.Tensor, taps []nnst.Tensor) []nnst.Tensor {
-	gg := gt(g)
-	grads := make([]nnst.Tensor, len(taps))
+func (b *Backend) HypercolumnsBackward(g nnst.Tensor, taps []nnst.Tensor, l int) nnst.Tensor {
 	off := 0
-	for i, t := range taps {
-		x := gt(t)
-		dx := b.tensor(x.c, x.h, x.w)
-		b.resizeBack(gg, off, dx, 1/float32(x.c), true)
-		grads[i] = dx
-		off += x.c
+	for _, t := range taps[:l] {
+		off += gt(t).c
 	}
-	return grads
+	x := gt(taps[l])
+	dx := b.tensor(x.c, x.h, x.w)
+	b.resizeBack(gt(g), off, dx, 1/float32(x.c), true)
+	return dx
 }
