@@ -69,6 +69,8 @@ type Backend struct {
 	pool   map[int64][]*buffer
 	tables map[[3]int]*buffer
 	big    int64 // pooled buffers of this size or more live until the next flush
+	spare  int64 // flushSpare flushes when the pool holds more big bytes
+	pooled int64 // bytes of big pooled buffers
 
 	live, alloc, peak int64
 	flushes           int
@@ -130,7 +132,7 @@ func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 		dev: dev, queue: dev.Get("queue"), Info: info, Limits: lim,
 		pipes: map[string]*pipe{}, pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
 		enc: js.Undefined(), pass: js.Undefined(),
-		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf,
+		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes,
 	}
 	b.slot = max(256, lim.MinUniformBufferOffsetAlignment)
 	b.arenaBuf = dev.Call("createBuffer", jsObject(map[string]any{"size": arenaSize, "usage": usageUniform | usageCopyDst}))
@@ -221,6 +223,9 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 	if l := b.pool[size]; len(l) > 0 {
 		buf := l[len(l)-1]
 		b.pool[size] = l[:len(l)-1]
+		if size >= b.big {
+			b.pooled -= size
+		}
 		return buf
 	}
 	b.alloc += size
@@ -242,6 +247,18 @@ func (b *Backend) freeBuf(buf *buffer) {
 	b.live -= buf.size
 	buf.idle = b.flushes
 	b.pool[buf.size] = append(b.pool[buf.size], buf)
+	if buf.size >= b.big {
+		b.pooled += buf.size
+	}
+}
+
+// flushSpare flushes, destroying the big pooled buffers, when they exceed
+// the spare bytes.
+func (b *Backend) flushSpare() {
+	if b.pooled > b.spare {
+		b.Flush()
+		b.trim(false)
+	}
 }
 
 // trim destroys pooled buffers unused for two flushes, big ones at once
@@ -260,6 +277,7 @@ func (b *Backend) trim(all bool) {
 		}
 		b.pool[size] = l[:k]
 	}
+	b.pooled = 0
 }
 
 func (b *Backend) tensor(c, h, w int) *Tensor {
@@ -525,6 +543,7 @@ func (b *Backend) Free(ts ...nnst.Tensor) {
 			x.buf = nil
 		}
 	}
+	b.flushSpare()
 }
 
 func (b *Backend) Axpby(a float32, x nnst.Tensor, c float32, y nnst.Tensor) nnst.Tensor {

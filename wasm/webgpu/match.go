@@ -171,7 +171,7 @@ func (b *Backend) BankAdd(k nnst.Bank, t nnst.Tensor) {
 	b.bankAdd(k.(*bank), sampleGrid(gt(t), nnst.Sample{Stride: 1}))
 }
 
-func (b *Backend) FreeBank(k nnst.Bank) { b.freeBank(k.(*bank)) }
+func (b *Backend) FreeBank(k nnst.Bank) { b.freeBank(k.(*bank)); b.flushSpare() }
 
 // query centres and normalises the samples of g into a C x n column
 // matrix; it returns it and the norms.

@@ -109,15 +109,16 @@ func (b *Backend) normalizeBack(g *Tensor) *Tensor {
 	return y
 }
 
+// trace holds every layer's output; a pool's backward recomputes its
+// arg-max from its input.
 type trace struct {
 	outs []*Tensor
-	idx  []*buffer
 	h, w int
 }
 
 func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 	x := b.normalize(gt(img))
-	tr := &trace{outs: make([]*Tensor, b.last+1), idx: make([]*buffer, b.last+1), h: x.h, w: x.w}
+	tr := &trace{outs: make([]*Tensor, b.last+1), h: x.h, w: x.w}
 	taps := make([]nnst.Tensor, len(b.model.Taps))
 	prevTap := false
 	for i := 0; i <= b.last; i++ {
@@ -125,13 +126,7 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 		var y *Tensor
 		if l.Kind == "pool" {
 			y = b.tensor(x.c, x.h/2, x.w/2)
-			idx := b.newBuf(int64(y.n()) * 4)
-			b.run1("pool", "maxpool", -1, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf, idx)
-			if keep {
-				tr.idx[i] = idx
-			} else {
-				b.freeBuf(idx)
-			}
+			b.run1("pool", "maxpool", -1, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf)
 		} else {
 			c := b.convs[i]
 			y = b.conv(x, c.fwd, c.bias, c.in, c.out, true)
@@ -148,7 +143,6 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 	}
 	if !keep {
 		tr.outs = nil
-		tr.idx = nil
 	}
 	return &nnst.Trace{Taps: taps, State: &traceState{tr: tr, keep: keep}}
 }
@@ -161,12 +155,9 @@ type traceState struct {
 func (b *Backend) Release(ntr *nnst.Trace) {
 	st, _ := ntr.State.(*traceState)
 	if st != nil && st.keep {
-		for i, o := range st.tr.outs {
+		for _, o := range st.tr.outs {
 			if o != nil {
 				b.freeBuf(o.buf)
-			}
-			if st.tr.idx[i] != nil {
-				b.freeBuf(st.tr.idx[i])
 			}
 		}
 	} else {
@@ -177,10 +168,10 @@ func (b *Backend) Release(ntr *nnst.Trace) {
 		}
 	}
 	ntr.Taps, ntr.State = nil, nil
+	b.flushSpare()
 }
 
-// Backward frees each layer's activation (and pool indices) once the pass
-// is past it.
+// Backward frees each layer's activation once the pass is past it.
 func (b *Backend) Backward(ntr *nnst.Trace, tapGrad func(l int) nnst.Tensor) nnst.Tensor {
 	st := ntr.State.(*traceState)
 	if !st.keep {
@@ -210,7 +201,7 @@ func (b *Backend) Backward(ntr *nnst.Trace, tapGrad func(l int) nnst.Tensor) nns
 			}
 			if l.Kind == "pool" {
 				dx := b.tensor(y.c, ih, iw)
-				b.run1("pool", "maxpool_back", -1, dx.n(), params{uint32(y.c), uint32(ih), uint32(iw)}, g.buf, tr.idx[i], dx.buf)
+				b.run1("pool", "maxpool_back", -1, dx.n(), params{uint32(y.c), uint32(ih), uint32(iw)}, g.buf, tr.outs[i-1].buf, dx.buf)
 				b.freeBuf(g.buf)
 				g = dx
 			} else {
@@ -228,8 +219,7 @@ func (b *Backend) Backward(ntr *nnst.Trace, tapGrad func(l int) nnst.Tensor) nns
 			b.freeBuf(tr.outs[i].buf)
 			tr.outs[i] = nil
 		}
-		b.freeBuf(tr.idx[i])
-		tr.idx[i] = nil
+		b.flushSpare()
 	}
 	if g == nil {
 		g = b.Zeros(3, tr.h, tr.w).(*Tensor)
