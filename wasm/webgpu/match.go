@@ -32,7 +32,7 @@ func (k *bank) f16i() int {
 
 // grid is a sample grid over a C x H x W tensor.
 type grid struct {
-	t                    *Tensor
+	t                     *Tensor
 	stride, y0, x0, sw, n int
 }
 
