@@ -13,7 +13,8 @@
 // Precision: all maths in f32; the style bank of Match is fp16 (packed
 // two to a u32, no shader-f16 needed), so a few near-tied matches differ
 // from the CPU backend and gathered targets carry fp16 rounding (about
-// 5e-4 relative). SplitLoss matches in f32.
+// 5e-4 relative). SplitLoss matches in f32, on style features that the
+// driver keeps in fp16 (Compact).
 package webgpu
 
 import (

@@ -317,8 +317,8 @@ func TestChannelMean(t *testing.T) {
 }
 
 // TestCompact checks the fp16 copy (odd element count) and SplitLoss on
-// compact style inputs: fp16 style samples move the loss by about 1e-3
-// relative and the gradient by a few 1e-3 where the match is unchanged.
+// compact style inputs against the CPU's f32 ones: the loss within 2e-3
+// relative, the gradient within 1e-2 of its largest element.
 func TestCompact(t *testing.T) {
 	x := randT(3, 7, 5, 71)
 	c := gpu.Compact(gpu.Upload(x))
