@@ -1,4 +1,4 @@
-// Element-wise kernels: axpby, fill, rot90, input normalisation and its
+// Element-wise kernels: axpby, fp16 packing, fill, rot90, input normalisation and its
 // backward, Adam. One invocation per element.
 fn gid(wg: vec3<u32>, nw: vec3<u32>, lid: vec3<u32>) -> u32 {
 	return (wg.y * nw.x + wg.x) * 256u + lid.x;
@@ -23,6 +23,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	} else {
 		z[i] = p.a * x[i];
 	}
+}
+
+//! pack_half
+// y[i] = fp16 pair (x[2i], x[2i+1]), zero past n: a compact tensor.
+struct P { n: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<u32>;
+@group(0) @binding(2) var<uniform> p: P;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let i = gid(wg, nw, lid);
+	if (2u * i >= p.n) {
+		return;
+	}
+	var b = 0.0;
+	if (2u * i + 1u < p.n) {
+		b = x[2u * i + 1u];
+	}
+	y[i] = pack2x16float(vec2<f32>(x[2u * i], b));
 }
 
 //! fill

@@ -5,6 +5,8 @@
 // bits. The search tiles bank rows x queries through workgroup memory and
 // keeps a running arg-max of similarity per query; never the full matrix.
 override F16: bool = true;
+// SRC16: colnorm and pack_rows read a compact tensor (fp16 pairs).
+override SRC16: bool = false;
 
 // Sample i of a dispatch is sample i0 + i of the tensor; off and noff say
 // where its bank row and its norm go.
@@ -20,10 +22,18 @@ fn spos(s: S, i: u32) -> u32 {
 
 //! colnorm
 // norms[off + i] = max(|x_i - mean|, 1e-8) for sample i.
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read> mean: array<f32>;
 @group(0) @binding(2) var<storage, read_write> norms: array<f32>;
 @group(0) @binding(3) var<uniform> p: S;
+
+fn ld(i: u32) -> f32 {
+	if (SRC16) {
+		let v = unpack2x16float(x[i / 2u]);
+		return select(v.x, v.y, (i & 1u) == 1u);
+	}
+	return bitcast<f32>(x[i]);
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -35,7 +45,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	let hw = p.h * p.w;
 	var s = 0.0;
 	for (var c = 0u; c < p.c; c++) {
-		let v = x[c * hw + pos] - mean[c];
+		let v = ld(c * hw + pos) - mean[c];
 		s = fma(v, v, s);
 	}
 	norms[p.off + i] = max(sqrt(s), 1e-8);
@@ -43,17 +53,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 
 //! pack_rows
 // Bank row off+i = (x_i - mean) / norm, zero padded to dp.
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read> mean: array<f32>;
 @group(0) @binding(2) var<storage, read> norms: array<f32>;
 @group(0) @binding(3) var<storage, read_write> bank: array<u32>;
 @group(0) @binding(4) var<uniform> p: S;
 
+fn ld(i: u32) -> f32 {
+	if (SRC16) {
+		let v = unpack2x16float(x[i / 2u]);
+		return select(v.x, v.y, (i & 1u) == 1u);
+	}
+	return bitcast<f32>(x[i]);
+}
+
 fn val(pos: u32, k: u32, inv: f32) -> f32 {
 	if (k >= p.c) {
 		return 0.0;
 	}
-	return (x[k * p.h * p.w + pos] - mean[k]) * inv;
+	return (ld(k * p.h * p.w + pos) - mean[k]) * inv;
 }
 
 @compute @workgroup_size(256)

@@ -1,5 +1,5 @@
-// Max-pool 2x2 stride 2 (output size floors) with arg-max indices, its
-// backward in gather form, and the ReLU backward. One invocation per
+// Max-pool 2x2 stride 2 (output size floors), its backward in gather form
+// (the arg-max recomputed from the input), and the ReLU backward. One invocation per
 // element; dispatches may be 2-D for large tensors.
 fn gid(wg: vec3<u32>, nw: vec3<u32>, lid: vec3<u32>) -> u32 {
 	return (wg.y * nw.x + wg.x) * 256u + lid.x;
@@ -9,8 +9,23 @@ fn gid(wg: vec3<u32>, nw: vec3<u32>, lid: vec3<u32>) -> u32 {
 struct P { c: u32, h: u32, w: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@group(0) @binding(2) var<storage, read_write> idx: array<u32>;
-@group(0) @binding(3) var<uniform> p: P;
+@group(0) @binding(2) var<uniform> p: P;
+
+// argmax is the flat index in x of the first maximum of output (c, oy, ox)'s window.
+fn argmax(c: u32, oy: u32, ox: u32) -> u32 {
+	var best = c * p.h * p.w + 2u * oy * p.w + 2u * ox;
+	var bv = x[best];
+	let cand = array<u32, 3>(best + 1u, best + p.w, best + p.w + 1u);
+	for (var i = 0u; i < 3u; i++) {
+		let v = x[cand[i]];
+		if (v > bv) {
+			best = cand[i];
+			bv = v;
+		}
+	}
+	return best;
+}
+
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -22,29 +37,32 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	}
 	let c = o / (oh * ow);
 	let r = o % (oh * ow);
-	let oy = r / ow;
-	let ox = r % ow;
-	let base = c * p.h * p.w;
-	var best = 2u * oy * p.w + 2u * ox;
-	var bv = x[base + best];
+	y[o] = x[argmax(c, r / ow, r % ow)];
+}
+
+//! maxpool_back
+// dx is g at each window's arg-max in x (the pool's input), zero elsewhere.
+struct P { c: u32, h: u32, w: u32 }
+@group(0) @binding(0) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(3) var<uniform> p: P;
+
+// argmax is the flat index in x of the first maximum of output (c, oy, ox)'s window.
+fn argmax(c: u32, oy: u32, ox: u32) -> u32 {
+	var best = c * p.h * p.w + 2u * oy * p.w + 2u * ox;
+	var bv = x[best];
 	let cand = array<u32, 3>(best + 1u, best + p.w, best + p.w + 1u);
 	for (var i = 0u; i < 3u; i++) {
-		let v = x[base + cand[i]];
+		let v = x[cand[i]];
 		if (v > bv) {
 			best = cand[i];
 			bv = v;
 		}
 	}
-	y[o] = bv;
-	idx[o] = base + best;
+	return best;
 }
 
-//! maxpool_back
-struct P { c: u32, h: u32, w: u32 }
-@group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read> idx: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -61,7 +79,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	var v = 0.0;
 	if (yy / 2u < oh && xx / 2u < ow) {
 		let o = (c * oh + yy / 2u) * ow + xx / 2u;
-		if (idx[o] == i) {
+		if (argmax(c, yy / 2u, xx / 2u) == i) {
 			v = g[o];
 		}
 	}

@@ -3,6 +3,9 @@
 // Both reduce 256 partial sums through workgroup memory as a tree.
 var<workgroup> part: array<f32, 256>;
 
+// SRC16: chansum reads a compact tensor (fp16 packed two to a u32).
+override SRC16: bool = false;
+
 fn tree(l: u32) {
 	for (var s = 128u; s > 0u; s >>= 1u) {
 		workgroupBarrier();
@@ -17,9 +20,17 @@ fn tree(l: u32) {
 // out[c] = scale * ((out[c] if acc) + sum over the sample grid of x[c]);
 // grid: rows y0, y0+stride, ... and columns x0, ..., sw per row, n in all.
 struct P { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, n: u32, acc: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
+
+fn ld(i: u32) -> f32 {
+	if (SRC16) {
+		let v = unpack2x16float(x[i / 2u]);
+		return select(v.x, v.y, (i & 1u) == 1u);
+	}
+	return bitcast<f32>(x[i]);
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -28,7 +39,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 	var s = 0.0;
 	for (var i = lid.x; i < p.n; i += 256u) {
 		let pos = (p.y0 + (i / p.sw) * p.stride) * p.w + p.x0 + (i % p.sw) * p.stride;
-		s += x[base + pos];
+		s += ld(base + pos);
 	}
 	part[lid.x] = s;
 	tree(lid.x);

@@ -149,20 +149,23 @@ func (b *Backend) Release(tr *nnst.Trace) {
 	tr.Taps, tr.State = nil, nil
 }
 
-func (b *Backend) Backward(ntr *nnst.Trace, tapGrads []nnst.Tensor) nnst.Tensor {
+func (b *Backend) Backward(ntr *nnst.Trace, tapGrad func(l int) nnst.Tensor) nnst.Tensor {
 	tr := ntr.State.(*trace)
 	var g *tensor.T
 	for i := b.last; i >= 0; i-- {
 		l := b.model.Layers[i]
 		y := tr.outs[i]
-		if t := b.tapOf[i]; t >= 0 && tapGrads[t] != nil {
-			tg := host(tapGrads[t])
-			if g == nil {
-				g = tg.Clone()
-			} else {
-				for j, v := range tg.Data {
-					g.Data[j] += v
+		if t := b.tapOf[i]; t >= 0 {
+			if tt := tapGrad(t); tt != nil {
+				tg := host(tt)
+				if g == nil {
+					g = tg.Clone()
+				} else {
+					for j, v := range tg.Data {
+						g.Data[j] += v
+					}
 				}
+				b.Free(tt)
 			}
 		}
 		if g == nil {
@@ -210,23 +213,39 @@ func (b *Backend) Hypercolumns(taps []nnst.Tensor, h, w int) nnst.Tensor {
 	return b.wrap(out)
 }
 
-func (b *Backend) HypercolumnsBackward(g nnst.Tensor, taps []nnst.Tensor) []nnst.Tensor {
+func (b *Backend) HypercolumnsBackward(g nnst.Tensor, taps []nnst.Tensor, l int) nnst.Tensor {
 	gh := host(g)
-	grads := make([]nnst.Tensor, len(taps))
 	off := 0
-	for i, t := range taps {
-		x := host(t)
-		part := &tensor.T{C: x.C, H: gh.H, W: gh.W, Data: gh.Data[off*gh.H*gh.W : (off+x.C)*gh.H*gh.W]}
-		r := ops.ResizeBackward(part, x.H, x.W, true)
-		s := 1 / float32(x.C)
-		for j := range r.Data {
-			r.Data[j] *= s
-		}
-		grads[i] = b.wrap(r)
-		off += x.C
+	for _, t := range taps[:l] {
+		off += host(t).C
 	}
-	return grads
+	x := host(taps[l])
+	part := &tensor.T{C: x.C, H: gh.H, W: gh.W, Data: gh.Data[off*gh.H*gh.W : (off+x.C)*gh.H*gh.W]}
+	r := ops.ResizeBackward(part, x.H, x.W, true)
+	s := 1 / float32(x.C)
+	for j := range r.Data {
+		r.Data[j] *= s
+	}
+	return b.wrap(r)
 }
+
+// ChannelMean accumulates in float64.
+func (b *Backend) ChannelMean(x nnst.Tensor) nnst.Tensor {
+	t := host(x)
+	hw := t.H * t.W
+	out := tensor.New(t.C, 1, 1)
+	ops.ParallelFor(t.C, func(c int) {
+		var s float64
+		for _, v := range t.Data[c*hw : (c+1)*hw] {
+			s += float64(v)
+		}
+		out.Data[c] = float32(s / float64(max(hw, 1)))
+	})
+	return b.wrap(out)
+}
+
+// Compact is a plain copy: the CPU backend keeps style features in f32.
+func (b *Backend) Compact(x nnst.Tensor) nnst.Tensor { return b.wrap(host(x).Clone()) }
 
 func (b *Backend) Adam(p, g, m, v nnst.Tensor, t int, lr float32) {
 	ops.Adam(host(p).Data, host(g).Data, host(m).Data, host(v).Data, t, lr)

@@ -73,7 +73,30 @@ func TestBackwardGrad(t *testing.T) {
 			grads[i] = be.Upload(g)
 		}
 	}
-	gx := down(t, be, be.Backward(tr, grads))
+	live := be.LiveBytes()
+	var held int64 // trace taps and tap gradients, all freed by Backward
+	for i, tp := range tr.Taps {
+		c, th, tw := tp.Shape()
+		held += int64(c*th*tw) * 4
+		if grads[i] != nil {
+			held += int64(c*th*tw) * 4
+		}
+	}
+	var order []int
+	gt := be.Backward(tr, func(l int) nnst.Tensor { order = append(order, l); return grads[l] })
+	for i, l := range order {
+		if l != len(gs)-1-i {
+			t.Fatalf("tap gradients asked in order %v, want last to first", order)
+		}
+	}
+	if len(order) != len(gs) {
+		t.Fatalf("tap gradients asked in order %v, want each tap once", order)
+	}
+	// The trace and the tap gradients are freed; the image gradient is new.
+	if got, want := be.LiveBytes(), live-held+int64(3*h*w*4); got != want {
+		t.Errorf("live bytes after Backward %d, want %d", got, want)
+	}
+	gx := down(t, be, gt)
 	if gx.C != 3 || gx.H != h || gx.W != w {
 		t.Fatalf("gradient shape %v", gx)
 	}
@@ -120,10 +143,10 @@ func TestHypercolumnsAdjoint(t *testing.T) {
 	for k := range 3 {
 		g := randT(r, d, h, w)
 		lhs := dot(hc, g)
-		gt := be.HypercolumnsBackward(be.Upload(g), taps)
+		gu := be.Upload(g)
 		var rhs float64
 		for i, x := range hostTaps {
-			gi := down(t, be, gt[i])
+			gi := down(t, be, be.HypercolumnsBackward(gu, taps, i))
 			if !gi.SameShape(x) {
 				t.Fatalf("tap %d gradient shape %v, want %v", i, gi, x)
 			}
@@ -223,9 +246,9 @@ func TestTorchHypercolumns(t *testing.T) {
 	}
 	hc := down(t, be, be.Hypercolumns(taps, meta.Size[0], meta.Size[1]))
 	torchfix.CloseAll(t, "forward", hc.Data, fx.CHW(t, "hyper/out").Data, 1e-5, 1e-6)
-	gt := be.HypercolumnsBackward(be.Upload(fx.CHW(t, "hyper/gout")), taps)
+	gout := be.Upload(fx.CHW(t, "hyper/gout"))
 	for i := range taps {
-		torchfix.CloseAll(t, fmt.Sprintf("tap %d grad", i), down(t, be, gt[i]).Data, fx.CHW(t, fmt.Sprintf("hyper/gtap%d", i)).Data, 1e-5, 1e-6)
+		torchfix.CloseAll(t, fmt.Sprintf("tap %d grad", i), down(t, be, be.HypercolumnsBackward(gout, taps, i)).Data, fx.CHW(t, fmt.Sprintf("hyper/gtap%d", i)).Data, 1e-5, 1e-6)
 	}
 }
 

@@ -124,3 +124,29 @@ func vectors(t *tensor.T) [][]float64 {
 	}
 	return rows
 }
+
+// newBank builds a bank from the vectors of ts the way the driver does:
+// the count-weighted mean of the tensors' means, then each tensor added.
+func newBank(be nnst.Backend, ts ...nnst.Tensor) nnst.Bank {
+	var mean nnst.Tensor
+	n := 0
+	for _, t := range ts {
+		_, h, w := t.Shape()
+		m := be.ChannelMean(t)
+		if mean == nil {
+			mean = m
+		} else {
+			a := float32(n) / float32(n+h*w)
+			next := be.Axpby(a, mean, 1-a, m)
+			be.Free(mean, m)
+			mean = next
+		}
+		n += h * w
+	}
+	k := be.NewBank(mean, n)
+	be.Free(mean)
+	for _, t := range ts {
+		be.BankAdd(k, t)
+	}
+	return k
+}

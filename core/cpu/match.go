@@ -36,7 +36,13 @@ func centreRows(rows []float32, m, d int) (norms, mean []float32) {
 	for j := range acc {
 		mean[j] = float32(acc[j] / float64(max(m, 1)))
 	}
-	norms = make([]float32, m)
+	return normRows(rows, m, d, mean), mean
+}
+
+// normRows subtracts mean from the rows and normalises them, in place; it
+// returns the norms (before normalising, at least normFloor).
+func normRows(rows []float32, m, d int, mean []float32) []float32 {
+	norms := make([]float32, m)
 	ops.ParallelFor(m, func(i int) {
 		r := rows[i*d : (i+1)*d]
 		var s float64
@@ -51,7 +57,7 @@ func centreRows(rows []float32, m, d int) (norms, mean []float32) {
 			r[j] *= inv
 		}
 	})
-	return norms, mean
+	return norms
 }
 
 // centreCols is centreRows for the columns of a D x N matrix.
@@ -138,16 +144,23 @@ func rowsOf(dst []float32, t *tensor.T) []float32 {
 	return dst
 }
 
-func (b *Backend) NewBank(vectors []nnst.Tensor) nnst.Bank {
-	k := &bank{d: host(vectors[0]).C}
-	for _, v := range vectors {
-		t := host(v)
-		k.rows = rowsOf(k.rows, t)
-		k.m += t.H * t.W
-	}
-	k.norms, k.mean = centreRows(k.rows, k.m, k.d)
-	b.track(int64(len(k.rows)) * 4)
+func (b *Backend) NewBank(mean nnst.Tensor, capacity int) nnst.Bank {
+	m := host(mean)
+	k := &bank{d: m.C, mean: append([]float32(nil), m.Data...)}
+	k.rows = make([]float32, 0, capacity*k.d)
+	k.norms = make([]float32, 0, capacity)
 	return k
+}
+
+func (b *Backend) BankAdd(nb nnst.Bank, t nnst.Tensor) {
+	k := nb.(*bank)
+	x := host(t)
+	start := len(k.rows)
+	k.rows = rowsOf(k.rows, x)
+	n := x.H * x.W
+	k.norms = append(k.norms, normRows(k.rows[start:], n, k.d, k.mean)...)
+	k.m += n
+	b.track(int64(n*k.d) * 4)
 }
 
 func (b *Backend) FreeBank(k nnst.Bank) { b.track(-int64(len(k.(*bank).rows)) * 4) }

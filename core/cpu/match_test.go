@@ -70,7 +70,7 @@ func TestMatchBruteForce(t *testing.T) {
 		gemm.UseAsm = asm
 		t.Run(fmt.Sprintf("asm=%v", asm), func(t *testing.T) {
 			be := cpu.New()
-			k := be.NewBank([]nnst.Tensor{be.Upload(a), be.Upload(b)})
+			k := newBank(be, be.Upload(a), be.Upload(b))
 			if k.Len() != 2500 {
 				t.Fatalf("bank has %d vectors, want 2500", k.Len())
 			}

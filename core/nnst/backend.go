@@ -57,19 +57,27 @@ type Backend interface {
 	// runs the network to the last tap, keeping what Backward needs if keep.
 	LoadModel(m *model.Model) error
 	Forward(img Tensor, keep bool) *Trace
-	// Backward returns the gradient of the RGB image given the gradients of
-	// the taps (nil entries mean zero), and releases the trace.
-	Backward(tr *Trace, tapGrads []Tensor) Tensor
+	// Backward returns the gradient of the RGB image and releases the
+	// trace as it goes. It calls tapGrad(l) once per tap, from the last tap
+	// to the first, when the pass reaches tap l (taps after l may be freed
+	// by then), and frees what it returns (nil means zero).
+	Backward(tr *Trace, tapGrad func(l int) Tensor) Tensor
 	// Release frees a trace without a backward pass.
 	Release(tr *Trace)
 
 	// Hypercolumns divides each tap by its channel count, resizes it with
 	// bilinear(align corners) to h x w and concatenates along channels.
 	Hypercolumns(taps []Tensor, h, w int) Tensor
-	// HypercolumnsBackward splits a hypercolumn gradient into tap gradients.
-	HypercolumnsBackward(g Tensor, taps []Tensor) []Tensor
-	// NewBank builds a search bank from the vectors of the given tensors.
-	NewBank(vectors []Tensor) Bank
+	// HypercolumnsBackward returns the gradient of tap l given the gradient
+	// g of Hypercolumns(taps, ...).
+	HypercolumnsBackward(g Tensor, taps []Tensor, l int) Tensor
+	// ChannelMean returns the mean over positions of each channel (C x 1 x 1).
+	ChannelMean(x Tensor) Tensor
+	// NewBank returns an empty search bank for up to capacity vectors,
+	// centred on mean (D x 1 x 1, copied); BankAdd adds the vectors of t
+	// (one per position). Only the bank's compact copy is kept.
+	NewBank(mean Tensor, capacity int) Bank
+	BankAdd(b Bank, t Tensor)
 	FreeBank(b Bank)
 	// Match replaces each vector of query by the uncentred bank vector
 	// nearest to it in centred cosine distance (query centred on its own mean).
@@ -82,6 +90,9 @@ type Backend interface {
 	// nearest style sample in centred cosine distance; it returns the mean
 	// distance (1x1x1) and its gradient with respect to out.
 	SplitLoss(out Tensor, style []Tensor, s Sample) (loss, grad Tensor)
+	// Compact returns a copy of x usable only as a SplitLoss style input,
+	// possibly in lower precision (fp16 on WebGPU) to save memory.
+	Compact(x Tensor) Tensor
 	// ColorDistanceLoss returns mean |D(x) - D(ref)| with D the pairwise
 	// Euclidean distances between pixel colours, and its gradient wrt x.
 	ColorDistanceLoss(x, ref Tensor) (loss, grad Tensor)

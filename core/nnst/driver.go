@@ -163,26 +163,48 @@ func (r *run) hypercolumns(img Tensor) Tensor {
 }
 
 // matchTarget returns replace(H(query), H(style, flips)); style is freed.
+// The bank is built in two passes over the rotations (mean, then vectors)
+// so that only one rotation's hypercolumns are alive at a time.
 func (r *run) matchTarget(query, style Tensor) Tensor {
 	be := r.be
-	var vecs []Tensor
 	rots := 1
 	if r.o.Flip {
 		rots = 4
 	}
+	rotated := func(k int) Tensor {
+		if k == 0 {
+			return r.hypercolumns(style)
+		}
+		img := be.Rot90(style, k)
+		hc := r.hypercolumns(img)
+		be.Free(img)
+		return hc
+	}
+	var mean Tensor
+	n := 0
 	for k := 0; k < rots; k++ {
-		img := style
-		if k > 0 {
-			img = be.Rot90(style, k)
+		hc := rotated(k)
+		_, h, w := hc.Shape()
+		m := be.ChannelMean(hc)
+		be.Free(hc)
+		if mean == nil {
+			mean = m
+		} else {
+			a := float32(n) / float32(n+h*w)
+			next := be.Axpby(a, mean, 1-a, m)
+			be.Free(mean, m)
+			mean = next
 		}
-		vecs = append(vecs, r.hypercolumns(img))
-		if k > 0 {
-			be.Free(img)
-		}
+		n += h * w
+	}
+	bank := be.NewBank(mean, n)
+	be.Free(mean)
+	for k := 0; k < rots; k++ {
+		hc := rotated(k)
+		be.BankAdd(bank, hc)
+		be.Free(hc)
 	}
 	be.Free(style)
-	bank := be.NewBank(vecs)
-	be.Free(vecs...)
 	hq := r.hypercolumns(query)
 	t := be.Match(bank, hq)
 	be.FreeBank(bank)
@@ -239,12 +261,12 @@ func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, sc
 		img := Syn(be, p)
 		tr := be.Forward(img, true)
 		_, h, w := img.Shape()
-		f := be.Hypercolumns(tr.Taps, max(h/4, 1), max(w/4, 1))
+		taps := tr.Taps
+		f := be.Hypercolumns(taps, max(h/4, 1), max(w/4, 1))
 		loss, gf := be.CosineLoss(f, target)
-		tapGrads := be.HypercolumnsBackward(gf, tr.Taps)
-		be.Free(f, gf)
-		g := be.Backward(tr, tapGrads)
-		be.Free(tapGrads...)
+		be.Free(f)
+		g := be.Backward(tr, func(l int) Tensor { return be.HypercolumnsBackward(gf, taps, l) })
+		be.Free(gf)
 		if r.o.ContentLoss {
 			g = r.contentLoss(img, contentS, g)
 		}
@@ -275,7 +297,7 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 	be := r.be
 	rng := rand.New(rand.NewPCG(r.o.Seed, 0x4e4e5354))
 	r.tick(Progress{Stage: StageFinal, Steps: r.o.Steps}, true)
-	// Style tap features of each rotation, rotated back.
+	// Style tap features of each rotation, rotated back, kept compact.
 	rots := 1
 	if r.o.Flip {
 		rots = 4
@@ -290,9 +312,11 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		tr := be.Forward(img, false)
 		for l, t := range tr.Taps {
 			if k == 0 {
-				styleTaps[l] = append(styleTaps[l], be.Axpby(1, t, 0, nil))
+				styleTaps[l] = append(styleTaps[l], be.Compact(t))
 			} else {
-				styleTaps[l] = append(styleTaps[l], be.Rot90(t, -k))
+				x := be.Rot90(t, -k)
+				styleTaps[l] = append(styleTaps[l], be.Compact(x))
+				be.Free(x)
 			}
 		}
 		be.Release(tr)
@@ -313,8 +337,9 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		}
 		img := Syn(be, p)
 		tr := be.Forward(img, true)
-		grads := make([]Tensor, nt)
-		var losses []Tensor
+		// Samples are drawn in tap order; the losses and gradients are
+		// computed as the backward pass reaches each tap.
+		samples := make([]Sample, nt)
 		for l, tap := range tr.Taps {
 			_, th, tw := tap.Shape()
 			s := Sample{Stride: 1}
@@ -322,12 +347,15 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 				s.Stride = m / 64
 				s.Y0, s.X0 = rng.IntN(s.Stride), rng.IntN(s.Stride)
 			}
-			loss, g := be.SplitLoss(tap, styleTaps[l], s)
-			grads[l] = g
-			losses = append(losses, loss)
+			samples[l] = s
 		}
-		g := be.Backward(tr, grads)
-		be.Free(grads...)
+		taps := tr.Taps
+		losses := make([]Tensor, nt)
+		g := be.Backward(tr, func(l int) Tensor {
+			loss, g := be.SplitLoss(taps[l], styleTaps[l], samples[l])
+			losses[l] = loss
+			return g
+		})
 		if r.o.ContentLoss && t <= 100 {
 			g = r.contentLoss(img, content, g)
 		}

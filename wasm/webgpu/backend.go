@@ -13,7 +13,8 @@
 // Precision: all maths in f32; the style bank of Match is fp16 (packed
 // two to a u32, no shader-f16 needed), so a few near-tied matches differ
 // from the CPU backend and gathered targets carry fp16 rounding (about
-// 5e-4 relative). SplitLoss matches in f32.
+// 5e-4 relative). SplitLoss matches in f32, on style features that the
+// driver keeps in fp16 (Compact).
 package webgpu
 
 import (
@@ -22,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"syscall/js"
 
 	"nnst/core/model"
@@ -30,10 +32,12 @@ import (
 	"nnst/shaders"
 )
 
-// Tensor is a C x H x W float32 tensor in a GPU buffer.
+// Tensor is a C x H x W float32 tensor in a GPU buffer; a compact one
+// (half) holds fp16 pairs and is only read as a SplitLoss style input.
 type Tensor struct {
 	c, h, w int
 	buf     *buffer
+	half    bool
 }
 
 // Shape returns the tensor's shape.
@@ -64,8 +68,10 @@ type Backend struct {
 
 	pipes  map[string]*pipe
 	pool   map[int64][]*buffer
-	doomed []*buffer // big buffers to destroy after the next submit
 	tables map[[3]int]*buffer
+	big    int64 // pooled buffers of this size or more live until the next flush
+	spare  int64 // flushSpare flushes when the pool holds more big bytes
+	pooled int64 // bytes of big pooled buffers
 
 	live, alloc, peak int64
 	flushes           int
@@ -127,7 +133,7 @@ func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 		dev: dev, queue: dev.Get("queue"), Info: info, Limits: lim,
 		pipes: map[string]*pipe{}, pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
 		enc: js.Undefined(), pass: js.Undefined(),
-		arena: make([]byte, arenaSize), lost: make(chan string, 1),
+		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes,
 	}
 	b.slot = max(256, lim.MinUniformBufferOffsetAlignment)
 	b.arenaBuf = dev.Call("createBuffer", jsObject(map[string]any{"size": arenaSize, "usage": usageUniform | usageCopyDst}))
@@ -218,6 +224,9 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 	if l := b.pool[size]; len(l) > 0 {
 		buf := l[len(l)-1]
 		b.pool[size] = l[:len(l)-1]
+		if size >= b.big {
+			b.pooled -= size
+		}
 		return buf
 	}
 	b.alloc += size
@@ -226,29 +235,40 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 	return &buffer{v: v, size: size}
 }
 
-// bigBuf is the size from which freed buffers are destroyed at the next
-// flush instead of pooled: they are rare and would hold much memory.
+// bigBuf is the size from which freed buffers are reused only until the
+// next flush and then destroyed: they would hold much memory.
 const bigBuf = 16 << 20
 
+// freeBuf pools a buffer: commands recorded later may reuse it, since they
+// run after the ones recorded before.
 func (b *Backend) freeBuf(buf *buffer) {
 	if buf == nil {
 		return
 	}
 	b.live -= buf.size
-	if buf.size >= bigBuf {
-		b.doomed = append(b.doomed, buf)
-		return
-	}
 	buf.idle = b.flushes
 	b.pool[buf.size] = append(b.pool[buf.size], buf)
+	if buf.size >= b.big {
+		b.pooled += buf.size
+	}
 }
 
-// trim destroys pooled buffers unused for two flushes (all if all).
+// flushSpare flushes, destroying the big pooled buffers, when they exceed
+// the spare bytes.
+func (b *Backend) flushSpare() {
+	if b.pooled > b.spare {
+		b.Flush()
+		b.trim(false)
+	}
+}
+
+// trim destroys pooled buffers unused for two flushes, big ones at once
+// (all if all).
 func (b *Backend) trim(all bool) {
 	for size, l := range b.pool {
 		k := 0
 		for _, buf := range l {
-			if all || b.flushes-buf.idle >= 2 {
+			if all || size >= b.big || b.flushes-buf.idle >= 2 {
 				buf.v.Call("destroy")
 				b.alloc -= buf.size
 			} else {
@@ -258,6 +278,7 @@ func (b *Backend) trim(all bool) {
 		}
 		b.pool[size] = l[:k]
 	}
+	b.pooled = 0
 }
 
 func (b *Backend) tensor(c, h, w int) *Tensor {
@@ -277,11 +298,6 @@ func (b *Backend) Flush() {
 	b.enc, b.pass = js.Undefined(), js.Undefined()
 	b.arenaOff = 0
 	b.flushes++
-	for _, buf := range b.doomed {
-		buf.v.Call("destroy")
-		b.alloc -= buf.size
-	}
-	b.doomed = b.doomed[:0]
 	b.trim(false)
 }
 
@@ -318,7 +334,15 @@ func (b *Backend) pipeline(family, name string, f16 int) *pipe {
 	}
 	comp := map[string]any{"module": mod, "entryPoint": "main"}
 	if f16 >= 0 {
-		comp["constants"] = jsObject(map[string]any{"F16": f16})
+		// Bit 0 sets F16 (bank storage), bit 1 SRC16 (compact input).
+		cs := map[string]any{}
+		if strings.Contains(src, "override F16") {
+			cs["F16"] = f16 & 1
+		}
+		if strings.Contains(src, "override SRC16") {
+			cs["SRC16"] = f16 >> 1 & 1
+		}
+		comp["constants"] = jsObject(cs)
 	}
 	var v js.Value
 	if err := try(func() {
@@ -445,15 +469,50 @@ func (b *Backend) Download(t nnst.Tensor) (*tensor.T, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
-	raw, err := b.readBytes(x.buf, x.n()*4)
+	size := x.n() * 4
+	if x.half {
+		size = x.n() * 2
+	}
+	raw, err := b.readBytes(x.buf, size)
 	if err != nil {
 		return nil, err
 	}
 	out := tensor.New(x.c, x.h, x.w)
 	for i := range out.Data {
-		out.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		if x.half {
+			out.Data[i] = halfToFloat(binary.LittleEndian.Uint16(raw[2*i:]))
+		} else {
+			out.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
 	}
 	return out, b.Err()
+}
+
+// halfToFloat converts IEEE fp16 bits to float32.
+func halfToFloat(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	e := uint32(h>>10) & 31
+	m := uint32(h) & 1023
+	switch {
+	case e == 31:
+		return math.Float32frombits(sign | 0xff<<23 | m<<13)
+	case e == 0:
+		v := float32(m) / (1 << 24)
+		if sign != 0 {
+			v = -v
+		}
+		return v
+	}
+	return math.Float32frombits(sign | (e+112)<<23 | m<<13)
+}
+
+// Compact packs x into fp16 pairs.
+func (b *Backend) Compact(x nnst.Tensor) nnst.Tensor {
+	xt := gt(x)
+	n := xt.n()
+	y := &Tensor{c: xt.c, h: xt.h, w: xt.w, half: true, buf: b.newBuf(int64((n+1)/2) * 4)}
+	b.run1("elementwise", "pack_half", -1, (n+1)/2, params{uint32(n)}, xt.buf, y.buf)
+	return y
 }
 
 func (b *Backend) downloadU32(buf *buffer, n int) ([]uint32, error) {
@@ -485,6 +544,7 @@ func (b *Backend) Free(ts ...nnst.Tensor) {
 			x.buf = nil
 		}
 	}
+	b.flushSpare()
 }
 
 func (b *Backend) Axpby(a float32, x nnst.Tensor, c float32, y nnst.Tensor) nnst.Tensor {

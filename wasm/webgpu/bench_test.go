@@ -77,10 +77,10 @@ func TestBench(t *testing.T) {
 		tr := gpu.Forward(img, true)
 		f := gpu.Hypercolumns(tr.Taps, size/4, size/4)
 		loss, g := gpu.CosineLoss(f, f)
-		tg := gpu.HypercolumnsBackward(g, tr.Taps)
-		gi := gpu.Backward(tr, tg)
-		gpu.Free(f, g, loss)
-		gpu.Free(tg...)
+		gpu.Free(f)
+		taps := tr.Taps
+		gi := gpu.Backward(tr, func(l int) nnst.Tensor { return gpu.HypercolumnsBackward(g, taps, l) })
+		gpu.Free(g, loss)
 		return gi
 	}
 	gpu.ResetPeak()

@@ -8,4 +8,7 @@ func TestEstimateBytes(t *testing.T) {
 	if !(e512 < e1024) || EstimateBytes(512, false) >= e512 {
 		t.Error("estimate does not grow with size and flips")
 	}
+	if e512 > 1<<30 {
+		t.Errorf("512 px with rotations: estimate %d MiB > 1 GiB", e512>>20)
+	}
 }

@@ -3,6 +3,8 @@
 package webgpu
 
 import (
+	"fmt"
+
 	"nnst/core/nnst"
 )
 
@@ -13,6 +15,7 @@ type bank struct {
 	parts    []*buffer
 	partRows int
 	m, d, dp int
+	capacity int
 	f16      bool
 	norms    *buffer // m
 	mean     *buffer // d
@@ -29,7 +32,7 @@ func (k *bank) f16i() int {
 
 // grid is a sample grid over a C x H x W tensor.
 type grid struct {
-	t                    *Tensor
+	t                     *Tensor
 	stride, y0, x0, sw, n int
 }
 
@@ -52,6 +55,14 @@ func (g grid) sparams(off, dp, i0, n, noff int) params {
 		uint32(max(g.sw, 1)), uint32(n), uint32(off), uint32(dp), uint32(i0), uint32(noff)}
 }
 
+// src16 is the SRC16 bit of a kernel's constants for reading t.
+func src16(t *Tensor) int {
+	if t.half {
+		return 2
+	}
+	return 0
+}
+
 // chanMean writes into mean (C floats) the mean over the samples of all grids.
 func (b *Backend) chanMean(gs []grid, mean *buffer) int {
 	total := 0
@@ -67,50 +78,68 @@ func (b *Backend) chanMean(gs []grid, mean *buffer) int {
 		if i > 0 {
 			acc = 1
 		}
-		b.dispatch("reduce", "chansum", -1, g.t.c, 1, params{uint32(g.t.c), uint32(g.t.h), uint32(g.t.w), uint32(g.stride),
+		b.dispatch("reduce", "chansum", src16(g.t), g.t.c, 1, params{uint32(g.t.c), uint32(g.t.h), uint32(g.t.w), uint32(g.stride),
 			uint32(g.y0), uint32(g.x0), uint32(max(g.sw, 1)), uint32(g.n), acc, f32(scale)}, g.t.buf, mean)
 	}
 	return total
 }
 
-// newBank builds a bank from the samples of the grids.
-func (b *Backend) newBank(gs []grid, f16 bool) *bank {
-	d := gs[0].t.c
-	k := &bank{d: d, dp: (d + 1) &^ 1, f16: f16}
+// allocBank returns an empty bank of d-vectors for up to capacity rows;
+// its mean is left to the caller.
+func (b *Backend) allocBank(d, capacity int, f16 bool) *bank {
+	k := &bank{d: d, dp: (d + 1) &^ 1, f16: f16, capacity: capacity}
 	k.mean = b.newBuf(int64(d) * 4)
-	k.m = b.chanMean(gs, k.mean)
-	k.norms = b.newBuf(int64(max(k.m, 1)) * 4)
-	off := 0
-	for _, g := range gs {
-		b.run1("match", "colnorm", -1, g.n, g.sparams(off, k.dp, 0, g.n, 0), g.t.buf, k.mean, k.norms)
-		off += g.n
-	}
+	k.norms = b.newBuf(int64(max(capacity, 1)) * 4)
 	rowBytes := int64(k.dp) * 4
-	words := k.dp
 	if f16 {
 		rowBytes /= 2
-		words /= 2
 	}
 	lim := min(b.Limits.MaxStorageBufferBindingSize, b.Limits.MaxBufferSize)
 	if b.partLimit > 0 {
 		lim = b.partLimit
 	}
-	k.partRows = int(min(int64(max(k.m, 1)), lim/rowBytes/64*64))
-	for r := 0; r < k.m || r == 0; r += k.partRows {
-		k.parts = append(k.parts, b.newBuf(int64(min(k.partRows, k.m-r)+1)*rowBytes))
+	k.partRows = int(min(int64(max(capacity, 1)), lim/rowBytes/64*64))
+	for r := 0; r < capacity || r == 0; r += k.partRows {
+		k.parts = append(k.parts, b.newBuf(int64(min(k.partRows, capacity-r)+1)*rowBytes))
 	}
-	// Rows of each grid, split at part boundaries.
-	row := 0
-	f := k.f16i()
+	return k
+}
+
+// bankAdd appends the samples of g to the bank.
+func (b *Backend) bankAdd(k *bank, g grid) {
+	if k.m+g.n > k.capacity || g.t.c != k.d {
+		b.fail(fmt.Errorf("webgpu: %d vectors of %d channels do not fit a bank of %d/%d vectors of %d", g.n, g.t.c, k.m, k.capacity, k.d))
+		return
+	}
+	b.run1("match", "colnorm", src16(g.t), g.n, g.sparams(k.m, k.dp, 0, g.n, 0), g.t.buf, k.mean, k.norms)
+	words := k.dp
+	if k.f16 {
+		words /= 2
+	}
+	// Rows split at part boundaries.
+	row := k.m
+	f := k.f16i() | src16(g.t)
+	for i := 0; i < g.n; {
+		part := row / k.partRows
+		local := row % k.partRows
+		n := min(g.n-i, k.partRows-local)
+		b.run1("match", "pack_rows", f, n*words, g.sparams(local, k.dp, i, n, row), g.t.buf, k.mean, k.norms, k.parts[part])
+		i += n
+		row += n
+	}
+	k.m += g.n
+}
+
+// newBank builds a bank from the samples of the grids.
+func (b *Backend) newBank(gs []grid, f16 bool) *bank {
+	total := 0
 	for _, g := range gs {
-		for i := 0; i < g.n; {
-			part := row / k.partRows
-			local := row % k.partRows
-			n := min(g.n-i, k.partRows-local)
-			b.run1("match", "pack_rows", f, n*words, g.sparams(local, k.dp, i, n, row), g.t.buf, k.mean, k.norms, k.parts[part])
-			i += n
-			row += n
-		}
+		total += g.n
+	}
+	k := b.allocBank(gs[0].t.c, total, f16)
+	b.chanMean(gs, k.mean)
+	for _, g := range gs {
+		b.bankAdd(k, g)
 	}
 	return k
 }
@@ -123,15 +152,26 @@ func (b *Backend) freeBank(k *bank) {
 	b.freeBuf(k.mean)
 }
 
-func (b *Backend) NewBank(vectors []nnst.Tensor) nnst.Bank {
-	gs := make([]grid, len(vectors))
-	for i, v := range vectors {
-		gs[i] = sampleGrid(gt(v), nnst.Sample{Stride: 1})
-	}
-	return b.newBank(gs, true)
+func (b *Backend) ChannelMean(x nnst.Tensor) nnst.Tensor {
+	xt := gt(x)
+	out := b.tensor(xt.c, 1, 1)
+	b.chanMean([]grid{sampleGrid(xt, nnst.Sample{Stride: 1})}, out.buf)
+	return out
 }
 
-func (b *Backend) FreeBank(k nnst.Bank) { b.freeBank(k.(*bank)) }
+// NewBank stores the bank in fp16.
+func (b *Backend) NewBank(mean nnst.Tensor, capacity int) nnst.Bank {
+	mt := gt(mean)
+	k := b.allocBank(mt.c, capacity, true)
+	b.run1("elementwise", "axpby", -1, mt.c, params{uint32(mt.c), f32(1), f32(0), 0}, mt.buf, mt.buf, k.mean)
+	return k
+}
+
+func (b *Backend) BankAdd(k nnst.Bank, t nnst.Tensor) {
+	b.bankAdd(k.(*bank), sampleGrid(gt(t), nnst.Sample{Stride: 1}))
+}
+
+func (b *Backend) FreeBank(k nnst.Bank) { b.freeBank(k.(*bank)); b.flushSpare() }
 
 // query centres and normalises the samples of g into a C x n column
 // matrix; it returns it and the norms.

@@ -109,15 +109,16 @@ func (b *Backend) normalizeBack(g *Tensor) *Tensor {
 	return y
 }
 
+// trace holds every layer's output; a pool's backward recomputes its
+// arg-max from its input.
 type trace struct {
 	outs []*Tensor
-	idx  []*buffer
 	h, w int
 }
 
 func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 	x := b.normalize(gt(img))
-	tr := &trace{outs: make([]*Tensor, b.last+1), idx: make([]*buffer, b.last+1), h: x.h, w: x.w}
+	tr := &trace{outs: make([]*Tensor, b.last+1), h: x.h, w: x.w}
 	taps := make([]nnst.Tensor, len(b.model.Taps))
 	prevTap := false
 	for i := 0; i <= b.last; i++ {
@@ -125,13 +126,7 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 		var y *Tensor
 		if l.Kind == "pool" {
 			y = b.tensor(x.c, x.h/2, x.w/2)
-			idx := b.newBuf(int64(y.n()) * 4)
-			b.run1("pool", "maxpool", -1, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf, idx)
-			if keep {
-				tr.idx[i] = idx
-			} else {
-				b.freeBuf(idx)
-			}
+			b.run1("pool", "maxpool", -1, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf)
 		} else {
 			c := b.convs[i]
 			y = b.conv(x, c.fwd, c.bias, c.in, c.out, true)
@@ -148,7 +143,6 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 	}
 	if !keep {
 		tr.outs = nil
-		tr.idx = nil
 	}
 	return &nnst.Trace{Taps: taps, State: &traceState{tr: tr, keep: keep}}
 }
@@ -161,12 +155,9 @@ type traceState struct {
 func (b *Backend) Release(ntr *nnst.Trace) {
 	st, _ := ntr.State.(*traceState)
 	if st != nil && st.keep {
-		for i, o := range st.tr.outs {
+		for _, o := range st.tr.outs {
 			if o != nil {
 				b.freeBuf(o.buf)
-			}
-			if st.tr.idx[i] != nil {
-				b.freeBuf(st.tr.idx[i])
 			}
 		}
 	} else {
@@ -177,9 +168,11 @@ func (b *Backend) Release(ntr *nnst.Trace) {
 		}
 	}
 	ntr.Taps, ntr.State = nil, nil
+	b.flushSpare()
 }
 
-func (b *Backend) Backward(ntr *nnst.Trace, tapGrads []nnst.Tensor) nnst.Tensor {
+// Backward frees each layer's activation once the pass is past it.
+func (b *Backend) Backward(ntr *nnst.Trace, tapGrad func(l int) nnst.Tensor) nnst.Tensor {
 	st := ntr.State.(*traceState)
 	if !st.keep {
 		panic("webgpu: Backward on a trace made without keep")
@@ -189,36 +182,44 @@ func (b *Backend) Backward(ntr *nnst.Trace, tapGrads []nnst.Tensor) nnst.Tensor 
 	for i := b.last; i >= 0; i-- {
 		l := b.model.Layers[i]
 		y := tr.outs[i]
-		if t := b.tapOf[i]; t >= 0 && tapGrads[t] != nil {
-			tg := gt(tapGrads[t])
-			if g == nil {
-				g = b.Axpby(1, tg, 0, nil).(*Tensor)
-			} else {
-				ng := b.Axpby(1, g, 1, tg).(*Tensor)
-				b.freeBuf(g.buf)
-				g = ng
+		if t := b.tapOf[i]; t >= 0 {
+			if tg := gt(tapGrad(t)); tg != nil {
+				if g == nil {
+					g = tg
+				} else {
+					ng := b.Axpby(1, g, 1, tg).(*Tensor)
+					b.freeBuf(g.buf)
+					b.freeBuf(tg.buf)
+					g = ng
+				}
 			}
 		}
-		if g == nil {
-			continue
+		if g != nil {
+			ih, iw := tr.h, tr.w
+			if i > 0 {
+				ih, iw = tr.outs[i-1].h, tr.outs[i-1].w
+			}
+			if l.Kind == "pool" {
+				dx := b.tensor(y.c, ih, iw)
+				b.run1("pool", "maxpool_back", -1, dx.n(), params{uint32(y.c), uint32(ih), uint32(iw)}, g.buf, tr.outs[i-1].buf, dx.buf)
+				b.freeBuf(g.buf)
+				g = dx
+			} else {
+				gm := b.tensor(g.c, g.h, g.w)
+				b.run1("pool", "relu_back", -1, gm.n(), params{uint32(gm.n())}, g.buf, y.buf, gm.buf)
+				b.freeBuf(g.buf)
+				b.freeBuf(y.buf)
+				tr.outs[i] = nil
+				c := b.convs[i]
+				g = b.conv(gm, c.bwd, nil, c.out, c.in, false)
+				b.freeBuf(gm.buf)
+			}
 		}
-		ih, iw := tr.h, tr.w
-		if i > 0 {
-			ih, iw = tr.outs[i-1].h, tr.outs[i-1].w
+		if tr.outs[i] != nil {
+			b.freeBuf(tr.outs[i].buf)
+			tr.outs[i] = nil
 		}
-		if l.Kind == "pool" {
-			dx := b.tensor(y.c, ih, iw)
-			b.run1("pool", "maxpool_back", -1, dx.n(), params{uint32(y.c), uint32(ih), uint32(iw)}, g.buf, tr.idx[i], dx.buf)
-			b.freeBuf(g.buf)
-			g = dx
-			continue
-		}
-		gm := b.tensor(g.c, g.h, g.w)
-		b.run1("pool", "relu_back", -1, gm.n(), params{uint32(gm.n())}, g.buf, y.buf, gm.buf)
-		b.freeBuf(g.buf)
-		c := b.convs[i]
-		g = b.conv(gm, c.bwd, nil, c.out, c.in, false)
-		b.freeBuf(gm.buf)
+		b.flushSpare()
 	}
 	if g == nil {
 		g = b.Zeros(3, tr.h, tr.w).(*Tensor)
@@ -244,16 +245,13 @@ func (b *Backend) Hypercolumns(taps []nnst.Tensor, h, w int) nnst.Tensor {
 	return out
 }
 
-func (b *Backend) HypercolumnsBackward(g nnst.Tensor, taps []nnst.Tensor) []nnst.Tensor {
-	gg := gt(g)
-	grads := make([]nnst.Tensor, len(taps))
+func (b *Backend) HypercolumnsBackward(g nnst.Tensor, taps []nnst.Tensor, l int) nnst.Tensor {
 	off := 0
-	for i, t := range taps {
-		x := gt(t)
-		dx := b.tensor(x.c, x.h, x.w)
-		b.resizeBack(gg, off, dx, 1/float32(x.c), true)
-		grads[i] = dx
-		off += x.c
+	for _, t := range taps[:l] {
+		off += gt(t).c
 	}
-	return grads
+	x := gt(taps[l])
+	dx := b.tensor(x.c, x.h, x.w)
+	b.resizeBack(gt(g), off, dx, 1/float32(x.c), true)
+	return dx
 }

@@ -213,12 +213,27 @@ func TestForwardBackward(t *testing.T) {
 	hc := gpu.Hypercolumns(gtr.Taps, 9, 7)
 	check(t, "hypercolumns", hc, cpuT(ref.Hypercolumns(ctr.Taps, 9, 7)), 1e-5)
 	hg := randT(cpuT(ref.Hypercolumns(ctr.Taps, 9, 7)).C, 9, 7, 30)
-	ghb := gpu.HypercolumnsBackward(gpu.Upload(hg), gtr.Taps)
-	chb := ref.HypercolumnsBackward(ref.Upload(hg), ctr.Taps)
-	for i := range chb {
-		check(t, fmt.Sprintf("hypercolumns backward %d", i), ghb[i], cpuT(chb[i]), 1e-5)
+	ghg, chg := gpu.Upload(hg), ref.Upload(hg)
+	for i := range ctr.Taps {
+		check(t, fmt.Sprintf("hypercolumns backward %d", i), gpu.HypercolumnsBackward(ghg, gtr.Taps, i), cpuT(ref.HypercolumnsBackward(chg, ctr.Taps, i)), 1e-5)
 	}
-	check(t, "backward", gpu.Backward(gtr, tg), cpuT(ref.Backward(ctr, cg)), 1e-4)
+	// Backward frees the trace as it goes: only the image gradient stays.
+	var held int64
+	for _, x := range tg {
+		if x != nil {
+			held += gt(x).buf.size
+		}
+	}
+	st := gtr.State.(*traceState).tr
+	for _, o := range st.outs {
+		held += o.buf.size
+	}
+	live := gpu.LiveBytes()
+	gb := gpu.Backward(gtr, func(l int) nnst.Tensor { return tg[l] })
+	if got, want := gpu.LiveBytes(), live-held+gt(gb).buf.size; got != want {
+		t.Errorf("live bytes after Backward %d, want %d", got, want)
+	}
+	check(t, "backward", gb, cpuT(ref.Backward(ctr, func(l int) nnst.Tensor { return cg[l] })), 1e-4)
 	// Without keep.
 	gtr = gpu.Forward(gpu.Upload(img), false)
 	ctr = ref.Forward(ref.Upload(img), false)
@@ -270,6 +285,65 @@ func testSplitLoss(t *testing.T) {
 	}
 }
 
+// newBank builds a bank from the vectors of ts the way the driver does:
+// the count-weighted mean of the tensors' means, then each tensor added.
+func newBank(be nnst.Backend, ts ...nnst.Tensor) nnst.Bank {
+	var mean nnst.Tensor
+	n := 0
+	for _, t := range ts {
+		_, h, w := t.Shape()
+		m := be.ChannelMean(t)
+		if mean == nil {
+			mean = m
+		} else {
+			a := float32(n) / float32(n+h*w)
+			next := be.Axpby(a, mean, 1-a, m)
+			be.Free(mean, m)
+			mean = next
+		}
+		n += h * w
+	}
+	k := be.NewBank(mean, n)
+	be.Free(mean)
+	for _, t := range ts {
+		be.BankAdd(k, t)
+	}
+	return k
+}
+
+func TestChannelMean(t *testing.T) {
+	x := randT(5, 13, 17, 70)
+	check(t, "channel mean", gpu.ChannelMean(gpu.Upload(x)), cpuT(ref.ChannelMean(ref.Upload(x))), 1e-5)
+}
+
+// TestCompact checks the fp16 copy (odd element count) and SplitLoss on
+// compact style inputs against the CPU's f32 ones: the loss within 2e-3
+// relative, the gradient within 1e-2 of its largest element.
+func TestCompact(t *testing.T) {
+	x := randT(3, 7, 5, 71)
+	c := gpu.Compact(gpu.Upload(x))
+	if e := relErr(down(t, c), x); e > 1e-3 {
+		t.Errorf("compact copy: relative error %.3g > 1e-3", e)
+	}
+	for _, s := range []nnst.Sample{{Stride: 1}, {Stride: 3, Y0: 2, X0: 1}} {
+		out := randT(15, 13, 11, 72)
+		st := []*tensor.T{randT(15, 12, 14, 73), randT(15, 14, 12, 74)}
+		var gs, cs []nnst.Tensor
+		for _, x := range st {
+			u := gpu.Upload(x)
+			gs, cs = append(gs, gpu.Compact(u)), append(cs, ref.Compact(ref.Upload(x)))
+			gpu.Free(u)
+		}
+		gl, gg := gpu.SplitLoss(gpu.Upload(out), gs, s)
+		cl, cg := ref.SplitLoss(ref.Upload(out), cs, s)
+		check(t, fmt.Sprintf("split loss, compact style %+v", s), gl, cpuT(cl), 2e-3)
+		check(t, fmt.Sprintf("split grad, compact style %+v", s), gg, cpuT(cg), 1e-2)
+	}
+	if err := gpu.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestMatch(t *testing.T) {
 	const d = 24
 	vecs := []*tensor.T{randT(d, 32, 32, 40), randT(d, 24, 40, 41)}
@@ -284,7 +358,7 @@ func TestMatch(t *testing.T) {
 		for _, v := range vecs {
 			gv, cv = append(gv, gpu.Upload(v)), append(cv, ref.Upload(v))
 		}
-		gb, cb := gpu.NewBank(gv), ref.NewBank(cv)
+		gb, cb := newBank(gpu, gv...), newBank(ref, cv...)
 		if gb.Len() != cb.Len() {
 			t.Fatalf("bank len %d, want %d", gb.Len(), cb.Len())
 		}
@@ -359,6 +433,10 @@ func TestPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Pool big buffers and flush them as a 512 px run does, scaled to this
+	// model's largest tensor (64 KiB here, 64 MiB there).
+	gpu.big, gpu.spare = 16<<10, 16<<10
+	defer func() { gpu.big, gpu.spare = bigBuf, spareBytes }()
 	gpu.Flush()
 	gpu.trim(true)
 	gpu.ResetPeak()
@@ -378,7 +456,7 @@ func TestPipeline(t *testing.T) {
 	}
 	p := psnr(got, want)
 	init := psnr(content, want)
-	est := EstimateModelBytes(model.VGG19, 16, 64, 64, o.Flip)
+	est := estimate(model.VGG19, 16, 64, 64, o.Flip, gpu.spare)
 	// At this size, 256-byte rounding and pooled buffers of the previous
 	// stage weigh more than at 512 px.
 	pk := gpu.PeakBytes() - base
