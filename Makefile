@@ -6,7 +6,7 @@ MODEL := build/models/vgg19.safetensors
 NNST := build/nnst
 GOSRC := $(shell find core cmd -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build model test test-go run bench bench-conv clean
+.PHONY: all build model test test-go run bench bench-conv clean wabt simd-kernels test-simd bench-simd
 
 all: build model
 
@@ -42,6 +42,29 @@ run: build model
 
 bench: build model
 	$(NNST) bench
+
+# Browser CPU kernels (wasm/simd): kernels.wat assembled with wabt's
+# wat2wasm; the site serves it next to web/simd.js and web/simd-worker.js.
+SIMD_KERNELS := build/simd/simd-kernels.wasm
+
+wabt:
+	@command -v wat2wasm >/dev/null || { apt-get update -qq && apt-get install -y -qq wabt; }
+
+simd-kernels: $(SIMD_KERNELS)
+
+$(SIMD_KERNELS): wasm/simd/kernels.wat | wabt
+	@mkdir -p $(dir $@)
+	wat2wasm --enable-threads $< -o $@
+
+# Parity of the SIMD kernels with the Go CPU ops, in headless Chromium.
+test-simd: wabt
+	NNST_SIMD_REQUIRE=1 $(GO) test -count=1 -timeout 5m ./wasm/simd/...
+
+# VGG19 to relu4_3 with our kernels against onnxruntime-web (wasm backend)
+# in one headless Chromium run, plus a stylization at 256 px.
+bench-simd: wabt model
+	cd wasm/simd/bench && { [ -d node_modules/onnxruntime-web ] || npm ci --no-audit --no-fund; }
+	$(GO) run ./wasm/simd/bench -model $(MODEL)
 
 clean:
 	rm -rf build dist

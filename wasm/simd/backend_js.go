@@ -1,0 +1,35 @@
+//go:build js && wasm
+
+package simd
+
+import (
+	"syscall/js"
+
+	"nnst/core/cpu"
+	"nnst/core/nnst"
+)
+
+// Available reports whether the SIMD kernels can run here: web/simd.js is
+// loaded, the page is cross-origin isolated (SharedArrayBuffer) and
+// WebAssembly SIMD128 validates.
+func Available() bool {
+	s := shim()
+	return s.Type() == js.TypeObject && s.Call("available").Bool()
+}
+
+// Threads is the default worker count: min(hardwareConcurrency, 4).
+func Threads() int { return shim().Call("threads").Int() }
+
+// NewBackend returns the CPU backend with the SIMD kernels on Threads()
+// workers. Call it, and the backend, from a goroutine that may block (not
+// inside a js.Func callback).
+func NewBackend() (nnst.Backend, error) { return NewBackendThreads(Threads()) }
+
+// NewBackendThreads is NewBackend on n workers.
+func NewBackendThreads(n int) (*cpu.Backend, error) {
+	p, err := open(max(1, n))
+	if err != nil {
+		return nil, err
+	}
+	return cpu.NewWith(cpu.Kernels{Name: "wasm-simd", NewConv: p.newConv, Nearest: p.nearest, Err: p.Err}), nil
+}
