@@ -157,4 +157,3 @@ func Root() (string, error) {
 func Timeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
-
