@@ -52,7 +52,10 @@ func await(p js.Value) (js.Value, error) {
 	}
 	ch := make(chan res, 1)
 	ok := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- res{v: a[0]}; return nil })
-	bad := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- res{err: errors.New(a[0].Call("toString").String())}; return nil })
+	bad := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		ch <- res{err: errors.New(a[0].Call("toString").String())}
+		return nil
+	})
 	defer ok.Release()
 	defer bad.Release()
 	p.Call("then", ok, bad)
