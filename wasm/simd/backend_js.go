@@ -17,8 +17,14 @@ func Available() bool {
 	return s.Type() == js.TypeObject && s.Call("available").Bool()
 }
 
-// Threads is the default worker count: min(hardwareConcurrency, 4).
-func Threads() int { return shim().Call("threads").Int() }
+// Threads is the default worker count: min(hardwareConcurrency, 4), or 1
+// without web/simd.js.
+func Threads() int {
+	if s := shim(); s.Type() == js.TypeObject {
+		return s.Call("threads").Int()
+	}
+	return 1
+}
 
 // NewBackend returns the CPU backend with the SIMD kernels on Threads()
 // workers. Call it, and the backend, from a goroutine that may block (not
