@@ -52,18 +52,32 @@ func TestBrowser(t *testing.T) {
 	}
 	web := filepath.Join(root, "web")
 	if err := browser.Copy(dir, wasmExec, filepath.Join(web, "simd.js"), filepath.Join(web, "simd-worker.js"),
-		"testdata/page.html", "testdata/run.js"); err != nil {
+		"testdata/page.html", "testdata/run.js", "testdata/worker.html", "testdata/worker-page.js", "testdata/worker-run.js"); err != nil {
 		t.Fatal(err)
 	}
 	srv := browser.Serve(dir, nil)
 	defer srv.Close()
+	// On the page with every parity test; in a worker (where the web app
+	// runs its engine) with the backend one.
+	runPage(t, srv.URL+`/page.html?wasm=simd.test.wasm&args=["-test.v","-test.run=Parity"]`,
+		"TestConvParity", "TestNearestParity", "TestBackendParity")
+	runPage(t, srv.URL+`/worker.html?wasm=simd.test.wasm&args=["-test.v","-test.run=BackendParity"]`,
+		"TestBackendParity")
+	// Without COOP/COEP there is no SharedArrayBuffer: not available.
+	plain := browser.ServePlain(dir)
+	defer plain.Close()
+	runPage(t, plain.URL+`/page.html?wasm=simd.test.wasm&args=["-test.v","-test.run=NotIsolated"]`,
+		"TestNotIsolated")
+}
+
+func runPage(t *testing.T, url string, tests ...string) {
+	t.Helper()
 	ctx, cancel := browser.Timeout(3 * time.Minute)
 	defer cancel()
 	type result struct {
 		Code   int    `json:"code"`
 		Output string `json:"output"`
 	}
-	url := srv.URL + `/page.html?wasm=simd.test.wasm&args=["-test.v","-test.run=Parity"]`
 	res, err := browser.Eval[result](ctx, url, "window.goResult", func(s string) {
 		if strings.HasPrefix(s, "exception") {
 			t.Log(s)
@@ -72,8 +86,8 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Log("browser output:\n" + res.Output)
-	for _, name := range []string{"TestConvParity", "TestNearestParity", "TestBackendParity"} {
+	t.Logf("%s:\n%s", url, res.Output)
+	for _, name := range tests {
 		if !strings.Contains(res.Output, fmt.Sprintf("--- PASS: %s", name)) {
 			t.Errorf("%s did not pass in the browser", name)
 		}

@@ -6,6 +6,7 @@ package simd
 import (
 	"math"
 	"math/rand/v2"
+	"syscall/js"
 	"testing"
 
 	"nnst/core/conv"
@@ -181,5 +182,18 @@ func TestBackendParity(t *testing.T) {
 	closeTo(t, "split loss", got.loss.Data, want.loss.Data, 1e-5)
 	if err := be.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Run on a page served without COOP/COEP (see browser_test.go).
+func TestNotIsolated(t *testing.T) {
+	if js.Global().Get("crossOriginIsolated").Bool() {
+		t.Fatal("page is cross-origin isolated; this test needs a plain page")
+	}
+	if Available() {
+		t.Error("Available() is true without cross-origin isolation")
+	}
+	if _, err := NewBackend(); err == nil {
+		t.Error("NewBackend succeeded without cross-origin isolation")
 	}
 }

@@ -37,6 +37,13 @@ func Chromium() (string, error) {
 // Serve serves dir with the headers a SharedArrayBuffer needs; extra maps
 // URL paths to more handlers.
 func Serve(dir string, extra map[string]http.Handler) *httptest.Server {
+	return serve(dir, extra, true)
+}
+
+// ServePlain serves dir without cross-origin isolation.
+func ServePlain(dir string) *httptest.Server { return serve(dir, nil, false) }
+
+func serve(dir string, extra map[string]http.Handler, isolated bool) *httptest.Server {
 	mime.AddExtensionType(".wasm", "application/wasm")
 	mime.AddExtensionType(".mjs", "text/javascript")
 	mux := http.NewServeMux()
@@ -45,9 +52,11 @@ func Serve(dir string, extra map[string]http.Handler) *httptest.Server {
 		mux.Handle(p, h)
 	}
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cross-Origin-Opener-Policy", "same-origin")
-		w.Header().Set("Cross-Origin-Embedder-Policy", "require-corp")
-		w.Header().Set("Cross-Origin-Resource-Policy", "same-origin")
+		if isolated {
+			w.Header().Set("Cross-Origin-Opener-Policy", "same-origin")
+			w.Header().Set("Cross-Origin-Embedder-Policy", "require-corp")
+			w.Header().Set("Cross-Origin-Resource-Policy", "same-origin")
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		mux.ServeHTTP(w, r)
 	}))
