@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -123,6 +124,7 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 		Stylize   struct {
 			Size, Steps int
 			Seconds     float64
+			Stages      map[string]float64
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
@@ -138,7 +140,12 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 		gf := flops(m, s) / 1e9
 		fmt.Printf("| %d | %.2f | %.3f (%.3f) | %.3f (%.3f) | %.1f | %.2f |\n", s, gf, o[0], o[1], u[0], u[1], gf/u[0], u[0]/o[0])
 	}
-	fmt.Printf("\nStylization with the SIMD backend at %d px, %d steps per scale: %.1f s\n", res.Stylize.Size, res.Stylize.Steps, res.Stylize.Seconds)
+	fmt.Printf("\nStylization with the SIMD backend at %d px, %d steps per scale: %.1f s (", res.Stylize.Size, res.Stylize.Steps, res.Stylize.Seconds)
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(res.Stylize.Stages)) {
+		parts = append(parts, fmt.Sprintf("%s %.1f s", k, res.Stylize.Stages[k]))
+	}
+	fmt.Printf("%s)\n", strings.Join(parts, ", "))
 	return nil
 }
 

@@ -117,34 +117,46 @@ func forward(size, reps int) ([]any, error) {
 	return times, be.Err()
 }
 
-func stylize(size, steps int, contentURL, styleURL string) (float64, error) {
+// stylize times one run; it returns seconds and the seconds per stage.
+func stylize(size, steps int, contentURL, styleURL string) (any, error) {
 	cb, err := fetchBytes(contentURL)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	sb, err := fetchBytes(styleURL)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	c, err := imageio.DecodeBytes(cb)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	s, err := imageio.DecodeBytes(sb)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	st, err := nnst.New(be, m)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	o := nnst.Defaults(false)
 	o.Size, o.Steps = size, steps
-	t0 := time.Now()
-	if _, err := st.Run(context.Background(), c, s, o, nil); err != nil {
-		return 0, err
+	stages := map[string]any{}
+	stage, since := "", time.Now()
+	t0 := since
+	report := func(p nnst.Progress) {
+		if p.Stage != stage {
+			if stage != "" {
+				prev, _ := stages[stage].(float64)
+				stages[stage] = prev + time.Since(since).Seconds()
+			}
+			stage, since = p.Stage, time.Now()
+		}
 	}
-	return time.Since(t0).Seconds(), be.Err()
+	if _, err := st.Run(context.Background(), c, s, o, report); err != nil {
+		return nil, err
+	}
+	return map[string]any{"seconds": time.Since(t0).Seconds(), "stages": stages}, be.Err()
 }
 
 func main() {

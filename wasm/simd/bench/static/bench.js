@@ -35,6 +35,7 @@ window.benchResult = (async function () {
     log("size " + s + " done");
   }
   await sess.release();
-  res.stylize = { size: cfg.styleSize, steps: cfg.steps, seconds: await api.stylize(cfg.styleSize, cfg.steps, "content.jpg", "style.jpg") };
+  var st = await api.stylize(cfg.styleSize, cfg.steps, "content.jpg", "style.jpg");
+  res.stylize = { size: cfg.styleSize, steps: cfg.steps, seconds: st.seconds, stages: st.stages };
   return JSON.stringify(res);
 })();
