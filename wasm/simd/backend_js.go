@@ -33,9 +33,18 @@ func NewBackend() (nnst.Backend, error) { return NewBackendThreads(Threads()) }
 
 // NewBackendThreads is NewBackend on n workers.
 func NewBackendThreads(n int) (*cpu.Backend, error) {
-	p, err := open(max(1, n))
+	k, err := NewKernels(n)
 	if err != nil {
 		return nil, err
 	}
-	return cpu.NewWith(cpu.Kernels{Name: "wasm-simd", NewConv: p.newConv, Nearest: p.nearest, Err: p.Err}), nil
+	return cpu.NewWith(k), nil
+}
+
+// NewKernels returns the SIMD kernels on n workers, for cpu.NewWith.
+func NewKernels(n int) (cpu.Kernels, error) {
+	p, err := open(max(1, n))
+	if err != nil {
+		return cpu.Kernels{}, err
+	}
+	return cpu.Kernels{Name: "wasm-simd", NewConv: p.newConv, Nearest: p.nearest, Err: p.Err}, nil
 }

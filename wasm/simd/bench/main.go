@@ -121,7 +121,12 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 		Threads   int
 		Cores     int
 		UA        string
-		Stylize   struct {
+		Kernels   []struct {
+			Name          string
+			In, Out, Size int
+			Fwd, Bwd      float64
+		}
+		Stylize struct {
 			Size, Steps int
 			Seconds     float64
 			Stages      map[string]float64
@@ -139,6 +144,16 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 		o, u := stats(res.Ort[k]), stats(res.Ours[k])
 		gf := flops(m, s) / 1e9
 		fmt.Printf("| %d | %.2f | %.3f (%.3f) | %.3f (%.3f) | %.1f | %.2f |\n", s, gf, o[0], o[1], u[0], u[1], gf/u[0], u[0]/o[0])
+	}
+	fmt.Printf("\nOur kernels alone at %d px (best of 2, GFLOP/s, %d threads; data copied in and out included):\n\n", sizes[len(sizes)-1], res.Threads)
+	fmt.Println("| kernel | in->out | size | forward | backward-data |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, kr := range res.Kernels {
+		if kr.Name == "nearest" {
+			fmt.Printf("| nearest (bank %d x %d, %d queries) | | | %.1f | |\n", kr.Out, kr.In, kr.Size, kr.Fwd)
+			continue
+		}
+		fmt.Printf("| %s | %d->%d | %d | %.1f | %.1f |\n", kr.Name, kr.In, kr.Out, kr.Size, kr.Fwd, kr.Bwd)
 	}
 	fmt.Printf("\nStylization with the SIMD backend at %d px, %d steps per scale: %.1f s (", res.Stylize.Size, res.Stylize.Steps, res.Stylize.Seconds)
 	var parts []string

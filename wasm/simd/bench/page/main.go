@@ -23,6 +23,7 @@ import (
 
 var (
 	be *cpu.Backend
+	k  cpu.Kernels
 	m  *model.Model
 )
 
@@ -93,9 +94,10 @@ func setup(threads int, modelURL string) error {
 	if m, err = model.Read(b); err != nil {
 		return err
 	}
-	if be, err = simd.NewBackendThreads(threads); err != nil {
+	if k, err = simd.NewKernels(threads); err != nil {
 		return err
 	}
+	be = cpu.NewWith(k)
 	return be.LoadModel(m)
 }
 
@@ -115,6 +117,49 @@ func forward(size, reps int) ([]any, error) {
 		times = append(times, time.Since(t0).Seconds())
 	}
 	return times, be.Err()
+}
+
+// kernels times each conv layer of the model at size px (forward with
+// ReLU, backward-data) and one nearest-neighbour search of the final
+// pass's shape at relu3_1 (16384 x 256 bank, 4096 queries): best of reps,
+// in GFLOP/s.
+func kernels(size, reps int) ([]any, error) {
+	r := rand.New(rand.NewPCG(9, 9))
+	best := func(f func()) float64 {
+		b := 1e9
+		for i := 0; i < reps; i++ {
+			t0 := time.Now()
+			f()
+			b = min(b, time.Since(t0).Seconds())
+		}
+		return b
+	}
+	randS := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = r.Float32() - 0.5
+		}
+		return s
+	}
+	var rows []any
+	h := size
+	for _, l := range m.Layers {
+		if l.Kind == "pool" {
+			h /= 2
+			continue
+		}
+		c := k.NewConv(l.Conv.In, l.Conv.Out, l.Conv.Weight, l.Conv.Bias)
+		x, y := randS(l.Conv.In*h*h), make([]float32, l.Conv.Out*h*h)
+		gf := 2 * float64(l.Conv.In*9*l.Conv.Out*h*h) / 1e9
+		fwd := best(func() { c.Forward(x, h, h, true, y) })
+		bwd := best(func() { c.BackwardData(y, h, h, x) })
+		rows = append(rows, map[string]any{"name": l.Name, "in": l.Conv.In, "out": l.Conv.Out, "size": h, "fwd": gf / fwd, "bwd": gf / bwd})
+	}
+	const mm, d, n = 16384, 256, 4096
+	a, q := randS(mm*d), randS(d*n)
+	t := best(func() { k.Nearest(a, mm, d, q, n) })
+	rows = append(rows, map[string]any{"name": "nearest", "in": d, "out": mm, "size": n, "fwd": 2 * float64(mm*d*n) / 1e9 / t})
+	return rows, be.Err()
 }
 
 // stylize times one run; it returns seconds and the seconds per stage.
@@ -166,6 +211,9 @@ func main() {
 	}))
 	api.Set("forward", js.FuncOf(func(_ js.Value, a []js.Value) any {
 		return promise(func() (any, error) { t, err := forward(a[0].Int(), a[1].Int()); return t, err })
+	}))
+	api.Set("kernels", js.FuncOf(func(_ js.Value, a []js.Value) any {
+		return promise(func() (any, error) { t, err := kernels(a[0].Int(), a[1].Int()); return t, err })
 	}))
 	api.Set("stylize", js.FuncOf(func(_ js.Value, a []js.Value) any {
 		return promise(func() (any, error) { return stylize(a[0].Int(), a[1].Int(), a[2].String(), a[3].String()) })

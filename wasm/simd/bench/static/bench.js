@@ -8,12 +8,18 @@ window.benchResult = (async function () {
   ort.env.wasm.numThreads = cfg.threads;
   ort.env.wasm.wasmPaths = new URL("ort/", location.href).href;
   var sess = await ort.InferenceSession.create("model.onnx", { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
-  var api = await new Promise(function (resolve) {
+  var exited;
+  var goExit = new Promise(function (_, reject) { exited = reject; });
+  var api = await new Promise(function (resolve, reject) {
     window.nnstBenchReady = resolve;
     var go = new Go();
-    WebAssembly.instantiateStreaming(fetch("bench.wasm"), go.importObject).then(function (r) { go.run(r.instance); });
+    WebAssembly.instantiateStreaming(fetch("bench.wasm"), go.importObject).then(function (r) {
+      return go.run(r.instance);
+    }).then(function () { throw new Error("the Go program exited"); }).catch(function (e) { reject(e); exited(e); });
   });
-  await api.setup(cfg.threads, "vgg19.safetensors");
+  // Every call also fails if the Go program dies.
+  var call = function (p) { return Promise.race([p, goExit]); };
+  await call(api.setup(cfg.threads, "vgg19.safetensors"));
   // The same normalised-range input for both (values do not change the work).
   var res = { ort: {}, ours: {}, threads: cfg.threads, cores: navigator.hardwareConcurrency, ua: navigator.userAgent };
   for (var s of cfg.sizes) {
@@ -21,7 +27,7 @@ window.benchResult = (async function () {
     for (var i = 0; i < data.length; i++) data[i] = Math.sin(i) * 100;
     var x = new ort.Tensor("float32", data, [1, 3, s, s]);
     await sess.run({ x: x }); // warm-up
-    await api.forward(s, 1);
+    await call(api.forward(s, 1));
     res.ort[s] = [];
     res.ours[s] = [];
     for (var round = 0; round < cfg.rounds; round++) {
@@ -30,12 +36,13 @@ window.benchResult = (async function () {
         await sess.run({ x: x });
         res.ort[s].push((performance.now() - t0) / 1000);
       }
-      res.ours[s] = res.ours[s].concat(await api.forward(s, cfg.reps));
+      res.ours[s] = res.ours[s].concat(await call(api.forward(s, cfg.reps)));
     }
     log("size " + s + " done");
   }
   await sess.release();
-  var st = await api.stylize(cfg.styleSize, cfg.steps, "content.jpg", "style.jpg");
+  res.kernels = await call(api.kernels(cfg.sizes[cfg.sizes.length - 1], 2));
+  var st = await call(api.stylize(cfg.styleSize, cfg.steps, "content.jpg", "style.jpg"));
   res.stylize = { size: cfg.styleSize, steps: cfg.steps, seconds: st.seconds, stages: st.stages };
   return JSON.stringify(res);
 })();
