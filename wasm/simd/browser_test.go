@@ -59,8 +59,8 @@ func TestBrowser(t *testing.T) {
 	defer srv.Close()
 	// On the page with every parity test; in a worker (where the web app
 	// runs its engine) with the backend one.
-	runPage(t, srv.URL+`/page.html?wasm=simd.test.wasm&args=["-test.v","-test.run=Parity"]`,
-		"TestConvParity", "TestNearestParity", "TestBackendParity")
+	runPage(t, srv.URL+`/page.html?wasm=simd.test.wasm&args=["-test.v","-test.run=Parity|KernelFailure"]`,
+		"TestConvParity", "TestNearestParity", "TestBackendParity", "TestKernelFailure")
 	runPage(t, srv.URL+`/worker.html?wasm=simd.test.wasm&args=["-test.v","-test.run=BackendParity"]`,
 		"TestBackendParity")
 	// Without COOP/COEP there is no SharedArrayBuffer: not available.

@@ -197,3 +197,39 @@ func TestNotIsolated(t *testing.T) {
 		t.Error("NewBackend succeeded without cross-origin isolation")
 	}
 }
+
+// A kernel that traps fails the pool (Err), and the next open starts a
+// fresh one.
+func TestKernelFailure(t *testing.T) {
+	p := testPool(t, 1)
+	// conv reading its input past the end of the memory.
+	ok := p.call("conv", 1, 1<<16, 0xffffff00, 1, 8, 8, 64, 4, 0, 0, 64, 8, 9)
+	if ok || p.Err() == nil {
+		t.Fatalf("trapping kernel: ok %v, Err %v", ok, p.Err())
+	}
+	t.Log("reported:", p.Err())
+	l := p.newConv(1, 4, make([]float32, 36), make([]float32, 4))
+	out := []float32{1, 2, 3, 4}
+	l.Forward([]float32{1}, 1, 1, false, out)
+	if out[0] != 0 {
+		t.Errorf("failed pool left output %v, want zeros", out)
+	}
+	be, err := NewBackendThreads(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if be.Err() != nil {
+		t.Fatalf("fresh pool: %v", be.Err())
+	}
+	q, err := open(1)
+	if err != nil || q == p {
+		t.Fatalf("open after failure: same pool %v, err %v", q == p, err)
+	}
+	wt := randSlice(rand.New(rand.NewPCG(5, 5)), 4*2*9)
+	ref := conv.NewLayer(2, 4, wt, make([]float32, 4))
+	x := randSlice(rand.New(rand.NewPCG(6, 6)), 2*5*5)
+	got, want := make([]float32, 4*25), make([]float32, 4*25)
+	q.newConv(2, 4, wt, make([]float32, 4)).Forward(x, 5, 5, false, got)
+	ref.Forward(x, 5, 5, false, want)
+	closeTo(t, "forward on the fresh pool", got, want, 1e-5)
+}
