@@ -6,7 +6,7 @@ MODEL := build/models/vgg19.safetensors
 NNST := build/nnst
 GOSRC := $(shell find core cmd -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build model test test-go test-hosting test-browser run bench bench-conv bench-webgpu dist serve worker worker-local clean
+.PHONY: all build model test test-go test-hosting test-browser test-web test-simd run bench bench-conv bench-webgpu bench-simd dist serve worker worker-local wabt simd-kernels clean
 
 all: build model
 
@@ -30,7 +30,7 @@ $(MODEL): $(NNST)
 
 # Everything: native tests (unit, fixtures, fuzz seeds, end to end with the
 # real model), hosting (server, bundle, Worker in workerd).
-test: test-go test-hosting test-browser test-web
+test: test-go test-hosting test-browser test-web test-simd
 
 test-go: model
 	$(GO) vet ./...
@@ -100,6 +100,30 @@ test-hosting: $(WORKERD)
 	GOOS=js GOARCH=wasm $(GO) vet ./core/site ./$(WORKER)
 	NNST_WORKERD=$(abspath $(WORKERD)) $(GO) test -count=1 -timeout 5m ./core/site ./core/bundle ./$(WORKER)
 	$(GO) test -timeout 5m -run 'Serve|Python' ./cmd/nnst
+
+# Browser CPU kernels (wasm/simd): kernels.wat assembled with wabt's
+# wat2wasm; the site serves it next to web/simd.js and web/simd-worker.js.
+SIMD_KERNELS := build/simd/simd-kernels.wasm
+
+wabt:
+	@command -v wat2wasm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wabt; }
+
+simd-kernels: $(SIMD_KERNELS)
+
+$(SIMD_KERNELS): wasm/simd/kernels.wat | wabt
+	@mkdir -p $(dir $@)
+	wat2wasm --enable-threads $< -o $@
+
+# Parity of the SIMD kernels with the Go CPU ops, in headless Chromium.
+test-simd: wabt
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+	NNST_SIMD_REQUIRE=1 $(GO) test -count=1 -timeout 5m ./wasm/simd/...
+
+# VGG19 to relu4_3 with our kernels against onnxruntime-web (wasm backend)
+# in one headless Chromium run, plus a stylization at 256 px.
+bench-simd: wabt model
+	cd wasm/simd/bench && { [ -d node_modules/onnxruntime-web ] || npm ci --no-audit --no-fund; }
+	$(GO) run ./wasm/simd/bench -model $(MODEL)
 
 clean:
 	rm -rf build dist $(WORKER)/build

@@ -25,21 +25,61 @@ func host(t nnst.Tensor) *tensor.T {
 	return t.(T).T
 }
 
+// Conv is a 3x3 conv layer with its weights prepared; *conv.Layer is one.
+type Conv interface {
+	Forward(in []float32, h, w int, relu bool, out []float32)
+	BackwardData(dOut []float32, h, w int, dIn []float32)
+}
+
+// Kernels replace the backend's heavy kernels; nil fields keep the Go ones.
+type Kernels struct {
+	Name string
+	// NewConv prepares a layer from OIHW weights, as conv.NewLayer.
+	NewConv func(in, out int, weight, bias []float32) Conv
+	// Nearest finds, for each column of q (d x n), the row of a (m x d)
+	// with the largest inner product, ties to the lowest row, and that
+	// product.
+	Nearest func(a []float32, m, d int, q []float32, n int) (idx []int32, sim []float32)
+	// Err reports the first failure of the kernels.
+	Err func() error
+}
+
 // Backend is the CPU backend.
 type Backend struct {
 	mu         sync.Mutex
+	k          Kernels
 	model      *model.Model
-	convs      []*conv.Layer
+	convs      []Conv
 	tapOf      []int // for each layer, its index in the tap list or -1
 	last       int   // index of the last layer needed
 	live, peak int64
 }
 
 // New returns a CPU backend.
-func New() *Backend { return &Backend{} }
+func New() *Backend { return NewWith(Kernels{}) }
 
-func (b *Backend) Name() string { return "cpu" }
-func (b *Backend) Err() error   { return nil }
+// NewWith returns a CPU backend that uses the given kernels.
+func NewWith(k Kernels) *Backend {
+	if k.Name == "" {
+		k.Name = "cpu"
+	}
+	if k.NewConv == nil {
+		k.NewConv = func(in, out int, w, b []float32) Conv { return conv.NewLayer(in, out, w, b) }
+	}
+	if k.Nearest == nil {
+		k.Nearest = nearest
+	}
+	return &Backend{k: k}
+}
+
+func (b *Backend) Name() string { return b.k.Name }
+
+func (b *Backend) Err() error {
+	if b.k.Err != nil {
+		return b.k.Err()
+	}
+	return nil
+}
 
 func (b *Backend) LiveBytes() int64 { b.mu.Lock(); defer b.mu.Unlock(); return b.live }
 func (b *Backend) PeakBytes() int64 { b.mu.Lock(); defer b.mu.Unlock(); return b.peak }
@@ -91,7 +131,7 @@ func (b *Backend) LoadModel(m *model.Model) error {
 		tapIndex[t] = i
 	}
 	b.model = m
-	b.convs = make([]*conv.Layer, len(m.Layers))
+	b.convs = make([]Conv, len(m.Layers))
 	b.tapOf = make([]int, len(m.Layers))
 	b.last = -1
 	found := 0
@@ -100,7 +140,7 @@ func (b *Backend) LoadModel(m *model.Model) error {
 		if l.Kind != "conv" {
 			continue
 		}
-		b.convs[i] = conv.NewLayer(l.Conv.In, l.Conv.Out, l.Conv.Weight, l.Conv.Bias)
+		b.convs[i] = b.k.NewConv(l.Conv.In, l.Conv.Out, l.Conv.Weight, l.Conv.Bias)
 		if t, ok := tapIndex["relu"+l.Name[4:]]; ok {
 			b.tapOf[i] = t
 			b.last = i

@@ -170,7 +170,7 @@ func (b *Backend) Match(nb nnst.Bank, query nnst.Tensor) nnst.Tensor {
 	q := host(query).Clone()
 	n := q.H * q.W
 	centreCols(q.Data, q.C, n)
-	idx, _ := nearest(k.rows, k.m, k.d, q.Data, n)
+	idx, _ := b.k.Nearest(k.rows, k.m, k.d, q.Data, n)
 	out := tensor.New(q.C, q.H, q.W)
 	ops.ParallelFor(n, func(p int) {
 		r := k.rows[int(idx[p])*k.d : (int(idx[p])+1)*k.d]
@@ -267,7 +267,7 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	x, pos := subsample(ot, s)
 	n := len(pos)
 	norms, _ := centreCols(x, c, n) // x is now normalised centred columns
-	idx, sim := nearest(rows, m, c, x, n)
+	idx, sim := b.k.Nearest(rows, m, c, x, n)
 	var loss float64
 	for _, v := range sim {
 		loss += 1 - float64(v)

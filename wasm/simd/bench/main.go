@@ -1,0 +1,189 @@
+//go:build !js
+
+// Command bench (make bench-simd) times VGG19 to relu4_3 in headless
+// Chromium with nnst's SIMD kernels against onnxruntime-web's wasm backend
+// on the same weights and thread count, then a stylization with the SIMD
+// backend, and prints a Markdown report. The ONNX graph is built here from
+// the model file and only ever served from memory.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"nnst/core/model"
+	"nnst/wasm/simd/internal/browser"
+)
+
+func main() {
+	modelPath := flag.String("model", "build/models/vgg19.safetensors", "model file")
+	threads := flag.Int("threads", 2, "threads for both runtimes")
+	sizes := flag.String("sizes", "64,128,256", "input sizes (px, square)")
+	reps := flag.Int("reps", 1, "timed passes per round")
+	rounds := flag.Int("rounds", 8, "alternating rounds per size")
+	steps := flag.Int("steps", 5, "steps per scale of the timed stylization")
+	styleSize := flag.Int("style-size", 256, "size of the timed stylization")
+	images := flag.String("images", "../shared/images", "folder with content-c1.jpg and style-s4.jpg")
+	flag.Parse()
+	if err := run(*modelPath, *threads, *sizes, *reps, *rounds, *steps, *styleSize, *images); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-simd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(modelPath string, threads int, sizeList string, reps, rounds, steps, styleSize int, images string) error {
+	var sizes []int
+	for _, s := range strings.Split(sizeList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("bad size %q", s)
+		}
+		sizes = append(sizes, n)
+	}
+	root, err := browser.Root()
+	if err != nil {
+		return err
+	}
+	m, err := model.Load(modelPath)
+	if err != nil {
+		return err
+	}
+	onnx, err := vggONNX(m)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "nnst-bench-simd-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "bench.wasm"), "./wasm/simd/bench/page")
+	build.Dir, build.Env = root, browser.GoEnv()
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the page: %v\n%s", err, out)
+	}
+	if err := browser.Kernels(filepath.Join(root, "wasm/simd/kernels.wat"), filepath.Join(dir, "simd-kernels.wasm")); err != nil {
+		return err
+	}
+	wasmExec, err := browser.WasmExec()
+	if err != nil {
+		return err
+	}
+	b := filepath.Join(root, "wasm/simd/bench")
+	if err := browser.Copy(dir, wasmExec, filepath.Join(root, "web/simd.js"), filepath.Join(root, "web/simd-worker.js"),
+		filepath.Join(b, "static/bench.html"), filepath.Join(b, "static/bench.js")); err != nil {
+		return err
+	}
+	cfg, _ := json.Marshal(map[string]any{"threads": threads, "sizes": sizes, "reps": reps, "rounds": rounds, "steps": steps, "styleSize": styleSize})
+	ortDir := filepath.Join(b, "node_modules/onnxruntime-web/dist")
+	if _, err := os.Stat(ortDir); err != nil {
+		return fmt.Errorf("onnxruntime-web not installed (cd wasm/simd/bench && npm ci): %w", err)
+	}
+	blob := func(data []byte, typ string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", typ)
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+		})
+	}
+	file := func(path string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) })
+	}
+	srv := browser.Serve(dir, map[string]http.Handler{
+		"/ort/":              http.StripPrefix("/ort/", http.FileServer(http.Dir(ortDir))),
+		"/model.onnx":        blob(onnx, "application/octet-stream"),
+		"/config.json":       blob(cfg, "application/json"),
+		"/vgg19.safetensors": file(modelPath),
+		"/content.jpg":       file(filepath.Join(images, "content-c1.jpg")),
+		"/style.jpg":         file(filepath.Join(images, "style-s4.jpg")),
+	})
+	defer srv.Close()
+	ctx, cancel := browser.Timeout(15 * time.Minute)
+	defer cancel()
+	out, err := browser.Eval[string](ctx, srv.URL+"/bench.html", "window.benchResult", func(s string) {
+		fmt.Fprintln(os.Stderr, "  browser:", s)
+	})
+	if err != nil {
+		return err
+	}
+	var res struct {
+		Ort, Ours map[string][]float64
+		Threads   int
+		Cores     int
+		UA        string
+		Kernels   []struct {
+			Name          string
+			In, Out, Size int
+			Fwd, Bwd      float64
+		}
+		Stylize struct {
+			Size, Steps int
+			Seconds     float64
+			Stages      map[string]float64
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		return err
+	}
+	fmt.Printf("## Browser CPU: nnst SIMD kernels vs onnxruntime-web (wasm), %d threads\n\n", res.Threads)
+	fmt.Printf("%s; navigator.hardwareConcurrency %d. VGG19 forward to relu4_3, square input, best of %d (median in brackets).\n\n", res.UA, res.Cores, reps*rounds)
+	fmt.Println("| size | GFLOP | onnxruntime-web s | ours s | ours GFLOP/s | ours/onnxruntime |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, s := range sizes {
+		k := strconv.Itoa(s)
+		o, u := stats(res.Ort[k]), stats(res.Ours[k])
+		gf := flops(m, s) / 1e9
+		fmt.Printf("| %d | %.2f | %.3f (%.3f) | %.3f (%.3f) | %.1f | %.2f |\n", s, gf, o[0], o[1], u[0], u[1], gf/u[0], u[0]/o[0])
+	}
+	fmt.Printf("\nOur kernels alone at %d px (best of 2, GFLOP/s, %d threads; data copied in and out included):\n\n", sizes[len(sizes)-1], res.Threads)
+	fmt.Println("| kernel | in->out | size | forward | backward-data |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, kr := range res.Kernels {
+		if kr.Name == "nearest" {
+			fmt.Printf("| nearest (bank %d x %d, %d queries) | | | %.1f | |\n", kr.Out, kr.In, kr.Size, kr.Fwd)
+			continue
+		}
+		fmt.Printf("| %s | %d->%d | %d | %.1f | %.1f |\n", kr.Name, kr.In, kr.Out, kr.Size, kr.Fwd, kr.Bwd)
+	}
+	fmt.Printf("\nStylization with the SIMD backend at %d px, %d steps per scale: %.1f s (", res.Stylize.Size, res.Stylize.Steps, res.Stylize.Seconds)
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(res.Stylize.Stages)) {
+		parts = append(parts, fmt.Sprintf("%s %.1f s", k, res.Stylize.Stages[k]))
+	}
+	fmt.Printf("%s)\n", strings.Join(parts, ", "))
+	return nil
+}
+
+// stats returns the minimum and the median.
+func stats(v []float64) [2]float64 {
+	if len(v) == 0 {
+		return [2]float64{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return [2]float64{s[0], s[len(s)/2]}
+}
+
+// flops counts the conv multiply-adds (x2) of m at s x s px.
+func flops(m *model.Model, s int) float64 {
+	h, w := s, s
+	var f float64
+	for _, l := range m.Layers {
+		if l.Kind == "pool" {
+			h, w = h/2, w/2
+			continue
+		}
+		f += 2 * float64(l.Conv.In*9*l.Conv.Out*h*w)
+	}
+	return f
+}

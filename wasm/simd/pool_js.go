@@ -1,0 +1,207 @@
+//go:build js && wasm
+
+package simd
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"syscall/js"
+	"unsafe"
+)
+
+// pool is the worker pool of web/simd.js and its shared memory.
+type pool struct {
+	threads int
+	mem     js.Value // WebAssembly.Memory
+
+	mu   sync.Mutex // guards heap and err
+	heap *heap
+	err  error
+	run  sync.Mutex // one kernel at a time
+}
+
+// maxMem is the memory's maximum size (65536 pages).
+const maxMem = 1 << 32
+
+var (
+	poolMu sync.Mutex
+	shared *pool
+)
+
+func shim() js.Value { return js.Global().Get("nnstSimd") }
+
+// open starts (or reuses) the pool with n workers.
+func open(n int) (*pool, error) {
+	poolMu.Lock()
+	defer poolMu.Unlock()
+	if shared != nil && shared.threads == n && shared.Err() == nil {
+		return shared, nil
+	}
+	if !Available() {
+		return nil, errors.New("simd: needs web/simd.js, SharedArrayBuffer, cross-origin isolation and WebAssembly SIMD")
+	}
+	if shared != nil {
+		// The shim replaces its workers and memory: the old pool is done.
+		shared.fail(errors.New("simd: pool replaced by one with another thread count"))
+		shared = nil
+	}
+	mem, err := await(shim().Call("start", n))
+	if err != nil {
+		return nil, fmt.Errorf("simd: starting %d workers: %w", n, err)
+	}
+	shared = &pool{threads: n, mem: mem, heap: newHeap(64)}
+	return shared, nil
+}
+
+// Err returns the pool's first failure.
+func (p *pool) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *pool) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+}
+
+// await waits for a promise without blocking the event loop.
+func await(v js.Value) (js.Value, error) {
+	type result struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan result, 1)
+	ok := js.FuncOf(func(this js.Value, args []js.Value) any {
+		var v js.Value
+		if len(args) > 0 {
+			v = args[0]
+		}
+		ch <- result{v: v}
+		return nil
+	})
+	bad := js.FuncOf(func(this js.Value, args []js.Value) any {
+		msg := "rejected"
+		if len(args) > 0 {
+			msg = args[0].Call("toString").String()
+		}
+		ch <- result{err: errors.New(msg)}
+		return nil
+	})
+	v.Call("then", ok, bad)
+	r := <-ch
+	ok.Release()
+	bad.Release()
+	return r.v, r.err
+}
+
+// alloc reserves n bytes of shared memory, growing it as needed; it
+// returns -1 after a failure.
+func (p *pool) alloc(n int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return -1
+	}
+	off := p.heap.alloc(n)
+	if p.heap.top > maxMem {
+		p.heap.release(off)
+		p.err = fmt.Errorf("simd: out of shared memory (%d MiB more wanted)", n>>20)
+		return -1
+	}
+	size := p.mem.Get("buffer").Get("byteLength").Int()
+	if p.heap.top > size {
+		pages := (p.heap.top - size + 65535) / 65536
+		// Grow ahead by a quarter to make fewer, larger steps.
+		pages = max(pages, min(size/4/65536, (maxMem-size)/65536))
+		if err := grow(p.mem, pages); err != nil {
+			p.heap.release(off)
+			p.err = fmt.Errorf("simd: growing shared memory to %d MiB: %w", (size>>20)+pages>>4, err)
+			return -1
+		}
+	}
+	return off
+}
+
+func grow(mem js.Value, pages int) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	mem.Call("grow", pages)
+	return nil
+}
+
+func (p *pool) free(offs ...int) {
+	p.mu.Lock()
+	for _, o := range offs {
+		if o >= 0 {
+			p.heap.release(o)
+		}
+	}
+	p.mu.Unlock()
+}
+
+func bytesOf[T float32 | int32](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*4)
+}
+
+// view is a Uint8Array over n bytes of shared memory at off.
+func (p *pool) view(off, n int) js.Value {
+	return js.Global().Get("Uint8Array").New(p.mem.Get("buffer"), off, n)
+}
+
+// put copies s to shared memory at off.
+func put[T float32 | int32](p *pool, off int, s []T) {
+	if off >= 0 && len(s) > 0 {
+		js.CopyBytesToJS(p.view(off, len(s)*4), bytesOf(s))
+		runtime.KeepAlive(s)
+	}
+}
+
+// get copies shared memory at off to s.
+func get[T float32 | int32](p *pool, off int, s []T) {
+	if off >= 0 && len(s) > 0 {
+		js.CopyBytesToGo(bytesOf(s), p.view(off, len(s)*4))
+		runtime.KeepAlive(s)
+	}
+}
+
+// call runs kernel fn on every worker over tiles tiles, with scratch bytes
+// of scratch per worker and the kernel's words (from word 4 on).
+func (p *pool) call(fn string, tiles, scratch int, words ...int) bool {
+	if tiles <= 0 {
+		return p.Err() == nil
+	}
+	p.run.Lock()
+	defer p.run.Unlock()
+	stride := (max(scratch, 64) + 63) &^ 63
+	par := p.alloc(4 * (4 + len(words)))
+	scr := p.alloc(stride * p.threads)
+	defer p.free(par, scr)
+	if p.Err() != nil {
+		return false
+	}
+	w := make([]int32, 4+len(words))
+	w[1] = int32(tiles)
+	w[2] = int32(uint32(scr))
+	w[3] = int32(stride)
+	for i, v := range words {
+		w[4+i] = int32(uint32(v))
+	}
+	put(p, par, w)
+	if _, err := await(shim().Call("run", fn, par)); err != nil {
+		p.fail(fmt.Errorf("simd: kernel %s: %w", fn, err))
+		return false
+	}
+	return true
+}
