@@ -136,8 +136,8 @@ bench-conv:
 # The web app: build/site/ is the whole static site (see web/site.sh).
 .PHONY: site serve-site test-web
 
-site: $(MODEL)
-	GO=$(GO) sh web/site.sh $(SITE) $(MODEL)
+site: $(MODEL) $(SIMD_KERNELS)
+	GO=$(GO) sh web/site.sh $(SITE) $(MODEL) $(SIMD_KERNELS)
 
 # A quick look without `nnst serve`: any static server on 127.0.0.1.
 serve-site: site

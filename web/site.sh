@@ -1,8 +1,10 @@
 #!/bin/sh
-# Assembles the static site: site.sh OUT_DIR MODEL_FILE (run by `make site`).
+# Assembles the static site: site.sh OUT_DIR MODEL_FILE SIMD_KERNELS (run by
+# `make site`).
 set -eu
 out=$1
 model=$2
+kernels=$3
 go=${GO:-go}
 web=$(dirname "$0")
 tmp=$out.tmp
@@ -11,6 +13,7 @@ mkdir -p "$tmp/icons" "$tmp/models"
 modelver=$(sha256sum "$model" | cut -c1-16)
 GOOS=js GOARCH=wasm $go build -trimpath -ldflags "-s -w -X main.modelVersion=$modelver" -o "$tmp/app.wasm" ./wasm/app
 cp "$web/index.html" "$web/style.css" "$web/app.js" "$web/worker.js" "$web/manifest.webmanifest" "$tmp/"
+cp "$web/simd.js" "$web/simd-worker.js" "$kernels" "$tmp/"
 cp "$web"/icons/*.png "$web"/icons/*.svg "$tmp/icons/"
 cp "$($go env GOROOT)/lib/wasm/wasm_exec.js" "$tmp/"
 cp "$model" "$tmp/models/vgg19.safetensors"

@@ -1,6 +1,8 @@
 // The compute worker: the same app.wasm, run without a document.
 "use strict";
-importScripts("wasm_exec.js");
+// simd.js: the SIMD CPU kernels' worker pool (wasm/simd), used when WebGPU
+// is missing or a software adapter.
+importScripts("wasm_exec.js", "simd.js");
 (function () {
   var go = new Go();
   var load = WebAssembly.instantiateStreaming

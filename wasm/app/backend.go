@@ -10,6 +10,7 @@ import (
 
 	"nnst/core/cpu"
 	"nnst/core/nnst"
+	"nnst/wasm/simd"
 	"nnst/wasm/webgpu"
 )
 
@@ -47,45 +48,65 @@ const gpuBudget = 8 << 30
 // a software fallback (which is slower than the CPU), or as the user chooses.
 func chooseBackend(ctx context.Context, pref string) (nnst.Backend, backendInfo) {
 	gpu := probeGPU(ctx)
-	info := backendInfo{
-		Name:    "cpu",
-		Label:   "CPU (Go in WebAssembly, one thread)",
-		MaxSize: cpuMaxSize,
-		GPU:     gpu,
-	}
+	reason := ""
 	if !gpu.Available {
-		info.WebGPUReason = "this browser offers no usable WebGPU adapter"
+		reason = "this browser offers no usable WebGPU adapter"
+	}
+	onCPU := func(before, after string) (nnst.Backend, backendInfo) {
+		be, info := cpuBackend()
+		info.GPU, info.WebGPUReason = gpu, reason
+		info.Note = before + info.Note + after
+		return be, info
 	}
 	switch {
 	case pref == "cpu":
-		info.Note = "Running on the CPU, as chosen. It is slow: the fast size is recommended."
-		return cpu.New(), info
+		return onCPU("Running on the CPU, as chosen", "")
 	case !gpu.Available:
-		info.Note = gpu.Reason + " Running on the CPU instead (slow): the fast size is recommended."
-		return cpu.New(), info
+		return onCPU(gpu.Reason+" Running on the CPU instead", "")
 	case pref != "webgpu" && gpu.Fallback:
-		info.Note = fmt.Sprintf("The only WebGPU adapter here is a software one (%s), which is slower than the CPU. Running on the CPU (slow): the fast size is recommended. You can still choose WebGPU.", gpu.Adapter)
-		return cpu.New(), info
+		return onCPU(fmt.Sprintf("The only WebGPU adapter here is a software one (%s), which is slower than the CPU. Running on the CPU", gpu.Adapter), " You can still choose WebGPU.")
 	}
-	be, err := webgpu.New(ctx)
+	gb, err := webgpu.New(ctx)
 	if err != nil {
-		info.WebGPUReason = err.Error()
-		info.Note = "Opening the WebGPU device failed (" + err.Error() + "). Running on the CPU instead (slow): the fast size is recommended."
-		return cpu.New(), info
+		reason = err.Error()
+		return onCPU("Opening the WebGPU device failed ("+err.Error()+"). Running on the CPU instead", "")
 	}
-	info.Name = "webgpu"
-	info.Label = "WebGPU (" + be.Info.Name() + ")"
+	info := backendInfo{Name: "webgpu", GPU: gpu}
+	info.Label = "WebGPU (" + gb.Info.Name() + ")"
 	info.MaxSize = 256
 	for _, size := range []int{512, 1024} {
 		if webgpu.EstimateBytes(size, true) <= gpuBudget {
 			info.MaxSize = size
 		}
 	}
-	info.Note = "Running on the GPU with WebGPU (" + be.Info.Name() + ")."
+	info.Note = "Running on the GPU with WebGPU (" + gb.Info.Name() + ")."
 	if gpu.Fallback {
 		info.Note += " This is a software adapter: it is much slower than a real GPU."
 	}
-	return be, info
+	return gb, info
+}
+
+// cpuBackend returns the SIMD CPU backend (WebAssembly SIMD128 kernels on
+// several workers) when the page is cross-origin isolated, else plain Go on
+// one thread. info.Note is the sentence's ending: how it runs and the advice.
+func cpuBackend() (nnst.Backend, backendInfo) {
+	if simd.Available() {
+		be, err := simd.NewBackend()
+		if err == nil {
+			return be, backendInfo{
+				Name:    "cpu",
+				Label:   "CPU (WebAssembly SIMD, several threads)",
+				Note:    " (WebAssembly SIMD on several threads). It is slower than a GPU: the fast size is recommended.",
+				MaxSize: cpuMaxSize,
+			}
+		}
+	}
+	return cpu.New(), backendInfo{
+		Name:    "cpu",
+		Label:   "CPU (Go in WebAssembly, one thread)",
+		Note:    " (plain WebAssembly, one thread: this browser lacks shared memory or SIMD). It is slow: the fast size is recommended.",
+		MaxSize: cpuMaxSize,
+	}
 }
 
 // probeGPU asks the browser for a WebGPU adapter.
