@@ -55,8 +55,9 @@ func Fit(t *tensor.T, size int, what string) (*tensor.T, error) {
 	return f, nil
 }
 
-// scales returns the number of scales an h x w content image allows: the
-// coarsest must keep at least 8 px on its short side for the network.
+// scalesFor returns the number of scales (at most want) an h x w image
+// allows: the coarsest must keep at least 8 px on its short side for the
+// network.
 func scalesFor(want, h, w int) int {
 	n := 1
 	for s := min(h, w) / 2; n < want && s >= 8 && n <= Levels(h, w); s /= 2 {
@@ -69,7 +70,8 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 	be := r.be
 	o := r.o
 	ch, cw := content.H, content.W
-	nScales := scalesFor(o.Scales, ch, cw)
+	// The coarsest scale must keep both images big enough for the network.
+	nScales := min(scalesFor(o.Scales, ch, cw), scalesFor(o.Scales, style.H, style.W))
 	lc, ls := Levels(ch, cw), Levels(style.H, style.W)
 
 	// Work units: a step at scale scl costs about 4^-scl of a full-size step.

@@ -272,3 +272,17 @@ func TestRunRejects(t *testing.T) {
 		t.Errorf("narrow content: %v", err)
 	}
 }
+
+// TestRunSmallStyle: a style image smaller than the content at the coarsest
+// scale must cap the scales, not feed the network a 0-pixel map.
+func TestRunSmallStyle(t *testing.T) {
+	s, err := nnst.New(cpu.New(), model.Random(model.VGG19, 16, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := nnst.Defaults(false)
+	o.Size, o.Steps = 64, 1
+	if _, err := s.Run(context.Background(), testImage(64, 64, 3), testImage(48, 64, 4), o, nil); err != nil {
+		t.Fatal(err)
+	}
+}
