@@ -145,6 +145,6 @@ serve-site: site
 
 # End to end in headless Chromium (chromedp): upload, run, cancel, download,
 # refusals, no-WebGPU path, offline reload. Needs /usr/bin/chromium.
-test-web: site
+test-web: dist
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app
-	NNST_SITE=$(abspath $(SITE)) $(GO) test -count=1 -timeout 20m -v ./wasm/app/browsertest/
+	NNST_SITE=$(abspath $(SITE)) NNST_DIST=$(abspath dist) $(GO) test -count=1 -timeout 20m -v ./wasm/app/browsertest/

@@ -12,7 +12,8 @@ rm -rf "$tmp"
 mkdir -p "$tmp/icons" "$tmp/models"
 modelver=$(sha256sum "$model" | cut -c1-16)
 GOOS=js GOARCH=wasm $go build -trimpath -ldflags "-s -w -X main.modelVersion=$modelver" -o "$tmp/app.wasm" ./wasm/app
-cp "$web/index.html" "$web/style.css" "$web/app.js" "$web/worker.js" "$web/manifest.webmanifest" "$tmp/"
+sed "s|@MODEL_BYTES@|$(wc -c < "$model" | tr -d ' ')|" "$web/index.html" > "$tmp/index.html"
+cp "$web/style.css" "$web/app.js" "$web/worker.js" "$web/manifest.webmanifest" "$tmp/"
 cp "$web/simd.js" "$web/simd-worker.js" "$kernels" "$tmp/"
 cp "$web"/icons/*.png "$web"/icons/*.svg "$tmp/icons/"
 cp "$($go env GOROOT)/lib/wasm/wasm_exec.js" "$tmp/"

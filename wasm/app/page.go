@@ -360,7 +360,12 @@ func (p *page) downloadModel() (js.Value, error) {
 	if !resp.Get("ok").Bool() {
 		return js.Value{}, fmt.Errorf("the server answered %d %s", resp.Get("status").Int(), resp.Get("statusText").String())
 	}
-	total, _ := strconv.ParseFloat(resp.Get("headers").Call("get", "Content-Length").String(), 64)
+	// Content-Length counts the compressed bytes when the server sends the
+	// model with Content-Encoding; the decoded size comes from index.html.
+	total := modelBytes
+	if enc := resp.Get("headers").Call("get", "Content-Encoding"); total == 0 && (enc.IsNull() || enc.String() == "identity") {
+		total, _ = strconv.ParseFloat(resp.Get("headers").Call("get", "Content-Length").String(), 64)
+	}
 	reader := resp.Get("body").Call("getReader")
 	chunks := global.Get("Array").New()
 	got := 0.0

@@ -325,6 +325,10 @@ func TestApp(t *testing.T) {
 		if !strings.Contains(note, "Running on the CPU") || !strings.Contains(note, "WebGPU") {
 			t.Errorf("backend note does not explain the missing WebGPU: %q", note)
 		}
+		// The site is cross-origin isolated: the SIMD kernels must run.
+		if !strings.Contains(note, "WebAssembly SIMD") {
+			t.Errorf("not on the SIMD CPU path: %q", note)
+		}
 		if !evalT[bool](tb, `document.getElementById("size-1024").disabled`, 5*time.Second) {
 			t.Error("the 1024 px size is offered on the CPU backend")
 		}
