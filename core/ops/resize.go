@@ -7,17 +7,17 @@ import (
 	"nnst/core/tensor"
 )
 
-// axis holds the two source indices and weights of each output index of a
-// 1-D linear interpolation.
-type axis struct {
-	i0, i1 []int
-	w0, w1 []float32
+// Axis holds the two source indices and weights of each output index of a
+// 1-D linear interpolation. The WebGPU backend uploads the same tables.
+type Axis struct {
+	I0, I1 []int
+	W0, W1 []float32
 }
 
-// linearAxis follows PyTorch's upsample_bilinear2d source-index rule
+// LinearAxis follows PyTorch's upsample_bilinear2d source-index rule
 // (no antialiasing; size given, not scale factor).
-func linearAxis(in, out int, alignCorners bool) axis {
-	a := axis{make([]int, out), make([]int, out), make([]float32, out), make([]float32, out)}
+func LinearAxis(in, out int, alignCorners bool) Axis {
+	a := Axis{make([]int, out), make([]int, out), make([]float32, out), make([]float32, out)}
 	// PyTorch computes the source index in float32.
 	var scale float32
 	if alignCorners {
@@ -46,7 +46,7 @@ func linearAxis(in, out int, alignCorners bool) axis {
 			i1 = i0 + 1
 		}
 		l := s - float32(i0)
-		a.i0[d], a.i1[d], a.w0[d], a.w1[d] = i0, i1, 1-l, l
+		a.I0[d], a.I1[d], a.W0[d], a.W1[d] = i0, i1, 1-l, l
 	}
 	return a
 }
@@ -54,19 +54,19 @@ func linearAxis(in, out int, alignCorners bool) axis {
 // Resize is bilinear interpolation to h x w (F.interpolate mode "bilinear").
 func Resize(x *tensor.T, h, w int, alignCorners bool) *tensor.T {
 	y := tensor.New(x.C, h, w)
-	ay := linearAxis(x.H, h, alignCorners)
-	ax := linearAxis(x.W, w, alignCorners)
+	ay := LinearAxis(x.H, h, alignCorners)
+	ax := LinearAxis(x.W, w, alignCorners)
 	parallelFor(x.C, func(c int) {
 		src := x.Plane(c)
 		dst := y.Plane(c)
 		for oy := 0; oy < h; oy++ {
-			r0 := src[ay.i0[oy]*x.W:]
-			r1 := src[ay.i1[oy]*x.W:]
-			wy0, wy1 := ay.w0[oy], ay.w1[oy]
+			r0 := src[ay.I0[oy]*x.W:]
+			r1 := src[ay.I1[oy]*x.W:]
+			wy0, wy1 := ay.W0[oy], ay.W1[oy]
 			row := dst[oy*w : (oy+1)*w]
 			for ox := range row {
-				i0, i1 := ax.i0[ox], ax.i1[ox]
-				row[ox] = wy0*(ax.w0[ox]*r0[i0]+ax.w1[ox]*r0[i1]) + wy1*(ax.w0[ox]*r1[i0]+ax.w1[ox]*r1[i1])
+				i0, i1 := ax.I0[ox], ax.I1[ox]
+				row[ox] = wy0*(ax.W0[ox]*r0[i0]+ax.W1[ox]*r0[i1]) + wy1*(ax.W0[ox]*r1[i0]+ax.W1[ox]*r1[i1])
 			}
 		}
 	})
@@ -77,18 +77,18 @@ func Resize(x *tensor.T, h, w int, alignCorners bool) *tensor.T {
 // output, it returns the gradient of the h x w input.
 func ResizeBackward(g *tensor.T, h, w int, alignCorners bool) *tensor.T {
 	x := tensor.New(g.C, h, w)
-	ay := linearAxis(h, g.H, alignCorners)
-	ax := linearAxis(w, g.W, alignCorners)
+	ay := LinearAxis(h, g.H, alignCorners)
+	ax := LinearAxis(w, g.W, alignCorners)
 	parallelFor(g.C, func(c int) {
 		src := g.Plane(c)
 		dst := x.Plane(c)
 		for oy := 0; oy < g.H; oy++ {
-			r0 := dst[ay.i0[oy]*w : (ay.i0[oy]+1)*w]
-			r1 := dst[ay.i1[oy]*w : (ay.i1[oy]+1)*w]
-			wy0, wy1 := ay.w0[oy], ay.w1[oy]
+			r0 := dst[ay.I0[oy]*w : (ay.I0[oy]+1)*w]
+			r1 := dst[ay.I1[oy]*w : (ay.I1[oy]+1)*w]
+			wy0, wy1 := ay.W0[oy], ay.W1[oy]
 			for ox, v := range src[oy*g.W : (oy+1)*g.W] {
-				i0, i1 := ax.i0[ox], ax.i1[ox]
-				a, b := v*ax.w0[ox], v*ax.w1[ox]
+				i0, i1 := ax.I0[ox], ax.I1[ox]
+				a, b := v*ax.W0[ox], v*ax.W1[ox]
 				r0[i0] += wy0 * a
 				r0[i1] += wy0 * b
 				r1[i0] += wy1 * a

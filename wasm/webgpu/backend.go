@@ -27,6 +27,7 @@ import (
 	"syscall/js"
 
 	"nnst/core/model"
+	"nnst/core/ops"
 	"nnst/core/nnst"
 	"nnst/core/tensor"
 	"nnst/shaders"
@@ -570,16 +571,16 @@ func (b *Backend) table(in, out int, align bool) *buffer {
 	if t, ok := b.tables[key]; ok {
 		return t
 	}
-	a := linearAxis(in, out, align)
+	a := ops.LinearAxis(in, out, align)
 	words := make([]uint32, 0, 4*out+in+1+4*out)
 	for d := 0; d < out; d++ {
-		words = append(words, uint32(a.i0[d]), uint32(a.i1[d]), f32(a.w0[d]), f32(a.w1[d]))
+		words = append(words, uint32(a.I0[d]), uint32(a.I1[d]), f32(a.W0[d]), f32(a.W1[d]))
 	}
 	type ent struct{ d, w uint32 }
 	lists := make([][]ent, in)
 	for d := 0; d < out; d++ {
-		lists[a.i0[d]] = append(lists[a.i0[d]], ent{uint32(d), f32(a.w0[d])})
-		lists[a.i1[d]] = append(lists[a.i1[d]], ent{uint32(d), f32(a.w1[d])})
+		lists[a.I0[d]] = append(lists[a.I0[d]], ent{uint32(d), f32(a.W0[d])})
+		lists[a.I1[d]] = append(lists[a.I1[d]], ent{uint32(d), f32(a.W1[d])})
 	}
 	n := 0
 	for _, l := range lists {
