@@ -182,36 +182,45 @@ func (r *run) matchTarget(query, style Tensor) Tensor {
 		be.Free(img)
 		return hc
 	}
-	var mean Tensor
-	n := 0
-	for k := 0; k < rots; k++ {
-		hc := rotated(k)
-		_, h, w := hc.Shape()
-		m := be.ChannelMean(hc)
-		be.Free(hc)
-		if mean == nil {
-			mean = m
-		} else {
-			a := float32(n) / float32(n+h*w)
-			next := be.Axpby(a, mean, 1-a, m)
-			be.Free(mean, m)
-			mean = next
-		}
-		n += h * w
-	}
-	bank := be.NewBank(mean, n)
-	be.Free(mean)
-	for k := 0; k < rots; k++ {
-		hc := rotated(k)
-		be.BankAdd(bank, hc)
-		be.Free(hc)
-	}
+	bank := BuildBank(be, rots, rotated)
 	be.Free(style)
 	hq := r.hypercolumns(query)
 	t := be.Match(bank, hq)
 	be.FreeBank(bank)
 	be.Free(hq)
 	return t
+}
+
+// BuildBank builds a search bank from n parts in two passes, so only one
+// part's vectors are alive at a time: part(k) returns a new tensor of
+// vectors (BuildBank frees it) and is called twice for each k, first for the
+// count-weighted mean, then to add the vectors.
+func BuildBank(be Backend, n int, part func(k int) Tensor) Bank {
+	var mean Tensor
+	count := 0
+	for k := 0; k < n; k++ {
+		t := part(k)
+		_, h, w := t.Shape()
+		m := be.ChannelMean(t)
+		be.Free(t)
+		if mean == nil {
+			mean = m
+		} else {
+			a := float32(count) / float32(count+h*w)
+			next := be.Axpby(a, mean, 1-a, m)
+			be.Free(mean, m)
+			mean = next
+		}
+		count += h * w
+	}
+	bank := be.NewBank(mean, count)
+	be.Free(mean)
+	for k := 0; k < n; k++ {
+		t := part(k)
+		be.BankAdd(bank, t)
+		be.Free(t)
+	}
+	return bank
 }
 
 // contentLoss adds the gradient of the optional content loss to g and

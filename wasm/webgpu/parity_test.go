@@ -285,30 +285,10 @@ func testSplitLoss(t *testing.T) {
 	}
 }
 
-// newBank builds a bank from the vectors of ts the way the driver does:
-// the count-weighted mean of the tensors' means, then each tensor added.
+// newBank builds a bank from the vectors of ts as the driver does
+// (nnst.BuildBank); ts stay alive.
 func newBank(be nnst.Backend, ts ...nnst.Tensor) nnst.Bank {
-	var mean nnst.Tensor
-	n := 0
-	for _, t := range ts {
-		_, h, w := t.Shape()
-		m := be.ChannelMean(t)
-		if mean == nil {
-			mean = m
-		} else {
-			a := float32(n) / float32(n+h*w)
-			next := be.Axpby(a, mean, 1-a, m)
-			be.Free(mean, m)
-			mean = next
-		}
-		n += h * w
-	}
-	k := be.NewBank(mean, n)
-	be.Free(mean)
-	for _, t := range ts {
-		be.BankAdd(k, t)
-	}
-	return k
+	return nnst.BuildBank(be, len(ts), func(k int) nnst.Tensor { return be.Axpby(1, ts[k], 0, nil) })
 }
 
 func TestChannelMean(t *testing.T) {
