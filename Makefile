@@ -134,7 +134,7 @@ bench-conv:
 	$(GO) run ./cmd/convbench
 
 # The web app: build/site/ is the whole static site (see web/site.sh).
-.PHONY: site serve-site test-web
+.PHONY: site serve-site test-web audit
 
 site: $(MODEL) $(SIMD_KERNELS)
 	GO=$(GO) sh web/site.sh $(SITE) $(MODEL) $(SIMD_KERNELS)
@@ -144,7 +144,19 @@ serve-site: site
 	cd $(SITE) && python3 -m http.server 8080 --bind 127.0.0.1
 
 # End to end in headless Chromium (chromedp): upload, run, cancel, download,
-# refusals, no-WebGPU path, offline reload. Needs /usr/bin/chromium.
-test-web: dist
+# refusals, no-WebGPU path, offline reload, accessibility (axe-core, and
+# Lighthouse on dist). Needs /usr/bin/chromium.
+# axe-core (TestAccessibility) and Lighthouse (TestLighthouse) from npm.
+A11Y := wasm/app/browsertest/a11y
+$(A11Y)/node_modules/.package-lock.json: $(A11Y)/package.json $(A11Y)/package-lock.json
+	cd $(A11Y) && npm ci --no-audit --no-fund
+	@touch $@
+
+test-web: dist $(A11Y)/node_modules/.package-lock.json
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app
 	NNST_SITE=$(abspath $(SITE)) NNST_DIST=$(abspath dist) $(GO) test -count=1 -timeout 20m -v ./wasm/app/browsertest/
+
+# Only the accessibility checks (about half a minute): axe-core on the page
+# idle and after a run, Lighthouse accessibility and best practices on dist.
+audit: dist $(A11Y)/node_modules/.package-lock.json
+	NNST_SITE=$(abspath $(SITE)) NNST_DIST=$(abspath dist) $(GO) test -count=1 -timeout 10m -v -run 'TestAccessibility|TestLighthouse' ./wasm/app/browsertest/
