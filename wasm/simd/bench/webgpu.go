@@ -89,7 +89,11 @@ func runWebGPU(modelPath string, threads int, sizeList string, rounds int, timeo
 	}
 	fmt.Printf("## WebGPU: nnst WebGPU backend vs onnxruntime-web (WebGPU EP)\n\n")
 	fmt.Printf("%s; navigator.hardwareConcurrency %d; adapter %s (ours: %s); onnxruntime-web wasm threads %d.\n", res.UA, res.Cores, res.Adapter, res.OursAdapter, res.Threads)
-	fmt.Printf("VGG19 forward to relu4_3, square input, upload to download of the output, best of %d after a warm-up (median in brackets).\n\n", rounds)
+	second := "median"
+	if rounds == 2 {
+		second = "the other run"
+	}
+	fmt.Printf("VGG19 forward to relu4_3, square input, upload to download of the output, best of %d after a warm-up (%s in brackets).\n\n", rounds, second)
 	fmt.Println("| size | GFLOP | onnxruntime-web WebGPU s | ours WebGPU s | ours GFLOP/s | ours/onnxruntime |")
 	fmt.Println("|---|---|---|---|---|---|")
 	for _, s := range sizes {
