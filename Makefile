@@ -6,7 +6,7 @@ MODEL := build/models/vgg19.safetensors
 NNST := build/nnst
 GOSRC := $(shell find core cmd -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build model test test-go test-hosting test-browser test-web test-simd run bench bench-conv bench-webgpu bench-simd dist serve worker worker-local wabt simd-kernels clean
+.PHONY: all build model test test-go test-hosting test-browser test-web test-simd run bench bench-conv bench-webgpu bench-simd bench-webgpu-ort dist serve worker worker-local wabt simd-kernels clean
 
 all: build model
 
@@ -124,6 +124,15 @@ test-simd: wabt
 bench-simd: wabt model
 	cd wasm/simd/bench && { [ -d node_modules/onnxruntime-web ] || npm ci --no-audit --no-fund; }
 	$(GO) run ./wasm/simd/bench -model $(MODEL)
+
+# VGG19 to relu4_3 with our WebGPU backend against onnxruntime-web's WebGPU
+# execution provider in one headless Chromium (--enable-unsafe-webgpu).
+# WEBGPU_SIZES=64,128,256 adds 256 px (on SwiftShader, minutes a pass).
+WEBGPU_SIZES ?= 64,128
+bench-webgpu-ort: model
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+	cd wasm/simd/bench && { [ -d node_modules/onnxruntime-web ] || npm ci --no-audit --no-fund; }
+	$(GO) run ./wasm/simd/bench -webgpu -sizes $(WEBGPU_SIZES) -model $(MODEL)
 
 clean:
 	rm -rf build dist $(WORKER)/build

@@ -5,6 +5,10 @@
 // on the same weights and thread count, then a stylization with the SIMD
 // backend, and prints a Markdown report. The ONNX graph is built here from
 // the model file and only ever served from memory.
+//
+// With -webgpu (make bench-webgpu-ort) it times the same forward with
+// onnxruntime-web's WebGPU execution provider against nnst's WebGPU backend
+// instead (webgpu.go).
 package main
 
 import (
@@ -35,21 +39,66 @@ func main() {
 	steps := flag.Int("steps", 5, "steps per scale of the timed stylization")
 	styleSize := flag.Int("style-size", 256, "size of the timed stylization")
 	images := flag.String("images", "../shared/images", "folder with content-c1.jpg and style-s4.jpg")
+	gpu := flag.Bool("webgpu", false, "compare the WebGPU backends instead (sizes 64,128 and 2 rounds unless set)")
+	timeout := flag.Duration("timeout", 0, "browser time limit (default 15m, 60m with -webgpu)")
 	flag.Parse()
-	if err := run(*modelPath, *threads, *sizes, *reps, *rounds, *steps, *styleSize, *images); err != nil {
+	if *gpu {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["sizes"] {
+			*sizes = "64,128"
+		}
+		if !set["rounds"] {
+			*rounds = 2
+		}
+		if *timeout == 0 {
+			*timeout = 60 * time.Minute
+		}
+		if err := runWebGPU(*modelPath, *threads, *sizes, *rounds, *timeout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-webgpu-ort:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *timeout == 0 {
+		*timeout = 15 * time.Minute
+	}
+	if err := run(*modelPath, *threads, *sizes, *reps, *rounds, *steps, *styleSize, *images, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-simd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(modelPath string, threads int, sizeList string, reps, rounds, steps, styleSize int, images string) error {
+// parseSizes reads a comma-separated list of sizes.
+func parseSizes(list string) ([]int, error) {
 	var sizes []int
-	for _, s := range strings.Split(sizeList, ",") {
+	for _, s := range strings.Split(list, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("bad size %q", s)
+		if err != nil || n < 16 {
+			return nil, fmt.Errorf("bad size %q", s)
 		}
 		sizes = append(sizes, n)
+	}
+	return sizes, nil
+}
+
+// blob serves data from memory.
+func blob(data []byte, typ string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", typ)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	})
+}
+
+// file serves one file.
+func file(path string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) })
+}
+
+func run(modelPath string, threads int, sizeList string, reps, rounds, steps, styleSize int, images string, timeout time.Duration) error {
+	sizes, err := parseSizes(sizeList)
+	if err != nil {
+		return err
 	}
 	root, err := browser.Root()
 	if err != nil {
@@ -90,15 +139,6 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 	if _, err := os.Stat(ortDir); err != nil {
 		return fmt.Errorf("onnxruntime-web not installed (cd wasm/simd/bench && npm ci): %w", err)
 	}
-	blob := func(data []byte, typ string) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", typ)
-			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
-		})
-	}
-	file := func(path string) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) })
-	}
 	srv := browser.Serve(dir, map[string]http.Handler{
 		"/ort/":              http.StripPrefix("/ort/", http.FileServer(http.Dir(ortDir))),
 		"/model.onnx":        blob(onnx, "application/octet-stream"),
@@ -108,7 +148,7 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 		"/style.jpg":         file(filepath.Join(images, "style-s4.jpg")),
 	})
 	defer srv.Close()
-	ctx, cancel := browser.Timeout(15 * time.Minute)
+	ctx, cancel := browser.Timeout(timeout)
 	defer cancel()
 	out, err := browser.Eval[string](ctx, srv.URL+"/bench.html", "window.benchResult", func(s string) {
 		fmt.Fprintln(os.Stderr, "  browser:", s)

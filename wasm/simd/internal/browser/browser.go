@@ -63,8 +63,10 @@ func serve(dir string, extra map[string]http.Handler, isolated bool) *httptest.S
 }
 
 // Eval opens url in a fresh headless Chromium and returns the value of
-// expr (a promise is awaited). Console output goes to log when not nil.
-func Eval[T any](ctx context.Context, url, expr string, log func(string)) (T, error) {
+// expr (a promise is awaited). Console output goes to log when not nil;
+// flags are extra Chromium switches without the dashes (e.g.
+// "enable-unsafe-webgpu").
+func Eval[T any](ctx context.Context, url, expr string, log func(string), flags ...string) (T, error) {
 	var zero T
 	bin, err := Chromium()
 	if err != nil {
@@ -85,6 +87,9 @@ func Eval[T any](ctx context.Context, url, expr string, log func(string)) (T, er
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(prof),
+	}
+	for _, f := range flags {
+		opts = append(opts, chromedp.Flag(f, true))
 	}
 	actx, cancel := chromedp.NewExecAllocator(ctx, opts...)
 	defer cancel()
