@@ -6,9 +6,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
+	"nnst/wasm/simd/bench/pagejs"
 	"syscall/js"
 	"time"
 
@@ -22,65 +22,9 @@ var (
 	m  *model.Model
 )
 
-// fetchBytes gets url as bytes.
-func fetchBytes(url string) ([]byte, error) {
-	resp, err := await(js.Global().Call("fetch", url))
-	if err != nil {
-		return nil, err
-	}
-	if !resp.Get("ok").Bool() {
-		return nil, fmt.Errorf("%s: HTTP %d", url, resp.Get("status").Int())
-	}
-	buf, err := await(resp.Call("arrayBuffer"))
-	if err != nil {
-		return nil, err
-	}
-	u8 := js.Global().Get("Uint8Array").New(buf)
-	b := make([]byte, u8.Length())
-	js.CopyBytesToGo(b, u8)
-	return b, nil
-}
-
-func await(p js.Value) (js.Value, error) {
-	type res struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan res, 1)
-	ok := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- res{v: a[0]}; return nil })
-	bad := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		ch <- res{err: errors.New(a[0].Call("toString").String())}
-		return nil
-	})
-	defer ok.Release()
-	defer bad.Release()
-	p.Call("then", ok, bad)
-	r := <-ch
-	return r.v, r.err
-}
-
-// promise runs f in a goroutine and returns a JS promise of its result.
-func promise(f func() (any, error)) js.Value {
-	var fn js.Func
-	fn = js.FuncOf(func(_ js.Value, a []js.Value) any {
-		resolve, reject := a[0], a[1]
-		go func() {
-			defer fn.Release()
-			v, err := f()
-			if err != nil {
-				reject.Invoke(js.Global().Get("Error").New(err.Error()))
-				return
-			}
-			resolve.Invoke(v)
-		}()
-		return nil
-	})
-	return js.Global().Get("Promise").New(fn)
-}
-
 // setup opens the device and loads the model; it returns the adapter's name.
 func setup(modelURL string) (any, error) {
-	b, err := fetchBytes(modelURL)
+	b, err := pagejs.FetchBytes(modelURL)
 	if err != nil {
 		return nil, err
 	}
@@ -128,10 +72,10 @@ func forward(size, reps int) ([]any, error) {
 func main() {
 	api := js.Global().Get("Object").New()
 	api.Set("setup", js.FuncOf(func(_ js.Value, a []js.Value) any {
-		return promise(func() (any, error) { return setup(a[0].String()) })
+		return pagejs.Promise(func() (any, error) { return setup(a[0].String()) })
 	}))
 	api.Set("forward", js.FuncOf(func(_ js.Value, a []js.Value) any {
-		return promise(func() (any, error) { t, err := forward(a[0].Int(), a[1].Int()); return t, err })
+		return pagejs.Promise(func() (any, error) { t, err := forward(a[0].Int(), a[1].Int()); return t, err })
 	}))
 	js.Global().Get("nnstBenchReady").Invoke(api)
 	select {}

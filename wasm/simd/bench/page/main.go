@@ -8,8 +8,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
+	"nnst/wasm/simd/bench/pagejs"
 	"syscall/js"
 	"time"
 
@@ -27,67 +27,11 @@ var (
 	m  *model.Model
 )
 
-// fetchBytes gets url as bytes.
-func fetchBytes(url string) ([]byte, error) {
-	resp, err := await(js.Global().Call("fetch", url))
-	if err != nil {
-		return nil, err
-	}
-	if !resp.Get("ok").Bool() {
-		return nil, fmt.Errorf("%s: HTTP %d", url, resp.Get("status").Int())
-	}
-	buf, err := await(resp.Call("arrayBuffer"))
-	if err != nil {
-		return nil, err
-	}
-	u8 := js.Global().Get("Uint8Array").New(buf)
-	b := make([]byte, u8.Length())
-	js.CopyBytesToGo(b, u8)
-	return b, nil
-}
-
-func await(p js.Value) (js.Value, error) {
-	type res struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan res, 1)
-	ok := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- res{v: a[0]}; return nil })
-	bad := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		ch <- res{err: errors.New(a[0].Call("toString").String())}
-		return nil
-	})
-	defer ok.Release()
-	defer bad.Release()
-	p.Call("then", ok, bad)
-	r := <-ch
-	return r.v, r.err
-}
-
-// promise runs f in a goroutine and returns a JS promise of its result.
-func promise(f func() (any, error)) js.Value {
-	var fn js.Func
-	fn = js.FuncOf(func(_ js.Value, a []js.Value) any {
-		resolve, reject := a[0], a[1]
-		go func() {
-			defer fn.Release()
-			v, err := f()
-			if err != nil {
-				reject.Invoke(js.Global().Get("Error").New(err.Error()))
-				return
-			}
-			resolve.Invoke(v)
-		}()
-		return nil
-	})
-	return js.Global().Get("Promise").New(fn)
-}
-
 func setup(threads int, modelURL string) error {
 	if !simd.Available() {
 		return errors.New("simd kernels not available on this page")
 	}
-	b, err := fetchBytes(modelURL)
+	b, err := pagejs.FetchBytes(modelURL)
 	if err != nil {
 		return err
 	}
@@ -164,11 +108,11 @@ func kernels(size, reps int) ([]any, error) {
 
 // stylize times one run; it returns seconds and the seconds per stage.
 func stylize(size, steps int, contentURL, styleURL string) (any, error) {
-	cb, err := fetchBytes(contentURL)
+	cb, err := pagejs.FetchBytes(contentURL)
 	if err != nil {
 		return nil, err
 	}
-	sb, err := fetchBytes(styleURL)
+	sb, err := pagejs.FetchBytes(styleURL)
 	if err != nil {
 		return nil, err
 	}
@@ -207,16 +151,16 @@ func stylize(size, steps int, contentURL, styleURL string) (any, error) {
 func main() {
 	api := js.Global().Get("Object").New()
 	api.Set("setup", js.FuncOf(func(_ js.Value, a []js.Value) any {
-		return promise(func() (any, error) { return nil, setup(a[0].Int(), a[1].String()) })
+		return pagejs.Promise(func() (any, error) { return nil, setup(a[0].Int(), a[1].String()) })
 	}))
 	api.Set("forward", js.FuncOf(func(_ js.Value, a []js.Value) any {
-		return promise(func() (any, error) { t, err := forward(a[0].Int(), a[1].Int()); return t, err })
+		return pagejs.Promise(func() (any, error) { t, err := forward(a[0].Int(), a[1].Int()); return t, err })
 	}))
 	api.Set("kernels", js.FuncOf(func(_ js.Value, a []js.Value) any {
-		return promise(func() (any, error) { t, err := kernels(a[0].Int(), a[1].Int()); return t, err })
+		return pagejs.Promise(func() (any, error) { t, err := kernels(a[0].Int(), a[1].Int()); return t, err })
 	}))
 	api.Set("stylize", js.FuncOf(func(_ js.Value, a []js.Value) any {
-		return promise(func() (any, error) { return stylize(a[0].Int(), a[1].Int(), a[2].String(), a[3].String()) })
+		return pagejs.Promise(func() (any, error) { return stylize(a[0].Int(), a[1].Int(), a[2].String(), a[3].String()) })
 	}))
 	js.Global().Get("nnstBenchReady").Invoke(api)
 	select {}
