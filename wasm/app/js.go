@@ -3,7 +3,7 @@
 package main
 
 import (
-	"errors"
+	"nnst/wasm/jsutil"
 	"syscall/js"
 	"time"
 	"unsafe"
@@ -11,42 +11,11 @@ import (
 
 var global = js.Global()
 
-// await blocks the calling goroutine (never a JS callback) until p settles.
-func await(p js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	var then, catch js.Func
-	then = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ch <- result{v: arg0(args)}
-		return nil
-	})
-	catch = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ch <- result{err: jsError(arg0(args))}
-		return nil
-	})
-	p.Call("then", then, catch)
-	r := <-ch
-	then.Release()
-	catch.Release()
-	return r.v, r.err
-}
-
 func arg0(args []js.Value) js.Value {
 	if len(args) == 0 {
 		return js.Undefined()
 	}
 	return args[0]
-}
-
-// jsError turns a thrown JS value into a Go error.
-func jsError(v js.Value) error {
-	if v.Type() == js.TypeObject && v.Get("message").Type() == js.TypeString {
-		return errors.New(v.Get("message").String())
-	}
-	return errors.New(v.Call("toString").String())
 }
 
 // bytesOf copies an ArrayBuffer or typed array into Go.
@@ -82,3 +51,9 @@ func floatsOf(v js.Value) []float32 {
 
 // nextFrame lets the browser render and handle events.
 func nextFrame() { time.Sleep(16 * time.Millisecond) }
+
+// await and jsError are the shared promise helpers (wasm/jsutil).
+var (
+	await   = jsutil.Await
+	jsError = jsutil.Error
+)

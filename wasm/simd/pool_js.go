@@ -5,6 +5,7 @@ package simd
 import (
 	"errors"
 	"fmt"
+	"nnst/wasm/jsutil"
 	"runtime"
 	"sync"
 	"syscall/js"
@@ -68,36 +69,6 @@ func (p *pool) fail(err error) {
 		p.err = err
 	}
 	p.mu.Unlock()
-}
-
-// await waits for a promise without blocking the event loop.
-func await(v js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	ok := js.FuncOf(func(this js.Value, args []js.Value) any {
-		var v js.Value
-		if len(args) > 0 {
-			v = args[0]
-		}
-		ch <- result{v: v}
-		return nil
-	})
-	bad := js.FuncOf(func(this js.Value, args []js.Value) any {
-		msg := "rejected"
-		if len(args) > 0 {
-			msg = args[0].Call("toString").String()
-		}
-		ch <- result{err: errors.New(msg)}
-		return nil
-	})
-	v.Call("then", ok, bad)
-	r := <-ch
-	ok.Release()
-	bad.Release()
-	return r.v, r.err
 }
 
 // alloc reserves n bytes of shared memory, growing it as needed; it
@@ -205,3 +176,6 @@ func (p *pool) call(fn string, tiles, scratch int, words ...int) bool {
 	}
 	return true
 }
+
+// await is the shared promise helper (wasm/jsutil).
+var await = jsutil.Await

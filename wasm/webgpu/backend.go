@@ -27,8 +27,8 @@ import (
 	"syscall/js"
 
 	"nnst/core/model"
-	"nnst/core/ops"
 	"nnst/core/nnst"
+	"nnst/core/ops"
 	"nnst/core/tensor"
 	"nnst/shaders"
 )

@@ -5,6 +5,7 @@ package webgpu
 import (
 	"errors"
 	"fmt"
+	"nnst/wasm/jsutil"
 	"syscall/js"
 )
 
@@ -46,47 +47,6 @@ func (a AdapterInfo) Name() string {
 		s += " (fallback adapter)"
 	}
 	return s
-}
-
-// await blocks the calling goroutine until the promise settles. It must not
-// be called from inside a JS callback.
-func await(p js.Value) (js.Value, error) {
-	type res struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan res, 1)
-	then := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		v := js.Undefined()
-		if len(args) > 0 {
-			v = args[0]
-		}
-		ch <- res{v: v}
-		return nil
-	})
-	catch := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		msg := "promise rejected"
-		if len(args) > 0 {
-			msg = jsString(args[0])
-		}
-		ch <- res{err: errors.New(msg)}
-		return nil
-	})
-	p.Call("then", then, catch)
-	r := <-ch
-	then.Release()
-	catch.Release()
-	return r.v, r.err
-}
-
-// jsString renders a JS value (an Error, a GPUError, anything) as text.
-func jsString(v js.Value) string {
-	if v.Type() == js.TypeObject {
-		if m := v.Get("message"); m.Type() == js.TypeString {
-			return m.String()
-		}
-	}
-	return js.Global().Get("String").Invoke(v).String()
 }
 
 // try runs f, turning a thrown JS exception into an error.
@@ -198,3 +158,9 @@ func bytesToJS(b []byte) js.Value {
 	js.CopyBytesToJS(a, b)
 	return a
 }
+
+// await and jsString are the shared promise helpers (wasm/jsutil).
+var (
+	await    = jsutil.Await
+	jsString = jsutil.String
+)

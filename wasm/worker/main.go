@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"nnst/wasm/jsutil"
 	"strings"
 	"syscall/js"
 	"time"
@@ -201,24 +202,5 @@ func (i assetInfo) ModTime() time.Time { return time.Time{} }
 func (i assetInfo) IsDir() bool        { return false }
 func (i assetInfo) Sys() any           { return nil }
 
-// await waits for a JS promise.
-func await(p js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	then := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ch <- result{v: args[0]}
-		return nil
-	})
-	catch := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ch <- result{err: fmt.Errorf("%s", js.Global().Get("String").Invoke(args[0]).String())}
-		return nil
-	})
-	defer then.Release()
-	defer catch.Release()
-	p.Call("then", then, catch)
-	r := <-ch
-	return r.v, r.err
-}
+// await is the shared promise helper (wasm/jsutil).
+var await = jsutil.Await

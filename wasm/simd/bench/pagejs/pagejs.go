@@ -5,8 +5,8 @@
 package pagejs
 
 import (
-	"errors"
 	"fmt"
+	"nnst/wasm/jsutil"
 	"syscall/js"
 )
 
@@ -29,25 +29,6 @@ func FetchBytes(url string) ([]byte, error) {
 	return b, nil
 }
 
-// Await blocks the calling goroutine until the promise settles.
-func Await(p js.Value) (js.Value, error) {
-	type res struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan res, 1)
-	ok := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- res{v: a[0]}; return nil })
-	bad := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		ch <- res{err: errors.New(a[0].Call("toString").String())}
-		return nil
-	})
-	defer ok.Release()
-	defer bad.Release()
-	p.Call("then", ok, bad)
-	r := <-ch
-	return r.v, r.err
-}
-
 // Promise runs f in a goroutine and returns a JS promise of its result.
 func Promise(f func() (any, error)) js.Value {
 	var fn js.Func
@@ -66,3 +47,6 @@ func Promise(f func() (any, error)) js.Value {
 	})
 	return js.Global().Get("Promise").New(fn)
 }
+
+// Await is the shared promise helper (wasm/jsutil).
+var Await = jsutil.Await
