@@ -95,33 +95,41 @@ func file(path string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) })
 }
 
+// prepare loads the model, finds the repository root, emits the ONNX graph of the model and
+// builds the Go page pkg into a new temporary folder as wasmName; the caller
+// removes dir.
+func prepare(modelPath, tmpPrefix, pkg, wasmName string) (m *model.Model, root, dir string, onnx []byte, err error) {
+	if root, err = browser.Root(); err != nil {
+		return
+	}
+	if m, err = model.Load(modelPath); err != nil {
+		return
+	}
+	if onnx, err = vggONNX(m); err != nil {
+		return
+	}
+	if dir, err = os.MkdirTemp("", tmpPrefix); err != nil {
+		return
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, wasmName), pkg)
+	build.Dir, build.Env = root, browser.GoEnv()
+	if out, berr := build.CombinedOutput(); berr != nil {
+		os.RemoveAll(dir)
+		return nil, "", "", nil, fmt.Errorf("building the page: %v\n%s", berr, out)
+	}
+	return
+}
+
 func run(modelPath string, threads int, sizeList string, reps, rounds, steps, styleSize int, images string, timeout time.Duration) error {
 	sizes, err := parseSizes(sizeList)
 	if err != nil {
 		return err
 	}
-	root, err := browser.Root()
-	if err != nil {
-		return err
-	}
-	m, err := model.Load(modelPath)
-	if err != nil {
-		return err
-	}
-	onnx, err := vggONNX(m)
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "nnst-bench-simd-")
+	m, root, dir, onnx, err := prepare(modelPath, "nnst-bench-simd-", "./wasm/simd/bench/page", "bench.wasm")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "bench.wasm"), "./wasm/simd/bench/page")
-	build.Dir, build.Env = root, browser.GoEnv()
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("building the page: %v\n%s", err, out)
-	}
 	if err := browser.Kernels(filepath.Join(root, "wasm/simd/kernels.wat"), filepath.Join(dir, "simd-kernels.wasm")); err != nil {
 		return err
 	}

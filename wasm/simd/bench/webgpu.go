@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"nnst/core/model"
 	"nnst/wasm/simd/internal/browser"
 )
 
@@ -26,28 +24,11 @@ func runWebGPU(modelPath string, threads int, sizeList string, rounds int, timeo
 	if err != nil {
 		return err
 	}
-	root, err := browser.Root()
-	if err != nil {
-		return err
-	}
-	m, err := model.Load(modelPath)
-	if err != nil {
-		return err
-	}
-	onnx, err := vggONNX(m)
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "nnst-bench-webgpu-")
+	m, root, dir, onnx, err := prepare(modelPath, "nnst-bench-webgpu-", "./wasm/simd/bench/gpupage", "webgpu.wasm")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "webgpu.wasm"), "./wasm/simd/bench/gpupage")
-	build.Dir, build.Env = root, browser.GoEnv()
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("building the page: %v\n%s", err, out)
-	}
 	wasmExec, err := browser.WasmExec()
 	if err != nil {
 		return err
