@@ -5,7 +5,9 @@ package webgpu
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,17 +23,32 @@ func TestBench(t *testing.T) {
 	if os.Getenv("NNST_BENCH") == "" {
 		t.Skip("set NNST_BENCH=1 (make bench-webgpu)")
 	}
-	size := 256
-	if s, err := strconv.Atoi(os.Getenv("NNST_TEST_SIZE")); err == nil && s >= 32 {
-		size = s
+	sizes := []int{256}
+	if v := os.Getenv("NNST_BENCH_SIZES"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			if n, err := strconv.Atoi(f); err == nil && n >= 32 {
+				sizes = append(sizes, n)
+			}
+		}
+	} else if s, err := strconv.Atoi(os.Getenv("NNST_TEST_SIZE")); err == nil && s >= 32 {
+		sizes = []int{s}
 	}
+	for _, size := range sizes {
+		benchSize(t, size)
+	}
+}
+
+// benchSize times conv forward and backward-data on VGG's shapes at size
+// px (conv1_2, conv2_2, conv3_2, conv4_2) and one hypercolumn-loss step.
+func benchSize(t *testing.T, size int) {
 	syncT := func(x nnst.Tensor) {
 		if _, err := gpu.readBytes(x.(*Tensor).buf, 4); err != nil {
 			t.Fatal(err)
 		}
 	}
 	fmt.Printf("| kernel | shape | ms | GFLOP/s |\n|---|---|---|---|\n")
-	for _, c := range [][3]int{{64, 64, 128}, {128, 128, 64}, {256, 256, 32}, {512, 512, 16}} {
+	for _, c := range [][3]int{{64, 64, size}, {128, 128, size / 2}, {256, 256, size / 4}, {512, 512, size / 8}} {
 		cin, cout, hw := c[0], c[1], c[2]
 		w := make([]float32, cout*cin*9)
 		for i := range w {
@@ -53,14 +70,14 @@ func TestBench(t *testing.T) {
 			y := run()
 			syncT(y)
 			gpu.Free(y)
-			const reps = 3
+			reps := max(3, min(20, 4<<20/(hw*hw)))
 			start := time.Now()
 			var ys []nnst.Tensor
 			for i := 0; i < reps; i++ {
 				ys = append(ys, run())
 			}
 			syncT(ys[reps-1])
-			el := time.Since(start) / reps
+			el := time.Since(start) / time.Duration(reps)
 			gpu.Free(ys...)
 			flop := 2 * float64(cin*cout*9*hw*hw)
 			fmt.Printf("| conv3x3 %s | %d->%d, %dx%d | %.1f | %.2f |\n", dir, cin, cout, hw, hw, el.Seconds()*1000, flop/el.Seconds()/1e9)
@@ -87,13 +104,18 @@ func TestBench(t *testing.T) {
 	gi := step()
 	syncT(gi)
 	gpu.Free(gi)
-	start := time.Now()
-	gi = step()
-	syncT(gi)
-	el := time.Since(start)
-	gpu.Free(gi)
+	var times []time.Duration
+	for range 3 {
+		start := time.Now()
+		gi = step()
+		syncT(gi)
+		times = append(times, time.Since(start))
+		gpu.Free(gi)
+	}
+	slices.Sort(times)
+	el := times[1]
 	if err := gpu.Err(); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("| step (VGG19 fwd+bwd, hypercolumn loss) | %d px | %.0f | peak GPU memory %.0f MiB |\n", size, el.Seconds()*1000, float64(gpu.PeakBytes())/(1<<20))
+	fmt.Printf("| step (VGG19 fwd+bwd, hypercolumn loss) | %d px | %.0f (median of 3) | peak GPU memory %.0f MiB |\n", size, el.Seconds()*1000, float64(gpu.PeakBytes())/(1<<20))
 }

@@ -28,9 +28,18 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"nnst/wasm/internal/chrome"
 )
 
-const chromium = "/usr/bin/chromium"
+// chromium is $NNST_CHROMIUM or Debian's; NNST_CHROMIUM_FLAGS adds
+// switches (nnst/wasm/internal/chrome).
+var chromium = func() string {
+	if p := os.Getenv("NNST_CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}()
 
 // The test hooks: 64 px, 1 step, 2 scales keep a CPU run short.
 const query = "?size=64&steps=1&scales=2"
@@ -72,6 +81,7 @@ func startBrowser(t *testing.T, webgpu bool) *tab {
 	if webgpu {
 		opts = append(opts, chromedp.Flag("enable-unsafe-webgpu", true))
 	}
+	opts = append(opts, chrome.Flags()...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelC(); cancelA() })

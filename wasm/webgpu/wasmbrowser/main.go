@@ -6,7 +6,8 @@
 //
 //	GOOS=js GOARCH=wasm go test -exec "go run ./wasm/webgpu/wasmbrowser" ./wasm/webgpu
 //
-// CHROMIUM names the browser (default /usr/bin/chromium).
+// CHROMIUM or NNST_CHROMIUM names the browser (default: chromium on PATH);
+// NNST_CHROMIUM_FLAGS adds switches (see nnst/wasm/internal/chrome).
 package main
 
 import (
@@ -23,6 +24,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"nnst/wasm/internal/chrome"
 )
 
 const page = `<!doctype html><meta charset="utf-8"><script src="/wasm_exec.js"></script>
@@ -66,7 +69,7 @@ func run(prog string, args []string) int {
 	wasmExec := filepath.Join(goroot(), "lib", "wasm", "wasm_exec.js")
 	argv, _ := json.Marshal(append([]string{filepath.Base(prog)}, args...))
 	env := map[string]string{}
-	for _, k := range []string{"NNST_BENCH", "NNST_TEST_SIZE"} {
+	for _, k := range []string{"NNST_BENCH", "NNST_TEST_SIZE", "NNST_BENCH_SIZES"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env[k] = v
 		}
@@ -101,9 +104,12 @@ func run(prog string, args []string) int {
 	defer os.RemoveAll(dir)
 	browser := os.Getenv("CHROMIUM")
 	if browser == "" {
-		browser = "/usr/bin/chromium"
+		if browser, err = chrome.Path(); err != nil {
+			fmt.Fprintln(os.Stderr, "wasmbrowser:", err)
+			return 2
+		}
 	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+	opts := append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(browser),
 		chromedp.Headless,
 		chromedp.NoFirstRun,
@@ -117,7 +123,8 @@ func run(prog string, args []string) int {
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.UserDataDir(dir),
-	)
+	}, chrome.Flags()...)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
 	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
 		switch e := ev.(type) {

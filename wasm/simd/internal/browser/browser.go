@@ -19,20 +19,12 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"nnst/wasm/internal/chrome"
 )
 
 // Chromium returns the browser to use: $NNST_CHROMIUM or chromium on PATH.
-func Chromium() (string, error) {
-	if p := os.Getenv("NNST_CHROMIUM"); p != "" {
-		return p, nil
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("chromium not found (apt-get install chromium, or set NNST_CHROMIUM)")
-}
+func Chromium() (string, error) { return chrome.Path() }
 
 // Serve serves dir with the headers a SharedArrayBuffer needs; extra maps
 // URL paths to more handlers.
@@ -91,6 +83,7 @@ func Eval[T any](ctx context.Context, url, expr string, log func(string), flags 
 	for _, f := range flags {
 		opts = append(opts, chromedp.Flag(f, true))
 	}
+	opts = append(opts, chrome.Flags()...)
 	actx, cancel := chromedp.NewExecAllocator(ctx, opts...)
 	defer cancel()
 	bctx, cancel2 := chromedp.NewContext(actx)
@@ -116,6 +109,9 @@ func GoEnv() []string { return append(os.Environ(), "GOOS=js", "GOARCH=wasm") }
 
 // WasmExec returns the path of Go's wasm_exec.js.
 func WasmExec() (string, error) {
+	if r := os.Getenv("GOROOT"); r != "" {
+		return filepath.Join(r, "lib", "wasm", "wasm_exec.js"), nil
+	}
 	out, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {
 		return "", err

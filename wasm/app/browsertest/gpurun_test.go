@@ -1,0 +1,86 @@
+package browsertest
+
+import (
+	"encoding/base64"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	sitehandler "nnst/core/site"
+)
+
+// TestGPURun is a benchmark, not a test: with NNST_GPU_RUN set to a
+// `make dist` folder it opens the app on a machine with a real GPU, lets
+// "auto" pick the backend (it must pick WebGPU), and stylizes the example
+// pair with the default settings at each size in NNST_GPU_RUN_SIZES
+// (default 512), logging the wall time and the run details and saving the
+// output to NNST_SHOTS. make bench-gpu-run runs it.
+func TestGPURun(t *testing.T) {
+	dir := os.Getenv("NNST_GPU_RUN")
+	if dir == "" {
+		t.Skip("NNST_GPU_RUN is not set (a dist folder; make bench-gpu-run)")
+	}
+	h, err := sitehandler.New(os.DirFS(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	in := makeInputs(t)
+	tb := startBrowser(t, true)
+	// NNST_GPU_RUN_QUERY (e.g. "?backend=webgpu&size=64&steps=1") and
+	// NNST_GPU_RUN_SIZES=- try the test on a small run without a GPU.
+	tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+os.Getenv("NNST_GPU_RUN_QUERY")))
+	e := tb.wait("ready,error", 0, 3*time.Minute)
+	note := tb.text("backend-note")
+	t.Logf("backend: %+v; %s", e, note)
+	if e.Type != "ready" || e.Detail != "webgpu" {
+		t.Fatalf("auto did not choose WebGPU: %+v (%s)", e, note)
+	}
+	for _, u := range [][2]string{{"content", in.content}, {"style", in.style}} {
+		if e := tb.upload(u[0], u[1]); e.Type != "input" {
+			t.Fatalf("%s refused: %+v", u[0], e)
+		}
+	}
+	sizes := os.Getenv("NNST_GPU_RUN_SIZES")
+	if sizes == "" {
+		sizes = "512"
+	}
+	limit := 20 * time.Minute
+	if d, err := time.ParseDuration(os.Getenv("NNST_GPU_RUN_TIMEOUT")); err == nil {
+		limit = d
+	}
+	for _, size := range strings.Split(sizes, ",") {
+		if size != "-" {
+			tb.do(10*time.Second, chromedp.Click(chromedp.ID("size-"+size)))
+		}
+		s := tb.seq()
+		start := time.Now()
+		tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
+		e := tb.wait("done,error,cancelled", s, limit)
+		wall := time.Since(start)
+		if e.Type != "done" {
+			t.Fatalf("%s px: %+v (%s)", size, e, tb.text("error-text"))
+		}
+		t.Logf("GPU RUN %s px: %.1f s wall (click to done); details: %s", size, wall.Seconds(), tb.text("details"))
+		png := evalT[string](tb, `document.getElementById("out").toDataURL("image/png")`, 30*time.Second)
+		b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(png, "data:image/png;base64,"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := os.Getenv("NNST_SHOTS"); out != "" {
+			p := filepath.Join(out, "gpu-run-"+size+".png")
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("output %s (%d bytes)", p, len(b))
+		}
+	}
+	tb.screenshot("gpu-run.png")
+	tb.checkProblems()
+}
