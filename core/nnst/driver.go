@@ -165,37 +165,63 @@ func (r *run) hypercolumns(img Tensor) Tensor {
 }
 
 // matchTarget returns replace(H(query), H(style, flips)); style is freed.
-// The bank is built in two passes over the rotations (mean, then vectors)
-// so that only one rotation's hypercolumns are alive at a time.
+// The style vectors are searched one rotation at a time: each rotation's
+// forward pass runs three times (for the mean, the search, the gather) so
+// that only one rotation's bank is alive, and never with the target.
 func (r *run) matchTarget(query, style Tensor) Tensor {
 	be := r.be
 	rots := 1
 	if r.o.Flip {
 		rots = 4
 	}
-	rotated := func(k int) Tensor {
-		if k == 0 {
-			return r.hypercolumns(style)
+	forward := func(k int) (tr *Trace, h, w int) {
+		img := style
+		if k > 0 {
+			img = be.Rot90(style, k)
 		}
-		img := be.Rot90(style, k)
-		hc := r.hypercolumns(img)
-		be.Free(img)
-		return hc
+		_, ih, iw := img.Shape()
+		tr = be.Forward(img, false)
+		if k > 0 {
+			be.Free(img)
+		}
+		return tr, max(ih/4, 1), max(iw/4, 1)
 	}
-	bank := BuildBank(be, rots, rotated)
-	be.Free(style)
+	mean := BankMean(be, rots, func(k int) Tensor {
+		tr, h, w := forward(k)
+		hc := be.Hypercolumns(tr.Taps, h, w)
+		be.Release(tr)
+		return hc
+	})
+	bank := func(k int) Bank {
+		tr, h, w := forward(k)
+		b := be.NewBank(mean, h*w)
+		be.BankAddHypercolumns(b, tr.Taps, h, w)
+		be.Release(tr)
+		return b
+	}
 	hq := r.hypercolumns(query)
-	t := be.Match(bank, hq)
-	be.FreeBank(bank)
+	c, h, w := hq.Shape()
+	s := be.NewSearch(hq)
 	be.Free(hq)
-	return t
+	for k := 0; k < rots; k++ {
+		b := bank(k)
+		be.SearchBank(s, b, k)
+		be.FreeBank(b)
+	}
+	target := be.Zeros(c, h, w)
+	for k := 0; k < rots; k++ {
+		b := bank(k)
+		be.SearchGather(s, b, k, target)
+		be.FreeBank(b)
+	}
+	be.FreeSearch(s)
+	be.Free(mean, style)
+	return target
 }
 
-// BuildBank builds a search bank from n parts in two passes, so only one
-// part's vectors are alive at a time: part(k) returns a new tensor of
-// vectors (BuildBank frees it) and is called twice for each k, first for the
-// count-weighted mean, then to add the vectors.
-func BuildBank(be Backend, n int, part func(k int) Tensor) Bank {
+// BankMean returns the mean vector (D x 1 x 1) of n parts: part(k) returns
+// a new tensor of vectors, which BankMean frees.
+func BankMean(be Backend, n int, part func(k int) Tensor) Tensor {
 	var mean Tensor
 	count := 0
 	for k := 0; k < n; k++ {
@@ -213,6 +239,21 @@ func BuildBank(be Backend, n int, part func(k int) Tensor) Bank {
 		}
 		count += h * w
 	}
+	return mean
+}
+
+// BuildBank builds a search bank from n parts in two passes, so only one
+// part's vectors are alive at a time: part(k) returns a new tensor of
+// vectors (BuildBank frees it) and is called twice for each k, first for the
+// mean, then to add the vectors.
+func BuildBank(be Backend, n int, part func(k int) Tensor) Bank {
+	count := 0
+	mean := BankMean(be, n, func(k int) Tensor {
+		t := part(k)
+		_, h, w := t.Shape()
+		count += h * w
+		return t
+	})
 	bank := be.NewBank(mean, count)
 	be.Free(mean)
 	for k := 0; k < n; k++ {
@@ -271,13 +312,10 @@ func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, sc
 		}
 		img := Syn(be, p)
 		tr := be.Forward(img, true)
-		_, h, w := img.Shape()
 		taps := tr.Taps
-		f := be.Hypercolumns(taps, max(h/4, 1), max(w/4, 1))
-		loss, gf := be.CosineLoss(f, target)
-		be.Free(f)
-		g := be.Backward(tr, func(l int) Tensor { return be.HypercolumnsBackward(gf, taps, l) })
-		be.Free(gf)
+		loss, coef := be.HypercolumnLoss(taps, target)
+		g := be.Backward(tr, func(l int) Tensor { return be.HypercolumnLossBackward(coef, taps, target, l) })
+		be.Free(coef)
 		if r.o.ContentLoss {
 			g = r.contentLoss(img, contentS, g)
 		}
