@@ -295,7 +295,7 @@ func (b *Backend) ChannelMean(x nnst.Tensor) nnst.Tensor {
 }
 
 // Compact is a plain copy: the CPU backend keeps style features in f32.
-func (b *Backend) Compact(x nnst.Tensor) nnst.Tensor { return b.wrap(host(x).Clone()) }
+func (b *Backend) Compact(x nnst.Tensor, _ int) nnst.Tensor { return b.wrap(host(x).Clone()) }
 
 func (b *Backend) Adam(p, g, m, v nnst.Tensor, t int, lr float32) {
 	ops.Adam(host(p).Data, host(g).Data, host(m).Data, host(v).Data, t, lr)

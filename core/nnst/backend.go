@@ -117,9 +117,11 @@ type Backend interface {
 	// nearest style sample in centred cosine distance; it returns the mean
 	// distance (1x1x1) and its gradient with respect to out.
 	SplitLoss(out Tensor, style []Tensor, s Sample) (loss, grad Tensor)
-	// Compact returns a copy of x usable only as a SplitLoss style input,
-	// possibly in lower precision (fp16 on WebGPU) to save memory.
-	Compact(x Tensor) Tensor
+	// Compact returns a copy of x usable only as a SplitLoss style input
+	// sampled with the given stride, possibly in lower precision (fp16 on
+	// WebGPU) and, for large strides, off the device (WebGPU then keeps it
+	// in host memory and uploads only the samples each SplitLoss uses).
+	Compact(x Tensor, stride int) Tensor
 	// ColorDistanceLoss returns mean |D(x) - D(ref)| with D the pairwise
 	// Euclidean distances between pixel colours, and its gradient wrt x.
 	ColorDistanceLoss(x, ref Tensor) (loss, grad Tensor)

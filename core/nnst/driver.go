@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"nnst/core/imageio"
@@ -352,6 +353,7 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		rots = 4
 	}
 	nt := len(r.s.model.Taps)
+	_, ch, cw := p[0].Shape()
 	styleTaps := make([][]Tensor, nt)
 	for k := 0; k < rots; k++ {
 		img := style
@@ -360,11 +362,12 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		}
 		tr := be.Forward(img, false)
 		for l, t := range tr.Taps {
+			stride := sampleStride(r.tapSize(l, ch, cw))
 			if k == 0 {
-				styleTaps[l] = append(styleTaps[l], be.Compact(t))
+				styleTaps[l] = append(styleTaps[l], be.Compact(t, stride))
 			} else {
 				x := be.Rot90(t, -k)
-				styleTaps[l] = append(styleTaps[l], be.Compact(x))
+				styleTaps[l] = append(styleTaps[l], be.Compact(x, stride))
 				be.Free(x)
 			}
 		}
@@ -391,9 +394,8 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		samples := make([]Sample, nt)
 		for l, tap := range tr.Taps {
 			_, th, tw := tap.Shape()
-			s := Sample{Stride: 1}
-			if m := max(th, tw); m > 64 {
-				s.Stride = m / 64
+			s := Sample{Stride: sampleStride(th, tw)}
+			if max(th, tw) > 64 {
 				s.Y0, s.X0 = rng.IntN(s.Stride), rng.IntN(s.Stride)
 			}
 			samples[l] = s
@@ -422,6 +424,30 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		}
 	}
 	return nil
+}
+
+// tapSize is the size of tap l for an h x w input: halved at each pool
+// before the tap's layer.
+func (r *run) tapSize(l, h, w int) (int, int) {
+	name := "conv" + strings.TrimPrefix(r.s.model.Taps[l], "relu")
+	for _, ly := range r.s.model.Layers {
+		if ly.Name == name {
+			break
+		}
+		if ly.Kind == "pool" {
+			h, w = h/2, w/2
+		}
+	}
+	return h, w
+}
+
+// sampleStride is the final pass's sampling stride for an h x w tap: taps
+// larger than 64 are subsampled to about 64 x 64.
+func sampleStride(h, w int) int {
+	if m := max(h, w); m > 64 {
+		return m / 64
+	}
+	return 1
 }
 
 func (r *run) cancelled() error {

@@ -187,9 +187,6 @@ func (b *Backend) query(g grid) (q, norms *buffer) {
 	return q, norms
 }
 
-// chunkRows is the number of bank rows one workgroup of the search scans.
-const chunkRows = 1024
-
 // nearest returns, for each of the n query columns, the index and
 // similarity of the bank row with the largest inner product.
 func (b *Backend) nearest(k *bank, q *buffer, n int) (idx, sim *buffer) {
@@ -338,10 +335,19 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	ot := gt(out)
 	c := ot.c
 	gs := make([]grid, len(style))
+	var up []*Tensor // samples of host copies
 	for i, st := range style {
 		gs[i] = sampleGrid(gt(st), s)
+		if gs[i].t.buf == nil {
+			u := b.samples(gs[i])
+			up = append(up, u)
+			gs[i] = sampleGrid(u, nnst.Sample{Stride: 1})
+		}
 	}
 	k := b.newBank(gs, false)
+	for _, u := range up {
+		b.freeBuf(u.buf)
+	}
 	og := sampleGrid(ot, s)
 	n := og.n
 	x, norms := b.query(og)

@@ -479,29 +479,66 @@ func TestChannelMean(t *testing.T) {
 
 // TestCompact checks the fp16 copy (odd element count) and SplitLoss on
 // compact style inputs against the CPU's f32 ones: the loss within 2e-3
-// relative, the gradient within 1e-2 of its largest element.
+// relative, the gradient within 1e-2 of its largest element. Copies with a
+// stride of hostStride or more live in host memory: both kinds are checked
+// (the threshold lowered to 2 for the host ones), and must agree exactly.
 func TestCompact(t *testing.T) {
 	x := randT(3, 7, 5, 71)
-	c := gpu.Compact(gpu.Upload(x))
-	if e := relErr(down(t, c), x); e > 1e-3 {
-		t.Errorf("compact copy: relative error %.3g > 1e-3", e)
+	live := gpu.LiveBytes()
+	for _, stride := range []int{1, hostStride} {
+		u := gpu.Upload(x)
+		c := gpu.Compact(u, stride).(*Tensor)
+		gpu.Free(u)
+		if (c.buf == nil) != (stride >= hostStride) {
+			t.Errorf("stride %d: host copy %v", stride, c.buf == nil)
+		}
+		if e := relErr(down(t, c), x); e > 1e-3 {
+			t.Errorf("compact copy, stride %d: relative error %.3g > 1e-3", stride, e)
+		}
+		gpu.Free(c)
 	}
-	for _, s := range []nnst.Sample{{Stride: 1}, {Stride: 3, Y0: 2, X0: 1}} {
+	defer func() { gpu.hostStride = hostStride }()
+	for _, s := range []nnst.Sample{{Stride: 1}, {Stride: 3, Y0: 2, X0: 1}, {Stride: 2, Y0: 1, X0: 1}} {
 		out := randT(15, 13, 11, 72)
 		st := []*tensor.T{randT(15, 12, 14, 73), randT(15, 14, 12, 74)}
-		var gs, cs []nnst.Tensor
+		var cs []nnst.Tensor
 		for _, x := range st {
-			u := gpu.Upload(x)
-			gs, cs = append(gs, gpu.Compact(u)), append(cs, ref.Compact(ref.Upload(x)))
-			gpu.Free(u)
+			cs = append(cs, ref.Compact(ref.Upload(x), s.Stride))
 		}
-		gl, gg := gpu.SplitLoss(gpu.Upload(out), gs, s)
 		cl, cg := ref.SplitLoss(ref.Upload(out), cs, s)
-		check(t, fmt.Sprintf("split loss, compact style %+v", s), gl, cpuT(cl), 2e-3)
-		check(t, fmt.Sprintf("split grad, compact style %+v", s), gg, cpuT(cg), 1e-2)
+		var res [2]*tensor.T
+		for k, host := range []bool{false, true} {
+			gpu.hostStride = hostStride
+			if host {
+				gpu.hostStride = 2
+			}
+			var gs []nnst.Tensor
+			for _, x := range st {
+				u := gpu.Upload(x)
+				gs = append(gs, gpu.Compact(u, s.Stride))
+				gpu.Free(u)
+			}
+			if h := gs[0].(*Tensor).buf == nil; h != (host && s.Stride >= 2) {
+				t.Fatalf("%+v: host copy %v", s, h)
+			}
+			ou := gpu.Upload(out)
+			gl, gg := gpu.SplitLoss(ou, gs, s)
+			what := fmt.Sprintf("compact style %+v, host %v", s, host)
+			check(t, "split loss, "+what, gl, cpuT(cl), 2e-3)
+			check(t, "split grad, "+what, gg, cpuT(cg), 1e-2)
+			res[k] = down(t, gg)
+			gpu.Free(gs...)
+			gpu.Free(gl, gg, ou)
+		}
+		if e := relErr(res[1], res[0]); e != 0 {
+			t.Errorf("%+v: host and device copies differ by %.3g", s, e)
+		}
 	}
 	if err := gpu.Err(); err != nil {
 		t.Fatal(err)
+	}
+	if l := gpu.LiveBytes(); l != live {
+		t.Errorf("live bytes %d after the test, %d before", l, live)
 	}
 }
 
