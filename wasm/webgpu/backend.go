@@ -61,9 +61,6 @@ type pipe struct {
 	layout js.Value
 }
 
-// arenaSize is the size of the uniform arena: one 256-byte slot per dispatch.
-const arenaSize = 1 << 20
-
 // Backend is the WebGPU backend.
 type Backend struct {
 	dev, queue js.Value
@@ -528,10 +525,6 @@ func halfToFloat(h uint16) float32 {
 	}
 	return math.Float32frombits(sign | (e+112)<<23 | m<<13)
 }
-
-// hostStride is the smallest sampling stride for which Compact keeps its
-// copy in host memory: SplitLoss then uploads at most 1/64 of it.
-const hostStride = 8
 
 // Compact packs x into fp16 pairs, in host memory for large strides.
 func (b *Backend) Compact(x nnst.Tensor, stride int) nnst.Tensor {

@@ -16,11 +16,18 @@ func EstimateBytes(size int, flip bool) int64 {
 // EstimateModelBytes is EstimateBytes for a spec with its channel widths
 // divided by shrink (as model.Random) and an h x w image.
 func EstimateModelBytes(spec model.Spec, shrink, h, w int, flip bool) int64 {
-	return estimate(spec, shrink, h, w, flip, spareBytes)
+	return estimate(spec, shrink, h, w, flip, spareBytes, hostStride)
 }
+
+// arenaSize is the size of the uniform arena: one 256-byte slot per dispatch.
+const arenaSize = 1 << 20
 
 // chunkRows is the number of bank rows one workgroup of the search scans.
 const chunkRows = 1024
+
+// hostStride is the smallest sampling stride for which Compact keeps its
+// copy in host memory: SplitLoss then uploads at most 1/64 of it.
+const hostStride = 8
 
 // spareBytes is how much freed memory the backend's buffer pool may hold
 // before it flushes to destroy it.
@@ -38,8 +45,9 @@ func (l layer) bytes() int64 { return l.c * l.h * l.w * 4 }
 // estimate models the peaks of the three stages (matching, hypercolumn
 // steps, final pass) from the buffers each holds at its worst moment;
 // spare is what the buffer pool may hold beyond the live buffers (see
-// Backend.spare).
-func estimate(spec model.Spec, shrink, h, w int, flip bool, spare int64) int64 {
+// Backend.spare), host the stride from which Compact keeps style taps in
+// host memory (Backend.hostStride).
+func estimate(spec model.Spec, shrink, h, w int, flip bool, spare int64, host int) int64 {
 	const f = 4
 	var ls []layer
 	var weights int64
@@ -120,21 +128,26 @@ func estimate(spec model.Spec, shrink, h, w int, flip bool, spare int64) int64 {
 	// Hypercolumn step: the target, the loss coefficients and the kept
 	// trace with the backward's gradients.
 	step := hc + 3*n*f + backward(func(int) int64 { return 0 })
-	// Final pass: fp16 style taps of every rotation, the trace, and at each
-	// tap SplitLoss's f32 bank, sampled output and its gradient.
-	final := rots*taps/2 + backward(func(i int) int64 {
-		l := ls[i]
-		s := max(l.h, l.w) / 64
-		if s < 1 {
-			s = 1
+	// Final pass: the fp16 style taps of every rotation kept on the device,
+	// the trace, and at each tap SplitLoss's uploaded style samples, f32
+	// bank, sampled output and its gradient.
+	stride := func(l layer) int64 { return max(1, max(l.h, l.w)/64) }
+	var style int64
+	for _, l := range ls {
+		if l.tap && stride(l) < int64(host) {
+			style += rots * l.bytes() / 2
 		}
+	}
+	final := style + backward(func(i int) int64 {
+		l := ls[i]
+		s := stride(l)
 		m := (l.h + s - 1) / s * ((l.w + s - 1) / s)
 		sl := (rots*m + chunkRows - 1) / chunkRows
-		return rots*m*(l.c+1)*f + 3*l.c*m*f + (2*sl+4)*m*f + l.bytes()
+		up := int64(0)
+		if s >= int64(host) {
+			up = rots * m * l.c * 2
+		}
+		return up + rots*m*(l.c+1)*f + 3*l.c*m*f + (2*sl+4)*m*f + l.bytes()
 	})
-	if debugEstimate != nil {
-		debugEstimate(match, step, final, all, taps, hc, fwd)
-	}
-	return weights + 12*img + max(match, step, final) + spare + 1<<20
+	return weights + 12*img + max(match, step, final) + spare + arenaSize
 }
-var debugEstimate func(...int64)
