@@ -279,8 +279,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 }
 
 //! nearest_reduce
-// Best over the result slots of each query.
-struct P { n: u32, slots: u32 }
+// Best over the result slots of each query, its index plus off; with acc,
+// it replaces the sim and idx there only when strictly better.
+struct P { n: u32, slots: u32, acc: u32, off: u32 }
 @group(0) @binding(0) var<storage, read> rsim: array<f32>;
 @group(0) @binding(1) var<storage, read> ridx: array<u32>;
 @group(0) @binding(2) var<storage, read_write> sim: array<f32>;
@@ -303,14 +304,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 			bi = vi;
 		}
 	}
+	if (p.acc != 0u && !(b > sim[i])) {
+		return;
+	}
 	sim[i] = b;
-	idx[i] = bi;
+	idx[i] = bi + p.off;
 }
 
 //! gather
-// out[c, i] = bank row idx[i] * norms[idx[i]] + mean[c], for the rows in
-// this bank part (base .. base+m).
-struct P { c: u32, n: u32, dp: u32, base: u32, m: u32 }
+// out[c, i] = bank row idx[i] * norms[idx[i] - nbase] + mean[c], for the
+// rows in this bank part (base .. base+m).
+struct P { c: u32, n: u32, dp: u32, base: u32, m: u32, nbase: u32 }
 @group(0) @binding(0) var<storage, read> bank: array<u32>;
 @group(0) @binding(1) var<storage, read> idx: array<u32>;
 @group(0) @binding(2) var<storage, read> norms: array<f32>;
@@ -338,5 +342,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	if (m < p.base || m >= p.base + p.m) {
 		return;
 	}
-	out[e] = bank_at(m - p.base, c) * norms[m] + mean[c];
+	out[e] = bank_at(m - p.base, c) * norms[m - p.nbase] + mean[c];
 }

@@ -242,15 +242,20 @@ func (b *Backend) Hypercolumns(taps []nnst.Tensor, h, w int) nnst.Tensor {
 	off := 0
 	for _, t := range taps {
 		x := host(t)
-		r := ops.Resize(x, h, w, true)
-		s := 1 / float32(x.C)
-		dst := out.Data[off*h*w : (off+x.C)*h*w]
-		for i, v := range r.Data {
-			dst[i] = v * s
-		}
+		copy(out.Data[off*h*w:], hyperTap(x, h, w).Data)
 		off += x.C
 	}
 	return b.wrap(out)
+}
+
+// hyperTap is one tap's part of the hypercolumns: x / C resized to h x w.
+func hyperTap(x *tensor.T, h, w int) *tensor.T {
+	r := ops.Resize(x, h, w, true)
+	s := 1 / float32(x.C)
+	for i, v := range r.Data {
+		r.Data[i] = v * s
+	}
+	return r
 }
 
 func (b *Backend) HypercolumnsBackward(g nnst.Tensor, taps []nnst.Tensor, l int) nnst.Tensor {
@@ -261,12 +266,17 @@ func (b *Backend) HypercolumnsBackward(g nnst.Tensor, taps []nnst.Tensor, l int)
 	}
 	x := host(taps[l])
 	part := &tensor.T{C: x.C, H: gh.H, W: gh.W, Data: gh.Data[off*gh.H*gh.W : (off+x.C)*gh.H*gh.W]}
-	r := ops.ResizeBackward(part, x.H, x.W, true)
+	return b.wrap(hyperTapBackward(part, x))
+}
+
+// hyperTapBackward is the adjoint of hyperTap: g (x.C x h x w) to x's size.
+func hyperTapBackward(g, x *tensor.T) *tensor.T {
+	r := ops.ResizeBackward(g, x.H, x.W, true)
 	s := 1 / float32(x.C)
 	for j := range r.Data {
 		r.Data[j] *= s
 	}
-	return b.wrap(r)
+	return r
 }
 
 // ChannelMean accumulates in float64.
@@ -285,7 +295,7 @@ func (b *Backend) ChannelMean(x nnst.Tensor) nnst.Tensor {
 }
 
 // Compact is a plain copy: the CPU backend keeps style features in f32.
-func (b *Backend) Compact(x nnst.Tensor) nnst.Tensor { return b.wrap(host(x).Clone()) }
+func (b *Backend) Compact(x nnst.Tensor, _ int) nnst.Tensor { return b.wrap(host(x).Clone()) }
 
 func (b *Backend) Adam(p, g, m, v nnst.Tensor, t int, lr float32) {
 	ops.Adam(host(p).Data, host(g).Data, host(m).Data, host(v).Data, t, lr)

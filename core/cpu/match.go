@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 
 	"nnst/core/gemm"
@@ -187,40 +188,163 @@ func (b *Backend) Match(nb nnst.Bank, query nnst.Tensor) nnst.Tensor {
 func (b *Backend) CosineLoss(f, target nnst.Tensor) (nnst.Tensor, nnst.Tensor) {
 	ft, tt := host(f), host(target)
 	n := ft.H * ft.W
-	dot := make([]float64, n)
-	ff := make([]float64, n)
-	tn := make([]float64, n)
-	for c := 0; c < ft.C; c++ {
-		fp, tp := ft.Data[c*n:(c+1)*n], tt.Data[c*n:(c+1)*n]
+	var st cosStats
+	st.add(ft, tt, 0, n)
+	loss, coef := st.finish(ft.H, ft.W)
+	g := tensor.New(ft.C, ft.H, ft.W)
+	cosGrad(g, ft, tt, 0, coef)
+	return b.wrap(scalar(loss)), b.wrap(g)
+}
+
+// cosStats accumulates per position <f,t>, |f|^2 and |t|^2 in float64.
+type cosStats struct{ dot, ff, tt []float64 }
+
+// add accumulates the channels of f against channels off.. of t.
+func (s *cosStats) add(f, t *tensor.T, off, n int) {
+	if s.dot == nil {
+		s.dot, s.ff, s.tt = make([]float64, n), make([]float64, n), make([]float64, n)
+	}
+	for c := 0; c < f.C; c++ {
+		fp, tp := f.Data[c*n:(c+1)*n], t.Data[(off+c)*n:(off+c+1)*n]
 		for p := range fp {
 			a, b := float64(fp[p]), float64(tp[p])
-			dot[p] += a * b
-			ff[p] += a * a
-			tn[p] += b * b
+			s.dot[p] += a * b
+			s.ff[p] += a * a
+			s.tt[p] += b * b
 		}
 	}
+}
+
+// finish returns the mean loss and per position 1 - cos, ka, kb (3 x h x w).
+func (s *cosStats) finish(h, w int) (float64, *tensor.T) {
+	n := h * w
+	coef := tensor.New(3, h, w)
 	var loss float64
-	ka := make([]float32, n) // grad = ka*t + kb*f
-	kb := make([]float32, n)
-	for p := range dot {
-		fsq := math.Min(math.Max(ff[p], 1e-8), 1e8)
-		tsq := math.Min(math.Max(tn[p], 1e-8), 1e8)
+	for p := range s.dot {
+		fsq := math.Min(math.Max(s.ff[p], 1e-8), 1e8)
+		tsq := math.Min(math.Max(s.tt[p], 1e-8), 1e8)
 		fnorm, tnorm := math.Sqrt(fsq), math.Sqrt(tsq)
-		cos := dot[p] / (fnorm * tnorm)
+		cos := s.dot[p] / (fnorm * tnorm)
 		loss += 1 - cos
-		ka[p] = float32(-1 / (fnorm * tnorm) / float64(n))
-		if ff[p] > 1e-8 && ff[p] < 1e8 {
-			kb[p] = float32(cos / fsq / float64(n))
+		coef.Data[p] = float32(1 - cos)
+		coef.Data[n+p] = float32(-1 / (fnorm * tnorm) / float64(n))
+		if s.ff[p] > 1e-8 && s.ff[p] < 1e8 {
+			coef.Data[2*n+p] = float32(cos / fsq / float64(n))
 		}
 	}
-	g := tensor.New(ft.C, ft.H, ft.W)
-	ops.ParallelFor(ft.C, func(c int) {
-		fp, tp, gp := ft.Data[c*n:(c+1)*n], tt.Data[c*n:(c+1)*n], g.Data[c*n:(c+1)*n]
+	return loss / float64(n), coef
+}
+
+// cosGrad writes g = ka*t + kb*f, with t's channels from off.
+func cosGrad(g, f, t *tensor.T, off int, coef *tensor.T) {
+	n := f.H * f.W
+	ka, kb := coef.Data[n:2*n], coef.Data[2*n:]
+	ops.ParallelFor(f.C, func(c int) {
+		fp, tp, gp := f.Data[c*n:(c+1)*n], t.Data[(off+c)*n:(off+c+1)*n], g.Data[c*n:(c+1)*n]
 		for p := range gp {
 			gp[p] = ka[p]*tp[p] + kb[p]*fp[p]
 		}
 	})
-	return b.wrap(scalar(loss / float64(n))), b.wrap(g)
+}
+
+func (b *Backend) HypercolumnLoss(taps []nnst.Tensor, target nnst.Tensor) (nnst.Tensor, nnst.Tensor) {
+	tt := host(target)
+	var st cosStats
+	off := 0
+	for _, t := range taps {
+		x := host(t)
+		st.add(hyperTap(x, tt.H, tt.W), tt, off, tt.H*tt.W)
+		off += x.C
+	}
+	if off != tt.C {
+		panic(fmt.Sprintf("cpu: HypercolumnLoss: taps have %d channels, target %d", off, tt.C))
+	}
+	loss, coef := st.finish(tt.H, tt.W)
+	return b.wrap(scalar(loss)), b.wrap(coef)
+}
+
+func (b *Backend) HypercolumnLossBackward(coef nnst.Tensor, taps []nnst.Tensor, target nnst.Tensor, l int) nnst.Tensor {
+	tt := host(target)
+	off := 0
+	for _, t := range taps[:l] {
+		off += host(t).C
+	}
+	x := host(taps[l])
+	f := hyperTap(x, tt.H, tt.W)
+	cosGrad(f, f, tt, off, host(coef)) // in place: each element reads f before writing g
+	return b.wrap(hyperTapBackward(f, x))
+}
+
+func (b *Backend) BankAddHypercolumns(k nnst.Bank, taps []nnst.Tensor, h, w int) {
+	hc := b.Hypercolumns(taps, h, w)
+	b.BankAdd(k, hc)
+	b.Free(hc)
+}
+
+// search is a running nearest-neighbour search (NewSearch).
+type search struct {
+	q      []float32 // centred unit query columns, nil after the first gather
+	c, n   int
+	sim    []float32
+	idx    []int32 // row in its bank
+	bank   []int   // bank of the best row, -1 for none yet
+	qbytes int64
+}
+
+func (b *Backend) NewSearch(query nnst.Tensor) nnst.Search {
+	x := host(query)
+	s := &search{q: append([]float32(nil), x.Data...), c: x.C, n: x.H * x.W}
+	centreCols(s.q, s.c, s.n)
+	s.sim = make([]float32, s.n)
+	s.idx = make([]int32, s.n)
+	s.bank = make([]int, s.n)
+	for i := range s.bank {
+		s.bank[i] = -1
+	}
+	s.qbytes = int64(len(s.q)) * 4
+	b.track(s.qbytes + int64(s.n)*12)
+	return s
+}
+
+func (b *Backend) SearchBank(ns nnst.Search, nb nnst.Bank, k int) {
+	s, kb := ns.(*search), nb.(*bank)
+	if s.q == nil {
+		panic("cpu: SearchBank after SearchGather")
+	}
+	idx, sim := b.k.Nearest(kb.rows, kb.m, kb.d, s.q, s.n)
+	for p := range idx {
+		if s.bank[p] < 0 || sim[p] > s.sim[p] {
+			s.sim[p], s.idx[p], s.bank[p] = sim[p], idx[p], k
+		}
+	}
+}
+
+func (b *Backend) SearchGather(ns nnst.Search, nb nnst.Bank, k int, target nnst.Tensor) {
+	s, kb := ns.(*search), nb.(*bank)
+	if s.q != nil {
+		s.q = nil
+		b.track(-s.qbytes)
+	}
+	out := host(target)
+	ops.ParallelFor(s.n, func(p int) {
+		if s.bank[p] != k {
+			return
+		}
+		r := kb.rows[int(s.idx[p])*kb.d : (int(s.idx[p])+1)*kb.d]
+		nm := kb.norms[s.idx[p]]
+		for c, v := range r {
+			out.Data[c*s.n+p] = v*nm + kb.mean[c]
+		}
+	})
+}
+
+func (b *Backend) FreeSearch(ns nnst.Search) {
+	s := ns.(*search)
+	if s.q != nil {
+		b.track(-s.qbytes)
+	}
+	b.track(-int64(s.n) * 12)
+	*s = search{}
 }
 
 // subsample gathers positions (s.Y0 + i*s.Stride, s.X0 + j*s.Stride) of t as

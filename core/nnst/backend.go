@@ -24,6 +24,10 @@ type Bank interface {
 	Len() int
 }
 
+// Search is a running nearest-neighbour search of query vectors over a
+// sequence of banks (see NewSearch).
+type Search interface{}
+
 // Sample says which positions of a tap the feature-splitting loss uses:
 // rows Y0, Y0+Stride, ... and columns X0, X0+Stride, ...
 type Sample struct {
@@ -71,6 +75,14 @@ type Backend interface {
 	// HypercolumnsBackward returns the gradient of tap l given the gradient
 	// g of Hypercolumns(taps, ...).
 	HypercolumnsBackward(g Tensor, taps []Tensor, l int) Tensor
+	// HypercolumnLoss is CosineLoss(Hypercolumns(taps, h, w), target), h x w
+	// the target's size, computed tap by tap without the hypercolumns. It
+	// returns the loss (1x1x1) and per position 1 - cos, ka and kb
+	// (3 x h x w), where the gradient of the hypercolumns is ka*target + kb*f.
+	HypercolumnLoss(taps []Tensor, target Tensor) (loss, coef Tensor)
+	// HypercolumnLossBackward returns the gradient of that loss with respect
+	// to tap l: HypercolumnsBackward of (ka*target + kb*f), without f.
+	HypercolumnLossBackward(coef Tensor, taps []Tensor, target Tensor, l int) Tensor
 	// ChannelMean returns the mean over positions of each channel (C x 1 x 1).
 	ChannelMean(x Tensor) Tensor
 	// NewBank returns an empty search bank for up to capacity vectors,
@@ -78,10 +90,25 @@ type Backend interface {
 	// (one per position). Only the bank's compact copy is kept.
 	NewBank(mean Tensor, capacity int) Bank
 	BankAdd(b Bank, t Tensor)
+	// BankAddHypercolumns is BankAdd(b, Hypercolumns(taps, h, w)) without
+	// the hypercolumns.
+	BankAddHypercolumns(b Bank, taps []Tensor, h, w int)
 	FreeBank(b Bank)
 	// Match replaces each vector of query by the uncentred bank vector
 	// nearest to it in centred cosine distance (query centred on its own mean).
 	Match(b Bank, query Tensor) Tensor
+	// NewSearch is Match over banks 0, 1, ... that are never alive together:
+	// it copies the vectors of query (centred on their own mean). SearchBank
+	// updates each vector's nearest with bank k (a later bank wins only when
+	// strictly nearer, so ties go to the lowest bank and row, as Match).
+	// SearchGather writes into target (query's shape) the uncentred vectors
+	// of bank k that are nearest; its first call frees the query copy, after
+	// which SearchBank may no longer be called. Banks k must be added to
+	// and gathered from with the same vectors in the same order.
+	NewSearch(query Tensor) Search
+	SearchBank(s Search, b Bank, k int)
+	SearchGather(s Search, b Bank, k int, target Tensor)
+	FreeSearch(s Search)
 	// CosineLoss returns mean(1 - cos(f, target)) over positions (as a
 	// 1x1x1 tensor) and its gradient with respect to f.
 	CosineLoss(f, target Tensor) (loss, grad Tensor)
@@ -90,9 +117,11 @@ type Backend interface {
 	// nearest style sample in centred cosine distance; it returns the mean
 	// distance (1x1x1) and its gradient with respect to out.
 	SplitLoss(out Tensor, style []Tensor, s Sample) (loss, grad Tensor)
-	// Compact returns a copy of x usable only as a SplitLoss style input,
-	// possibly in lower precision (fp16 on WebGPU) to save memory.
-	Compact(x Tensor) Tensor
+	// Compact returns a copy of x usable only as a SplitLoss style input
+	// sampled with the given stride, possibly in lower precision (fp16 on
+	// WebGPU) and, for large strides, off the device (WebGPU then keeps it
+	// in host memory and uploads only the samples each SplitLoss uses).
+	Compact(x Tensor, stride int) Tensor
 	// ColorDistanceLoss returns mean |D(x) - D(ref)| with D the pairwise
 	// Euclidean distances between pixel colours, and its gradient wrt x.
 	ColorDistanceLoss(x, ref Tensor) (loss, grad Tensor)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"nnst/core/imageio"
@@ -165,37 +166,63 @@ func (r *run) hypercolumns(img Tensor) Tensor {
 }
 
 // matchTarget returns replace(H(query), H(style, flips)); style is freed.
-// The bank is built in two passes over the rotations (mean, then vectors)
-// so that only one rotation's hypercolumns are alive at a time.
+// The style vectors are searched one rotation at a time: each rotation's
+// forward pass runs three times (for the mean, the search, the gather) so
+// that only one rotation's bank is alive, and never with the target.
 func (r *run) matchTarget(query, style Tensor) Tensor {
 	be := r.be
 	rots := 1
 	if r.o.Flip {
 		rots = 4
 	}
-	rotated := func(k int) Tensor {
-		if k == 0 {
-			return r.hypercolumns(style)
+	forward := func(k int) (tr *Trace, h, w int) {
+		img := style
+		if k > 0 {
+			img = be.Rot90(style, k)
 		}
-		img := be.Rot90(style, k)
-		hc := r.hypercolumns(img)
-		be.Free(img)
-		return hc
+		_, ih, iw := img.Shape()
+		tr = be.Forward(img, false)
+		if k > 0 {
+			be.Free(img)
+		}
+		return tr, max(ih/4, 1), max(iw/4, 1)
 	}
-	bank := BuildBank(be, rots, rotated)
-	be.Free(style)
+	mean := BankMean(be, rots, func(k int) Tensor {
+		tr, h, w := forward(k)
+		hc := be.Hypercolumns(tr.Taps, h, w)
+		be.Release(tr)
+		return hc
+	})
+	bank := func(k int) Bank {
+		tr, h, w := forward(k)
+		b := be.NewBank(mean, h*w)
+		be.BankAddHypercolumns(b, tr.Taps, h, w)
+		be.Release(tr)
+		return b
+	}
 	hq := r.hypercolumns(query)
-	t := be.Match(bank, hq)
-	be.FreeBank(bank)
+	c, h, w := hq.Shape()
+	s := be.NewSearch(hq)
 	be.Free(hq)
-	return t
+	for k := 0; k < rots; k++ {
+		b := bank(k)
+		be.SearchBank(s, b, k)
+		be.FreeBank(b)
+	}
+	target := be.Zeros(c, h, w)
+	for k := 0; k < rots; k++ {
+		b := bank(k)
+		be.SearchGather(s, b, k, target)
+		be.FreeBank(b)
+	}
+	be.FreeSearch(s)
+	be.Free(mean, style)
+	return target
 }
 
-// BuildBank builds a search bank from n parts in two passes, so only one
-// part's vectors are alive at a time: part(k) returns a new tensor of
-// vectors (BuildBank frees it) and is called twice for each k, first for the
-// count-weighted mean, then to add the vectors.
-func BuildBank(be Backend, n int, part func(k int) Tensor) Bank {
+// BankMean returns the mean vector (D x 1 x 1) of n parts: part(k) returns
+// a new tensor of vectors, which BankMean frees.
+func BankMean(be Backend, n int, part func(k int) Tensor) Tensor {
 	var mean Tensor
 	count := 0
 	for k := 0; k < n; k++ {
@@ -213,6 +240,21 @@ func BuildBank(be Backend, n int, part func(k int) Tensor) Bank {
 		}
 		count += h * w
 	}
+	return mean
+}
+
+// BuildBank builds a search bank from n parts in two passes, so only one
+// part's vectors are alive at a time: part(k) returns a new tensor of
+// vectors (BuildBank frees it) and is called twice for each k, first for the
+// mean, then to add the vectors.
+func BuildBank(be Backend, n int, part func(k int) Tensor) Bank {
+	count := 0
+	mean := BankMean(be, n, func(k int) Tensor {
+		t := part(k)
+		_, h, w := t.Shape()
+		count += h * w
+		return t
+	})
 	bank := be.NewBank(mean, count)
 	be.Free(mean)
 	for k := 0; k < n; k++ {
@@ -271,13 +313,10 @@ func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, sc
 		}
 		img := Syn(be, p)
 		tr := be.Forward(img, true)
-		_, h, w := img.Shape()
 		taps := tr.Taps
-		f := be.Hypercolumns(taps, max(h/4, 1), max(w/4, 1))
-		loss, gf := be.CosineLoss(f, target)
-		be.Free(f)
-		g := be.Backward(tr, func(l int) Tensor { return be.HypercolumnsBackward(gf, taps, l) })
-		be.Free(gf)
+		loss, coef := be.HypercolumnLoss(taps, target)
+		g := be.Backward(tr, func(l int) Tensor { return be.HypercolumnLossBackward(coef, taps, target, l) })
+		be.Free(coef)
 		if r.o.ContentLoss {
 			g = r.contentLoss(img, contentS, g)
 		}
@@ -314,6 +353,7 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		rots = 4
 	}
 	nt := len(r.s.model.Taps)
+	_, ch, cw := p[0].Shape()
 	styleTaps := make([][]Tensor, nt)
 	for k := 0; k < rots; k++ {
 		img := style
@@ -322,11 +362,12 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		}
 		tr := be.Forward(img, false)
 		for l, t := range tr.Taps {
+			stride := sampleStride(r.tapSize(l, ch, cw))
 			if k == 0 {
-				styleTaps[l] = append(styleTaps[l], be.Compact(t))
+				styleTaps[l] = append(styleTaps[l], be.Compact(t, stride))
 			} else {
 				x := be.Rot90(t, -k)
-				styleTaps[l] = append(styleTaps[l], be.Compact(x))
+				styleTaps[l] = append(styleTaps[l], be.Compact(x, stride))
 				be.Free(x)
 			}
 		}
@@ -353,9 +394,8 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		samples := make([]Sample, nt)
 		for l, tap := range tr.Taps {
 			_, th, tw := tap.Shape()
-			s := Sample{Stride: 1}
-			if m := max(th, tw); m > 64 {
-				s.Stride = m / 64
+			s := Sample{Stride: sampleStride(th, tw)}
+			if max(th, tw) > 64 {
 				s.Y0, s.X0 = rng.IntN(s.Stride), rng.IntN(s.Stride)
 			}
 			samples[l] = s
@@ -384,6 +424,30 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		}
 	}
 	return nil
+}
+
+// tapSize is the size of tap l for an h x w input: halved at each pool
+// before the tap's layer.
+func (r *run) tapSize(l, h, w int) (int, int) {
+	name := "conv" + strings.TrimPrefix(r.s.model.Taps[l], "relu")
+	for _, ly := range r.s.model.Layers {
+		if ly.Name == name {
+			break
+		}
+		if ly.Kind == "pool" {
+			h, w = h/2, w/2
+		}
+	}
+	return h, w
+}
+
+// sampleStride is the final pass's sampling stride for an h x w tap: taps
+// larger than 64 are subsampled to about 64 x 64.
+func sampleStride(h, w int) int {
+	if m := max(h, w); m > 64 {
+		return m / 64
+	}
+	return 1
 }
 
 func (r *run) cancelled() error {

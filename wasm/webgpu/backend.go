@@ -34,11 +34,14 @@ import (
 )
 
 // Tensor is a C x H x W float32 tensor in a GPU buffer; a compact one
-// (half) holds fp16 pairs and is only read as a SplitLoss style input.
+// (half) holds fp16 pairs and is only read as a SplitLoss style input,
+// from the GPU buffer or, when it is kept off the device, from host (a JS
+// Uint16Array).
 type Tensor struct {
 	c, h, w int
 	buf     *buffer
 	half    bool
+	host    js.Value
 }
 
 // Shape returns the tensor's shape.
@@ -57,9 +60,6 @@ type pipe struct {
 	v      js.Value
 	layout js.Value
 }
-
-// arenaSize is the size of the uniform arena: one 256-byte slot per dispatch.
-const arenaSize = 1 << 20
 
 // Backend is the WebGPU backend.
 type Backend struct {
@@ -88,6 +88,9 @@ type Backend struct {
 	err    error
 	lost   chan string
 	lostE  error
+
+	hostStride int      // Compact keeps copies with this stride or more in host memory
+	gatherJS   js.Value // JS function that gathers samples of a host copy
 
 	partLimit int64 // tests: bytes per bank part, if > 0
 	tiledOnly bool  // tests: never use nearest_small
@@ -135,6 +138,7 @@ func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 		pipes: map[string]*pipe{}, pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
 		enc: js.Undefined(), pass: js.Undefined(),
 		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes,
+		hostStride: hostStride,
 	}
 	b.slot = max(256, lim.MinUniformBufferOffsetAlignment)
 	b.arenaBuf = dev.Call("createBuffer", jsObject(map[string]any{"size": arenaSize, "usage": usageUniform | usageCopyDst}))
@@ -446,6 +450,18 @@ func u32bytes(d []uint32) []byte {
 
 // readBytes copies the first n bytes of a buffer back to the host.
 func (b *Backend) readBytes(buf *buffer, n int) ([]byte, error) {
+	a, err := b.readJS(buf, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, a.Length())
+	js.CopyBytesToGo(out, a)
+	return out[:n], nil
+}
+
+// readJS copies the first n bytes of a buffer (rounded up to 4) into a new
+// JS Uint8Array.
+func (b *Backend) readJS(buf *buffer, n int) (js.Value, error) {
 	b.Flush()
 	size := (int64(n) + 3) / 4 * 4
 	st := b.dev.Call("createBuffer", jsObject(map[string]any{"size": max(size, 4), "usage": usageMapRead | usageCopyDst}))
@@ -455,14 +471,13 @@ func (b *Backend) readBytes(buf *buffer, n int) ([]byte, error) {
 	b.queue.Call("submit", jsArray(enc.Call("finish")))
 	if _, err := await(st.Call("mapAsync", mapModeRead)); err != nil {
 		if e := b.Err(); e != nil {
-			return nil, e
+			return js.Undefined(), e
 		}
-		return nil, fmt.Errorf("reading back a GPU buffer: %w", err)
+		return js.Undefined(), fmt.Errorf("reading back a GPU buffer: %w", err)
 	}
-	out := make([]byte, size)
-	js.CopyBytesToGo(out, js.Global().Get("Uint8Array").New(st.Call("getMappedRange", 0, size)))
+	out := js.Global().Get("Uint8Array").New(st.Call("getMappedRange", 0, size).Call("slice", 0))
 	st.Call("unmap")
-	return out[:n], nil
+	return out, nil
 }
 
 func (b *Backend) Download(t nnst.Tensor) (*tensor.T, error) {
@@ -474,8 +489,12 @@ func (b *Backend) Download(t nnst.Tensor) (*tensor.T, error) {
 	if x.half {
 		size = x.n() * 2
 	}
-	raw, err := b.readBytes(x.buf, size)
-	if err != nil {
+	var raw []byte
+	var err error
+	if x.buf == nil && x.half && !x.host.IsUndefined() {
+		raw = make([]byte, size)
+		js.CopyBytesToGo(raw, js.Global().Get("Uint8Array").New(x.host.Get("buffer"), 0, size))
+	} else if raw, err = b.readBytes(x.buf, size); err != nil {
 		return nil, err
 	}
 	out := tensor.New(x.c, x.h, x.w)
@@ -507,12 +526,48 @@ func halfToFloat(h uint16) float32 {
 	return math.Float32frombits(sign | (e+112)<<23 | m<<13)
 }
 
-// Compact packs x into fp16 pairs.
-func (b *Backend) Compact(x nnst.Tensor) nnst.Tensor {
+// Compact packs x into fp16 pairs, in host memory for large strides.
+func (b *Backend) Compact(x nnst.Tensor, stride int) nnst.Tensor {
 	xt := gt(x)
 	n := xt.n()
 	y := &Tensor{c: xt.c, h: xt.h, w: xt.w, half: true, buf: b.newBuf(int64((n+1)/2) * 4)}
 	b.run1("elementwise", "pack_half", -1, (n+1)/2, params{uint32(n)}, xt.buf, y.buf)
+	if stride < b.hostStride {
+		return y
+	}
+	a, err := b.readJS(y.buf, (n+1)/2*4)
+	b.freeBuf(y.buf)
+	y.buf = nil
+	if err != nil {
+		b.fail(err)
+		return y
+	}
+	y.host = js.Global().Get("Uint16Array").New(a.Get("buffer"))
+	return y
+}
+
+// samples uploads the samples of g's host copy as a compact c x 1 x n
+// tensor.
+func (b *Backend) samples(g grid) *Tensor {
+	t := g.t
+	y := &Tensor{c: t.c, h: 1, w: g.n, half: true, buf: b.newBuf(int64((t.c*g.n+1)/2) * 4)}
+	if g.n == 0 {
+		return y
+	}
+	if b.gatherJS.IsUndefined() {
+		b.gatherJS = js.Global().Get("Function").New("src", "c", "h", "w", "s", "y0", "x0", "sh", "sw", "dst", `
+let k = 0;
+for (let ch = 0; ch < c; ch++) {
+	for (let i = 0; i < sh; i++) {
+		let o = ch * h * w + (y0 + i * s) * w + x0;
+		for (let j = 0; j < sw; j++, o += s) dst[k++] = src[o];
+	}
+}`)
+	}
+	dst := js.Global().Get("Uint16Array").New((t.c*g.n + 1) / 2 * 2)
+	b.gatherJS.Invoke(t.host, t.c, t.h, t.w, g.stride, g.y0, g.x0, g.n/g.sw, g.sw, dst)
+	b.Flush() // y.buf may come from the pool: recorded commands may use it
+	b.queue.Call("writeBuffer", y.buf.v, 0, dst)
 	return y
 }
 
@@ -543,6 +598,8 @@ func (b *Backend) Free(ts ...nnst.Tensor) {
 		if x := gt(t); x != nil && x.buf != nil {
 			b.freeBuf(x.buf)
 			x.buf = nil
+		} else if x != nil {
+			x.host = js.Value{}
 		}
 	}
 	b.flushSpare()

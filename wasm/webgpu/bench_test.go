@@ -90,14 +90,15 @@ func benchSize(t *testing.T, size int) {
 		t.Fatal(err)
 	}
 	img := gpu.Upload(smooth(size, size, 3))
+	tr0 := gpu.Forward(gpu.Upload(smooth(size, size, 4)), false)
+	target := gpu.Hypercolumns(tr0.Taps, size/4, size/4)
+	gpu.Release(tr0)
 	step := func() nnst.Tensor {
 		tr := gpu.Forward(img, true)
-		f := gpu.Hypercolumns(tr.Taps, size/4, size/4)
-		loss, g := gpu.CosineLoss(f, f)
-		gpu.Free(f)
 		taps := tr.Taps
-		gi := gpu.Backward(tr, func(l int) nnst.Tensor { return gpu.HypercolumnsBackward(g, taps, l) })
-		gpu.Free(g, loss)
+		loss, coef := gpu.HypercolumnLoss(taps, target)
+		gi := gpu.Backward(tr, func(l int) nnst.Tensor { return gpu.HypercolumnLossBackward(coef, taps, target, l) })
+		gpu.Free(coef, loss)
 		return gi
 	}
 	gpu.ResetPeak()

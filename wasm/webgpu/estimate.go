@@ -16,52 +16,138 @@ func EstimateBytes(size int, flip bool) int64 {
 // EstimateModelBytes is EstimateBytes for a spec with its channel widths
 // divided by shrink (as model.Random) and an h x w image.
 func EstimateModelBytes(spec model.Spec, shrink, h, w int, flip bool) int64 {
-	return estimate(spec, shrink, h, w, flip, spareBytes)
+	return estimate(spec, shrink, h, w, flip, spareBytes, hostStride)
 }
+
+// arenaSize is the size of the uniform arena: one 256-byte slot per dispatch.
+const arenaSize = 1 << 20
+
+// chunkRows is the number of bank rows one workgroup of the search scans.
+const chunkRows = 1024
+
+// hostStride is the smallest sampling stride for which Compact keeps its
+// copy in host memory: SplitLoss then uploads at most 1/64 of it.
+const hostStride = 8
 
 // spareBytes is how much freed memory the backend's buffer pool may hold
 // before it flushes to destroy it.
 const spareBytes = 16 << 20
 
-// estimate models the three stages' peaks; spare is what the buffer pool
-// may hold beyond the live buffers (see Backend.spare).
-func estimate(spec model.Spec, shrink, h, w int, flip bool, spare int64) int64 {
+// layer is one layer's output in the estimate.
+type layer struct {
+	c, h, w int64
+	tap     bool
+	pool    bool
+}
+
+func (l layer) bytes() int64 { return l.c * l.h * l.w * 4 }
+
+// estimate models the peaks of the three stages (matching, hypercolumn
+// steps, final pass) from the buffers each holds at its worst moment;
+// spare is what the buffer pool may hold beyond the live buffers (see
+// Backend.spare), host the stride from which Compact keeps style taps in
+// host memory (Backend.hostStride).
+func estimate(spec model.Spec, shrink, h, w int, flip bool, spare int64, host int) int64 {
 	const f = 4
-	width := func(l string) int64 { return int64(max(2, spec.Width[l]/shrink)) }
-	var weights, all, taps, largest, lastTap, d int64
+	var ls []layer
+	var weights int64
 	in := int64(3)
 	ch, cw := int64(h), int64(w)
-	for _, l := range spec.Layers {
-		if l[:4] == "pool" {
+	for _, name := range spec.Layers {
+		if name[:4] == "pool" {
 			ch, cw = ch/2, cw/2
-			all += in * ch * cw * f
+			ls = append(ls, layer{c: in, h: ch, w: cw, pool: true})
 			continue
 		}
-		out := width(l)
+		out := int64(max(2, spec.Width[name]/shrink))
 		weights += (2*in*out*9 + out) * f
-		n := out * ch * cw * f
-		all += n
-		largest = max(largest, n)
-		if slices.Contains(model.DefaultTaps, "relu"+l[4:]) {
-			taps += n
-			lastTap = n
-			d += out
-		}
+		ls = append(ls, layer{c: out, h: ch, w: cw, tap: slices.Contains(model.DefaultTaps, "relu"+name[4:])})
 		in = out
 	}
-	hc := d * int64(h/4) * int64(w/4) * f
+	var all, taps, d int64
+	for _, l := range ls {
+		all += l.bytes()
+		if l.tap {
+			taps += l.bytes()
+			d += l.c
+		}
+	}
+	img := int64(3*h*w) * f
+	// Forward without keep: the taps so far, an untapped input and the output.
+	var fwd, sofar int64
+	for i, l := range ls {
+		x := img
+		if i > 0 && !ls[i-1].tap {
+			x = ls[i-1].bytes()
+		}
+		fwd = max(fwd, sofar+x+l.bytes())
+		if l.tap {
+			sofar += l.bytes()
+		}
+	}
+	// Backward with the trace: at layer i, the layers up to i and the
+	// gradients in flight (extra(i) more at a tap: its loss's buffers).
+	backward := func(extra func(i int) int64) int64 {
+		var peak, prefix int64
+		pre := make([]int64, len(ls))
+		for i, l := range ls {
+			prefix += l.bytes()
+			pre[i] = prefix
+		}
+		for i := len(ls) - 1; i >= 0; i-- {
+			y := ls[i].bytes()
+			x, below := img, int64(0)
+			if i > 0 {
+				x, below = ls[i-1].bytes(), pre[i-1]
+			}
+			if ls[i].pool {
+				peak = max(peak, pre[i]+y+x)
+				continue
+			}
+			if ls[i].tap {
+				peak = max(peak, pre[i]+max(3*y, y+extra(i)))
+			}
+			peak = max(peak, pre[i]+2*y, below+y+x)
+		}
+		return max(peak, 2*img)
+	}
+	n := int64(h/4) * int64(w/4)
+	hc := d * n * f
 	rots := int64(1)
 	if flip {
 		rots = 4
 	}
-	img := int64(3*h*w) * f
-	// Matching: the fp16 bank, one rotation's forward taps (plus a pooled
-	// output in flight) and hypercolumns.
-	match := rots*hc/2 + taps + largest/2 + hc
-	// Hypercolumn step: the kept trace, target, features and gradient.
-	step := all + 3*hc
-	// Final pass: fp16 style taps, the kept trace and SplitLoss's f32
-	// bank, queries and gradients at the last tap (stride 1).
-	final := rots*taps/2 + all + (rots+3)*lastTap
-	return weights + 12*img + max(match, step, final) + spare + 1<<20
+	// Matching, one rotation's fp16 bank at a time: the mean pass (taps and
+	// hypercolumns), the query (hypercolumns and centred copy), then the
+	// search and gather passes (query copy or target, a forward pass and
+	// the bank, the search's partial results).
+	bank := d*n*2 + n*f
+	slots := (n + chunkRows - 1) / chunkRows
+	match := max(fwd, taps+hc, 2*hc+n*f,
+		hc+2*n*f+max(fwd, taps+bank, bank+2*slots*n*f+2*n*f))
+	// Hypercolumn step: the target, the loss coefficients and the kept
+	// trace with the backward's gradients.
+	step := hc + 3*n*f + backward(func(int) int64 { return 0 })
+	// Final pass: the fp16 style taps of every rotation kept on the device,
+	// the trace, and at each tap SplitLoss's uploaded style samples, f32
+	// bank, sampled output and its gradient.
+	stride := func(l layer) int64 { return max(1, max(l.h, l.w)/64) }
+	var style int64
+	for _, l := range ls {
+		if l.tap && stride(l) < int64(host) {
+			style += rots * l.bytes() / 2
+		}
+	}
+	final := style + backward(func(i int) int64 {
+		l := ls[i]
+		s := stride(l)
+		m := (l.h + s - 1) / s * ((l.w + s - 1) / s)
+		sl := (rots*m + chunkRows - 1) / chunkRows
+		up := int64(0)
+		if s >= int64(host) {
+			up = rots * m * l.c * 2
+		}
+		return up + rots*m*(l.c+1)*f + 3*l.c*m*f + (2*sl+4)*m*f + l.bytes()
+	})
+	return weights + 12*img + max(match, step, final) + spare + arenaSize
 }

@@ -4,11 +4,15 @@ import "testing"
 
 func TestEstimateBytes(t *testing.T) {
 	e512, e1024 := EstimateBytes(512, true), EstimateBytes(1024, true)
-	t.Logf("estimated peak: 512 px %.0f MiB, 1024 px %.0f MiB, 512 px without flips %.0f MiB", float64(e512)/(1<<20), float64(e1024)/(1<<20), float64(EstimateBytes(512, false))/(1<<20))
+	t.Logf("estimated peak: 512 px %.0f MiB, 1024 px %.0f MiB; without flips %.0f and %.0f MiB", float64(e512)/(1<<20), float64(e1024)/(1<<20),
+		float64(EstimateBytes(512, false))/(1<<20), float64(EstimateBytes(1024, false))/(1<<20))
 	if !(e512 < e1024) || EstimateBytes(512, false) >= e512 {
 		t.Error("estimate does not grow with size and flips")
 	}
 	if e512 > 1<<30 {
 		t.Errorf("512 px with rotations: estimate %d MiB > 1 GiB", e512>>20)
+	}
+	if e1024 > 5<<29 {
+		t.Errorf("1024 px with rotations: estimate %d MiB > 2.5 GiB", e1024>>20)
 	}
 }

@@ -187,12 +187,18 @@ func (b *Backend) query(g grid) (q, norms *buffer) {
 	return q, norms
 }
 
-// chunkRows is the number of bank rows one workgroup of the search scans.
-const chunkRows = 1024
-
 // nearest returns, for each of the n query columns, the index and
 // similarity of the bank row with the largest inner product.
 func (b *Backend) nearest(k *bank, q *buffer, n int) (idx, sim *buffer) {
+	idx = b.newBuf(int64(n) * 4)
+	sim = b.newBuf(int64(n) * 4)
+	b.nearestInto(k, q, n, idx, sim, false, 0)
+	return idx, sim
+}
+
+// nearestInto writes the nearest rows into idx and sim (indices plus off);
+// with acc only where strictly nearer than what they hold.
+func (b *Backend) nearestInto(k *bank, q *buffer, n int, idx, sim *buffer, acc bool, off int) {
 	slots := 0
 	for r := 0; r < k.m; r += k.partRows {
 		slots += (min(k.partRows, k.m-r) + chunkRows - 1) / chunkRows
@@ -211,12 +217,24 @@ func (b *Backend) nearest(k *bank, q *buffer, n int) (idx, sim *buffer) {
 			params{uint32(rows), uint32(k.d), uint32(k.dp), uint32(n), uint32(r), chunkRows, uint32(slot)}, k.parts[pi], q, rsim, ridx)
 		slot += ch
 	}
-	idx = b.newBuf(int64(n) * 4)
-	sim = b.newBuf(int64(n) * 4)
-	b.run1("match", "nearest_reduce", -1, n, params{uint32(n), uint32(slots)}, rsim, ridx, sim, idx)
+	a := uint32(0)
+	if acc {
+		a = 1
+	}
+	b.run1("match", "nearest_reduce", -1, n, params{uint32(n), uint32(slots), a, uint32(off)}, rsim, ridx, sim, idx)
 	b.freeBuf(rsim)
 	b.freeBuf(ridx)
-	return idx, sim
+}
+
+// gather writes into out the uncentred rows idx[i] - base of k for the
+// queries whose idx falls in k (base .. base+k.m).
+func (b *Backend) gather(k *bank, idx *buffer, base int, out *Tensor) {
+	n := out.h * out.w
+	for pi, r := 0, 0; r < k.m; pi, r = pi+1, r+k.partRows {
+		rows := min(k.partRows, k.m-r)
+		b.run1("match", "gather", k.f16i(), out.c*n, params{uint32(out.c), uint32(n), uint32(k.dp), uint32(base + r), uint32(rows), uint32(base)},
+			k.parts[pi], idx, k.norms, k.mean, out.buf)
+	}
 }
 
 func (b *Backend) Match(nb nnst.Bank, query nnst.Tensor) nnst.Tensor {
@@ -229,23 +247,107 @@ func (b *Backend) Match(nb nnst.Bank, query nnst.Tensor) nnst.Tensor {
 	b.freeBuf(norms)
 	b.freeBuf(sim)
 	out := b.tensor(qt.c, qt.h, qt.w)
-	for pi, r := 0, 0; r < k.m; pi, r = pi+1, r+k.partRows {
-		rows := min(k.partRows, k.m-r)
-		b.run1("match", "gather", k.f16i(), qt.c*g.n, params{uint32(qt.c), uint32(g.n), uint32(k.dp), uint32(r), uint32(rows)},
-			k.parts[pi], idx, k.norms, k.mean, out.buf)
-	}
+	b.gather(k, idx, 0, out)
 	b.freeBuf(idx)
 	return out
+}
+
+// search is a running search (NewSearch): the best row of each query as
+// an index into the concatenation of the banks searched so far.
+type search struct {
+	q        *buffer // centred unit query columns; nil after the first gather
+	c, h, w  int
+	idx, sim *buffer
+	base     []int // first index of each bank
+	total    int
+}
+
+func (b *Backend) NewSearch(query nnst.Tensor) nnst.Search {
+	qt := gt(query)
+	g := sampleGrid(qt, nnst.Sample{Stride: 1})
+	q, norms := b.query(g)
+	b.freeBuf(norms)
+	return &search{q: q, c: qt.c, h: qt.h, w: qt.w, idx: b.newBuf(int64(g.n) * 4), sim: b.newBuf(int64(g.n) * 4)}
+}
+
+func (b *Backend) SearchBank(ns nnst.Search, nb nnst.Bank, k int) {
+	s, kb := ns.(*search), nb.(*bank)
+	if s.q == nil || k != len(s.base) {
+		b.fail(fmt.Errorf("webgpu: SearchBank %d after %d banks or after SearchGather", k, len(s.base)))
+		return
+	}
+	s.base = append(s.base, s.total)
+	b.nearestInto(kb, s.q, s.h*s.w, s.idx, s.sim, k > 0, s.total)
+	s.total += kb.m
+}
+
+func (b *Backend) SearchGather(ns nnst.Search, nb nnst.Bank, k int, target nnst.Tensor) {
+	s, kb := ns.(*search), nb.(*bank)
+	if s.q != nil {
+		b.freeBuf(s.q)
+		s.q = nil
+	}
+	if k >= len(s.base) {
+		b.fail(fmt.Errorf("webgpu: SearchGather of bank %d, %d searched", k, len(s.base)))
+		return
+	}
+	b.gather(kb, s.idx, s.base[k], gt(target))
+}
+
+func (b *Backend) FreeSearch(ns nnst.Search) {
+	s := ns.(*search)
+	b.freeBuf(s.q)
+	b.freeBuf(s.idx)
+	b.freeBuf(s.sim)
+	*s = search{}
+	b.flushSpare()
+}
+
+// BankAddHypercolumns packs the vectors straight from the taps: the norms
+// tap by tap, then each tap's channels of the fp16 rows.
+func (b *Backend) BankAddHypercolumns(nb nnst.Bank, taps []nnst.Tensor, h, w int) {
+	k := nb.(*bank)
+	n := h * w
+	if d := hyperChannels(taps); k.m+n > k.capacity || d != k.d || !k.f16 {
+		b.fail(fmt.Errorf("webgpu: %d hypercolumns of %d channels do not fit a bank of %d/%d vectors of %d", n, d, k.m, k.capacity, k.d))
+		return
+	}
+	b.eachTap(taps, h, w, func(_ int, x *Tensor, ps params, ty, tx *buffer) {
+		ps[12] = uint32(k.m)
+		b.run1("hyper", "hc_norm", -1, n, ps, x.buf, ty, tx, k.mean, k.norms)
+	})
+	b.eachTap(taps, h, w, func(_ int, x *Tensor, ps params, ty, tx *buffer) {
+		off := ps[6]
+		words := int((off+uint32(x.c)+1)/2 - off/2)
+		for i, row := 0, k.m; i < n; {
+			part, local := row/k.partRows, row%k.partRows
+			cnt := min(n-i, k.partRows-local)
+			ps[9], ps[10], ps[11], ps[12], ps[13] = uint32(k.dp), uint32(local), uint32(i), uint32(row), uint32(cnt)
+			b.run1("hyper", "hc_pack", -1, cnt*words, ps, x.buf, ty, tx, k.mean, k.norms, k.parts[part])
+			i += cnt
+			row += cnt
+		}
+	})
+	k.m += n
 }
 
 func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample) (nnst.Tensor, nnst.Tensor) {
 	ot := gt(out)
 	c := ot.c
 	gs := make([]grid, len(style))
+	var up []*Tensor // samples of host copies
 	for i, st := range style {
 		gs[i] = sampleGrid(gt(st), s)
+		if gs[i].t.buf == nil {
+			u := b.samples(gs[i])
+			up = append(up, u)
+			gs[i] = sampleGrid(u, nnst.Sample{Stride: 1})
+		}
 	}
 	k := b.newBank(gs, false)
+	for _, u := range up {
+		b.freeBuf(u.buf)
+	}
 	og := sampleGrid(ot, s)
 	n := og.n
 	x, norms := b.query(og)
@@ -277,6 +379,63 @@ func (b *Backend) CosineLoss(f, target nnst.Tensor) (nnst.Tensor, nnst.Tensor) {
 	b.run1("loss", "cos_grad", -1, g.n(), params{uint32(ft.c), uint32(n)}, ft.buf, tt.buf, st, g.buf)
 	b.freeBuf(st)
 	return loss, g
+}
+
+// hyperChannels is the number of hypercolumn channels of taps.
+func hyperChannels(taps []nnst.Tensor) int {
+	d := 0
+	for _, t := range taps {
+		d += gt(t).c
+	}
+	return d
+}
+
+// eachTap calls f for each tap l with the hyper.wgsl params of the tap at
+// the h x w grid (mode: accumulate after the first, last) and its tables.
+func (b *Backend) eachTap(taps []nnst.Tensor, h, w int, f func(l int, x *Tensor, ps params, ty, tx *buffer)) {
+	d := hyperChannels(taps)
+	off := 0
+	for l, t := range taps {
+		x := gt(t)
+		mode := uint32(0)
+		if l > 0 {
+			mode |= 1
+		}
+		if l == len(taps)-1 {
+			mode |= 2
+		}
+		ps := params{uint32(x.c), uint32(x.h), uint32(x.w), uint32(h), uint32(w), f32(1 / float32(x.c)), uint32(off), uint32(d), mode, 0, 0, 0, 0, uint32(h * w)}
+		f(l, x, ps, b.table(x.h, h, true), b.table(x.w, w, true))
+		off += x.c
+	}
+}
+
+func (b *Backend) HypercolumnLoss(taps []nnst.Tensor, target nnst.Tensor) (nnst.Tensor, nnst.Tensor) {
+	tt := gt(target)
+	if d := hyperChannels(taps); d != tt.c {
+		b.fail(fmt.Errorf("webgpu: HypercolumnLoss: taps have %d channels, target %d", d, tt.c))
+	}
+	n := tt.h * tt.w
+	coef := b.tensor(3, tt.h, tt.w)
+	b.eachTap(taps, tt.h, tt.w, func(_ int, x *Tensor, ps params, ty, tx *buffer) {
+		b.run1("hyper", "hc_stats", -1, n, ps, x.buf, ty, tx, tt.buf, coef.buf)
+	})
+	loss := b.tensor(1, 1, 1)
+	b.dispatch("reduce", "sum", -1, 1, 1, params{uint32(n), 0, 0, f32(1 / float32(n))}, coef.buf, loss.buf)
+	return loss, coef
+}
+
+func (b *Backend) HypercolumnLossBackward(coef nnst.Tensor, taps []nnst.Tensor, target nnst.Tensor, l int) nnst.Tensor {
+	tt, ct := gt(target), gt(coef)
+	var dx *Tensor
+	b.eachTap(taps, tt.h, tt.w, func(i int, x *Tensor, ps params, ty, tx *buffer) {
+		if i != l {
+			return
+		}
+		dx = b.tensor(x.c, x.h, x.w)
+		b.run1("hyper", "hc_grad", -1, dx.n(), ps, x.buf, ty, tx, tt.buf, ct.buf, dx.buf)
+	})
+	return dx
 }
 
 func (b *Backend) ColorDistanceLoss(x, ref nnst.Tensor) (nnst.Tensor, nnst.Tensor) {
