@@ -1,4 +1,4 @@
-// Element-wise kernels: axpby, fp16 packing, fill, rot90, input normalisation and its
+// Element-wise kernels: axpby, fp16 packing (plain, stride-phase order, crop), fill, rot90, input normalisation and its
 // backward, Adam. One invocation per element.
 fn gid(wg: vec3<u32>, nw: vec3<u32>, lid: vec3<u32>) -> u32 {
 	return (wg.y * nw.x + wg.x) * 256u + lid.x;
@@ -43,6 +43,72 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 		b = x[2u * i + 1u];
 	}
 	y[i] = pack2x16float(vec2<f32>(x[2u * i], b));
+}
+
+//! pack_half_phase
+// Packs x (c x h x w) as fp16 in stride-phase order: block (dy, dx) holds
+// x[ch][dy + s*i][dx + s*j] for i < hs, j < ws (zero outside x), each block
+// padded to an even length bl; y[k] is the pair (2k, 2k+1) of that order.
+struct P { n: u32, c: u32, h: u32, w: u32, s: u32, hs: u32, ws: u32, bl: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<u32>;
+@group(0) @binding(2) var<uniform> p: P;
+
+fn phase_at(e: u32) -> f32 {
+	let blk = e / p.bl;
+	let r = e % p.bl;
+	let plane = p.hs * p.ws;
+	if (r >= p.c * plane) {
+		return 0.0;
+	}
+	let ch = r / plane;
+	let i = (r % plane) / p.ws;
+	let j = r % p.ws;
+	let yy = blk / p.s + p.s * i;
+	let xx = blk % p.s + p.s * j;
+	if (yy >= p.h || xx >= p.w) {
+		return 0.0;
+	}
+	return x[(ch * p.h + yy) * p.w + xx];
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let k = gid(wg, nw, lid);
+	if (2u * k >= p.n) {
+		return;
+	}
+	y[k] = pack2x16float(vec2<f32>(phase_at(2u * k), phase_at(2u * k + 1u)));
+}
+
+//! crop_half
+// y (c x sh*sw, fp16 pairs) = rows r0.. and columns c0.. of x, one phase
+// block of pack_half_phase (c x hs x ws, fp16 pairs).
+struct P { n: u32, hs: u32, ws: u32, r0: u32, c0: u32, sh: u32, sw: u32 }
+@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read_write> y: array<u32>;
+@group(0) @binding(2) var<uniform> p: P;
+
+fn crop_at(e: u32) -> f32 {
+	if (e >= p.n) {
+		return 0.0;
+	}
+	let m = p.sh * p.sw;
+	let ch = e / m;
+	let i = (e % m) / p.sw;
+	let j = e % p.sw;
+	let src = (ch * p.hs + p.r0 + i) * p.ws + p.c0 + j;
+	let v = unpack2x16float(x[src / 2u]);
+	return select(v.x, v.y, (src & 1u) == 1u);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let k = gid(wg, nw, lid);
+	if (2u * k >= p.n) {
+		return;
+	}
+	y[k] = pack2x16float(vec2<f32>(crop_at(2u * k), crop_at(2u * k + 1u)));
 }
 
 //! fill

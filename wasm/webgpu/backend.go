@@ -41,7 +41,8 @@ type Tensor struct {
 	c, h, w int
 	buf     *buffer
 	half    bool
-	host    js.Value
+	host    js.Value // a host copy (Compact): fp16 in stride-phase order
+	phase   int      // the host copy's stride
 }
 
 // Shape returns the tensor's shape.
@@ -89,8 +90,7 @@ type Backend struct {
 	lost   chan string
 	lostE  error
 
-	hostStride int      // Compact keeps copies with this stride or more in host memory
-	gatherJS   js.Value // JS function that gathers samples of a host copy
+	hostStride int // Compact keeps copies with this stride or more in host memory
 
 	partLimit int64 // tests: bytes per bank part, if > 0
 	tiledOnly bool  // tests: never use nearest_small
@@ -492,8 +492,7 @@ func (b *Backend) Download(t nnst.Tensor) (*tensor.T, error) {
 	var raw []byte
 	var err error
 	if x.buf == nil && x.half && !x.host.IsUndefined() {
-		raw = make([]byte, size)
-		js.CopyBytesToGo(raw, js.Global().Get("Uint8Array").New(x.host.Get("buffer"), 0, size))
+		return hostTensor(x), b.Err()
 	} else if raw, err = b.readBytes(x.buf, size); err != nil {
 		return nil, err
 	}
@@ -506,6 +505,25 @@ func (b *Backend) Download(t nnst.Tensor) (*tensor.T, error) {
 		}
 	}
 	return out, b.Err()
+}
+
+// hostTensor reads a host copy (stride-phase order, see Compact) back into
+// plain order.
+func hostTensor(x *Tensor) *tensor.T {
+	s := x.phase
+	hs, ws, bl := phaseBlock(x.c, x.h, x.w, s)
+	raw := make([]byte, s*s*bl*2)
+	js.CopyBytesToGo(raw, js.Global().Get("Uint8Array").New(x.host.Get("buffer"), 0, len(raw)))
+	out := tensor.New(x.c, x.h, x.w)
+	for ch := 0; ch < x.c; ch++ {
+		for yy := 0; yy < x.h; yy++ {
+			for xx := 0; xx < x.w; xx++ {
+				e := ((yy%s)*s+xx%s)*bl + (ch*hs+yy/s)*ws + xx/s
+				out.Data[(ch*x.h+yy)*x.w+xx] = halfToFloat(binary.LittleEndian.Uint16(raw[2*e:]))
+			}
+		}
+	}
+	return out
 }
 
 // halfToFloat converts IEEE fp16 bits to float32.
@@ -530,14 +548,21 @@ func halfToFloat(h uint16) float32 {
 func (b *Backend) Compact(x nnst.Tensor, stride int) nnst.Tensor {
 	xt := gt(x)
 	n := xt.n()
-	y := &Tensor{c: xt.c, h: xt.h, w: xt.w, half: true, buf: b.newBuf(int64((n+1)/2) * 4)}
-	b.run1("elementwise", "pack_half", -1, (n+1)/2, params{uint32(n)}, xt.buf, y.buf)
 	if stride < b.hostStride {
+		y := &Tensor{c: xt.c, h: xt.h, w: xt.w, half: true, buf: b.newBuf(int64((n+1)/2) * 4)}
+		b.run1("elementwise", "pack_half", -1, (n+1)/2, params{uint32(n)}, xt.buf, y.buf)
 		return y
 	}
-	a, err := b.readJS(y.buf, (n+1)/2*4)
-	b.freeBuf(y.buf)
-	y.buf = nil
+	// A host copy in stride-phase order: the samples of one step (one
+	// phase) are then one contiguous block to upload.
+	s := stride
+	hs, ws, bl := phaseBlock(xt.c, xt.h, xt.w, s)
+	tot := s * s * bl
+	y := &Tensor{c: xt.c, h: xt.h, w: xt.w, half: true, phase: s}
+	buf := b.newBuf(int64(tot/2) * 4)
+	b.run1("elementwise", "pack_half_phase", -1, tot/2, params{uint32(tot), uint32(xt.c), uint32(xt.h), uint32(xt.w), uint32(s), uint32(hs), uint32(ws), uint32(bl)}, xt.buf, buf)
+	a, err := b.readJS(buf, tot*2)
+	b.freeBuf(buf)
 	if err != nil {
 		b.fail(err)
 		return y
@@ -546,28 +571,36 @@ func (b *Backend) Compact(x nnst.Tensor, stride int) nnst.Tensor {
 	return y
 }
 
+// phaseBlock returns the rows, columns and (even) length of one block of a
+// stride-phase copy of a c x h x w tensor.
+func phaseBlock(c, h, w, s int) (hs, ws, bl int) {
+	hs, ws = (h+s-1)/s, (w+s-1)/s
+	bl = c * hs * ws
+	return hs, ws, bl + bl%2
+}
+
 // samples uploads the samples of g's host copy as a compact c x 1 x n
-// tensor.
+// tensor: the grid's phase block goes up as is and is cropped on the GPU.
 func (b *Backend) samples(g grid) *Tensor {
 	t := g.t
 	y := &Tensor{c: t.c, h: 1, w: g.n, half: true, buf: b.newBuf(int64((t.c*g.n+1)/2) * 4)}
 	if g.n == 0 {
 		return y
 	}
-	if b.gatherJS.IsUndefined() {
-		b.gatherJS = js.Global().Get("Function").New("src", "c", "h", "w", "s", "y0", "x0", "sh", "sw", "dst", `
-let k = 0;
-for (let ch = 0; ch < c; ch++) {
-	for (let i = 0; i < sh; i++) {
-		let o = ch * h * w + (y0 + i * s) * w + x0;
-		for (let j = 0; j < sw; j++, o += s) dst[k++] = src[o];
+	s := g.stride
+	if s != t.phase {
+		b.fail(fmt.Errorf("webgpu: style tap kept for stride %d, sampled with stride %d", t.phase, s))
+		return y
 	}
-}`)
-	}
-	dst := js.Global().Get("Uint16Array").New((t.c*g.n + 1) / 2 * 2)
-	b.gatherJS.Invoke(t.host, t.c, t.h, t.w, g.stride, g.y0, g.x0, g.n/g.sw, g.sw, dst)
-	b.Flush() // y.buf may come from the pool: recorded commands may use it
-	b.queue.Call("writeBuffer", y.buf.v, 0, dst)
+	hs, ws, bl := phaseBlock(t.c, t.h, t.w, s)
+	p := (g.y0%s)*s + g.x0%s
+	blk := b.newBuf(int64(bl/2) * 4)
+	b.Flush() // blk may come from the pool: recorded commands may use it
+	b.queue.Call("writeBuffer", blk.v, 0, t.host, p*bl, bl)
+	sh := g.n / g.sw
+	n := t.c * g.n
+	b.run1("elementwise", "crop_half", -1, (n+1)/2, params{uint32(n), uint32(hs), uint32(ws), uint32(g.y0 / s), uint32(g.x0 / s), uint32(sh), uint32(g.sw)}, blk, y.buf)
+	b.freeBuf(blk)
 	return y
 }
 

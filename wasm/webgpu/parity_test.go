@@ -665,6 +665,18 @@ func TestPipeline(t *testing.T) {
 	if p < 40 {
 		t.Errorf("PSNR %.1f dB < 40", p)
 	}
+	// Again with every final-pass style tap kept in host memory.
+	gpu.hostStride = 1
+	defer func() { gpu.hostStride = hostStride }()
+	got, err = gs.Run(context.Background(), content, style, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := psnr(got, want); p < 40 {
+		t.Errorf("host style taps: PSNR %.1f dB < 40", p)
+	} else {
+		t.Logf("host style taps: PSNR(gpu, cpu) = %.1f dB", p)
+	}
 }
 
 func TestErrors(t *testing.T) {
