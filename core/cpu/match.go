@@ -319,12 +319,16 @@ func (b *Backend) SearchBank(ns nnst.Search, nb nnst.Bank, k int) {
 	}
 }
 
-func (b *Backend) SearchGather(ns nnst.Search, nb nnst.Bank, k int, target nnst.Tensor) {
-	s, kb := ns.(*search), nb.(*bank)
-	if s.q != nil {
+func (b *Backend) EndSearch(ns nnst.Search) {
+	if s := ns.(*search); s.q != nil {
 		s.q = nil
 		b.track(-s.qbytes)
 	}
+}
+
+func (b *Backend) SearchGather(ns nnst.Search, nb nnst.Bank, k int, target nnst.Tensor) {
+	s, kb := ns.(*search), nb.(*bank)
+	b.EndSearch(s)
 	out := host(target)
 	ops.ParallelFor(s.n, func(p int) {
 		if s.bank[p] != k {

@@ -102,11 +102,13 @@ type Backend interface {
 	// updates each vector's nearest with bank k (a later bank wins only when
 	// strictly nearer, so ties go to the lowest bank and row, as Match).
 	// SearchGather writes into target (query's shape) the uncentred vectors
-	// of bank k that are nearest; its first call frees the query copy, after
-	// which SearchBank may no longer be called. Banks k must be added to
-	// and gathered from with the same vectors in the same order.
+	// of bank k that are nearest. EndSearch (or the first SearchGather)
+	// frees the query copy, after which SearchBank may no longer be called.
+	// Banks k must be added to and gathered from with the same vectors in
+	// the same order.
 	NewSearch(query Tensor) Search
 	SearchBank(s Search, b Bank, k int)
+	EndSearch(s Search)
 	SearchGather(s Search, b Bank, k int, target Tensor)
 	FreeSearch(s Search)
 	// CosineLoss returns mean(1 - cos(f, target)) over positions (as a

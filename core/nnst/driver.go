@@ -209,6 +209,8 @@ func (r *run) matchTarget(query, style Tensor) Tensor {
 		be.SearchBank(s, b, k)
 		be.FreeBank(b)
 	}
+	// The query copy goes before the target and the gather banks come.
+	be.EndSearch(s)
 	target := be.Zeros(c, h, w)
 	for k := 0; k < rots; k++ {
 		b := bank(k)

@@ -286,3 +286,56 @@ func TestRunSmallStyle(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// searchOrder wraps a backend and fails when the matching target is made
+// while the search's query copy is still alive (the two D x N buffers and
+// a bank together once set the GPU peak at 1024 px).
+type searchOrder struct {
+	nnst.Backend
+	t       *testing.T
+	query   bool // a query copy is alive
+	d       int  // its vector length
+	targets int
+}
+
+func (b *searchOrder) NewSearch(q nnst.Tensor) nnst.Search {
+	b.query = true
+	b.d, _, _ = q.Shape()
+	return b.Backend.NewSearch(q)
+}
+
+func (b *searchOrder) EndSearch(s nnst.Search) {
+	b.query = false
+	b.Backend.EndSearch(s)
+}
+
+func (b *searchOrder) SearchGather(s nnst.Search, k nnst.Bank, i int, target nnst.Tensor) {
+	b.query = false
+	b.Backend.SearchGather(s, k, i, target)
+}
+
+func (b *searchOrder) Zeros(c, h, w int) nnst.Tensor {
+	if c == b.d && h > 1 {
+		b.targets++
+		if b.query {
+			b.t.Errorf("a %dx%dx%d target is made while the query copy is alive", c, h, w)
+		}
+	}
+	return b.Backend.Zeros(c, h, w)
+}
+
+func TestRunSearchOrder(t *testing.T) {
+	be := &searchOrder{Backend: cpu.New(), t: t}
+	s, err := nnst.New(be, model.Random(model.VGG19, 16, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := nnst.Defaults(false)
+	o.Size, o.Steps, o.Scales = 64, 1, 2
+	if _, err := s.Run(context.Background(), testImage(64, 64, 1), testImage(64, 56, 2), o, nil); err != nil {
+		t.Fatal(err)
+	}
+	if be.targets == 0 {
+		t.Error("no matching target was made: the check saw nothing")
+	}
+}

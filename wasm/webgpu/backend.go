@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"syscall/js"
 
@@ -76,7 +77,10 @@ type Backend struct {
 	pooled int64 // bytes of big pooled buffers
 
 	live, alloc, peak int64
-	flushes           int
+	// With tracePeak set, newBuf notes what made each new peak (PeakInfo).
+	tracePeak bool
+	peakInfo  string
+	flushes   int
 
 	enc, pass js.Value // open encoder and compute pass, or undefined
 	arena     []byte
@@ -207,6 +211,26 @@ func (b *Backend) checkLost() {
 func (b *Backend) LiveBytes() int64 { return b.live }
 func (b *Backend) PeakBytes() int64 { return b.peak }
 
+// describePeak says what is allocated at a new peak: live and pooled bytes
+// and the calls that asked for the new buffer.
+func (b *Backend) describePeak(size int64) string {
+	pc := make([]uintptr, 12)
+	n := runtime.Callers(3, pc)
+	fr := runtime.CallersFrames(pc[:n])
+	var calls []string
+	for {
+		f, more := fr.Next()
+		if i := strings.LastIndex(f.Function, "."); i >= 0 && !strings.HasPrefix(f.Function, "runtime.") && !strings.HasPrefix(f.Function, "testing.") {
+			calls = append(calls, fmt.Sprintf("%s:%d", f.Function[i+1:], f.Line))
+		}
+		if !more {
+			break
+		}
+	}
+	return fmt.Sprintf("%.1f MiB allocated: %.1f live, %.1f pooled (big), new buffer %.1f MiB from %s",
+		float64(b.alloc)/(1<<20), float64(b.live)/(1<<20), float64(b.pooled)/(1<<20), float64(size)/(1<<20), strings.Join(calls, " < "))
+}
+
 // ResetPeak sets the peak to the bytes allocated now.
 func (b *Backend) ResetPeak() { b.peak = b.alloc }
 
@@ -235,6 +259,9 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 		return buf
 	}
 	b.alloc += size
+	if b.alloc > b.peak && b.tracePeak {
+		b.peakInfo = b.describePeak(size)
+	}
 	b.peak = max(b.peak, b.alloc)
 	v := b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages}))
 	return &buffer{v: v, size: size}
@@ -689,6 +716,9 @@ func (b *Backend) table(in, out int, align bool) *buffer {
 	buf := &buffer{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages})), size: size}
 	b.live += size
 	b.alloc += size
+	if b.alloc > b.peak && b.tracePeak {
+		b.peakInfo = b.describePeak(size)
+	}
 	b.peak = max(b.peak, b.alloc)
 	b.write(buf, u32bytes(words))
 	b.tables[key] = buf

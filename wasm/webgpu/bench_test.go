@@ -3,6 +3,7 @@
 package webgpu
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -120,4 +121,48 @@ func benchSize(t *testing.T, size int) {
 	}
 	gpu.Free(target, img)
 	fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss) | %d px | %.0f (median of 3) | peak GPU memory %.0f MiB |\n", size, el.Seconds()*1000, float64(gpu.PeakBytes())/(1<<20))
+}
+
+// TestPeakStages runs the whole pipeline at NNST_PEAK_SIZE px with VGG19's
+// widths (random weights), rotations on, NNST_PEAK_STEPS steps per scale,
+// and prints the GPU memory peak of each stage next to EstimateBytes. A
+// benchmark for a real GPU (make bench-webgpu with NNST_PEAK_SIZE set).
+func TestPeakStages(t *testing.T) {
+	size, err := strconv.Atoi(os.Getenv("NNST_PEAK_SIZE"))
+	if err != nil {
+		t.Skip("set NNST_PEAK_SIZE")
+	}
+	steps := 2
+	if s, err := strconv.Atoi(os.Getenv("NNST_PEAK_STEPS")); err == nil {
+		steps = s
+	}
+	m := model.Random(model.VGG19, 1, 7)
+	o := nnst.Defaults(false)
+	o.Size, o.Steps = size, steps
+	s, err := nnst.New(gpu, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gpu.tracePeak = true
+	defer func() { gpu.tracePeak = false }()
+	gpu.Flush()
+	gpu.trim(true)
+	base := gpu.LiveBytes()
+	fmt.Printf("weights and other buffers before the run: %.1f MiB\n", float64(base)/(1<<20))
+	gpu.ResetPeak()
+	last := ""
+	start := time.Now()
+	_, err = s.Run(context.Background(), smooth(size, size, 1), smooth(size, size*4/5, 2), o, func(p nnst.Progress) {
+		k := fmt.Sprintf("%s scale %d", p.Stage, p.Scale)
+		if k != last {
+			fmt.Printf("%6.1fs %-28s peak so far %7.1f MiB, live %7.1f MiB\n", time.Since(start).Seconds(), k, float64(gpu.PeakBytes()-base)/(1<<20), float64(gpu.LiveBytes()-base)/(1<<20))
+			fmt.Printf("        at the peak: %s\n", gpu.peakInfo)
+			gpu.ResetPeak()
+			last = k
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("%6.1fs done: last stage peak %.1f MiB; EstimateBytes(%d) = %.1f MiB\n", time.Since(start).Seconds(), float64(gpu.PeakBytes()-base)/(1<<20), size, float64(EstimateBytes(size, true))/(1<<20))
 }

@@ -281,12 +281,17 @@ func (b *Backend) SearchBank(ns nnst.Search, nb nnst.Bank, k int) {
 	s.total += kb.m
 }
 
-func (b *Backend) SearchGather(ns nnst.Search, nb nnst.Bank, k int, target nnst.Tensor) {
-	s, kb := ns.(*search), nb.(*bank)
-	if s.q != nil {
+func (b *Backend) EndSearch(ns nnst.Search) {
+	if s := ns.(*search); s.q != nil {
 		b.freeBuf(s.q)
 		s.q = nil
+		b.flushSpare()
 	}
+}
+
+func (b *Backend) SearchGather(ns nnst.Search, nb nnst.Bank, k int, target nnst.Tensor) {
+	s, kb := ns.(*search), nb.(*bank)
+	b.EndSearch(s)
 	if k >= len(s.base) {
 		b.fail(fmt.Errorf("webgpu: SearchGather of bank %d, %d searched", k, len(s.base)))
 		return

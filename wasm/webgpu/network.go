@@ -143,6 +143,7 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 	}
 	if !keep {
 		tr.outs = nil
+		b.flushSpare() // the untapped outputs, before the caller's next buffers
 	}
 	return &nnst.Trace{Taps: taps, State: &traceState{tr: tr, keep: keep}}
 }

@@ -69,8 +69,8 @@ func run(prog string, args []string) int {
 	wasmExec := filepath.Join(goroot(), "lib", "wasm", "wasm_exec.js")
 	argv, _ := json.Marshal(append([]string{filepath.Base(prog)}, args...))
 	env := map[string]string{}
-	for _, k := range []string{"NNST_BENCH", "NNST_TEST_SIZE", "NNST_BENCH_SIZES"} {
-		if v, ok := os.LookupEnv(k); ok {
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "NNST_") {
 			env[k] = v
 		}
 	}
