@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall/js"
+	"unsafe"
 
 	"nnst/core/model"
 	"nnst/core/nnst"
@@ -449,7 +450,7 @@ func (b *Backend) Dispatches() int { return b.dispatchN }
 func (b *Backend) Upload(t *tensor.T) nnst.Tensor {
 	b.Flush()
 	out := b.tensor(t.C, t.H, t.W)
-	b.write(out.buf, f32bytes(t.Data))
+	b.write(out.buf, floatBytes(t.Data))
 	return out
 }
 
@@ -457,14 +458,6 @@ func (b *Backend) write(buf *buffer, data []byte) {
 	if len(data) > 0 {
 		b.queue.Call("writeBuffer", buf.v, 0, bytesToJS(data))
 	}
-}
-
-func f32bytes(d []float32) []byte {
-	out := make([]byte, 4*len(d))
-	for i, v := range d {
-		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
-	}
-	return out
 }
 
 func u32bytes(d []uint32) []byte {
@@ -489,6 +482,22 @@ func (b *Backend) readBytes(buf *buffer, n int) ([]byte, error) {
 // readJS copies the first n bytes of a buffer (rounded up to 4) into a new
 // JS Uint8Array.
 func (b *Backend) readJS(buf *buffer, n int) (js.Value, error) {
+	var out js.Value
+	err := b.mapRead(buf, n, func(r js.Value) { out = js.Global().Get("Uint8Array").New(r.Call("slice", 0)) })
+	return out, err
+}
+
+// readInto copies the first len(dst) bytes of a buffer into dst, straight
+// from the mapped staging buffer.
+func (b *Backend) readInto(buf *buffer, dst []byte) error {
+	return b.mapRead(buf, len(dst), func(r js.Value) {
+		js.CopyBytesToGo(dst, js.Global().Get("Uint8Array").New(r))
+	})
+}
+
+// mapRead copies n bytes (rounded up to 4) of buf to a staging buffer,
+// maps it and passes the mapped ArrayBuffer to use before unmapping.
+func (b *Backend) mapRead(buf *buffer, n int, use func(js.Value)) error {
 	b.Flush()
 	size := (int64(n) + 3) / 4 * 4
 	st := b.dev.Call("createBuffer", jsObject(map[string]any{"size": max(size, 4), "usage": usageMapRead | usageCopyDst}))
@@ -498,13 +507,21 @@ func (b *Backend) readJS(buf *buffer, n int) (js.Value, error) {
 	b.queue.Call("submit", jsArray(enc.Call("finish")))
 	if _, err := await(st.Call("mapAsync", mapModeRead)); err != nil {
 		if e := b.Err(); e != nil {
-			return js.Undefined(), e
+			return e
 		}
-		return js.Undefined(), fmt.Errorf("reading back a GPU buffer: %w", err)
+		return fmt.Errorf("reading back a GPU buffer: %w", err)
 	}
-	out := js.Global().Get("Uint8Array").New(st.Call("getMappedRange", 0, size).Call("slice", 0))
+	use(st.Call("getMappedRange", 0, size))
 	st.Call("unmap")
-	return out, nil
+	return nil
+}
+
+// floatBytes views d as bytes (wasm is little-endian, as WebGPU buffers).
+func floatBytes(d []float32) []byte {
+	if len(d) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&d[0])), 4*len(d))
 }
 
 func (b *Backend) Download(t nnst.Tensor) (*tensor.T, error) {
@@ -512,24 +529,22 @@ func (b *Backend) Download(t nnst.Tensor) (*tensor.T, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
-	size := x.n() * 4
-	if x.half {
-		size = x.n() * 2
-	}
-	var raw []byte
-	var err error
 	if x.buf == nil && x.half && !x.host.IsUndefined() {
 		return hostTensor(x), b.Err()
-	} else if raw, err = b.readBytes(x.buf, size); err != nil {
-		return nil, err
 	}
 	out := tensor.New(x.c, x.h, x.w)
-	for i := range out.Data {
-		if x.half {
-			out.Data[i] = halfToFloat(binary.LittleEndian.Uint16(raw[2*i:]))
-		} else {
-			out.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	if !x.half {
+		if err := b.readInto(x.buf, floatBytes(out.Data)); err != nil {
+			return nil, err
 		}
+		return out, b.Err()
+	}
+	raw, err := b.readBytes(x.buf, x.n()*2)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out.Data {
+		out.Data[i] = halfToFloat(binary.LittleEndian.Uint16(raw[2*i:]))
 	}
 	return out, b.Err()
 }

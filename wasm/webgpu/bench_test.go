@@ -3,6 +3,7 @@
 package webgpu
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -165,4 +166,36 @@ func TestPeakStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("%6.1fs done: last stage peak %.1f MiB; EstimateBytes(%d) = %.1f MiB\n", time.Since(start).Seconds(), float64(gpu.PeakBytes()-base)/(1<<20), size, float64(EstimateBytes(size, true))/(1<<20))
+}
+
+// TestBenchTransfer times Upload and Download of relu4_3's size for each
+// NNST_BENCH_SIZES input size (what the onnxruntime-web comparison times
+// around the forward pass). NNST_BENCH=1 runs it.
+func TestBenchTransfer(t *testing.T) {
+	if os.Getenv("NNST_BENCH") == "" {
+		t.Skip("set NNST_BENCH=1 (make bench-webgpu)")
+	}
+	for _, f := range strings.Split(cmp.Or(os.Getenv("NNST_BENCH_SIZES"), "256"), ",") {
+		size, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := tensor.New(512, size/8, size/8)
+		var up, down time.Duration
+		for range 3 {
+			start := time.Now()
+			u := gpu.Upload(x)
+			if _, err := gpu.readBytes(u.(*Tensor).buf, 4); err != nil {
+				t.Fatal(err)
+			}
+			up += time.Since(start)
+			start = time.Now()
+			if _, err := gpu.Download(u); err != nil {
+				t.Fatal(err)
+			}
+			down += time.Since(start)
+			gpu.Free(u)
+		}
+		fmt.Printf("| upload, download | 512x%dx%d (%.1f MiB) | %.1f, %.1f ms |\n", size/8, size/8, float64(len(x.Data)*4)/(1<<20), up.Seconds()*1000/3, down.Seconds()*1000/3)
+	}
 }

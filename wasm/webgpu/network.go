@@ -45,11 +45,11 @@ func (b *Backend) LoadModel(m *model.Model) error {
 		}
 		c := &convLayer{in: in, out: out}
 		c.fwd = b.newBuf(int64(len(l.Conv.Weight)) * 4)
-		b.write(c.fwd, f32bytes(l.Conv.Weight))
+		b.write(c.fwd, floatBytes(l.Conv.Weight))
 		c.bwd = b.newBuf(int64(len(bwd)) * 4)
-		b.write(c.bwd, f32bytes(bwd))
+		b.write(c.bwd, floatBytes(bwd))
 		c.bias = b.newBuf(int64(len(l.Conv.Bias)) * 4)
-		b.write(c.bias, f32bytes(l.Conv.Bias))
+		b.write(c.bias, floatBytes(l.Conv.Bias))
 		b.convs[i] = c
 		if t, ok := tapIndex["relu"+l.Name[4:]]; ok {
 			b.tapOf[i] = t
