@@ -13,7 +13,7 @@ export NNST_CHROMIUM=$N/chr/chrome.sh GOROOT=$N/goroot NNST_SHARED=$N NNST_SHOTS
 export NNST_CHROMIUM_FLAGS=use-angle=vulkan,enable-features=Vulkan,disable-vulkan-surface,mute-audio,hide-scrollbars,disable-dev-shm-usage
 W="$N/bin/wasmbrowser $N/bin/webgpu.test.wasm"
 say "adapter"; timeout 30 $W -test.run 'TestAdapter$' -test.v 2>&1 | tee -a $L | grep -q "fallback=false" || { say "no real adapter"; exit 5; }
-say "kernels and steps"; NNST_BENCH=1 NNST_BENCH_SIZES=256,512 timeout 100 $W -test.run 'TestBench$' -test.v 2>&1 | tee -a $L
+say "kernels and steps"; NNST_BENCH=1 NNST_BENCH_SIZES=256,512 timeout 100 $W -test.run '^TestBench' -test.v 2>&1 | tee -a $L
 say "stage peaks"; NNST_PEAK_SIZE=1024 timeout 100 $W -test.run 'TestPeakStages$' -test.v 2>&1 | tee -a $L
 say "onnxruntime-web"; mkdir -p wasm/simd/bench/node_modules/onnxruntime-web && rm -rf wasm/simd/bench/node_modules/onnxruntime-web/dist && cp -r $N/ort wasm/simd/bench/node_modules/onnxruntime-web/dist
 NNST_BENCH_WASM=$N/bin/webgpu-page.wasm timeout 110 $N/bin/ortbench -webgpu -sizes 256,512 -rounds 3 -model $(ls $N/dist/models/*.safetensors) 2>&1 | tee -a $L

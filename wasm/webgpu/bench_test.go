@@ -199,3 +199,79 @@ func TestBenchTransfer(t *testing.T) {
 		fmt.Printf("| upload, download | 512x%dx%d (%.1f MiB) | %.1f, %.1f ms |\n", size/8, size/8, float64(len(x.Data)*4)/(1<<20), up.Seconds()*1000/3, down.Seconds()*1000/3)
 	}
 }
+
+// TestBenchLayers times VGG19's forward pass to relu4_3 layer by layer (a
+// readback after each dispatch, so each row includes one round trip), and
+// the whole pass without those syncs, at each NNST_BENCH_SIZES size: where
+// the time of the onnxruntime-web comparison goes. NNST_BENCH=1 runs it.
+func TestBenchLayers(t *testing.T) {
+	if os.Getenv("NNST_BENCH") == "" {
+		t.Skip("set NNST_BENCH=1 (make bench-webgpu)")
+	}
+	m := model.Random(model.VGG19, 1, 3)
+	m.Taps = []string{"relu4_3"}
+	if err := gpu.LoadModel(m); err != nil {
+		t.Fatal(err)
+	}
+	sync := func(x *Tensor) {
+		if _, err := gpu.readBytes(x.buf, 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range strings.Split(cmp.Or(os.Getenv("NNST_BENCH_SIZES"), "256"), ",") {
+		size, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := gpu.Upload(smooth(size, size, 5)).(*Tensor)
+		whole := func() time.Duration {
+			start := time.Now()
+			tr := gpu.Forward(img, false)
+			sync(tr.Taps[0].(*Tensor))
+			el := time.Since(start)
+			gpu.Release(tr)
+			return el
+		}
+		whole()
+		var ws []time.Duration
+		for range 5 {
+			ws = append(ws, whole())
+		}
+		slices.Sort(ws)
+		fmt.Printf("\n%d px: forward to relu4_3 %.2f ms (median of 5, one readback at the end)\n\n| layer | output | ms | GFLOP/s |\n|---|---|---|---|\n", size, ws[2].Seconds()*1000)
+		var sum time.Duration
+		for rep := 0; rep < 2; rep++ { // the first pass warms the pipelines
+			x := gpu.normalize(img)
+			sync(x)
+			for i := 0; i <= gpu.last; i++ {
+				l := gpu.model.Layers[i]
+				start := time.Now()
+				var y *Tensor
+				flop := 0.0
+				if l.Kind == "pool" {
+					y = gpu.tensor(x.c, x.h/2, x.w/2)
+					gpu.run1("pool", "maxpool", -1, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf)
+				} else {
+					c := gpu.convs[i]
+					y = gpu.conv(x, c.fwd, c.bias, c.in, c.out, true)
+					flop = 2 * float64(c.in*c.out*9*x.h*x.w)
+				}
+				sync(y)
+				el := time.Since(start)
+				gpu.Free(x)
+				x = y
+				if rep == 1 {
+					sum += el
+					gf := "-"
+					if flop > 0 {
+						gf = fmt.Sprintf("%.1f", flop/el.Seconds()/1e9)
+					}
+					fmt.Printf("| %s | %dx%dx%d | %.2f | %s |\n", l.Name, y.c, y.h, y.w, el.Seconds()*1000, gf)
+				}
+			}
+			gpu.Free(x)
+		}
+		fmt.Printf("| sum of the synced layers | | %.2f | |\n", sum.Seconds()*1000)
+		gpu.Free(img)
+	}
+}
