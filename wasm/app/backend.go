@@ -40,7 +40,8 @@ const cpuMaxSize = 512
 
 // gpuBudget is the memory a run may plan for on a real adapter. WebGPU does
 // not reveal how much memory a GPU has; 8 GiB fits most desktop GPUs, and a
-// run that still runs out of memory shows a message and a retry.
+// run that still runs out of memory shows a message and a retry. A size is
+// also offered only if its largest buffer fits the device's buffer limits.
 const gpuBudget = 8 << 30
 
 // chooseBackend picks the backend for pref ("auto", "cpu" or "webgpu"):
@@ -74,8 +75,9 @@ func chooseBackend(ctx context.Context, pref string) (nnst.Backend, backendInfo)
 	info := backendInfo{Name: "webgpu", GPU: gpu}
 	info.Label = "WebGPU (" + gb.Info.Name() + ")"
 	info.MaxSize = 256
+	limit := min(gb.Limits.MaxBufferSize, gb.Limits.MaxStorageBufferBindingSize)
 	for _, size := range []int{512, 1024} {
-		if webgpu.EstimateBytes(size, true) <= gpuBudget {
+		if webgpu.EstimateBytes(size, true) <= gpuBudget && webgpu.LargestBufferBytes(size) <= limit {
 			info.MaxSize = size
 		}
 	}

@@ -78,6 +78,7 @@ type Backend struct {
 	pooled int64 // bytes of big pooled buffers
 
 	live, alloc, peak int64
+	largest           int64 // the largest buffer allocated
 	// With tracePeak set, newBuf notes what made each new peak (PeakInfo).
 	tracePeak bool
 	peakInfo  string
@@ -242,7 +243,8 @@ func (b *Backend) Close() {
 	b.dev.Call("destroy")
 }
 
-func roundSize(n int64) int64 { return max(16, (n+255)/256*256) }
+// LargestBytes returns the largest buffer allocated so far.
+func (b *Backend) LargestBytes() int64 { return b.largest }
 
 func (b *Backend) newBuf(bytes int64) *buffer {
 	size := roundSize(bytes)
@@ -260,6 +262,7 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 		return buf
 	}
 	b.alloc += size
+	b.largest = max(b.largest, size)
 	if b.alloc > b.peak && b.tracePeak {
 		b.peakInfo = b.describePeak(size)
 	}
@@ -731,6 +734,7 @@ func (b *Backend) table(in, out int, align bool) *buffer {
 	buf := &buffer{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages})), size: size}
 	b.live += size
 	b.alloc += size
+	b.largest = max(b.largest, size)
 	if b.alloc > b.peak && b.tracePeak {
 		b.peakInfo = b.describePeak(size)
 	}

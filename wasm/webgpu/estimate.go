@@ -19,6 +19,39 @@ func EstimateModelBytes(spec model.Spec, shrink, h, w int, flip bool) int64 {
 	return estimate(spec, shrink, h, w, flip, spareBytes, hostStride)
 }
 
+// LargestBufferBytes is the largest single GPU buffer of a run at size px
+// with the bundled VGG19: it must fit the device's maxBufferSize and
+// maxStorageBufferBindingSize.
+func LargestBufferBytes(size int) int64 {
+	return largestBuffer(model.VGG19, 1, size, size)
+}
+
+// largestBuffer is the largest of the biggest layer output (f32), the
+// hypercolumns of the h x w image (D x h/4 x w/4, f32) and SplitLoss's f32
+// bank of four rotations' sampled style features at a tap.
+func largestBuffer(spec model.Spec, shrink, h, w int) int64 {
+	var big, d int64
+	ch, cw := int64(h), int64(w)
+	for _, name := range spec.Layers {
+		if name[:4] == "pool" {
+			ch, cw = ch/2, cw/2
+			continue
+		}
+		c := int64(max(2, spec.Width[name]/shrink))
+		big = max(big, c*ch*cw*4)
+		if slices.Contains(model.DefaultTaps, "relu"+name[4:]) {
+			d += c
+			s := max(1, max(ch, cw)/64)
+			m := (ch + s - 1) / s * ((cw + s - 1) / s)
+			big = max(big, 4*m*(c+1)*4)
+		}
+	}
+	return roundSize(max(big, d*int64(h/4)*int64(w/4)*4))
+}
+
+// roundSize is the size of a buffer of n bytes (the pool's size classes).
+func roundSize(n int64) int64 { return max(16, (n+255)/256*256) }
+
 // arenaSize is the size of the uniform arena: one 256-byte slot per dispatch.
 const arenaSize = 1 << 20
 

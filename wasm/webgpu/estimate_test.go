@@ -16,3 +16,13 @@ func TestEstimateBytes(t *testing.T) {
 		t.Errorf("1024 px with rotations: estimate %d MiB > 2.5 GiB", e1024>>20)
 	}
 }
+
+func TestLargestBufferBytes(t *testing.T) {
+	// 1024 px: the hypercolumns, 2688 x 256 x 256 f32 (672 MiB).
+	if got := LargestBufferBytes(1024); got != 2688*256*256*4 {
+		t.Errorf("LargestBufferBytes(1024) = %d MiB", got>>20)
+	}
+	if LargestBufferBytes(512) >= LargestBufferBytes(1024) {
+		t.Error("the largest buffer does not grow with size")
+	}
+}

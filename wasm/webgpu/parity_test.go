@@ -638,6 +638,7 @@ func TestPipeline(t *testing.T) {
 	gpu.Flush()
 	gpu.trim(true)
 	gpu.ResetPeak()
+	gpu.largest = 0
 	base := gpu.PeakBytes() // what earlier tests left allocated
 	d0 := gpu.Dispatches()
 	got, err := gs.Run(context.Background(), content, style, o, func(p nnst.Progress) { t.Logf("%s scale %d step %d %v", p.Stage, p.Scale, p.Step, p.Elapsed) })
@@ -664,6 +665,12 @@ func TestPipeline(t *testing.T) {
 	t.Logf("pipeline 64 px, 2 scales, 2 steps, flips, content loss: PSNR(gpu, cpu) = %.1f dB (content vs cpu output %.1f dB); GPU peak %.2f MiB (estimate %.2f MiB), %d dispatches", p, init, float64(pk)/(1<<20), float64(est)/(1<<20), gpu.Dispatches()-d0)
 	if p < 40 {
 		t.Errorf("PSNR %.1f dB < 40", p)
+	}
+	// The largest buffer must be what the app checks against the limits.
+	if lg, want := gpu.LargestBytes(), largestBuffer(model.VGG19, 16, 64, 64); lg > want || lg < want/2 {
+		t.Errorf("largest buffer %d bytes, largestBuffer says %d", lg, want)
+	} else {
+		t.Logf("largest buffer %d bytes (largestBuffer %d)", lg, want)
 	}
 	// Again with every final-pass style tap kept in host memory.
 	gpu.hostStride = 1
