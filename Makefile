@@ -6,7 +6,7 @@ MODEL := build/models/vgg19.safetensors
 NNST := build/nnst
 GOSRC := $(shell find core cmd -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build model test test-go test-hosting test-browser test-web test-simd run bench bench-conv bench-webgpu bench-simd bench-webgpu-ort dist serve worker worker-local wabt simd-kernels clean
+.PHONY: all build model test test-go test-hosting test-browser test-web test-simd run bench bench-conv bench-webgpu bench-simd bench-webgpu-ort real-gpu-pack dist serve worker worker-local wabt simd-kernels clean
 
 all: build model
 
@@ -129,6 +129,12 @@ bench-simd: wabt model
 # execution provider in one headless Chromium (--enable-unsafe-webgpu).
 # WEBGPU_SIZES=64,128,256 adds 256 px (on SwiftShader, minutes a pass).
 WEBGPU_SIZES ?= 64,128
+# Packs the WebGPU checks and benchmarks for a lent GPU machine without Go,
+# Chromium or network (docs/real-gpu.md): writes .dev/a, .dev/b and .gl.
+real-gpu-pack: dist
+	cd wasm/simd/bench && { [ -d node_modules/onnxruntime-web ] || npm ci --no-audit --no-fund; }
+	sh docs/real-gpu/pack.sh
+
 bench-webgpu-ort: model
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 	cd wasm/simd/bench && { [ -d node_modules/onnxruntime-web ] || npm ci --no-audit --no-fund; }
