@@ -79,7 +79,7 @@ type Backend struct {
 
 	live, alloc, peak int64
 	largest           int64 // the largest buffer allocated
-	// With tracePeak set, newBuf notes what made each new peak (PeakInfo).
+	// With tracePeak set, peakInfo says what made the last new peak.
 	tracePeak bool
 	peakInfo  string
 	flushes   int
@@ -243,6 +243,17 @@ func (b *Backend) Close() {
 	b.dev.Call("destroy")
 }
 
+// count adds a newly created buffer of size bytes to the allocation, the
+// peak and the largest buffer.
+func (b *Backend) count(size int64) {
+	b.alloc += size
+	b.largest = max(b.largest, size)
+	if b.alloc > b.peak && b.tracePeak {
+		b.peakInfo = b.describePeak(size)
+	}
+	b.peak = max(b.peak, b.alloc)
+}
+
 // LargestBytes returns the largest buffer allocated so far.
 func (b *Backend) LargestBytes() int64 { return b.largest }
 
@@ -261,12 +272,7 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 		}
 		return buf
 	}
-	b.alloc += size
-	b.largest = max(b.largest, size)
-	if b.alloc > b.peak && b.tracePeak {
-		b.peakInfo = b.describePeak(size)
-	}
-	b.peak = max(b.peak, b.alloc)
+	b.count(size)
 	v := b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages}))
 	return &buffer{v: v, size: size}
 }
@@ -473,13 +479,11 @@ func u32bytes(d []uint32) []byte {
 
 // readBytes copies the first n bytes of a buffer back to the host.
 func (b *Backend) readBytes(buf *buffer, n int) ([]byte, error) {
-	a, err := b.readJS(buf, n)
-	if err != nil {
+	out := make([]byte, n)
+	if err := b.readInto(buf, out); err != nil {
 		return nil, err
 	}
-	out := make([]byte, a.Length())
-	js.CopyBytesToGo(out, a)
-	return out[:n], nil
+	return out, nil
 }
 
 // readJS copies the first n bytes of a buffer (rounded up to 4) into a new
@@ -733,12 +737,7 @@ func (b *Backend) table(in, out int, align bool) *buffer {
 	size := roundSize(int64(len(words)) * 4)
 	buf := &buffer{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages})), size: size}
 	b.live += size
-	b.alloc += size
-	b.largest = max(b.largest, size)
-	if b.alloc > b.peak && b.tracePeak {
-		b.peakInfo = b.describePeak(size)
-	}
-	b.peak = max(b.peak, b.alloc)
+	b.count(size)
 	b.write(buf, u32bytes(words))
 	b.tables[key] = buf
 	return buf

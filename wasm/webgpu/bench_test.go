@@ -25,30 +25,35 @@ func TestBench(t *testing.T) {
 	if os.Getenv("NNST_BENCH") == "" {
 		t.Skip("set NNST_BENCH=1 (make bench-webgpu)")
 	}
-	sizes := []int{256}
-	if v := os.Getenv("NNST_BENCH_SIZES"); v != "" {
-		sizes = nil
-		for _, f := range strings.Split(v, ",") {
-			if n, err := strconv.Atoi(f); err == nil && n >= 32 {
-				sizes = append(sizes, n)
-			}
-		}
-	} else if s, err := strconv.Atoi(os.Getenv("NNST_TEST_SIZE")); err == nil && s >= 32 {
-		sizes = []int{s}
-	}
-	for _, size := range sizes {
+	for _, size := range benchSizes() {
 		benchSize(t, size)
+	}
+}
+
+// benchSizes returns the sizes of the benchmarks: NNST_BENCH_SIZES (a
+// comma-separated list), else NNST_TEST_SIZE, else 256; sizes under 32
+// and non-numbers are left out.
+func benchSizes() []int {
+	var sizes []int
+	for _, f := range strings.Split(cmp.Or(os.Getenv("NNST_BENCH_SIZES"), os.Getenv("NNST_TEST_SIZE"), "256"), ",") {
+		if n, err := strconv.Atoi(f); err == nil && n >= 32 {
+			sizes = append(sizes, n)
+		}
+	}
+	return sizes
+}
+
+// syncGPU waits for the work that writes x by reading 4 bytes of it.
+func syncGPU(t *testing.T, x nnst.Tensor) {
+	t.Helper()
+	if _, err := gpu.readBytes(x.(*Tensor).buf, 4); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // benchSize times conv forward and backward-data on VGG's shapes at size
 // px (conv1_2, conv2_2, conv3_2, conv4_2) and one hypercolumn-loss step.
 func benchSize(t *testing.T, size int) {
-	syncT := func(x nnst.Tensor) {
-		if _, err := gpu.readBytes(x.(*Tensor).buf, 4); err != nil {
-			t.Fatal(err)
-		}
-	}
 	fmt.Printf("| kernel | shape | ms | GFLOP/s |\n|---|---|---|---|\n")
 	for _, c := range [][3]int{{64, 64, size}, {128, 128, size / 2}, {256, 256, size / 4}, {512, 512, size / 8}} {
 		cin, cout, hw := c[0], c[1], c[2]
@@ -70,7 +75,7 @@ func benchSize(t *testing.T, size int) {
 				return gpu.conv(x, cl.bwd, nil, cin, cout, false)
 			}
 			y := run()
-			syncT(y)
+			syncGPU(t, y)
 			gpu.Free(y)
 			reps := max(3, min(20, 4<<20/(hw*hw)))
 			start := time.Now()
@@ -78,7 +83,7 @@ func benchSize(t *testing.T, size int) {
 			for i := 0; i < reps; i++ {
 				ys = append(ys, run())
 			}
-			syncT(ys[reps-1])
+			syncGPU(t, ys[reps-1])
 			el := time.Since(start) / time.Duration(reps)
 			gpu.Free(ys...)
 			flop := 2 * float64(cin*cout*9*hw*hw)
@@ -105,13 +110,13 @@ func benchSize(t *testing.T, size int) {
 	}
 	gpu.ResetPeak()
 	gi := step()
-	syncT(gi)
+	syncGPU(t, gi)
 	gpu.Free(gi)
 	var times []time.Duration
 	for range 3 {
 		start := time.Now()
 		gi = step()
-		syncT(gi)
+		syncGPU(t, gi)
 		times = append(times, time.Since(start))
 		gpu.Free(gi)
 	}
@@ -175,19 +180,13 @@ func TestBenchTransfer(t *testing.T) {
 	if os.Getenv("NNST_BENCH") == "" {
 		t.Skip("set NNST_BENCH=1 (make bench-webgpu)")
 	}
-	for _, f := range strings.Split(cmp.Or(os.Getenv("NNST_BENCH_SIZES"), "256"), ",") {
-		size, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, size := range benchSizes() {
 		x := tensor.New(512, size/8, size/8)
 		var up, down time.Duration
 		for range 3 {
 			start := time.Now()
 			u := gpu.Upload(x)
-			if _, err := gpu.readBytes(u.(*Tensor).buf, 4); err != nil {
-				t.Fatal(err)
-			}
+			syncGPU(t, u)
 			up += time.Since(start)
 			start = time.Now()
 			if _, err := gpu.Download(u); err != nil {
@@ -213,21 +212,12 @@ func TestBenchLayers(t *testing.T) {
 	if err := gpu.LoadModel(m); err != nil {
 		t.Fatal(err)
 	}
-	sync := func(x *Tensor) {
-		if _, err := gpu.readBytes(x.buf, 4); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, f := range strings.Split(cmp.Or(os.Getenv("NNST_BENCH_SIZES"), "256"), ",") {
-		size, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, size := range benchSizes() {
 		img := gpu.Upload(smooth(size, size, 5)).(*Tensor)
 		whole := func() time.Duration {
 			start := time.Now()
 			tr := gpu.Forward(img, false)
-			sync(tr.Taps[0].(*Tensor))
+			syncGPU(t, tr.Taps[0])
 			el := time.Since(start)
 			gpu.Release(tr)
 			return el
@@ -242,21 +232,17 @@ func TestBenchLayers(t *testing.T) {
 		var sum time.Duration
 		for rep := 0; rep < 2; rep++ { // the first pass warms the pipelines
 			x := gpu.normalize(img)
-			sync(x)
+			syncGPU(t, x)
 			for i := 0; i <= gpu.last; i++ {
 				l := gpu.model.Layers[i]
-				start := time.Now()
-				var y *Tensor
 				flop := 0.0
-				if l.Kind == "pool" {
-					y = gpu.tensor(x.c, x.h/2, x.w/2)
-					gpu.run1("pool", "maxpool", -1, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf)
-				} else {
+				if l.Kind != "pool" {
 					c := gpu.convs[i]
-					y = gpu.conv(x, c.fwd, c.bias, c.in, c.out, true)
 					flop = 2 * float64(c.in*c.out*9*x.h*x.w)
 				}
-				sync(y)
+				start := time.Now()
+				y := gpu.layer(i, x)
+				syncGPU(t, y)
 				el := time.Since(start)
 				gpu.Free(x)
 				x = y

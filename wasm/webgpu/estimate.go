@@ -30,20 +30,15 @@ func LargestBufferBytes(size int) int64 {
 // hypercolumns of the h x w image (D x h/4 x w/4, f32) and SplitLoss's f32
 // bank of four rotations' sampled style features at a tap.
 func largestBuffer(spec model.Spec, shrink, h, w int) int64 {
+	ls, _ := layers(spec, shrink, h, w)
 	var big, d int64
-	ch, cw := int64(h), int64(w)
-	for _, name := range spec.Layers {
-		if name[:4] == "pool" {
-			ch, cw = ch/2, cw/2
-			continue
-		}
-		c := int64(max(2, spec.Width[name]/shrink))
-		big = max(big, c*ch*cw*4)
-		if slices.Contains(model.DefaultTaps, "relu"+name[4:]) {
-			d += c
-			s := max(1, max(ch, cw)/64)
-			m := (ch + s - 1) / s * ((cw + s - 1) / s)
-			big = max(big, 4*m*(c+1)*4)
+	for _, l := range ls {
+		big = max(big, l.bytes())
+		if l.tap {
+			d += l.c
+			s := l.stride()
+			m := (l.h + s - 1) / s * ((l.w + s - 1) / s)
+			big = max(big, 4*m*(l.c+1)*4)
 		}
 	}
 	return roundSize(max(big, d*int64(h/4)*int64(w/4)*4))
@@ -75,15 +70,14 @@ type layer struct {
 
 func (l layer) bytes() int64 { return l.c * l.h * l.w * 4 }
 
-// estimate models the peaks of the three stages (matching, hypercolumn
-// steps, final pass) from the buffers each holds at its worst moment;
-// spare is what the buffer pool may hold beyond the live buffers (see
-// Backend.spare), host the stride from which Compact keeps style taps in
-// host memory (Backend.hostStride).
-func estimate(spec model.Spec, shrink, h, w int, flip bool, spare int64, host int) int64 {
-	const f = 4
-	var ls []layer
-	var weights int64
+// stride is the final pass's sampling stride at a tap of this size (taps
+// larger than 64 are subsampled to about 64 x 64, as the driver does).
+func (l layer) stride() int64 { return max(1, max(l.h, l.w)/64) }
+
+// layers returns the outputs of spec's layers (widths divided by shrink)
+// for an h x w input, and the bytes of the forward and flipped backward
+// weights with the biases.
+func layers(spec model.Spec, shrink, h, w int) (ls []layer, weights int64) {
 	in := int64(3)
 	ch, cw := int64(h), int64(w)
 	for _, name := range spec.Layers {
@@ -93,10 +87,21 @@ func estimate(spec model.Spec, shrink, h, w int, flip bool, spare int64, host in
 			continue
 		}
 		out := int64(max(2, spec.Width[name]/shrink))
-		weights += (2*in*out*9 + out) * f
+		weights += (2*in*out*9 + out) * 4
 		ls = append(ls, layer{c: out, h: ch, w: cw, tap: slices.Contains(model.DefaultTaps, "relu"+name[4:])})
 		in = out
 	}
+	return ls, weights
+}
+
+// estimate models the peaks of the three stages (matching, hypercolumn
+// steps, final pass) from the buffers each holds at its worst moment;
+// spare is what the buffer pool may hold beyond the live buffers (see
+// Backend.spare), host the stride from which Compact keeps style taps in
+// host memory (Backend.hostStride).
+func estimate(spec model.Spec, shrink, h, w int, flip bool, spare int64, host int) int64 {
+	const f = 4
+	ls, weights := layers(spec, shrink, h, w)
 	var all, taps, d int64
 	for _, l := range ls {
 		all += l.bytes()
@@ -164,16 +169,15 @@ func estimate(spec model.Spec, shrink, h, w int, flip bool, spare int64, host in
 	// Final pass: the fp16 style taps of every rotation kept on the device,
 	// the trace, and at each tap SplitLoss's uploaded style samples, f32
 	// bank, sampled output and its gradient.
-	stride := func(l layer) int64 { return max(1, max(l.h, l.w)/64) }
 	var style int64
 	for _, l := range ls {
-		if l.tap && stride(l) < int64(host) {
+		if l.tap && l.stride() < int64(host) {
 			style += rots * l.bytes() / 2
 		}
 	}
 	final := style + backward(func(i int) int64 {
 		l := ls[i]
-		s := stride(l)
+		s := l.stride()
 		m := (l.h + s - 1) / s * ((l.w + s - 1) / s)
 		sl := (rots*m + chunkRows - 1) / chunkRows
 		up := int64(0)

@@ -122,15 +122,7 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 	taps := make([]nnst.Tensor, len(b.model.Taps))
 	prevTap := false
 	for i := 0; i <= b.last; i++ {
-		l := b.model.Layers[i]
-		var y *Tensor
-		if l.Kind == "pool" {
-			y = b.tensor(x.c, x.h/2, x.w/2)
-			b.run1("pool", "maxpool", -1, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf)
-		} else {
-			c := b.convs[i]
-			y = b.conv(x, c.fwd, c.bias, c.in, c.out, true)
-		}
+		y := b.layer(i, x)
 		if i == 0 || (!keep && !prevTap) {
 			b.freeBuf(x.buf) // the normalised input or an untapped layer
 		}
@@ -146,6 +138,18 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 		b.flushSpare() // the untapped outputs, before the caller's next buffers
 	}
 	return &nnst.Trace{Taps: taps, State: &traceState{tr: tr, keep: keep}}
+}
+
+// layer runs layer i of the model on x: a max-pool, or a conv with bias
+// and ReLU.
+func (b *Backend) layer(i int, x *Tensor) *Tensor {
+	if b.model.Layers[i].Kind == "pool" {
+		y := b.tensor(x.c, x.h/2, x.w/2)
+		b.run1("pool", "maxpool", -1, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf)
+		return y
+	}
+	c := b.convs[i]
+	return b.conv(x, c.fwd, c.bias, c.in, c.out, true)
 }
 
 type traceState struct {

@@ -82,14 +82,12 @@ func startBrowser(t *testing.T, webgpu bool) *tab {
 		opts = append(opts, chromedp.Flag("enable-unsafe-webgpu", true))
 	}
 	opts = append(opts, chrome.Flags()...)
-	if p := os.Getenv("NNST_CHROMIUM_LOG"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		opts = append(opts, chromedp.CombinedOutput(f))
+	logOpts, closeLog, err := chrome.Log()
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(closeLog)
+	opts = append(opts, logOpts...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelC(); cancelA() })

@@ -30,6 +30,21 @@ func Path() (string, error) {
 	return "", errors.New("chromium not found (apt-get install chromium, or set NNST_CHROMIUM)")
 }
 
+// Log returns an option sending the browser's own output to the file
+// $NNST_CHROMIUM_LOG (with enable-logging=stderr among the flags it shows
+// GPU errors), and a function that closes it; none when unset.
+func Log() ([]chromedp.ExecAllocatorOption, func(), error) {
+	p := os.Getenv("NNST_CHROMIUM_LOG")
+	if p == "" {
+		return nil, func() {}, nil
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []chromedp.ExecAllocatorOption{chromedp.CombinedOutput(f)}, func() { f.Close() }, nil
+}
+
 // Flags returns the switches in $NNST_CHROMIUM_FLAGS: a comma-separated
 // list of names without dashes, each optionally name=value.
 func Flags() []chromedp.ExecAllocatorOption {

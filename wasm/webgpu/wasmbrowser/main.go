@@ -124,17 +124,13 @@ func run(prog string, args []string) int {
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.UserDataDir(dir),
 	}, chrome.Flags()...)
-	// NNST_CHROMIUM_LOG names a file for the browser's own output (with
-	// NNST_CHROMIUM_FLAGS=enable-logging=stderr,v=1 for GPU diagnostics).
-	if p := os.Getenv("NNST_CHROMIUM_LOG"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "wasmbrowser:", err)
-			return 2
-		}
-		defer f.Close()
-		opts = append(opts, chromedp.CombinedOutput(f))
+	logOpts, closeLog, err := chrome.Log()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wasmbrowser:", err)
+		return 2
 	}
+	defer closeLog()
+	opts = append(opts, logOpts...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
 	ctx, cancel2 := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
