@@ -1,7 +1,7 @@
 // 3x3 convolution, stride 1, zero padding 1, as an implicit GEMM:
 // y[m, p] = sum_k wt[m, k] * col[k, p], k = (ci, ky, kx), col built on the
-// fly from x. Tiles of 64 x 64 outputs per workgroup, K in steps of 16
-// through workgroup memory; each invocation owns a 4 x 4 block (strided).
+// fly from x. Tiles of 64 channels x 128 pixels per workgroup, K in steps of 16
+// through workgroup memory; each invocation owns a 4 x 8 block (strided).
 // The backward-data pass is the same kernel with the flipped, transposed
 // weights (prepared on upload) and no bias or ReLU.
 struct P {
@@ -29,6 +29,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	let m0 = wg.y * TM;
 	let n0 = (wg.z * nw.x + wg.x) * TN; // pixel tiles over x, then z
 	let t = lid.y * 16u + lid.x;
+	// This invocation loads pixel gn of the B tile for rows kb + 2i; the
+	// pixel's coordinates are fixed, and (ci, r), the channel and tap of
+	// row k0 + kb, advance with k0, so the loop has no runtime division.
+	let gn = n0 + t % TN;
+	let kb = t / TN;
+	let inN = gn < hw;
+	let py = i32(gn / p.w);
+	let px = i32(gn % p.w);
+	var ci0 = 0u;
+	var r0 = kb;
 	var acc: array<f32, 32>;
 	for (var k0 = 0u; k0 < K; k0 += TK) {
 		for (var i = 0u; i < 4u; i++) {
@@ -43,23 +53,30 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 			}
 			As[kk * TM + mm] = v;
 		}
+		var ci = ci0;
+		var r = r0;
 		for (var i = 0u; i < 8u; i++) {
-			let e = t + i * 256u;
-			let kk = e / TN;
-			let nn = e % TN;
-			let gk = k0 + kk;
-			let gn = n0 + nn;
+			let kk = kb + 2u * i;
+			let dy = (r * 11u) >> 5u; // r / 3 for r < 9
+			let yy = py + i32(dy) - 1;
+			let xx = px + i32(r - 3u * dy) - 1;
 			var v = 0.0;
-			if (gk < K && gn < hw) {
-				let ci = gk / 9u;
-				let r = gk % 9u;
-				let yy = i32(gn / p.w) + i32(r / 3u) - 1;
-				let xx = i32(gn % p.w) + i32(r % 3u) - 1;
-				if (yy >= 0 && yy < i32(p.h) && xx >= 0 && xx < i32(p.w)) {
-					v = x[ci * hw + u32(yy) * p.w + u32(xx)];
-				}
+			if (inN && k0 + kk < K && yy >= 0 && yy < i32(p.h) && xx >= 0 && xx < i32(p.w)) {
+				v = x[ci * hw + u32(yy) * p.w + u32(xx)];
 			}
-			Bs[kk * TN + nn] = v;
+			Bs[kk * TN + t % TN] = v;
+			r += 2u;
+			if (r >= 9u) {
+				r -= 9u;
+				ci += 1u;
+			}
+		}
+		// Row k0 + TK + kb: 16 = 9 + 7.
+		ci0 += 1u;
+		r0 += 7u;
+		if (r0 >= 9u) {
+			r0 -= 9u;
+			ci0 += 1u;
 		}
 		workgroupBarrier();
 		for (var kk = 0u; kk < TK; kk++) {

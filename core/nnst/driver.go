@@ -364,7 +364,7 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		}
 		tr := be.Forward(img, false)
 		for l, t := range tr.Taps {
-			stride := sampleStride(r.tapSize(l, ch, cw))
+			stride := SampleStride(r.tapSize(l, ch, cw))
 			if k == 0 {
 				styleTaps[l] = append(styleTaps[l], be.Compact(t, stride))
 			} else {
@@ -396,7 +396,7 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		samples := make([]Sample, nt)
 		for l, tap := range tr.Taps {
 			_, th, tw := tap.Shape()
-			s := Sample{Stride: sampleStride(th, tw)}
+			s := Sample{Stride: SampleStride(th, tw)}
 			if max(th, tw) > 64 {
 				s.Y0, s.X0 = rng.IntN(s.Stride), rng.IntN(s.Stride)
 			}
@@ -443,9 +443,9 @@ func (r *run) tapSize(l, h, w int) (int, int) {
 	return h, w
 }
 
-// sampleStride is the final pass's sampling stride for an h x w tap: taps
+// SampleStride is the final pass's sampling stride for an h x w tap: taps
 // larger than 64 are subsampled to about 64 x 64.
-func sampleStride(h, w int) int {
+func SampleStride(h, w int) int {
 	if m := max(h, w); m > 64 {
 		return m / 64
 	}

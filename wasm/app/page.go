@@ -32,7 +32,7 @@ const (
 type hooks struct {
 	size, steps, scales int
 	backend             string
-	fault               string // "crash" or "lost": the first run fails that way
+	fault               string // "crash", "lost" or "oom": the first run fails that way
 }
 
 type page struct {
@@ -147,7 +147,7 @@ func (p *page) parseHooks() {
 	if b := q.Call("get", "backend"); !b.IsNull() && (b.String() == "cpu" || b.String() == "webgpu") {
 		p.hooks.backend = b.String()
 	}
-	if f := q.Call("get", "fault"); !f.IsNull() && (f.String() == "crash" || f.String() == "lost") {
+	if f := q.Call("get", "fault"); !f.IsNull() && (f.String() == "crash" || f.String() == "lost" || f.String() == "oom") {
 		p.hooks.fault = f.String()
 	}
 	if n := p.hooks.size; n != 0 && n != 256 && n != 512 && n != 1024 {
@@ -538,10 +538,16 @@ func (p *page) fillBackends(msg js.Value) {
 
 // fail shows an error with a retry button that runs again.
 func (p *page) fail(msg string, again func()) {
+	p.failAction(msg, "Try again", again)
+}
+
+// failAction is fail with the button's label.
+func (p *page) failAction(msg, label string, again func()) {
 	if p.state != stRunning && p.state != stCancelling {
 		p.state = stFailed
 	}
 	p.retry = again
+	setText(p.el["retry"], label)
 	setText(p.el["error-text"], msg)
 	show(p.el["error-box"], true)
 	show(p.el["model-box"], false)
@@ -766,6 +772,24 @@ func (p *page) onRunError(m js.Value) {
 	}
 	p.state = stFailed
 	show(p.el["progress-box"], false)
+	if kind == "memory" && m.Get("before").Truthy() {
+		// The check before the run: nothing was computed or lost.
+		size, smaller := m.Get("size").Int(), m.Get("smaller").Int()
+		msg := fmt.Sprintf("Not enough GPU memory for a %d px run, so it was not started (%s).", size, text)
+		if smaller == 0 {
+			p.fail(msg+" Close other tabs or programs that use the GPU and try again.", func() { go p.startRun() })
+		} else {
+			p.failAction(msg+fmt.Sprintf(" A %d px run needs about %.1f GiB.", smaller, m.Get("smallerBytes").Float()/(1<<30)), fmt.Sprintf("Run at %d px", smaller), func() {
+				p.input("size-" + strconv.Itoa(smaller)).SetChecked(true)
+				p.updateNotes()
+				go p.startRun()
+			})
+		}
+		// The page stays usable: any size can be chosen and run.
+		p.state = stIdle
+		p.update()
+		return
+	}
 	var msg string
 	switch kind {
 	case "device":

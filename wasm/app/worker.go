@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"syscall/js"
@@ -14,6 +15,7 @@ import (
 	"nnst/core/model"
 	"nnst/core/nnst"
 	"nnst/core/tensor"
+	"nnst/wasm/webgpu"
 )
 
 // The worker side: it owns the model and the backend and runs the pipeline,
@@ -131,6 +133,15 @@ func (w *worker) run(msg js.Value) {
 	w.cancel, w.runID = cancel, id
 	w.mu.Unlock()
 
+	if err := reserve(st.Backend(), o, fault); err != nil {
+		w.mu.Lock()
+		w.cancel = nil
+		w.mu.Unlock()
+		post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error(), "before": true, "size": o.Size,
+			"smaller": smallerSize(o.Size), "smallerBytes": float64(webgpu.EstimateBytes(smallerSize(o.Size), o.Flip))})
+		return
+	}
+
 	var lastPreview time.Time
 	out, err := st.Run(ctx, content, style, o, func(p nnst.Progress) {
 		switch fault {
@@ -172,6 +183,30 @@ func (w *worker) run(msg js.Value) {
 	res["type"], res["id"] = "done", id
 	res["peakBytes"] = float64(st.Backend().PeakBytes())
 	post(res, buf)
+}
+
+// reserve checks before a WebGPU run that the device can hold it: it asks
+// for the estimated peak less what the backend holds already (the model).
+// The ?fault=oom test hook makes it fail as a GPU without the memory would.
+func reserve(be nnst.Backend, o nnst.Options, fault string) error {
+	gb, ok := be.(*webgpu.Backend)
+	if fault == "oom" {
+		return fmt.Errorf("%w (injected by ?fault=oom)", webgpu.ErrOutOfMemory)
+	}
+	if !ok {
+		return nil
+	}
+	return gb.Reserve(webgpu.EstimateBytes(o.Size, o.Flip) - gb.LiveBytes())
+}
+
+// smallerSize is the next output size below size the page offers, or 0.
+func smallerSize(size int) int {
+	for _, s := range []int{512, 256} {
+		if s < size {
+			return s
+		}
+	}
+	return 0
 }
 
 var errDeviceLost = errors.New("GPU device lost (injected by ?fault=lost)")

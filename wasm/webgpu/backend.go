@@ -81,6 +81,10 @@ type Backend struct {
 	largest           int64 // the largest buffer allocated
 	// With tracePeak set, peakInfo says what made the last new peak.
 	tracePeak bool
+	// With dry set, dispatches are recorded without their workgroups: a test
+	// walks a whole run's allocations at sizes a software adapter cannot
+	// compute in time (TestPeakStages with NNST_PEAK_DRY).
+	dry bool
 	peakInfo  string
 	flushes   int
 
@@ -232,6 +236,46 @@ func (b *Backend) describePeak(size int64) string {
 	return fmt.Sprintf("%.1f MiB allocated: %.1f live, %.1f pooled (big), new buffer %.1f MiB from %s",
 		float64(b.alloc)/(1<<20), float64(b.live)/(1<<20), float64(b.pooled)/(1<<20), float64(size)/(1<<20), strings.Join(calls, " < "))
 }
+
+// Reserve asks the device, before a run, for bytes more of GPU memory:
+// WebGPU does not say how much memory a GPU has, so it creates and clears
+// buffers of that total (none over the buffer limits), waits for an
+// out-of-memory error and destroys them. Pooled buffers are freed first.
+func (b *Backend) Reserve(bytes int64) error {
+	b.Flush()
+	b.trim(true)
+	if err := b.Err(); err != nil {
+		return err
+	}
+	lim := min(b.Limits.MaxBufferSize, b.Limits.MaxStorageBufferBindingSize) &^ 255
+	b.dev.Call("pushErrorScope", "out-of-memory")
+	enc := b.dev.Call("createCommandEncoder")
+	var bufs []js.Value
+	for left := bytes; left > 0; left -= lim {
+		buf := b.dev.Call("createBuffer", jsObject(map[string]any{"size": roundSize(min(left, lim)), "usage": storageUsages}))
+		enc.Call("clearBuffer", buf)
+		bufs = append(bufs, buf)
+	}
+	b.queue.Call("submit", jsArray(enc.Call("finish")))
+	v, err := await(b.dev.Call("popErrorScope"))
+	_, done := await(b.queue.Call("onSubmittedWorkDone"))
+	for _, buf := range bufs {
+		buf.Call("destroy")
+	}
+	switch {
+	case err != nil:
+		return err
+	case done != nil:
+		return done
+	case !v.IsNull() && !v.IsUndefined():
+		return fmt.Errorf("%w: the GPU could not set aside %.1f GiB (%s)", ErrOutOfMemory, float64(bytes)/(1<<30), jsString(v))
+	}
+	b.checkLost()
+	return b.lostE
+}
+
+// ErrOutOfMemory is returned by Reserve when the device cannot hold a run.
+var ErrOutOfMemory = errors.New("out of GPU memory")
 
 // ResetPeak sets the peak to the bytes allocated now.
 func (b *Backend) ResetPeak() { b.peak = b.alloc }
@@ -434,7 +478,9 @@ func (b *Backend) dispatch3(family, name string, f16 int, gx, gy, gz int, ps par
 	bg := b.dev.Call("createBindGroup", jsObject(map[string]any{"layout": p.layout, "entries": ents}))
 	b.pass.Call("setPipeline", p.v)
 	b.pass.Call("setBindGroup", 0, bg)
-	b.pass.Call("dispatchWorkgroups", gx, gy, gz)
+	if !b.dry {
+		b.pass.Call("dispatchWorkgroups", gx, gy, gz)
+	}
 	b.dispatchN++
 }
 

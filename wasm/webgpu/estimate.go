@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"nnst/core/model"
+	"nnst/core/nnst"
 )
 
 // EstimateBytes estimates the peak GPU memory of the WebGPU backend for a
@@ -70,9 +71,8 @@ type layer struct {
 
 func (l layer) bytes() int64 { return l.c * l.h * l.w * 4 }
 
-// stride is the final pass's sampling stride at a tap of this size (taps
-// larger than 64 are subsampled to about 64 x 64, as the driver does).
-func (l layer) stride() int64 { return max(1, max(l.h, l.w)/64) }
+// stride is the final pass's sampling stride at a tap of this size.
+func (l layer) stride() int64 { return int64(nnst.SampleStride(int(l.h), int(l.w))) }
 
 // layers returns the outputs of spec's layers (widths divided by shrink)
 // for an h x w input, and the bytes of the forward and flipped backward

@@ -151,7 +151,7 @@ func TestAdam(t *testing.T) {
 }
 
 func TestConv(t *testing.T) {
-	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}} {
+	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}, {7, 66, 23, 17}} {
 		cin, cout, h, w := c[0], c[1], c[2], c[3]
 		r := rand.New(rand.NewPCG(uint64(cin), 5))
 		wt := make([]float32, cout*cin*9)
@@ -697,10 +697,21 @@ func TestErrors(t *testing.T) {
 	}
 	b.Free(x)
 	b.err = nil
+	// Reserve: more than one buffer's limit, in pieces, all destroyed after.
+	live, alloc := b.LiveBytes(), b.alloc
+	if err := b.Reserve(b.Limits.MaxBufferSize + 1<<20); err != nil {
+		t.Errorf("Reserve(%d MiB): %v", (b.Limits.MaxBufferSize+1<<20)>>20, err)
+	}
+	if b.LiveBytes() != live || b.alloc != alloc {
+		t.Errorf("Reserve changed the allocation: live %d -> %d, allocated %d -> %d", live, b.LiveBytes(), alloc, b.alloc)
+	}
 	b.dev.Call("destroy")
 	time.Sleep(200 * time.Millisecond) // the lost promise settles on the event loop
 	if err := b.Err(); err == nil || !strings.Contains(err.Error(), "GPU device lost") {
 		t.Errorf("after destroy: err = %v", err)
+	}
+	if err := b.Reserve(1 << 20); err == nil || !strings.Contains(err.Error(), "GPU device lost") {
+		t.Errorf("Reserve after destroy: err = %v", err)
 	}
 }
 

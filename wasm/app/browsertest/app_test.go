@@ -776,15 +776,18 @@ func TestApp(t *testing.T) {
 	})
 }
 
-// TestFaults makes the first run crash the worker, or lose the GPU device,
-// through the ?fault= hook: the page must say so and recover with a retry.
+// TestFaults makes the first run crash the worker, lose the GPU device, or
+// find too little GPU memory before it starts, through the ?fault= hook: the
+// page must say so and recover with its button (a retry, or for memory a run
+// at the next smaller size).
 func TestFaults(t *testing.T) {
 	dir := siteDir(t)
 	srv := serveSite(t, dir)
 	in := makeInputs(t)
-	for _, c := range []struct{ fault, want string }{
-		{"crash", "stopped unexpectedly"},
-		{"lost", "graphics device was lost"},
+	for _, c := range []struct{ fault, size, want, button string }{
+		{"crash", "", "stopped unexpectedly", "Try again"},
+		{"lost", "", "graphics device was lost", "Try again"},
+		{"oom", "size-512", "Not enough GPU memory for a 512 px run, so it was not started", "Run at 256 px"},
 	} {
 		t.Run(c.fault, func(t *testing.T) {
 			tb := startBrowser(t, false)
@@ -797,6 +800,9 @@ func TestFaults(t *testing.T) {
 					t.Fatalf("%s refused: %+v", u[0], e)
 				}
 			}
+			if c.size != "" {
+				tb.do(10*time.Second, chromedp.Click(chromedp.ID(c.size)))
+			}
 			s := tb.seq()
 			tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
 			e := tb.wait("error,done,cancelled", s, time.Minute)
@@ -806,11 +812,18 @@ func TestFaults(t *testing.T) {
 			if !evalT[bool](tb, `!document.getElementById("error-box").hidden && document.activeElement.id === "retry"`, 5*time.Second) {
 				t.Error("the error and its retry button are not shown and focused")
 			}
-			// Retry restarts the engine and runs again; cancel once it runs.
+			if got := evalT[string](tb, `document.getElementById("retry").textContent`, 5*time.Second); got != c.button {
+				t.Errorf("the button says %q, want %q", got, c.button)
+			}
+			// The button runs again (after restarting the engine, or at the
+			// smaller size); cancel once it runs.
 			s = tb.seq()
 			tb.do(10*time.Second, chromedp.Click(chromedp.ID("retry")))
 			if e := tb.wait("progress,error", s, 2*time.Minute); e.Type != "progress" {
 				t.Fatalf("retry: %+v", e)
+			}
+			if c.fault == "oom" && !evalT[bool](tb, `document.getElementById("size-256").checked`, 5*time.Second) {
+				t.Error("the run at the smaller size did not select 256 px")
 			}
 			s = tb.seq()
 			tb.do(10*time.Second, chromedp.Click(chromedp.ID("cancel")))
