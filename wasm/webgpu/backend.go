@@ -84,9 +84,9 @@ type Backend struct {
 	// With dry set, dispatches are recorded without their workgroups: a test
 	// walks a whole run's allocations at sizes a software adapter cannot
 	// compute in time (TestPeakStages with NNST_PEAK_DRY).
-	dry bool
-	peakInfo  string
-	flushes   int
+	dry      bool
+	peakInfo string
+	flushes  int
 
 	enc, pass js.Value // open encoder and compute pass, or undefined
 	arena     []byte
