@@ -239,24 +239,34 @@ func (b *Backend) describePeak(size int64) string {
 
 // Reserve asks the device, before a run, for bytes more of GPU memory:
 // WebGPU does not say how much memory a GPU has, so it creates and clears
-// buffers of that total (none over the buffer limits), waits for an
-// out-of-memory error and destroys them. Pooled buffers are freed first.
-func (b *Backend) Reserve(bytes int64) error {
+// buffers of that total, waits for an out-of-memory error and destroys
+// them. Pooled buffers are freed first.
+func (b *Backend) Reserve(bytes int64) error { return b.reserve(bytes, reserveChunk) }
+
+// reserveChunk is the size of Reserve's buffers: smaller than the buffer
+// limits and than the largest allocation some drivers make.
+const reserveChunk = 256 << 20
+
+func (b *Backend) reserve(bytes, chunk int64) error {
 	b.Flush()
 	b.trim(true)
 	if err := b.Err(); err != nil {
 		return err
 	}
-	lim := min(b.Limits.MaxBufferSize, b.Limits.MaxStorageBufferBindingSize) &^ 255
+	chunk = min(chunk, b.Limits.MaxBufferSize, b.Limits.MaxStorageBufferBindingSize) &^ 255
 	b.dev.Call("pushErrorScope", "out-of-memory")
+	// Clearing a buffer that failed to allocate is a validation error, of
+	// no interest once the out-of-memory error is known.
+	b.dev.Call("pushErrorScope", "validation")
 	enc := b.dev.Call("createCommandEncoder")
 	var bufs []js.Value
-	for left := bytes; left > 0; left -= lim {
-		buf := b.dev.Call("createBuffer", jsObject(map[string]any{"size": roundSize(min(left, lim)), "usage": storageUsages}))
+	for left := bytes; left > 0; left -= chunk {
+		buf := b.dev.Call("createBuffer", jsObject(map[string]any{"size": roundSize(min(left, chunk)), "usage": storageUsages}))
 		enc.Call("clearBuffer", buf)
 		bufs = append(bufs, buf)
 	}
 	b.queue.Call("submit", jsArray(enc.Call("finish")))
+	inval, err1 := await(b.dev.Call("popErrorScope"))
 	v, err := await(b.dev.Call("popErrorScope"))
 	_, done := await(b.queue.Call("onSubmittedWorkDone"))
 	for _, buf := range bufs {
@@ -268,7 +278,11 @@ func (b *Backend) Reserve(bytes int64) error {
 	case done != nil:
 		return done
 	case !v.IsNull() && !v.IsUndefined():
-		return fmt.Errorf("%w: the GPU could not set aside %.1f GiB (%s)", ErrOutOfMemory, float64(bytes)/(1<<30), jsString(v))
+		return fmt.Errorf("%w: the GPU could not set aside %.1f GiB (%s)", ErrOutOfMemory, float64(bytes)/(1<<30), strings.TrimSpace(strings.SplitN(jsString(v.Get("message")), "\n", 2)[0]))
+	case err1 != nil:
+		return err1
+	case !inval.IsNull() && !inval.IsUndefined():
+		return fmt.Errorf("WebGPU error: %s", jsString(inval))
 	}
 	b.checkLost()
 	return b.lostE

@@ -62,14 +62,53 @@ const hostStride = 8
 // before it flushes to destroy it.
 const spareBytes = 16 << 20
 
-// layer is one layer's output in the estimate.
+// layer is one layer's output in the estimate (in: its input channels).
 type layer struct {
-	c, h, w int64
-	tap     bool
-	pool    bool
+	c, h, w, in int64
+	tap         bool
+	pool        bool
 }
 
 func (l layer) bytes() int64 { return l.c * l.h * l.w * 4 }
+
+// part is the bytes of a conv's split-K partial sums (the larger of the
+// forward and the backward-data pass), 0 when not split.
+func (l layer) part() int64 {
+	if l.pool {
+		return 0
+	}
+	var most int64
+	for _, io := range [][2]int64{{l.in, l.c}, {l.c, l.in}} {
+		if s, _ := splitK(convGroups(int(l.h*l.w), int(io[1])), int(io[0]*9)); s > 1 {
+			most = max(most, int64(s)*io[1]*l.h*l.w*4)
+		}
+	}
+	return most
+}
+
+// convGroups is the conv kernel's workgroups for hw pixels and cout
+// channels (tiles of 128 pixels x 64 channels).
+func convGroups(hw, cout int) int { return (hw + 127) / 128 * ((cout + 63) / 64) }
+
+// fillGroups is the number of conv workgroups that keeps a large GPU busy
+// (about four per multiprocessor on a 132-SM GPU); minSliceRows the fewest
+// K rows (16 per step) a split slice sums.
+const (
+	fillGroups   = 512
+	minSliceRows = 128
+)
+
+// splitK returns how many slices to split a conv's k rows into, and the rows
+// per slice (a multiple of 16), for a grid of groups workgroups: enough to
+// reach fillGroups, each slice at least minSliceRows.
+func splitK(groups, k int) (split, kper int) {
+	split = min((fillGroups+groups-1)/groups, k/minSliceRows)
+	if split <= 1 {
+		return 1, k
+	}
+	kper = ((k+split-1)/split + 15) / 16 * 16
+	return (k + kper - 1) / kper, kper
+}
 
 // stride is the final pass's sampling stride at a tap of this size.
 func (l layer) stride() int64 { return int64(nnst.SampleStride(int(l.h), int(l.w))) }
@@ -88,7 +127,7 @@ func layers(spec model.Spec, shrink, h, w int) (ls []layer, weights int64) {
 		}
 		out := int64(max(2, spec.Width[name]/shrink))
 		weights += (2*in*out*9 + out) * 4
-		ls = append(ls, layer{c: out, h: ch, w: cw, tap: slices.Contains(model.DefaultTaps, "relu"+name[4:])})
+		ls = append(ls, layer{c: out, h: ch, w: cw, in: in, tap: slices.Contains(model.DefaultTaps, "relu"+name[4:])})
 		in = out
 	}
 	return ls, weights
@@ -118,7 +157,7 @@ func estimate(spec model.Spec, shrink, h, w int, flip bool, spare int64, host in
 		if i > 0 && !ls[i-1].tap {
 			x = ls[i-1].bytes()
 		}
-		fwd = max(fwd, sofar+x+l.bytes())
+		fwd = max(fwd, sofar+x+l.bytes()+l.part())
 		if l.tap {
 			sofar += l.bytes()
 		}
@@ -145,7 +184,7 @@ func estimate(spec model.Spec, shrink, h, w int, flip bool, spare int64, host in
 			if ls[i].tap {
 				peak = max(peak, pre[i]+max(3*y, y+extra(i)))
 			}
-			peak = max(peak, pre[i]+2*y, below+y+x)
+			peak = max(peak, pre[i]+2*y+ls[i].part(), below+y+x+ls[i].part())
 		}
 		return max(peak, 2*img)
 	}

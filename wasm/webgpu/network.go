@@ -64,6 +64,7 @@ func (b *Backend) LoadModel(m *model.Model) error {
 }
 
 // conv runs y = conv3x3(x) with weights w (cout x cin*9), bias and ReLU.
+// A grid of fewer than fillGroups workgroups is split along K (splitK).
 func (b *Backend) conv(x *Tensor, w, bias *buffer, cin, cout int, relu bool) *Tensor {
 	y := b.tensor(cout, x.h, x.w)
 	flags := uint32(0)
@@ -76,9 +77,18 @@ func (b *Backend) conv(x *Tensor, w, bias *buffer, cin, cout int, relu bool) *Te
 		flags |= 2
 	}
 	tiles := (x.h*x.w + 127) / 128
+	mt := (cout + 63) / 64
+	if split, kper := splitK(convGroups(x.h*x.w, cout), cin*9); split > 1 && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
+		part := b.tensor(split*cout, x.h, x.w)
+		b.dispatch3("conv", "conv3x3", -1, tiles, mt, split,
+			params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), 4, uint32(kper)}, x.buf, w, bias, part.buf)
+		b.run1("conv", "conv_sum", -1, y.n(), params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, uint32(split)}, part.buf, bias, y.buf)
+		b.Free(part)
+		return y
+	}
 	gz := (tiles + b.Limits.MaxComputeWorkgroupsPerDim - 1) / b.Limits.MaxComputeWorkgroupsPerDim
-	b.dispatch3("conv", "conv3x3", -1, (tiles+gz-1)/gz, (cout+63)/64, gz,
-		params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags}, x.buf, w, bias, y.buf)
+	b.dispatch3("conv", "conv3x3", -1, (tiles+gz-1)/gz, mt, gz,
+		params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, 0}, x.buf, w, bias, y.buf)
 	return y
 }
 

@@ -4,6 +4,7 @@ package webgpu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -151,7 +152,7 @@ func TestAdam(t *testing.T) {
 }
 
 func TestConv(t *testing.T) {
-	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}, {7, 66, 23, 17}} {
+	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}, {7, 66, 23, 17}, {40, 70, 13, 11}, {64, 64, 9, 9}} { // the last two split K
 		cin, cout, h, w := c[0], c[1], c[2], c[3]
 		r := rand.New(rand.NewPCG(uint64(cin), 5))
 		wt := make([]float32, cout*cin*9)
@@ -698,12 +699,30 @@ func TestErrors(t *testing.T) {
 	b.Free(x)
 	b.err = nil
 	// Reserve: more than one buffer's limit, in pieces, all destroyed after.
+	b.Flush()
+	b.trim(true)
 	live, alloc := b.LiveBytes(), b.alloc
 	if err := b.Reserve(b.Limits.MaxBufferSize + 1<<20); err != nil {
 		t.Errorf("Reserve(%d MiB): %v", (b.Limits.MaxBufferSize+1<<20)>>20, err)
 	}
 	if b.LiveBytes() != live || b.alloc != alloc {
 		t.Errorf("Reserve changed the allocation: live %d -> %d, allocated %d -> %d", live, b.LiveBytes(), alloc, b.alloc)
+	}
+	// Buffers of the full limit: SwiftShader's allocator refuses them with an
+	// out-of-memory error, which must come back as ErrOutOfMemory and leave
+	// the device usable.
+	if err := b.reserve(b.Limits.MaxBufferSize+1<<20, b.Limits.MaxBufferSize); err != nil {
+		if !errors.Is(err, ErrOutOfMemory) || !strings.Contains(err.Error(), "1.0 GiB") {
+			t.Errorf("reserve in full-limit pieces: %v, want ErrOutOfMemory for 1.0 GiB", err)
+		}
+		t.Logf("reserve in full-limit pieces: %v", err)
+		x := b.Upload(randT(2, 3, 4, 5))
+		if _, err := b.Download(x); err != nil || b.Err() != nil {
+			t.Errorf("after an out-of-memory reserve: %v, %v", err, b.Err())
+		}
+		b.Free(x)
+	} else {
+		t.Log("this adapter holds buffers of its full limit: the out-of-memory path was not taken")
 	}
 	b.dev.Call("destroy")
 	time.Sleep(200 * time.Millisecond) // the lost promise settles on the event loop
