@@ -39,9 +39,11 @@ type gpuStatus struct {
 const cpuMaxSize = 512
 
 // gpuBudget is the memory a run may plan for on a real adapter. WebGPU does
-// not reveal how much memory a GPU has; 8 GiB fits most desktop GPUs, and a
-// run that still runs out of memory shows a message and a retry. A size is
-// also offered only if its largest buffer fits the device's buffer limits.
+// not reveal how much memory a GPU has; 8 GiB fits most desktop GPUs.
+// Before each run the worker asks the device for the run's estimated peak
+// (Backend.Reserve) and offers a smaller size when it is refused; a run that
+// still runs out of memory shows a message and a retry. A size is also
+// offered only if its largest buffer fits the device's buffer limits.
 const gpuBudget = 8 << 30
 
 // chooseBackend picks the backend for pref ("auto", "cpu" or "webgpu"):
