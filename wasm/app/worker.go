@@ -219,7 +219,7 @@ func errorKind(err error) string {
 		return "cancelled"
 	case strings.Contains(s, "device lost") || strings.Contains(s, "device was lost"):
 		return "device"
-	case errors.Is(err, webgpu.ErrOutOfMemory) || strings.Contains(s, "out of memory") || strings.Contains(s, "allocation"):
+	case errors.Is(err, webgpu.ErrOutOfMemory) || strings.Contains(s, "out of memory") || strings.Contains(s, "out of gpu memory") || strings.Contains(s, "allocation"):
 		return "memory"
 	}
 	return "other"

@@ -84,9 +84,11 @@ type Backend struct {
 	// With dry set, dispatches are recorded without their workgroups: a test
 	// walks a whole run's allocations at sizes a software adapter cannot
 	// compute in time (TestPeakStages with NNST_PEAK_DRY).
-	dry      bool
-	peakInfo string
-	flushes  int
+	dry bool
+	// created and createdBytes count the buffers created (not reused).
+	created, createdBytes int64
+	peakInfo              string
+	flushes               int
 
 	enc, pass js.Value // open encoder and compute pass, or undefined
 	arena     []byte
@@ -167,7 +169,7 @@ func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 	dev.Get("lost").Call("then", onLost)
 	onErr = js.FuncOf(func(_ js.Value, args []js.Value) any {
 		if b.err == nil && len(args) > 0 {
-			b.err = fmt.Errorf("WebGPU error: %s", jsString(args[0].Get("error")))
+			b.err = gpuError(args[0].Get("error"))
 		}
 		return nil
 	})
@@ -192,7 +194,7 @@ func (b *Backend) Err() error {
 		if err != nil {
 			b.fail(err)
 		} else if !v.IsNull() && !v.IsUndefined() {
-			b.fail(fmt.Errorf("WebGPU error: %s", jsString(v)))
+			b.fail(gpuError(v))
 		}
 	}
 	b.scopes = b.scopes[:0]
@@ -288,7 +290,17 @@ func (b *Backend) reserve(bytes, chunk int64) error {
 	return b.lostE
 }
 
-// ErrOutOfMemory is returned by Reserve when the device cannot hold a run.
+// gpuError turns a GPUError into a Go error; out-of-memory errors wrap
+// ErrOutOfMemory.
+func gpuError(v js.Value) error {
+	if c := v.Get("constructor"); !c.IsUndefined() && c.Get("name").String() == "GPUOutOfMemoryError" {
+		return fmt.Errorf("%w: %s", ErrOutOfMemory, jsString(v.Get("message")))
+	}
+	return fmt.Errorf("WebGPU error: %s", jsString(v))
+}
+
+// ErrOutOfMemory is returned by Reserve when the device cannot hold a run,
+// and wrapped by the errors of a run that runs out of GPU memory.
 var ErrOutOfMemory = errors.New("out of GPU memory")
 
 // ResetPeak sets the peak to the bytes allocated now.
@@ -304,6 +316,8 @@ func (b *Backend) Close() {
 // count adds a newly created buffer of size bytes to the allocation, the
 // peak and the largest buffer.
 func (b *Backend) count(size int64) {
+	b.created++
+	b.createdBytes += size
 	b.alloc += size
 	b.largest = max(b.largest, size)
 	if b.alloc > b.peak && b.tracePeak {

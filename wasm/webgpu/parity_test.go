@@ -721,6 +721,15 @@ func TestErrors(t *testing.T) {
 			t.Errorf("after an out-of-memory reserve: %v, %v", err, b.Err())
 		}
 		b.Free(x)
+		// The same refusal in the middle of work fails the backend with
+		// ErrOutOfMemory (the app then says it ran out of memory).
+		lim := int(b.Limits.MaxBufferSize / 4)
+		x = b.Zeros(1, lim/4096, 4096)
+		if err := b.Err(); !errors.Is(err, ErrOutOfMemory) {
+			t.Errorf("a buffer of the full limit: err = %v, want ErrOutOfMemory", err)
+		}
+		b.Free(x)
+		b.err = nil
 	} else {
 		t.Log("this adapter holds buffers of its full limit: the out-of-memory path was not taken")
 	}
