@@ -62,6 +62,19 @@ func gt(t nnst.Tensor) *Tensor {
 type pipe struct {
 	v      js.Value
 	layout js.Value
+	// A bind group descriptor kept for reuse: each dispatch sets its
+	// buffers and uniform offset (createBindGroup copies the descriptor),
+	// far fewer calls into JavaScript than building it anew.
+	desc     js.Value
+	res      []js.Value // resource objects of the buffers, then of the uniforms
+	nbuf     int
+	haveDesc bool
+}
+
+// pipeKey names a compiled kernel: family, kernel and F16 override.
+type pipeKey struct {
+	family, name string
+	f16          int
 }
 
 // Backend is the WebGPU backend.
@@ -70,7 +83,7 @@ type Backend struct {
 	Info       AdapterInfo
 	Limits     Limits
 
-	pipes  map[string]*pipe
+	pipes  map[pipeKey]*pipe
 	pool   map[int64][]*buffer
 	tables map[[3]int]*buffer
 	big    int64 // pooled buffers of this size or more live until the next flush
@@ -147,7 +160,7 @@ func New(ctx context.Context) (*Backend, error) {
 func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 	b := &Backend{
 		dev: dev, queue: dev.Get("queue"), Info: info, Limits: lim,
-		pipes: map[string]*pipe{}, pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
+		pipes: map[pipeKey]*pipe{}, pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
 		enc: js.Undefined(), pass: js.Undefined(),
 		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes,
 		hostStride: hostStride,
@@ -427,7 +440,7 @@ func (b *Backend) open() {
 
 // pipeline returns the cached pipeline of a kernel.
 func (b *Backend) pipeline(family, name string, f16 int) *pipe {
-	key := fmt.Sprintf("%s/%s/%d", family, name, f16)
+	key := pipeKey{family, name, f16}
 	if p, ok := b.pipes[key]; ok {
 		return p
 	}
@@ -459,10 +472,11 @@ func (b *Backend) pipeline(family, name string, f16 int) *pipe {
 		comp["constants"] = jsObject(cs)
 	}
 	var v js.Value
+	label := fmt.Sprintf("%s/%s/%d", family, name, f16)
 	if err := try(func() {
-		v = b.dev.Call("createComputePipeline", jsObject(map[string]any{"layout": "auto", "compute": jsObject(comp), "label": key}))
+		v = b.dev.Call("createComputePipeline", jsObject(map[string]any{"layout": "auto", "compute": jsObject(comp), "label": label}))
 	}); err != nil {
-		b.fail(fmt.Errorf("pipeline %s: %w", key, err))
+		b.fail(fmt.Errorf("pipeline %s: %w", label, err))
 	}
 	p := &pipe{v: v, layout: v.Call("getBindGroupLayout", 0)}
 	b.pipes[key] = p
@@ -498,18 +512,34 @@ func (b *Backend) dispatch3(family, name string, f16 int, gx, gy, gz int, ps par
 		binary.LittleEndian.PutUint32(b.arena[off+4*i:], 0)
 	}
 	b.arenaOff += b.slot
-	ents := js.Global().Get("Array").New(len(bufs) + 1)
-	for i, buf := range bufs {
-		ents.SetIndex(i, jsObject(map[string]any{"binding": i, "resource": jsObject(map[string]any{"buffer": buf.v})}))
+	if !p.haveDesc || p.nbuf != len(bufs) {
+		b.newDesc(p, len(bufs))
 	}
-	ents.SetIndex(len(bufs), jsObject(map[string]any{"binding": len(bufs), "resource": jsObject(map[string]any{"buffer": b.arenaBuf, "offset": off, "size": 64})}))
-	bg := b.dev.Call("createBindGroup", jsObject(map[string]any{"layout": p.layout, "entries": ents}))
+	for i, buf := range bufs {
+		p.res[i].Set("buffer", buf.v)
+	}
+	p.res[len(bufs)].Set("offset", off)
+	bg := b.dev.Call("createBindGroup", p.desc)
 	b.pass.Call("setPipeline", p.v)
 	b.pass.Call("setBindGroup", 0, bg)
 	if !b.dry {
 		b.pass.Call("dispatchWorkgroups", gx, gy, gz)
 	}
 	b.dispatchN++
+}
+
+// newDesc makes p's reusable bind group descriptor for n buffers and the
+// uniform slot.
+func (b *Backend) newDesc(p *pipe, n int) {
+	ents := js.Global().Get("Array").New(n + 1)
+	p.res = make([]js.Value, n+1)
+	for i := range n + 1 {
+		p.res[i] = jsObject(map[string]any{"buffer": b.arenaBuf})
+		ents.SetIndex(i, jsObject(map[string]any{"binding": i, "resource": p.res[i]}))
+	}
+	p.res[n].Set("size", 64)
+	p.desc = jsObject(map[string]any{"layout": p.layout, "entries": ents})
+	p.nbuf, p.haveDesc = n, true
 }
 
 // run1 dispatches one invocation per element (256 per workgroup, 2-D grid
