@@ -104,6 +104,7 @@ type Backend struct {
 	flushes               int
 
 	enc, pass js.Value // open encoder and compute pass, or undefined
+	passPipe  *pipe    // the pipeline last set in the open pass
 	arena     []byte
 	arenaBuf  js.Value
 	arenaOff  int
@@ -436,6 +437,7 @@ func (b *Backend) open() {
 	b.dev.Call("pushErrorScope", "validation")
 	b.enc = b.dev.Call("createCommandEncoder")
 	b.pass = b.enc.Call("beginComputePass")
+	b.passPipe = nil
 }
 
 // pipeline returns the cached pipeline of a kernel.
@@ -520,7 +522,10 @@ func (b *Backend) dispatch3(family, name string, f16 int, gx, gy, gz int, ps par
 	}
 	p.res[len(bufs)].Set("offset", off)
 	bg := b.dev.Call("createBindGroup", p.desc)
-	b.pass.Call("setPipeline", p.v)
+	if b.passPipe != p {
+		b.pass.Call("setPipeline", p.v)
+		b.passPipe = p
+	}
 	b.pass.Call("setBindGroup", 0, bg)
 	if !b.dry {
 		b.pass.Call("dispatchWorkgroups", gx, gy, gz)
