@@ -229,9 +229,12 @@ func TestBenchLayers(t *testing.T) {
 		img := gpu.Upload(smooth(size, size, 5)).(*Tensor)
 		// whole returns the time of a pass and of recording it (the host's
 		// part: bind groups, encoder calls, buffers).
+		var nd int
 		whole := func() (time.Duration, time.Duration) {
 			start := time.Now()
+			n0 := gpu.Dispatches()
 			tr := gpu.Forward(img, false)
+			nd = gpu.Dispatches() - n0
 			rec := time.Since(start)
 			syncGPU(t, tr.Taps[0])
 			el := time.Since(start)
@@ -246,7 +249,7 @@ func TestBenchLayers(t *testing.T) {
 		}
 		slices.Sort(ws)
 		slices.Sort(rs)
-		fmt.Printf("\n%d px: forward to relu4_3 %.2f ms (median of 5, one readback at the end), of which recording the dispatches %.2f ms\n\n| layer | output | ms | GFLOP/s |\n|---|---|---|---|\n", size, ws[2].Seconds()*1000, rs[2].Seconds()*1000)
+		fmt.Printf("\n%d px: forward to relu4_3 %.2f ms (median of 5, one readback at the end), of which recording the %d dispatches %.2f ms\n\n| layer | output | ms | GFLOP/s |\n|---|---|---|---|\n", size, ws[2].Seconds()*1000, nd, rs[2].Seconds()*1000)
 		var sum time.Duration
 		for rep := 0; rep < 2; rep++ { // the first pass warms the pipelines
 			x := gpu.normalize(img)
