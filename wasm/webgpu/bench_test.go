@@ -164,7 +164,7 @@ func TestPeakStages(t *testing.T) {
 	base := gpu.LiveBytes()
 	fmt.Printf("weights and other buffers before the run: %.1f MiB\n", float64(base)/(1<<20))
 	gpu.ResetPeak()
-	created, createdBytes := gpu.created, gpu.createdBytes
+	created, createdBytes, dispatches, flushes := gpu.created, gpu.createdBytes, gpu.dispatchN, gpu.flushes
 	last := ""
 	start := time.Now()
 	sw := size * 4 / 5 // the example pair's shape; NNST_PEAK_SQUARE=1: the worst case
@@ -183,7 +183,7 @@ func TestPeakStages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("%6.1fs done: last stage peak %.1f MiB; EstimateBytes(%d) = %.1f MiB; %d buffers created (%.0f MiB)\n", time.Since(start).Seconds(), float64(gpu.PeakBytes()-base)/(1<<20), size, float64(EstimateBytes(size, true))/(1<<20), gpu.created-created, float64(gpu.createdBytes-createdBytes)/(1<<20))
+	fmt.Printf("%6.1fs done: last stage peak %.1f MiB; EstimateBytes(%d) = %.1f MiB; %d buffers created (%.0f MiB), %d dispatches in %d submits\n", time.Since(start).Seconds(), float64(gpu.PeakBytes()-base)/(1<<20), size, float64(EstimateBytes(size, true))/(1<<20), gpu.created-created, float64(gpu.createdBytes-createdBytes)/(1<<20), gpu.dispatchN-dispatches, gpu.flushes-flushes)
 }
 
 // TestBenchTransfer times Upload and Download of relu4_3's size for each
