@@ -137,8 +137,9 @@ func (w *worker) run(msg js.Value) {
 		w.mu.Lock()
 		w.cancel = nil
 		w.mu.Unlock()
+		smaller := smallerSize(o.Size)
 		post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error(), "before": true, "size": o.Size,
-			"smaller": smallerSize(o.Size), "smallerBytes": float64(webgpu.EstimateBytes(smallerSize(o.Size), o.Flip))})
+			"smaller": smaller, "smallerBytes": float64(webgpu.EstimateBytes(smaller, o.Flip))})
 		return
 	}
 
@@ -189,10 +190,10 @@ func (w *worker) run(msg js.Value) {
 // for the estimated peak less what the backend holds already (the model).
 // The ?fault=oom test hook makes it fail as a GPU without the memory would.
 func reserve(be nnst.Backend, o nnst.Options, fault string) error {
-	gb, ok := be.(*webgpu.Backend)
 	if fault == "oom" {
 		return fmt.Errorf("%w (injected by ?fault=oom)", webgpu.ErrOutOfMemory)
 	}
+	gb, ok := be.(*webgpu.Backend)
 	if !ok {
 		return nil
 	}

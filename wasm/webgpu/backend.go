@@ -65,10 +65,8 @@ type pipe struct {
 	// A bind group descriptor kept for reuse: each dispatch sets its
 	// buffers and uniform offset (createBindGroup copies the descriptor),
 	// far fewer calls into JavaScript than building it anew.
-	desc     js.Value
-	res      []js.Value // resource objects of the buffers, then of the uniforms
-	nbuf     int
-	haveDesc bool
+	desc js.Value
+	res  []js.Value // resource objects of the buffers, then of the uniforms
 }
 
 // pipeKey names a compiled kernel: family, kernel and F16 override.
@@ -264,11 +262,10 @@ func (b *Backend) Reserve(bytes int64) error { return b.reserve(bytes, reserveCh
 const reserveChunk = 256 << 20
 
 func (b *Backend) reserve(bytes, chunk int64) error {
-	b.Flush()
-	b.trim(true)
-	if err := b.Err(); err != nil {
+	if err := b.Err(); err != nil { // Err flushes, so the pool can go
 		return err
 	}
+	b.trim(true)
 	chunk = min(chunk, b.Limits.MaxBufferSize, b.Limits.MaxStorageBufferBindingSize) &^ 255
 	b.dev.Call("pushErrorScope", "out-of-memory")
 	// Clearing a buffer that failed to allocate is a validation error, of
@@ -298,7 +295,7 @@ func (b *Backend) reserve(bytes, chunk int64) error {
 	case err1 != nil:
 		return err1
 	case !inval.IsNull() && !inval.IsUndefined():
-		return fmt.Errorf("WebGPU error: %s", jsString(inval))
+		return gpuError(inval)
 	}
 	b.checkLost()
 	return b.lostE
@@ -514,7 +511,7 @@ func (b *Backend) dispatch3(family, name string, f16 int, gx, gy, gz int, ps par
 		binary.LittleEndian.PutUint32(b.arena[off+4*i:], 0)
 	}
 	b.arenaOff += b.slot
-	if !p.haveDesc || p.nbuf != len(bufs) {
+	if len(p.res) != len(bufs)+1 {
 		b.newDesc(p, len(bufs))
 	}
 	for i, buf := range bufs {
@@ -544,7 +541,6 @@ func (b *Backend) newDesc(p *pipe, n int) {
 	}
 	p.res[n].Set("size", 64)
 	p.desc = jsObject(map[string]any{"layout": p.layout, "entries": ents})
-	p.nbuf, p.haveDesc = n, true
 }
 
 // run1 dispatches one invocation per element (256 per workgroup, 2-D grid

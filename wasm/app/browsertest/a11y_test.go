@@ -97,11 +97,7 @@ func TestAccessibility(t *testing.T) {
 	}
 	tb.auditSchemes("idle", axe)
 
-	for _, u := range [][2]string{{"content", in.content}, {"style", in.style}} {
-		if e := tb.upload(u[0], u[1]); e.Type != "input" {
-			t.Fatalf("%s refused: %+v", u[0], e)
-		}
-	}
+	tb.uploadPair(in)
 	s := tb.seq()
 	tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
 	if e := tb.wait("done,error,cancelled", s, 6*time.Minute); e.Type != "done" {

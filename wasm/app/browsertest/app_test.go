@@ -209,6 +209,16 @@ func (tb *tab) screenshot(name string) {
 
 // ---- inputs ----
 
+// uploadPair drops in the content and the style image; each must be taken.
+func (tb *tab) uploadPair(in inputs) {
+	tb.t.Helper()
+	for _, u := range [][2]string{{"content", in.content}, {"style", in.style}} {
+		if e := tb.upload(u[0], u[1]); e.Type != "input" {
+			tb.t.Fatalf("%s refused: %+v", u[0], e)
+		}
+	}
+}
+
 type inputs struct {
 	content, style, text, tiny, exif, big string
 	contentName, styleName                string
@@ -754,11 +764,7 @@ func TestApp(t *testing.T) {
 		if !evalT[bool](tb, `!navigator.onLine && !!navigator.serviceWorker.controller`, 5*time.Second) {
 			t.Error("the reloaded page is not offline under the service worker")
 		}
-		for _, u := range [][2]string{{"content", in.content}, {"style", in.style}} {
-			if e := tb.upload(u[0], u[1]); e.Type != "input" {
-				t.Fatalf("%s refused: %+v", u[0], e)
-			}
-		}
+		tb.uploadPair(in)
 		s := tb.seq()
 		tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
 		if e := tb.wait("done,error,cancelled", s, 6*time.Minute); e.Type != "done" {
@@ -795,11 +801,7 @@ func TestFaults(t *testing.T) {
 			if e := tb.wait("ready,error", 0, 3*time.Minute); e.Type != "ready" {
 				t.Fatalf("not ready: %+v", e)
 			}
-			for _, u := range [][2]string{{"content", in.content}, {"style", in.style}} {
-				if e := tb.upload(u[0], u[1]); e.Type != "input" {
-					t.Fatalf("%s refused: %+v", u[0], e)
-				}
-			}
+			tb.uploadPair(in)
 			if c.size != "" {
 				tb.do(10*time.Second, chromedp.Click(chromedp.ID(c.size)))
 			}
@@ -927,11 +929,7 @@ func TestWebGPU(t *testing.T) {
 	if e.Type != "ready" || e.Detail != "webgpu" {
 		t.Fatalf("backend=webgpu: %+v (%s)", e, tb.text("backend-note"))
 	}
-	for _, u := range [][2]string{{"content", in.content}, {"style", in.style}} {
-		if e := tb.upload(u[0], u[1]); e.Type != "input" {
-			t.Fatalf("%s refused: %+v", u[0], e)
-		}
-	}
+	tb.uploadPair(in)
 	// Rotations off keeps the SwiftShader run to a few minutes.
 	tb.do(10*time.Second, chromedp.Click(chromedp.ID("flip")))
 	s := tb.seq()

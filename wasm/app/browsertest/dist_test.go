@@ -12,6 +12,19 @@ import (
 	sitehandler "nnst/core/site"
 )
 
+// serveDist serves a `make dist` folder through the handler of `nnst serve`
+// and the Worker, until the test ends.
+func serveDist(t *testing.T, dir string) *httptest.Server {
+	t.Helper()
+	h, err := sitehandler.New(os.DirFS(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // TestDist runs the bundle `make dist` wrote (hashed names, precompressed
 // copies) through the same handler as `nnst serve` and the Worker, with its
 // real headers (strict CSP, COOP/COEP): the app must load, use the SIMD
@@ -21,12 +34,7 @@ func TestDist(t *testing.T) {
 	if dir == "" {
 		t.Skip("NNST_DIST is not set: run `make test-web`")
 	}
-	h, err := sitehandler.New(os.DirFS(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	srv := serveDist(t, dir)
 	in := makeInputs(t)
 	tb := startBrowser(t, false)
 	tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+query))
@@ -37,11 +45,7 @@ func TestDist(t *testing.T) {
 	if note := tb.text("backend-note"); !strings.Contains(note, "WebAssembly SIMD") {
 		t.Errorf("not on the SIMD CPU path: %q", note)
 	}
-	for _, u := range [][2]string{{"content", in.content}, {"style", in.style}} {
-		if e := tb.upload(u[0], u[1]); e.Type != "input" {
-			t.Fatalf("%s refused: %+v", u[0], e)
-		}
-	}
+	tb.uploadPair(in)
 	s := tb.seq()
 	tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
 	if e := tb.wait("done,error,cancelled", s, 6*time.Minute); e.Type != "done" {

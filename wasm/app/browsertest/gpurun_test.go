@@ -2,7 +2,6 @@ package browsertest
 
 import (
 	"encoding/base64"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,8 +9,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	sitehandler "nnst/core/site"
 )
 
 // TestGPURun is a benchmark, not a test: with NNST_GPU_RUN set to a
@@ -25,12 +22,7 @@ func TestGPURun(t *testing.T) {
 	if dir == "" {
 		t.Skip("NNST_GPU_RUN is not set (a dist folder; make bench-gpu-run)")
 	}
-	h, err := sitehandler.New(os.DirFS(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	srv := serveDist(t, dir)
 	in := makeInputs(t)
 	tb := startBrowser(t, true)
 	// NNST_GPU_RUN_QUERY (e.g. "?backend=webgpu&size=64&steps=1") and
@@ -42,11 +34,7 @@ func TestGPURun(t *testing.T) {
 	if e.Type != "ready" || e.Detail != "webgpu" {
 		t.Fatalf("auto did not choose WebGPU: %+v (%s)", e, note)
 	}
-	for _, u := range [][2]string{{"content", in.content}, {"style", in.style}} {
-		if e := tb.upload(u[0], u[1]); e.Type != "input" {
-			t.Fatalf("%s refused: %+v", u[0], e)
-		}
-	}
+	tb.uploadPair(in)
 	sizes := os.Getenv("NNST_GPU_RUN_SIZES")
 	if sizes == "" {
 		sizes = "512"
