@@ -1,6 +1,7 @@
 # Device call 2 (carry .dev/b and .gl, right after call 1 while the machine
 # is warm): WebGPU on the NVIDIA GPU in Chromium; kernel and step timings,
 # the onnxruntime-web comparison, the full app run, the parity suite.
+# `device-run.sh bench` runs only the timings (about 30 s).
 N=/tmp/n; L=$OUT/all.log; T0=$(date +%s)
 say() { echo "=== $(( $(date +%s) - T0 ))s $*" | tee -a $L; }
 [ -x $N/chr/chromium-headless-shell ] || { say "no Chromium: run device-setup.sh first"; exit 3; }
@@ -14,9 +15,10 @@ export NNST_CHROMIUM_FLAGS=use-angle=vulkan,enable-features=Vulkan,disable-vulka
 W="$N/bin/wasmbrowser $N/bin/webgpu.test.wasm"
 say "adapter"; timeout 30 $W -test.run 'TestAdapter$' -test.v 2>&1 | tee -a $L | grep -q "fallback=false" || { say "no real adapter"; exit 5; }
 say "kernels and steps"; NNST_BENCH=1 NNST_BENCH_SIZES=256,512 timeout 100 $W -test.run '^TestBench' -test.v 2>&1 | tee -a $L
-say "stage peaks"; NNST_PEAK_SIZE=1024 timeout 100 $W -test.run 'TestPeakStages$' -test.v 2>&1 | tee -a $L
+[ "$1" = bench ] || { say "stage peaks"; NNST_PEAK_SIZE=1024 timeout 100 $W -test.run 'TestPeakStages$' -test.v 2>&1 | tee -a $L; }
 say "onnxruntime-web"; mkdir -p wasm/simd/bench/node_modules/onnxruntime-web && rm -rf wasm/simd/bench/node_modules/onnxruntime-web/dist && cp -r $N/ort wasm/simd/bench/node_modules/onnxruntime-web/dist
-NNST_BENCH_WASM=$N/bin/webgpu-page.wasm timeout 110 $N/bin/ortbench -webgpu -sizes 256,512 -rounds 3 -model $(ls $N/dist/models/*.safetensors) 2>&1 | tee -a $L
+NNST_BENCH_WASM=$N/bin/webgpu-page.wasm timeout 110 $N/bin/ortbench -webgpu -sizes 256,512 -rounds 5 -model $(ls $N/dist/models/*.safetensors) 2>&1 | tee -a $L
+[ "$1" = bench ] && exit 0
 say "app run"; NNST_GPU_RUN=$N/dist NNST_GPU_RUN_SIZES=${SIZES:-512,1024} NNST_GPU_RUN_TIMEOUT=240s timeout 500 $N/bin/browsertest.test -test.run 'TestGPURun$' -test.v 2>&1 | tee -a $L
 say "parity"; timeout 90 $W -test.v 2>&1 | grep -v "^=== RUN" | tee -a $L
 say "peak memory.used (whole GPU, MiB): $(awk -F', ' 'NR>1{gsub(/ MiB/,"",$2); if ($2+0>m) m=$2+0} END{print m}' $OUT/smi.csv)"

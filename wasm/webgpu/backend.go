@@ -569,10 +569,26 @@ func (b *Backend) Upload(t *tensor.T) nnst.Tensor {
 }
 
 func (b *Backend) write(buf *buffer, data []byte) {
+	if len(data) >= stagedWrite && len(data)%4 == 0 && b.enc.IsUndefined() {
+		// One copy into a mapped staging buffer instead of two (Go to a
+		// JavaScript array, then writeBuffer's into its own staging).
+		st := b.dev.Call("createBuffer", jsObject(map[string]any{"size": len(data), "usage": usageMapWrite | usageCopySrc, "mappedAtCreation": true}))
+		js.CopyBytesToJS(js.Global().Get("Uint8Array").New(st.Call("getMappedRange")), data)
+		st.Call("unmap")
+		enc := b.dev.Call("createCommandEncoder")
+		enc.Call("copyBufferToBuffer", st, 0, buf.v, 0, len(data))
+		b.queue.Call("submit", jsArray(enc.Call("finish")))
+		st.Call("destroy")
+		return
+	}
 	if len(data) > 0 {
 		b.queue.Call("writeBuffer", buf.v, 0, bytesToJS(data))
 	}
 }
+
+// stagedWrite is the size from which write goes through a mapped staging
+// buffer.
+const stagedWrite = 1 << 20
 
 func u32bytes(d []uint32) []byte {
 	out := make([]byte, 4*len(d))

@@ -52,10 +52,11 @@ func syncGPU(t *testing.T, x nnst.Tensor) {
 }
 
 // benchSize times conv forward and backward-data on VGG's shapes at size
-// px (conv1_2, conv2_2, conv3_2, conv4_2) and one hypercolumn-loss step.
+// px (conv1_1 to conv4_2, the repeated shapes once) and one
+// hypercolumn-loss step.
 func benchSize(t *testing.T, size int) {
 	fmt.Printf("| kernel | shape | ms | GFLOP/s |\n|---|---|---|---|\n")
-	for _, c := range [][3]int{{64, 64, size}, {128, 128, size / 2}, {256, 256, size / 4}, {512, 512, size / 8}} {
+	for _, c := range [][3]int{{3, 64, size}, {64, 64, size}, {64, 128, size / 2}, {128, 128, size / 2}, {128, 256, size / 4}, {256, 256, size / 4}, {256, 512, size / 8}, {512, 512, size / 8}} {
 		cin, cout, hw := c[0], c[1], c[2]
 		w := make([]float32, cout*cin*9)
 		for i := range w {
@@ -67,12 +68,13 @@ func benchSize(t *testing.T, size int) {
 		}
 		cl := gpu.convs[0]
 		x := gpu.Upload(tensor.New(cin, hw, hw)).(*Tensor)
+		g := gpu.Upload(tensor.New(cout, hw, hw)).(*Tensor)
 		for _, dir := range []string{"forward", "backward-data"} {
 			run := func() nnst.Tensor {
 				if dir == "forward" {
 					return gpu.conv(x, cl.fwd, cl.bias, cin, cout, true)
 				}
-				return gpu.conv(x, cl.bwd, nil, cin, cout, false)
+				return gpu.conv(g, cl.bwd, nil, cout, cin, false)
 			}
 			y := run()
 			syncGPU(t, y)
@@ -87,9 +89,9 @@ func benchSize(t *testing.T, size int) {
 			el := time.Since(start) / time.Duration(reps)
 			gpu.Free(ys...)
 			flop := 2 * float64(cin*cout*9*hw*hw)
-			fmt.Printf("| conv3x3 %s | %d->%d, %dx%d | %.1f | %.2f |\n", dir, cin, cout, hw, hw, el.Seconds()*1000, flop/el.Seconds()/1e9)
+			fmt.Printf("| conv3x3 %s | %d->%d, %dx%d | %.2f | %.0f |\n", dir, cin, cout, hw, hw, el.Seconds()*1000, flop/el.Seconds()/1e9)
 		}
-		gpu.Free(x)
+		gpu.Free(x, g)
 	}
 	// One hypercolumn-loss step at size px (forward, loss, backward, Adam).
 	m := model.Random(model.VGG19, 1, 1)

@@ -86,9 +86,16 @@ func (l layer) part() int64 {
 	return most
 }
 
+// The conv kernel's tiles (shaders/conv.wgsl): convTN pixels x convTM
+// channels.
+const (
+	convTN = 128
+	convTM = 64
+)
+
 // convGroups is the conv kernel's workgroups for hw pixels and cout
-// channels (tiles of 128 pixels x 64 channels).
-func convGroups(hw, cout int) int { return (hw + 127) / 128 * ((cout + 63) / 64) }
+// channels.
+func convGroups(hw, cout int) int { return (hw + convTN - 1) / convTN * ((cout + convTM - 1) / convTM) }
 
 // fillGroups is the number of conv workgroups that keeps a large GPU busy
 // (about four per multiprocessor on a 132-SM GPU); minSliceRows the fewest

@@ -12,6 +12,7 @@ import (
 // Buffer usage and map mode flags of the WebGPU API.
 const (
 	usageMapRead  = 0x0001
+	usageMapWrite = 0x0002
 	usageCopySrc  = 0x0004
 	usageCopyDst  = 0x0008
 	usageUniform  = 0x0040

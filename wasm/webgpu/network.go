@@ -9,8 +9,9 @@ import (
 	"nnst/core/nnst"
 )
 
-// LoadModel uploads the conv weights: OIHW for the forward pass and, for
-// the backward-data pass, transposed with the kernel flipped.
+// LoadModel uploads the conv weights K-major (row ci*9 + tap holds every
+// output channel) for the forward pass and, for the backward-data pass,
+// transposed with the kernel flipped, also K-major.
 func (b *Backend) LoadModel(m *model.Model) error {
 	tapIndex := map[string]int{}
 	for i, t := range m.Taps {
@@ -35,17 +36,20 @@ func (b *Backend) LoadModel(m *model.Model) error {
 			continue
 		}
 		in, out := l.Conv.In, l.Conv.Out
+		fwd := make([]float32, in*out*9)
 		bwd := make([]float32, in*out*9)
 		for co := 0; co < out; co++ {
 			for ci := 0; ci < in; ci++ {
 				for k := 0; k < 9; k++ {
-					bwd[(ci*out+co)*9+8-k] = l.Conv.Weight[(co*in+ci)*9+k]
+					v := l.Conv.Weight[(co*in+ci)*9+k]
+					fwd[(ci*9+k)*out+co] = v
+					bwd[(co*9+8-k)*in+ci] = v
 				}
 			}
 		}
 		c := &convLayer{in: in, out: out}
-		c.fwd = b.newBuf(int64(len(l.Conv.Weight)) * 4)
-		b.write(c.fwd, floatBytes(l.Conv.Weight))
+		c.fwd = b.newBuf(int64(len(fwd)) * 4)
+		b.write(c.fwd, floatBytes(fwd))
 		c.bwd = b.newBuf(int64(len(bwd)) * 4)
 		b.write(c.bwd, floatBytes(bwd))
 		c.bias = b.newBuf(int64(len(l.Conv.Bias)) * 4)
@@ -63,7 +67,7 @@ func (b *Backend) LoadModel(m *model.Model) error {
 	return b.Err()
 }
 
-// conv runs y = conv3x3(x) with weights w (cout x cin*9), bias and ReLU.
+// conv runs y = conv3x3(x) with weights w (cin*9 x cout), bias and ReLU.
 // A grid of fewer than fillGroups workgroups is split along K (splitK).
 func (b *Backend) conv(x *Tensor, w, bias *buffer, cin, cout int, relu bool) *Tensor {
 	y := b.tensor(cout, x.h, x.w)
@@ -76,8 +80,8 @@ func (b *Backend) conv(x *Tensor, w, bias *buffer, cin, cout int, relu bool) *Te
 	if relu {
 		flags |= 2
 	}
-	tiles := (x.h*x.w + 127) / 128
-	mt := (cout + 63) / 64
+	tiles := (x.h*x.w + convTN - 1) / convTN
+	mt := (cout + convTM - 1) / convTM
 	if split, kper := splitK(convGroups(x.h*x.w, cout), cin*9); split > 1 && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
 		part := b.tensor(split*cout, x.h, x.w)
 		b.dispatch3("conv", "conv3x3", -1, tiles, mt, split,

@@ -75,7 +75,7 @@ func runWebGPU(modelPath string, threads int, sizeList string, rounds int, timeo
 		second = "the other run"
 	}
 	fmt.Printf("VGG19 forward to relu4_3, square input, upload to download of the output, best of %d after a warm-up (%s in brackets).\n\n", rounds, second)
-	fmt.Println("| size | GFLOP | onnxruntime-web WebGPU s | ours WebGPU s | ours GFLOP/s | ours/onnxruntime |")
+	fmt.Println("| size | GFLOP | onnxruntime-web WebGPU ms | ours WebGPU ms | ours GFLOP/s | ours/onnxruntime |")
 	fmt.Println("|---|---|---|---|---|---|")
 	for _, s := range sizes {
 		k := strconv.Itoa(s)
@@ -83,9 +83,9 @@ func runWebGPU(modelPath string, threads int, sizeList string, rounds int, timeo
 		gf := flops(m, s) / 1e9
 		ort, ratio := "failed", "-"
 		if len(res.Ort[k]) > 0 {
-			ort, ratio = fmt.Sprintf("%.2f (%.2f)", o[0], o[1]), fmt.Sprintf("%.2f", u[0]/o[0])
+			ort, ratio = fmt.Sprintf("%.1f (%.1f)", 1000*o[0], 1000*o[1]), fmt.Sprintf("%.2f (%.2f)", u[0]/o[0], u[1]/o[1])
 		}
-		fmt.Printf("| %d | %.2f | %s | %.2f (%.2f) | %.3f | %s |\n", s, gf, ort, u[0], u[1], gf/u[0], ratio)
+		fmt.Printf("| %d | %.2f | %s | %.1f (%.1f) | %.0f | %s |\n", s, gf, ort, 1000*u[0], 1000*u[1], gf/u[0], ratio)
 	}
 	if res.OrtError != "" {
 		fmt.Printf("\nonnxruntime-web failed: %s\n", strings.TrimSpace(res.OrtError))
