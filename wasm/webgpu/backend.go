@@ -18,12 +18,14 @@
 package webgpu
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall/js"
 	"unsafe"
@@ -86,7 +88,9 @@ type Backend struct {
 	tables map[[3]int]*buffer
 	big    int64 // pooled buffers of this size or more live until the next flush
 	spare  int64 // flushSpare flushes when the pool holds more big bytes
-	pooled int64 // bytes of big pooled buffers
+	pooled int64 // bytes of big pooled buffers freed since the last flush
+	retain int64 // pooled buffers kept past trim, at most (bytes)
+	kept   int64 // bytes of pooled buffers kept past trim
 
 	live, alloc, peak int64
 	largest           int64 // the largest buffer allocated
@@ -161,7 +165,7 @@ func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 		dev: dev, queue: dev.Get("queue"), Info: info, Limits: lim,
 		pipes: map[pipeKey]*pipe{}, pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
 		enc: js.Undefined(), pass: js.Undefined(),
-		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes,
+		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes, retain: retainBytes,
 		hostStride: hostStride,
 	}
 	b.slot = max(256, lim.MinUniformBufferOffsetAlignment)
@@ -247,8 +251,8 @@ func (b *Backend) describePeak(size int64) string {
 			break
 		}
 	}
-	return fmt.Sprintf("%.1f MiB allocated: %.1f live, %.1f pooled (big), new buffer %.1f MiB from %s",
-		float64(b.alloc)/(1<<20), float64(b.live)/(1<<20), float64(b.pooled)/(1<<20), float64(size)/(1<<20), strings.Join(calls, " < "))
+	return fmt.Sprintf("%.1f MiB allocated: %.1f live, %.1f pooled (big), %.1f kept, new buffer %.1f MiB from %s",
+		float64(b.alloc)/(1<<20), float64(b.live)/(1<<20), float64(b.pooled)/(1<<20), float64(b.kept)/(1<<20), float64(size)/(1<<20), strings.Join(calls, " < "))
 }
 
 // Reserve asks the device, before a run, for bytes more of GPU memory:
@@ -350,7 +354,10 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 	if l := b.pool[size]; len(l) > 0 {
 		buf := l[len(l)-1]
 		b.pool[size] = l[:len(l)-1]
-		if size >= b.big {
+		if buf.kept {
+			b.kept -= size
+			buf.kept = false
+		} else if size >= b.big {
 			b.pooled -= size
 		}
 		return buf
@@ -360,8 +367,9 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 	return &buffer{v: v, size: size}
 }
 
-// bigBuf is the size from which freed buffers are reused only until the
-// next flush and then destroyed: they would hold much memory.
+// bigBuf is the size from which freed buffers are reused until the next
+// flush and then destroyed, but for retainBytes of them: they would hold
+// much memory.
 const bigBuf = 16 << 20
 
 // freeBuf pools a buffer: commands recorded later may reuse it, since they
@@ -387,21 +395,38 @@ func (b *Backend) flushSpare() {
 	}
 }
 
-// trim destroys pooled buffers unused for two flushes, big ones at once
-// (all if all).
+// trim destroys the pooled buffers that are big or unused for two flushes
+// (all if all), but for the most recently freed of them, up to b.retain
+// bytes, which it keeps for the next step or pass to reuse.
 func (b *Backend) trim(all bool) {
+	var old []*buffer
 	for size, l := range b.pool {
 		k := 0
 		for _, buf := range l {
-			if all || size >= b.big || b.flushes-buf.idle >= 2 {
+			switch {
+			case all:
 				buf.v.Call("destroy")
 				b.alloc -= buf.size
-			} else {
+			case size >= b.big || b.flushes-buf.idle >= 2:
+				old = append(old, buf)
+			default:
 				l[k] = buf
 				k++
 			}
 		}
 		b.pool[size] = l[:k]
+	}
+	slices.SortFunc(old, func(x, y *buffer) int { return cmp.Or(y.idle-x.idle, cmp.Compare(y.size, x.size)) })
+	b.kept = 0
+	for _, buf := range old {
+		if b.kept+buf.size <= b.retain {
+			buf.kept = true
+			b.kept += buf.size
+			b.pool[buf.size] = append(b.pool[buf.size], buf)
+		} else {
+			buf.v.Call("destroy")
+			b.alloc -= buf.size
+		}
 	}
 	b.pooled = 0
 }

@@ -110,29 +110,48 @@ func benchSize(t *testing.T, size int) {
 		gpu.Free(coef, loss)
 		return gi
 	}
+	// Steps with and without freed buffers kept past flushes
+	// (Backend.retain), each after a step that warms the pool.
 	gpu.ResetPeak()
-	gi := step()
-	syncGPU(t, gi)
-	gpu.Free(gi)
-	var times, recs []time.Duration
-	n0 := gpu.Dispatches()
-	for range 3 {
-		start := time.Now()
-		gi = step()
-		recs = append(recs, time.Since(start))
-		syncGPU(t, gi)
-		times = append(times, time.Since(start))
-		gpu.Free(gi)
+	retains := []int64{retainBytes, 0}
+	defer func() { gpu.retain = retainBytes }()
+	times := make([][]time.Duration, len(retains))
+	var recs []time.Duration
+	created := make([]int64, len(retains))
+	var nd, nsteps int
+	const reps = 5
+	for i, r := range retains {
+		gpu.retain = r
+		for rep := -1; rep < reps; rep++ {
+			c0, d0 := gpu.created, gpu.Dispatches()
+			start := time.Now()
+			gi := step()
+			rec := time.Since(start)
+			syncGPU(t, gi)
+			el := time.Since(start)
+			gpu.Free(gi)
+			if rep < 0 {
+				continue
+			}
+			times[i] = append(times[i], el)
+			created[i] += gpu.created - c0
+			nd += gpu.Dispatches() - d0
+			nsteps++
+			if i == 0 {
+				recs = append(recs, rec)
+			}
+		}
 	}
-	slices.Sort(times)
 	slices.Sort(recs)
-	el := times[1]
-	fmt.Printf("step at %d px: %d dispatches, recorded in %.1f ms (median of 3; the GPU waits for most of it)\n", size, (gpu.Dispatches()-n0)/3, recs[1].Seconds()*1000)
+	fmt.Printf("step at %d px: %d dispatches, recorded in %.1f ms (median of %d; the GPU waits for most of it)\n", size, nd/nsteps, recs[reps/2].Seconds()*1000, reps)
 	if err := gpu.Err(); err != nil {
 		t.Fatal(err)
 	}
 	gpu.Free(target, img)
-	fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss) | %d px | %.0f (median of 3) | peak GPU memory %.0f MiB |\n", size, el.Seconds()*1000, float64(gpu.PeakBytes())/(1<<20))
+	for i, r := range retains {
+		slices.Sort(times[i])
+		fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss), freed buffers kept %d MiB | %d px | %.0f (median of %d) | peak GPU memory %.0f MiB, %.1f buffers created per step |\n", r>>20, size, times[i][reps/2].Seconds()*1000, reps, float64(gpu.PeakBytes())/(1<<20), float64(created[i])/reps)
+	}
 }
 
 // TestPeakStages runs the whole pipeline at NNST_PEAK_SIZE px with VGG19's
@@ -232,26 +251,40 @@ func TestBenchLayers(t *testing.T) {
 		// whole returns the time of a pass and of recording it (the host's
 		// part: bind groups, encoder calls, buffers).
 		var nd int
+		var nc int64
 		whole := func() (time.Duration, time.Duration) {
 			start := time.Now()
-			n0 := gpu.Dispatches()
+			n0, c0 := gpu.Dispatches(), gpu.created
 			tr := gpu.Forward(img, false)
 			nd = gpu.Dispatches() - n0
 			rec := time.Since(start)
 			syncGPU(t, tr.Taps[0])
 			el := time.Since(start)
 			gpu.Release(tr)
+			nc = gpu.created - c0
 			return el, rec
 		}
-		whole()
-		var ws, rs []time.Duration
-		for range 5 {
-			w, r := whole()
-			ws, rs = append(ws, w), append(rs, r)
+		// Passes with and without freed buffers kept past flushes, each after
+		// a pass that warms the pool.
+		retains := []int64{retainBytes, 0}
+		ws, rs, ncs := make([][]time.Duration, 2), make([][]time.Duration, 2), make([]int64, 2)
+		for i, r := range retains {
+			gpu.retain = r
+			whole()
+			for range 5 {
+				w, rec := whole()
+				ws[i], rs[i] = append(ws[i], w), append(rs[i], rec)
+				ncs[i] = nc
+			}
 		}
-		slices.Sort(ws)
-		slices.Sort(rs)
-		fmt.Printf("\n%d px: forward to relu4_3 %.2f ms (median of 5, one readback at the end), of which recording the %d dispatches %.2f ms\n\n| layer | output | ms | GFLOP/s |\n|---|---|---|---|\n", size, ws[2].Seconds()*1000, nd, rs[2].Seconds()*1000)
+		gpu.retain = retainBytes
+		fmt.Println()
+		for i, r := range retains {
+			slices.Sort(ws[i])
+			slices.Sort(rs[i])
+			fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5, one readback at the end), of which recording the %d dispatches %.2f ms; freed buffers kept %d MiB: %d buffers created per pass\n", size, ws[i][2].Seconds()*1000, nd, rs[i][2].Seconds()*1000, r>>20, ncs[i])
+		}
+		fmt.Printf("\n| layer | output | ms | GFLOP/s |\n|---|---|---|---|\n")
 		var sum time.Duration
 		for rep := 0; rep < 2; rep++ { // the first pass warms the pipelines
 			x := gpu.normalize(img)

@@ -17,7 +17,7 @@ func EstimateBytes(size int, flip bool) int64 {
 // EstimateModelBytes is EstimateBytes for a spec with its channel widths
 // divided by shrink (as model.Random) and an h x w image.
 func EstimateModelBytes(spec model.Spec, shrink, h, w int, flip bool) int64 {
-	return estimate(spec, shrink, h, w, flip, spareBytes, hostStride)
+	return estimate(spec, shrink, h, w, flip, spareBytes+retainBytes, hostStride)
 }
 
 // LargestBufferBytes is the largest single GPU buffer of a run at size px
@@ -61,6 +61,12 @@ const hostStride = 8
 // spareBytes is how much freed memory the backend's buffer pool may hold
 // before it flushes to destroy it.
 const spareBytes = 16 << 20
+
+// retainBytes is how much of the big freed buffers the pool keeps past a
+// flush, for the next optimisation step or forward pass to reuse instead
+// of creating them again (a VGG19 forward at 512 px creates about 200 MiB
+// of big buffers, a step about 460 MiB).
+const retainBytes = 192 << 20
 
 // layer is one layer's output in the estimate (in: its input channels).
 type layer struct {

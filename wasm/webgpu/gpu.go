@@ -151,7 +151,8 @@ func openDevice() (dev js.Value, info AdapterInfo, lim Limits, err error) {
 type buffer struct {
 	v    js.Value
 	size int64
-	idle int // flush count when it went back to the pool
+	idle int  // flush count when it went back to the pool
+	kept bool // a pooled buffer kept past trim (Backend.retain)
 }
 
 func bytesToJS(b []byte) js.Value {

@@ -91,6 +91,42 @@ func TestAdapter(t *testing.T) {
 	t.Logf("adapter %q fallback=%v", gpu.Info.Name(), gpu.Info.Fallback)
 }
 
+// TestRetain checks the pool's retention: at a flush it keeps the most
+// recently freed buffers up to Backend.retain bytes, a new tensor of a
+// kept size reuses one, and trim(true) destroys them all.
+func TestRetain(t *testing.T) {
+	gpu.Flush()
+	gpu.trim(true)
+	defer func() { gpu.big, gpu.retain = bigBuf, retainBytes; gpu.Flush(); gpu.trim(true) }()
+	gpu.big, gpu.retain = 1<<20, 3<<20
+	a0 := gpu.alloc
+	const mib = 1 << 18 // float32s
+	x := gpu.Zeros(1, 1, mib)
+	gpu.Free(x)
+	gpu.Flush()
+	y, z := gpu.Zeros(1, 1, 2*mib), gpu.Zeros(1, 1, 2*mib)
+	gpu.Free(y, z)
+	gpu.Flush()
+	// y or z (the most recent) fits, the other does not, x still does.
+	if gpu.kept != 3<<20 || gpu.alloc-a0 != 3<<20 {
+		t.Fatalf("kept %d bytes, %d allocated; want 3 MiB of each", gpu.kept, gpu.alloc-a0)
+	}
+	c0 := gpu.created
+	w := gpu.Zeros(1, 1, 2*mib)
+	if gpu.created != c0 || gpu.kept != 1<<20 {
+		t.Errorf("a kept size was created anew (%d buffers), or kept is %d bytes, want 1 MiB", gpu.created-c0, gpu.kept)
+	}
+	gpu.Free(w)
+	gpu.Flush()
+	gpu.trim(true)
+	if gpu.kept != 0 || gpu.alloc != a0 {
+		t.Errorf("after trim(true): kept %d bytes, %d allocated beyond the start", gpu.kept, gpu.alloc-a0)
+	}
+	if err := gpu.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestUploadDownloadAxpbyZeros(t *testing.T) {
 	x, y := randT(3, 17, 19, 1), randT(3, 17, 19, 2)
 	gx, gy := gpu.Upload(x), gpu.Upload(y)
@@ -634,8 +670,8 @@ func TestPipeline(t *testing.T) {
 	}
 	// Pool big buffers and flush them as a 512 px run does, scaled to this
 	// model's largest tensor (64 KiB here, 64 MiB there).
-	gpu.big, gpu.spare = 16<<10, 16<<10
-	defer func() { gpu.big, gpu.spare = bigBuf, spareBytes }()
+	gpu.big, gpu.spare, gpu.retain = 16<<10, 16<<10, 192<<10
+	defer func() { gpu.big, gpu.spare, gpu.retain = bigBuf, spareBytes, retainBytes }()
 	gpu.Flush()
 	gpu.trim(true)
 	gpu.ResetPeak()
@@ -656,7 +692,7 @@ func TestPipeline(t *testing.T) {
 	}
 	p := psnr(got, want)
 	init := psnr(content, want)
-	est := estimate(model.VGG19, 16, 64, 64, o.Flip, gpu.spare, gpu.hostStride)
+	est := estimate(model.VGG19, 16, 64, 64, o.Flip, gpu.spare+gpu.retain, gpu.hostStride)
 	// The peak must not exceed the estimate (less the uniform arena, which
 	// the peak does not count), nor fall far below it.
 	pk := gpu.PeakBytes() - base
