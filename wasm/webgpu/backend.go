@@ -386,10 +386,10 @@ func (b *Backend) freeBuf(buf *buffer) {
 	}
 }
 
-// flushSpare flushes, destroying the big pooled buffers, when they exceed
-// the spare bytes.
+// flushSpare flushes, destroying big pooled buffers, when the pool holds
+// more than the spare bytes beyond what trim would keep.
 func (b *Backend) flushSpare() {
-	if b.pooled > b.spare {
+	if b.pooled+b.kept > b.retain+b.spare {
 		b.Flush()
 		b.trim(false)
 	}
