@@ -54,7 +54,7 @@ test-browser: $(WASMBROWSER)
 # step at NNST_TEST_SIZE px (256), printed as a Markdown table.
 bench-webgpu: $(WASMBROWSER)
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
-	NNST_BENCH=1 NNST_TEST_SIZE=$${NNST_TEST_SIZE:-256} GOOS=js GOARCH=wasm $(GO) test -timeout 60m -exec $(abspath $(WASMBROWSER)) -run TestBench -v ./wasm/webgpu
+	NNST_BENCH=1 NNST_TEST_SIZE=$${NNST_TEST_SIZE:-256} NNST_CHROMIUM_FLAGS=$${NNST_CHROMIUM_FLAGS:-enable-webgpu-developer-features} GOOS=js GOARCH=wasm $(GO) test -timeout 60m -exec $(abspath $(WASMBROWSER)) -run TestBench -v ./wasm/webgpu
 
 # The app: build the wasm app, the model and the site, bundle it and serve
 # it on 127.0.0.1:8080 (the URL is printed).

@@ -31,6 +31,13 @@ go build -ldflags='-s -w' -o $n/bin/ortbench ./wasm/simd/bench
 GOOS=js GOARCH=wasm go build -o $n/bin/webgpu-page.wasm ./wasm/simd/bench/gpupage
 GOOS=js GOARCH=wasm go test -c -o $n/bin/webgpu.test.wasm ./wasm/webgpu
 go test -c -ldflags='-s -w' -o $n/bin/browsertest.test ./wasm/app/browsertest
+# With BASE=<revision>, the same benches built from it, to time a change
+# against it in one device call.
+if [ -n "${BASE:-}" ]; then
+	git worktree prune && git worktree add -f --detach $dev/base "$BASE" >/dev/null
+	(cd $dev/base && GOOS=js GOARCH=wasm go build -o $n/bin/base-webgpu-page.wasm ./wasm/simd/bench/gpupage && GOOS=js GOARCH=wasm go test -c -o $n/bin/base-webgpu.test.wasm ./wasm/webgpu)
+	git worktree remove --force $dev/base
+fi
 cp -r dist $n/dist && rm -f $n/dist/*.gz $n/dist/models/*.gz
 python3 -c "import json,sys; p=sys.argv[1]; m=json.load(open(p)); [f.pop('gz',None) for f in m['files']]; json.dump(m,open(p,'w'))" $n/dist/_files.json
 cp ../shared/images/content-c1.jpg ../shared/images/style-s4.jpg $n/images/

@@ -100,6 +100,8 @@ type Backend struct {
 	// walks a whole run's allocations at sizes a software adapter cannot
 	// compute in time (TestPeakStages with NNST_PEAK_DRY).
 	dry bool
+	// prof, when set, times each dispatch on the GPU (benches only).
+	prof *profile
 	// created and createdBytes count the buffers created (not reused).
 	created, createdBytes int64
 	peakInfo              string
@@ -528,6 +530,9 @@ func (b *Backend) dispatch3(family, name string, f16 int, gx, gy, gz int, ps par
 		b.Flush()
 	}
 	b.open()
+	if b.prof != nil {
+		b.prof.pass(b, name, ps)
+	}
 	off := b.arenaOff
 	for i, w := range ps {
 		binary.LittleEndian.PutUint32(b.arena[off+4*i:], w)

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -316,4 +317,101 @@ func TestBenchLayers(t *testing.T) {
 		fmt.Printf("| sum of the synced layers | | %.2f | |\n", sum.Seconds()*1000)
 		gpu.Free(img)
 	}
+}
+
+// TestBenchProfile times each dispatch of a VGG19 forward pass to relu4_3
+// and of one hypercolumn-loss step on the GPU (timestamp queries, each
+// dispatch in a pass of its own), at each NNST_BENCH_SIZES size, against
+// the wall time: what the GPU spends on the kernels and what goes
+// elsewhere. NNST_BENCH=1 runs it; Chromium quantises timestamps to 100 us
+// unless it runs with --enable-webgpu-developer-features.
+func TestBenchProfile(t *testing.T) {
+	if os.Getenv("NNST_BENCH") == "" {
+		t.Skip("set NNST_BENCH=1 (make bench-webgpu)")
+	}
+	if !gpu.Info.Timestamps {
+		t.Skip("no timestamp queries on this device")
+	}
+	for _, size := range benchSizes() {
+		fwd := model.Random(model.VGG19, 1, 3)
+		fwd.Taps = []string{"relu4_3"}
+		if err := gpu.LoadModel(fwd); err != nil {
+			t.Fatal(err)
+		}
+		img := gpu.Upload(smooth(size, size, 5))
+		pass := func() {
+			tr := gpu.Forward(img, false)
+			syncGPU(t, tr.Taps[0])
+			gpu.Release(tr)
+		}
+		pass() // warms the pipelines and the pool
+		start := time.Now()
+		pass()
+		wall := time.Since(start)
+		if err := gpu.startProfile(); err != nil {
+			t.Fatal(err)
+		}
+		pass()
+		labels, times, err := gpu.stopProfile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("\n%d px, VGG19 forward to relu4_3: %s\n\n| dispatch | GPU us |\n|---|---|\n", size, profileSummary(labels, times, wall))
+		for i, l := range labels {
+			fmt.Printf("| %s | %.0f |\n", l, times[i].Seconds()*1e6)
+		}
+		gpu.Free(img)
+
+		if err := gpu.LoadModel(model.Random(model.VGG19, 1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		img = gpu.Upload(smooth(size, size, 3))
+		tr0 := gpu.Forward(gpu.Upload(smooth(size, size, 4)), false)
+		target := gpu.Hypercolumns(tr0.Taps, size/4, size/4)
+		gpu.Release(tr0)
+		step := func() {
+			tr := gpu.Forward(img, true)
+			loss, coef := gpu.HypercolumnLoss(tr.Taps, target)
+			taps := tr.Taps
+			gi := gpu.Backward(tr, func(l int) nnst.Tensor { return gpu.HypercolumnLossBackward(coef, taps, target, l) })
+			gpu.Free(coef, loss)
+			syncGPU(t, gi)
+			gpu.Free(gi)
+		}
+		step()
+		start = time.Now()
+		step()
+		wall = time.Since(start)
+		if err := gpu.startProfile(); err != nil {
+			t.Fatal(err)
+		}
+		step()
+		labels, times, err = gpu.stopProfile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gpu.Free(img, target)
+		// The step by kernel, the costliest first.
+		byName := map[string][2]float64{}
+		for i, l := range labels {
+			k := strings.Fields(l)[0]
+			v := byName[k]
+			byName[k] = [2]float64{v[0] + 1, v[1] + times[i].Seconds()*1e6}
+		}
+		names := slices.Collect(maps.Keys(byName))
+		slices.SortFunc(names, func(a, b string) int { return cmp.Compare(byName[b][1], byName[a][1]) })
+		fmt.Printf("\n%d px, hypercolumn step: %s\n\n| kernel | dispatches | GPU us |\n|---|---|---|\n", size, profileSummary(labels, times, wall))
+		for _, k := range names {
+			fmt.Printf("| %s | %.0f | %.0f |\n", k, byName[k][0], byName[k][1])
+		}
+	}
+}
+
+// profileSummary sums a profile's GPU times next to the unprofiled wall time.
+func profileSummary(labels []string, times []time.Duration, wall time.Duration) string {
+	var sum time.Duration
+	for _, d := range times {
+		sum += d
+	}
+	return fmt.Sprintf("%d dispatches, %.2f ms on the GPU in all; %.2f ms from recording to the readback without profiling", len(labels), sum.Seconds()*1000, wall.Seconds()*1000)
 }

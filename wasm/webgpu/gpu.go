@@ -16,6 +16,7 @@ const (
 	usageCopySrc  = 0x0004
 	usageCopyDst  = 0x0008
 	usageUniform  = 0x0040
+	usageQuery    = 0x0200 // QUERY_RESOLVE
 	usageStorage  = 0x0080
 	mapModeRead   = 0x0001
 	storageUsages = usageStorage | usageCopySrc | usageCopyDst
@@ -36,6 +37,7 @@ type Limits struct {
 type AdapterInfo struct {
 	Vendor, Architecture, Device, Description string
 	Fallback                                  bool
+	Timestamps                                bool // the device has timestamp queries
 }
 
 // Name is a one-line description of the adapter.
@@ -121,7 +123,13 @@ func openDevice() (dev js.Value, info AdapterInfo, lim Limits, err error) {
 			req.Set(n, v)
 		}
 	}
-	dev, err = await(ad.Call("requestDevice", jsObject(map[string]any{"requiredLimits": req})))
+	desc := map[string]any{"requiredLimits": req}
+	if ad.Get("features").Call("has", "timestamp-query").Bool() {
+		// For the benches' per-dispatch GPU times; unused otherwise.
+		desc["requiredFeatures"] = jsArray("timestamp-query")
+		info.Timestamps = true
+	}
+	dev, err = await(ad.Call("requestDevice", jsObject(desc)))
 	if err != nil {
 		return dev, info, lim, fmt.Errorf("requesting a WebGPU device: %w", err)
 	}

@@ -127,6 +127,32 @@ func TestRetain(t *testing.T) {
 	}
 }
 
+// TestProfile checks the benches' per-dispatch GPU timer on two dispatches
+// long enough for Chromium's 100 us timestamp quantum.
+func TestProfile(t *testing.T) {
+	if !gpu.Info.Timestamps {
+		t.Skip("no timestamp queries on this device")
+	}
+	x := gpu.Zeros(1, 1, 1<<22)
+	if err := gpu.startProfile(); err != nil {
+		t.Fatal(err)
+	}
+	y := gpu.Axpby(2, x, 0, nil)
+	z := gpu.Axpby(1, y, 1, x)
+	labels, times, err := gpu.stopProfile()
+	gpu.Free(x, y, z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(labels) != 2 || !strings.HasPrefix(labels[0], "axpby ") || !strings.HasPrefix(labels[1], "axpby ") {
+		t.Fatalf("labels %q, want two axpby dispatches", labels)
+	}
+	if times[0]+times[1] <= 0 {
+		t.Errorf("GPU times %v, want some", times)
+	}
+	t.Logf("%q: %v", labels, times)
+}
+
 func TestUploadDownloadAxpbyZeros(t *testing.T) {
 	x, y := randT(3, 17, 19, 1), randT(3, 17, 19, 2)
 	gx, gy := gpu.Upload(x), gpu.Upload(y)

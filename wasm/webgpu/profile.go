@@ -1,0 +1,82 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"syscall/js"
+	"time"
+)
+
+// profile times dispatches on the GPU with timestamp queries: each timed
+// dispatch runs in a compute pass of its own whose start and end are
+// written to the query set. For benches: the extra passes cost time.
+type profile struct {
+	set    js.Value // GPUQuerySet of 2 * profileDispatches timestamps
+	labels []string
+	timed  bool // the open pass is the last timed dispatch's
+}
+
+// profileDispatches is how many dispatches one profile times.
+const profileDispatches = 2048 // WebGPU allows 4096 queries per set
+
+// pass gives the dispatch about to be recorded a timed pass of its own.
+func (p *profile) pass(b *Backend, name string, ps params) {
+	i := len(p.labels)
+	if i >= profileDispatches {
+		if p.timed { // untimed dispatches must not add to the last time
+			b.pass.Call("end")
+			b.pass = b.enc.Call("beginComputePass")
+			b.passPipe, p.timed = nil, false
+		}
+		return
+	}
+	b.pass.Call("end")
+	b.pass = b.enc.Call("beginComputePass", jsObject(map[string]any{"timestampWrites": jsObject(map[string]any{
+		"querySet": p.set, "beginningOfPassWriteIndex": 2 * i, "endOfPassWriteIndex": 2*i + 1})}))
+	b.passPipe, p.timed = nil, true
+	p.labels = append(p.labels, fmt.Sprintf("%s %v", name, ps[:min(4, len(ps))]))
+}
+
+// startProfile starts timing each dispatch.
+func (b *Backend) startProfile() error {
+	if !b.Info.Timestamps {
+		return errors.New("this device has no timestamp queries")
+	}
+	b.Flush()
+	b.prof = &profile{set: b.dev.Call("createQuerySet", jsObject(map[string]any{"type": "timestamp", "count": 2 * profileDispatches}))}
+	return nil
+}
+
+// stopProfile stops timing and returns each timed dispatch's label (kernel
+// and first parameters) and GPU time.
+func (b *Backend) stopProfile() ([]string, []time.Duration, error) {
+	b.Flush()
+	p := b.prof
+	b.prof = nil
+	defer p.set.Call("destroy")
+	n := 2 * len(p.labels)
+	if n == 0 {
+		return nil, nil, b.Err()
+	}
+	res := &buffer{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": 8 * n, "usage": usageQuery | usageCopySrc})), size: int64(8 * n)}
+	defer res.v.Call("destroy")
+	enc := b.dev.Call("createCommandEncoder")
+	enc.Call("resolveQuerySet", p.set, 0, n, res.v, 0)
+	b.queue.Call("submit", jsArray(enc.Call("finish")))
+	raw, err := b.readBytes(res, 8*n)
+	if err != nil {
+		return nil, nil, err
+	}
+	times := make([]time.Duration, len(p.labels))
+	for i := range times {
+		t0 := binary.LittleEndian.Uint64(raw[16*i:])
+		t1 := binary.LittleEndian.Uint64(raw[16*i+8:])
+		if t1 > t0 {
+			times[i] = time.Duration(t1 - t0)
+		}
+	}
+	return p.labels, times, b.Err()
+}
