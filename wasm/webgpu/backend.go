@@ -102,6 +102,8 @@ type Backend struct {
 	dry bool
 	// prof, when set, times each dispatch on the GPU (benches only).
 	prof *profile
+	// readStage is the staging buffer readbacks reuse.
+	readStage *readStage
 	// created and createdBytes count the buffers created (not reused).
 	created, createdBytes int64
 	peakInfo              string
@@ -327,6 +329,10 @@ func (b *Backend) ResetPeak() { b.peak = b.alloc }
 func (b *Backend) Close() {
 	b.Flush()
 	b.trim(true)
+	if b.readStage != nil {
+		b.readStage.v.Call("destroy")
+		b.readStage = nil
+	}
 	b.dev.Call("destroy")
 }
 
@@ -658,20 +664,61 @@ func (b *Backend) readInto(buf *buffer, dst []byte) error {
 func (b *Backend) mapRead(buf *buffer, n int, use func(js.Value)) error {
 	b.Flush()
 	size := (int64(n) + 3) / 4 * 4
-	st := b.dev.Call("createBuffer", jsObject(map[string]any{"size": max(size, 4), "usage": usageMapRead | usageCopyDst}))
-	defer st.Call("destroy")
+	st := b.stage(size)
+	if st.busy {
+		defer st.v.Call("destroy")
+	} else {
+		st.busy = true
+		defer func() { st.busy = false }()
+	}
 	enc := b.dev.Call("createCommandEncoder")
-	enc.Call("copyBufferToBuffer", buf.v, 0, st, 0, size)
+	enc.Call("copyBufferToBuffer", buf.v, 0, st.v, 0, size)
 	b.queue.Call("submit", jsArray(enc.Call("finish")))
-	if _, err := await(st.Call("mapAsync", mapModeRead)); err != nil {
+	if _, err := await(st.v.Call("mapAsync", mapModeRead, 0, size)); err != nil {
 		if e := b.Err(); e != nil {
 			return e
 		}
 		return fmt.Errorf("reading back a GPU buffer: %w", err)
 	}
-	use(st.Call("getMappedRange", 0, size))
-	st.Call("unmap")
+	use(st.v.Call("getMappedRange", 0, size))
+	st.v.Call("unmap")
 	return nil
+}
+
+// readStage is a reusable staging buffer for readbacks.
+type readStage struct {
+	v    js.Value
+	size int64
+	busy bool // mapped by a readback in progress
+}
+
+// stageKeep is the largest readback staging buffer kept for the next
+// readback; larger ones are made for one readback.
+const stageKeep = 64 << 20
+
+// stage returns a staging buffer of at least size bytes for a readback:
+// the kept one, grown if needed, or, while that one is in use or for very
+// large readbacks, a new one marked busy for the caller to destroy.
+func (b *Backend) stage(size int64) *readStage {
+	size = max(size, 4)
+	if size > stageKeep || (b.readStage != nil && b.readStage.busy) {
+		return &readStage{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": usageMapRead | usageCopyDst})), size: size, busy: true}
+	}
+	if b.readStage == nil || b.readStage.size < size {
+		if b.readStage != nil {
+			b.readStage.v.Call("destroy")
+		}
+		grown := min(stageKeep, max(size, 2*b.readStageSize()))
+		b.readStage = &readStage{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": grown, "usage": usageMapRead | usageCopyDst})), size: grown}
+	}
+	return b.readStage
+}
+
+func (b *Backend) readStageSize() int64 {
+	if b.readStage == nil {
+		return 0
+	}
+	return b.readStage.size
 }
 
 // floatBytes views d as bytes (wasm is little-endian, as WebGPU buffers).

@@ -153,6 +153,28 @@ func TestProfile(t *testing.T) {
 	t.Logf("%q: %v", labels, times)
 }
 
+// TestReadStage checks readbacks of growing and shrinking sizes through
+// the kept staging buffer.
+func TestReadStage(t *testing.T) {
+	for i, n := range []int{256, 3 << 18, 100, 5 << 18} {
+		x := randT(1, 1, n, uint64(i))
+		g := gpu.Upload(x)
+		got, err := gpu.Download(g)
+		gpu.Free(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range x.Data {
+			if got.Data[j] != x.Data[j] {
+				t.Fatalf("%d floats: element %d is %g, want %g", n, j, got.Data[j], x.Data[j])
+			}
+		}
+	}
+	if st := gpu.readStage; st == nil || st.busy || st.size < 5<<20 {
+		t.Errorf("staging buffer %+v, want one of at least 5 MiB, not busy", st)
+	}
+}
+
 func TestUploadDownloadAxpbyZeros(t *testing.T) {
 	x, y := randT(3, 17, 19, 1), randT(3, 17, 19, 2)
 	gx, gy := gpu.Upload(x), gpu.Upload(y)
