@@ -102,8 +102,11 @@ type Backend struct {
 	dry bool
 	// prof, when set, times each dispatch on the GPU (benches only).
 	prof *profile
-	// readStage is the staging buffer readbacks reuse.
-	readStage *readStage
+	// The staging buffer readbacks reuse (stage), its size and whether a
+	// readback is using it.
+	stageBuf  js.Value
+	stageSize int64
+	stageBusy bool
 	// created and createdBytes count the buffers created (not reused).
 	created, createdBytes int64
 	peakInfo              string
@@ -329,9 +332,9 @@ func (b *Backend) ResetPeak() { b.peak = b.alloc }
 func (b *Backend) Close() {
 	b.Flush()
 	b.trim(true)
-	if b.readStage != nil {
-		b.readStage.v.Call("destroy")
-		b.readStage = nil
+	if b.stageSize > 0 {
+		b.stageBuf.Call("destroy")
+		b.stageSize = 0
 	}
 	b.dev.Call("destroy")
 }
@@ -664,61 +667,47 @@ func (b *Backend) readInto(buf *buffer, dst []byte) error {
 func (b *Backend) mapRead(buf *buffer, n int, use func(js.Value)) error {
 	b.Flush()
 	size := (int64(n) + 3) / 4 * 4
-	st := b.stage(size)
-	if st.busy {
-		defer st.v.Call("destroy")
-	} else {
-		st.busy = true
-		defer func() { st.busy = false }()
-	}
+	st, done := b.stage(size)
+	defer done()
 	enc := b.dev.Call("createCommandEncoder")
-	enc.Call("copyBufferToBuffer", buf.v, 0, st.v, 0, size)
+	enc.Call("copyBufferToBuffer", buf.v, 0, st, 0, size)
 	b.queue.Call("submit", jsArray(enc.Call("finish")))
-	if _, err := await(st.v.Call("mapAsync", mapModeRead, 0, size)); err != nil {
+	if _, err := await(st.Call("mapAsync", mapModeRead, 0, size)); err != nil {
 		if e := b.Err(); e != nil {
 			return e
 		}
 		return fmt.Errorf("reading back a GPU buffer: %w", err)
 	}
-	use(st.v.Call("getMappedRange", 0, size))
-	st.v.Call("unmap")
+	use(st.Call("getMappedRange", 0, size))
+	st.Call("unmap")
 	return nil
-}
-
-// readStage is a reusable staging buffer for readbacks.
-type readStage struct {
-	v    js.Value
-	size int64
-	busy bool // mapped by a readback in progress
 }
 
 // stageKeep is the largest readback staging buffer kept for the next
 // readback; larger ones are made for one readback.
 const stageKeep = 64 << 20
 
-// stage returns a staging buffer of at least size bytes for a readback:
-// the kept one, grown if needed, or, while that one is in use or for very
-// large readbacks, a new one marked busy for the caller to destroy.
-func (b *Backend) stage(size int64) *readStage {
+// stage returns a staging buffer of at least size bytes for a readback and
+// what to call when done with it: the kept one, grown if needed, or, while
+// that one is in use or for very large readbacks, one of its own.
+func (b *Backend) stage(size int64) (js.Value, func()) {
 	size = max(size, 4)
-	if size > stageKeep || (b.readStage != nil && b.readStage.busy) {
-		return &readStage{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": usageMapRead | usageCopyDst})), size: size, busy: true}
+	newStage := func(size int64) js.Value {
+		return b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": usageMapRead | usageCopyDst}))
 	}
-	if b.readStage == nil || b.readStage.size < size {
-		if b.readStage != nil {
-			b.readStage.v.Call("destroy")
+	if size > stageKeep || b.stageBusy {
+		st := newStage(size)
+		return st, func() { st.Call("destroy") }
+	}
+	if b.stageSize < size {
+		if b.stageSize > 0 {
+			b.stageBuf.Call("destroy")
 		}
-		grown := min(stageKeep, max(size, 2*b.readStageSize()))
-		b.readStage = &readStage{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": grown, "usage": usageMapRead | usageCopyDst})), size: grown}
+		b.stageSize = min(stageKeep, max(size, 2*b.stageSize))
+		b.stageBuf = newStage(b.stageSize)
 	}
-	return b.readStage
-}
-
-func (b *Backend) readStageSize() int64 {
-	if b.readStage == nil {
-		return 0
-	}
-	return b.readStage.size
+	b.stageBusy = true
+	return b.stageBuf, func() { b.stageBusy = false }
 }
 
 // floatBytes views d as bytes (wasm is little-endian, as WebGPU buffers).
