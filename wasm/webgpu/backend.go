@@ -86,7 +86,7 @@ type Backend struct {
 	pipes  map[pipeKey]*pipe
 	pool   map[int64][]*buffer
 	tables map[[3]int]*buffer
-	big    int64 // pooled buffers of this size or more live until the next flush
+	big    int64 // pooled buffers of this size or more go at the next flush (see trim)
 	spare  int64 // flushSpare flushes when the pool holds more big bytes
 	pooled int64 // bytes of big pooled buffers freed since the last flush
 	retain int64 // pooled buffers kept past trim, at most (bytes)

@@ -113,16 +113,16 @@ func benchSize(t *testing.T, size int) {
 	}
 	// Steps with and without freed buffers kept past flushes
 	// (Backend.retain), each after a step that warms the pool.
-	gpu.ResetPeak()
 	retains := []int64{retainBytes, 0}
 	defer func() { gpu.retain = retainBytes }()
 	times := make([][]time.Duration, len(retains))
 	var recs []time.Duration
-	created := make([]int64, len(retains))
+	created, peaks := make([]int64, len(retains)), make([]int64, len(retains))
 	var nd, nsteps int
 	const reps = 5
 	for i, r := range retains {
 		gpu.retain = r
+		gpu.ResetPeak()
 		for rep := -1; rep < reps; rep++ {
 			c0, d0 := gpu.created, gpu.Dispatches()
 			start := time.Now()
@@ -142,6 +142,7 @@ func benchSize(t *testing.T, size int) {
 				recs = append(recs, rec)
 			}
 		}
+		peaks[i] = gpu.PeakBytes()
 	}
 	slices.Sort(recs)
 	fmt.Printf("step at %d px: %d dispatches, recorded in %.1f ms (median of %d; the GPU waits for most of it)\n", size, nd/nsteps, recs[reps/2].Seconds()*1000, reps)
@@ -151,7 +152,7 @@ func benchSize(t *testing.T, size int) {
 	gpu.Free(target, img)
 	for i, r := range retains {
 		slices.Sort(times[i])
-		fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss), freed buffers kept %d MiB | %d px | %.0f (median of %d) | peak GPU memory %.0f MiB, %.1f buffers created per step |\n", r>>20, size, times[i][reps/2].Seconds()*1000, reps, float64(gpu.PeakBytes())/(1<<20), float64(created[i])/reps)
+		fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss), freed buffers kept %d MiB | %d px | %.0f (median of %d) | peak GPU memory %.0f MiB, %.1f buffers created per step |\n", r>>20, size, times[i][reps/2].Seconds()*1000, reps, float64(peaks[i])/(1<<20), float64(created[i])/reps)
 	}
 }
 

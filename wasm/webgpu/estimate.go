@@ -62,10 +62,11 @@ const hostStride = 8
 // before it flushes to destroy it.
 const spareBytes = 16 << 20
 
-// retainBytes is how much of the big freed buffers the pool keeps past a
-// flush, for the next optimisation step or forward pass to reuse instead
-// of creating them again (a VGG19 forward at 512 px creates about 200 MiB
-// of big buffers, a step about 460 MiB).
+// retainBytes is how much of the freed buffers due for destruction (big
+// ones at a flush, others unused for two flushes) the pool keeps, the most
+// recently freed, for the next optimisation step or forward pass to reuse
+// instead of creating them again (without it a VGG19 forward at 512 px
+// created about 200 MiB of buffers, a step about 460 MiB).
 const retainBytes = 192 << 20
 
 // layer is one layer's output in the estimate (in: its input channels).

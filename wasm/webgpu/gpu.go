@@ -16,8 +16,8 @@ const (
 	usageCopySrc  = 0x0004
 	usageCopyDst  = 0x0008
 	usageUniform  = 0x0040
-	usageQuery    = 0x0200 // QUERY_RESOLVE
 	usageStorage  = 0x0080
+	usageQuery    = 0x0200 // QUERY_RESOLVE
 	mapModeRead   = 0x0001
 	storageUsages = usageStorage | usageCopySrc | usageCopyDst
 )
