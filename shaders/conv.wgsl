@@ -2,7 +2,7 @@
 // y[m, p] = sum_k wt[k, m] * col[k, p], k = (ci, ky, kx), col built on the
 // fly from x. The weights are K-major (row k holds every output channel),
 // so tile loads are contiguous. Tiles of 64 channels x 128 pixels per
-// workgroup of 256 invocations, K in steps of 16 through workgroup memory
+// workgroup of 256 invocations, K in steps of TK through workgroup memory
 // held as vec4s; each invocation owns 4 channels x two runs of 4 pixels in
 // 8 vec4 registers, read with three vec4 loads per K row. The accumulators
 // are named, not an array: a dynamically indexed array of them can end in
@@ -21,7 +21,7 @@ struct P {
 //! conv3x3
 const TM = 64u;
 const TN = 128u;
-const TK = 16u;
+override TK: u32 = 16u; // K rows per step: 16, or 32 where workgroup memory allows
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> wt: array<f32>;
@@ -95,7 +95,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	var c6 = vec4<f32>();
 	var c7 = vec4<f32>();
 	for (var k0 = kBeg; k0 < kEnd; k0 += TK) {
-		for (var i = 0u; i < 4u; i++) {
+		for (var i = 0u; i < TK / 4u; i++) {
 			let kk = ak + 4u * i;
 			var v = 0.0;
 			if (inM && k0 + kk < kEnd) {
@@ -105,7 +105,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 		}
 		var ci = ci0;
 		var r = r0;
-		for (var i = 0u; i < 8u; i++) {
+		for (var i = 0u; i < TK / 2u; i++) {
 			let kk = bk + 2u * i;
 			let dy = (r * 11u) >> 5u; // r / 3 for r < 9
 			let yy = py + i32(dy) - 1;
@@ -121,9 +121,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 				ci += 1u;
 			}
 		}
-		// Row k0 + TK + bk: 16 = 9 + 7.
-		ci0 += 1u;
-		r0 += 7u;
+		// Row k0 + TK + bk.
+		ci0 += TK / 9u;
+		r0 += TK % 9u;
 		if (r0 >= 9u) {
 			r0 -= 9u;
 			ci0 += 1u;

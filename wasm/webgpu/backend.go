@@ -71,7 +71,8 @@ type pipe struct {
 	res  []js.Value // resource objects of the buffers, then of the uniforms
 }
 
-// pipeKey names a compiled kernel: family, kernel and F16 override.
+// pipeKey names a compiled kernel: family, kernel and overrides (the
+// f16 bits of pipeline).
 type pipeKey struct {
 	family, name string
 	f16          int
@@ -100,6 +101,9 @@ type Backend struct {
 	// walks a whole run's allocations at sizes a software adapter cannot
 	// compute in time (TestPeakStages with NNST_PEAK_DRY).
 	dry bool
+	// convTK is the conv kernel's K rows per step: 16, or 32 (24 KiB of
+	// workgroup memory; benches compare the two).
+	convTK int
 	// prof, when set, times each dispatch on the GPU (benches only).
 	prof *profile
 	// The staging buffer readbacks reuse (stage), its size and whether a
@@ -172,7 +176,7 @@ func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 		dev: dev, queue: dev.Get("queue"), Info: info, Limits: lim,
 		pipes: map[pipeKey]*pipe{}, pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
 		enc: js.Undefined(), pass: js.Undefined(),
-		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes, retain: retainBytes,
+		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes, retain: retainBytes, convTK: 16,
 		hostStride: hostStride,
 	}
 	b.slot = max(256, lim.MinUniformBufferOffsetAlignment)
@@ -496,8 +500,12 @@ func (b *Backend) pipeline(family, name string, f16 int) *pipe {
 	}
 	comp := map[string]any{"module": mod, "entryPoint": "main"}
 	if f16 >= 0 {
-		// Bit 0 sets F16 (bank storage), bit 1 SRC16 (compact input).
+		// Bit 0 sets F16 (bank storage), bit 1 SRC16 (compact input), bit
+		// 2 the conv's TK to 32 instead of 16.
 		cs := map[string]any{}
+		if strings.Contains(src, "override TK") {
+			cs["TK"] = 16 << (f16 >> 2 & 1)
+		}
 		if strings.Contains(src, "override F16") {
 			cs["F16"] = f16 & 1
 		}

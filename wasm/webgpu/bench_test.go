@@ -70,28 +70,18 @@ func benchSize(t *testing.T, size int) {
 		cl := gpu.convs[0]
 		x := gpu.Upload(tensor.New(cin, hw, hw)).(*Tensor)
 		g := gpu.Upload(tensor.New(cout, hw, hw)).(*Tensor)
-		for _, dir := range []string{"forward", "backward-data"} {
-			run := func() nnst.Tensor {
-				if dir == "forward" {
-					return gpu.conv(x, cl.fwd, cl.bias, cin, cout, true)
-				}
-				return gpu.conv(g, cl.bwd, nil, cout, cin, false)
+		for _, tk := range convTKs() {
+			gpu.convTK = tk
+			for _, dir := range []string{"forward", "backward-data"} {
+				benchConv(t, dir, tk, cin, cout, hw, func() nnst.Tensor {
+					if dir == "forward" {
+						return gpu.conv(x, cl.fwd, cl.bias, cin, cout, true)
+					}
+					return gpu.conv(g, cl.bwd, nil, cout, cin, false)
+				})
 			}
-			y := run()
-			syncGPU(t, y)
-			gpu.Free(y)
-			reps := max(3, min(20, 4<<20/(hw*hw)))
-			start := time.Now()
-			var ys []nnst.Tensor
-			for i := 0; i < reps; i++ {
-				ys = append(ys, run())
-			}
-			syncGPU(t, ys[reps-1])
-			el := time.Since(start) / time.Duration(reps)
-			gpu.Free(ys...)
-			flop := 2 * float64(cin*cout*9*hw*hw)
-			fmt.Printf("| conv3x3 %s | %d->%d, %dx%d | %.2f | %.0f |\n", dir, cin, cout, hw, hw, el.Seconds()*1000, flop/el.Seconds()/1e9)
 		}
+		gpu.convTK = 16
 		gpu.Free(x, g)
 	}
 	// One hypercolumn-loss step at size px (forward, loss, backward, Adam).
@@ -154,6 +144,24 @@ func benchSize(t *testing.T, size int) {
 		slices.Sort(times[i])
 		fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss), freed buffers kept %d MiB | %d px | %.0f (median of %d) | peak GPU memory %.0f MiB, %.1f buffers created per step |\n", r>>20, size, times[i][reps/2].Seconds()*1000, reps, float64(peaks[i])/(1<<20), float64(created[i])/reps)
 	}
+}
+
+// benchConv times run (one conv dispatch) and prints a row.
+func benchConv(t *testing.T, dir string, tk, cin, cout, hw int, run func() nnst.Tensor) {
+	y := run()
+	syncGPU(t, y)
+	gpu.Free(y)
+	reps := max(3, min(20, 4<<20/(hw*hw)))
+	start := time.Now()
+	var ys []nnst.Tensor
+	for i := 0; i < reps; i++ {
+		ys = append(ys, run())
+	}
+	syncGPU(t, ys[reps-1])
+	el := time.Since(start) / time.Duration(reps)
+	gpu.Free(ys...)
+	flop := 2 * float64(cin*cout*9*hw*hw)
+	fmt.Printf("| conv3x3 %s, TK %d | %d->%d, %dx%d | %.2f | %.0f |\n", dir, tk, cin, cout, hw, hw, el.Seconds()*1000, flop/el.Seconds()/1e9)
 }
 
 // TestPeakStages runs the whole pipeline at NNST_PEAK_SIZE px with VGG19's
@@ -285,6 +293,18 @@ func TestBenchLayers(t *testing.T) {
 			slices.Sort(ws[i])
 			slices.Sort(rs[i])
 			fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5, one readback at the end), of which recording the %d dispatches %.2f ms; freed buffers kept %d MiB: %d buffers created per pass\n", size, ws[i][2].Seconds()*1000, nd, rs[i][2].Seconds()*1000, r>>20, ncs[i])
+		}
+		for _, tk := range convTKs()[1:] { // the conv's other K step
+			gpu.convTK = tk
+			whole()
+			var tw []time.Duration
+			for range 5 {
+				w, _ := whole()
+				tw = append(tw, w)
+			}
+			slices.Sort(tw)
+			fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5) with the conv's TK %d\n", size, tw[2].Seconds()*1000, tk)
+			gpu.convTK = 16
 		}
 		fmt.Printf("\n| layer | output | ms | GFLOP/s |\n|---|---|---|---|\n")
 		var sum time.Duration

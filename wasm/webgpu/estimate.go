@@ -86,7 +86,7 @@ func (l layer) part() int64 {
 	}
 	var most int64
 	for _, io := range [][2]int64{{l.in, l.c}, {l.c, l.in}} {
-		if s, _ := splitK(convGroups(int(l.h*l.w), int(io[1])), int(io[0]*9)); s > 1 {
+		if s, _ := splitK(convGroups(int(l.h*l.w), int(io[1])), int(io[0]*9), 16); s > 1 { // TK 16, the default
 			most = max(most, int64(s)*io[1]*l.h*l.w*4)
 		}
 	}
@@ -106,21 +106,22 @@ func convGroups(hw, cout int) int { return (hw + convTN - 1) / convTN * ((cout +
 
 // fillGroups is the number of conv workgroups that keeps a large GPU busy
 // (about four per multiprocessor on a 132-SM GPU); minSliceRows the fewest
-// K rows (16 per step) a split slice sums.
+// K rows a split slice sums.
 const (
 	fillGroups   = 512
 	minSliceRows = 128
 )
 
 // splitK returns how many slices to split a conv's k rows into, and the rows
-// per slice (a multiple of 16), for a grid of groups workgroups: enough to
-// reach fillGroups, each slice at least minSliceRows.
-func splitK(groups, k int) (split, kper int) {
+// per slice (a multiple of the kernel's tk rows per step), for a grid of
+// groups workgroups: enough to reach fillGroups, each slice at least
+// minSliceRows.
+func splitK(groups, k, tk int) (split, kper int) {
 	split = min((fillGroups+groups-1)/groups, k/minSliceRows)
 	if split <= 1 {
 		return 1, k
 	}
-	kper = ((k+split-1)/split + 15) / 16 * 16
+	kper = ((k+split-1)/split + tk - 1) / tk * tk
 	return (k + kper - 1) / kper, kper
 }
 

@@ -28,20 +28,22 @@ func TestLargestBufferBytes(t *testing.T) {
 }
 
 func TestSplitK(t *testing.T) {
-	for _, c := range []struct{ groups, k, split, kper int }{
-		{1024, 4608, 1, 4608}, // a full grid is not split
-		{64, 4608, 8, 576},    // 512->512 at 32 x 32
-		{256, 4608, 2, 2304},  // 512->512 at 64 x 64
-		{4, 360, 2, 192},      // slices of at least 128 rows
-		{4, 200, 1, 200},
-		{32, 576, 4, 144},
+	for _, c := range []struct{ groups, k, tk, split, kper int }{
+		{1024, 4608, 16, 1, 4608}, // a full grid is not split
+		{64, 4608, 16, 8, 576},    // 512->512 at 32 x 32
+		{256, 4608, 16, 2, 2304},  // 512->512 at 64 x 64
+		{4, 360, 16, 2, 192},      // slices of at least 128 rows
+		{4, 200, 16, 1, 200},
+		{32, 576, 16, 4, 144},
+		{32, 576, 32, 4, 160}, // steps of 32 rows
+		{64, 4608, 32, 8, 576},
 	} {
-		split, kper := splitK(c.groups, c.k)
+		split, kper := splitK(c.groups, c.k, c.tk)
 		if split != c.split || kper != c.kper {
-			t.Errorf("splitK(%d, %d) = %d, %d; want %d, %d", c.groups, c.k, split, kper, c.split, c.kper)
+			t.Errorf("splitK(%d, %d, %d) = %d, %d; want %d, %d", c.groups, c.k, c.tk, split, kper, c.split, c.kper)
 		}
-		if split > 1 && (kper%16 != 0 || (split-1)*kper >= c.k || split*kper < c.k) {
-			t.Errorf("splitK(%d, %d) = %d x %d does not cover K in slices of 16-row steps", c.groups, c.k, split, kper)
+		if split > 1 && (kper%c.tk != 0 || (split-1)*kper >= c.k || split*kper < c.k) {
+			t.Errorf("splitK(%d, %d, %d) = %d x %d does not cover K in slices of whole steps", c.groups, c.k, c.tk, split, kper)
 		}
 	}
 }

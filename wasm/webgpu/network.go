@@ -82,16 +82,20 @@ func (b *Backend) conv(x *Tensor, w, bias *buffer, cin, cout int, relu bool) *Te
 	}
 	tiles := (x.h*x.w + convTN - 1) / convTN
 	mt := (cout + convTM - 1) / convTM
-	if split, kper := splitK(convGroups(x.h*x.w, cout), cin*9); split > 1 && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
+	over := 0 // pipeline overrides: TK 16
+	if b.convTK == 32 {
+		over = 4
+	}
+	if split, kper := splitK(convGroups(x.h*x.w, cout), cin*9, b.convTK); split > 1 && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
 		part := b.tensor(split*cout, x.h, x.w)
-		b.dispatch3("conv", "conv3x3", -1, tiles, mt, split,
+		b.dispatch3("conv", "conv3x3", over, tiles, mt, split,
 			params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), 4, uint32(kper)}, x.buf, w, bias, part.buf)
 		b.run1("conv", "conv_sum", -1, y.n(), params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, uint32(split)}, part.buf, bias, y.buf)
 		b.Free(part)
 		return y
 	}
 	gz := (tiles + b.Limits.MaxComputeWorkgroupsPerDim - 1) / b.Limits.MaxComputeWorkgroupsPerDim
-	b.dispatch3("conv", "conv3x3", -1, (tiles+gz-1)/gz, mt, gz,
+	b.dispatch3("conv", "conv3x3", over, (tiles+gz-1)/gz, mt, gz,
 		params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, 0}, x.buf, w, bias, y.buf)
 	return y
 }

@@ -235,6 +235,15 @@ func TestAdam(t *testing.T) {
 	check(t, "adam v", gv, cpuT(cv), 1e-5)
 }
 
+// convTKs are the conv kernel's K steps this device can run: 16, and 32
+// where it has 24 KiB of workgroup memory.
+func convTKs() []int {
+	if gpu.Limits.MaxComputeWorkgroupStorageSize >= 24<<10 {
+		return []int{16, 32}
+	}
+	return []int{16}
+}
+
 func TestConv(t *testing.T) {
 	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}, {7, 66, 23, 17}, {40, 70, 13, 11}, {64, 64, 9, 9}} { // the last two split K
 		cin, cout, h, w := c[0], c[1], c[2], c[3]
@@ -257,12 +266,16 @@ func TestConv(t *testing.T) {
 		}
 		cl := gpu.convs[0]
 		gx := gpu.Upload(x).(*Tensor)
-		name := fmt.Sprintf("%dx%d %dx%d", cin, cout, h, w)
-		check(t, "conv forward "+name, gpu.conv(gx, cl.fwd, cl.bias, cin, cout, true), want, 1e-5)
 		g := randT(cout, h, w, 8)
 		wantB := tensor.New(cin, h, w)
 		l.BackwardData(g.Data, h, w, wantB.Data)
-		check(t, "conv backward "+name, gpu.conv(gpu.Upload(g).(*Tensor), cl.bwd, nil, cout, cin, false), wantB, 1e-5)
+		for _, tk := range convTKs() {
+			gpu.convTK = tk
+			name := fmt.Sprintf("%dx%d %dx%d, TK %d", cin, cout, h, w, tk)
+			check(t, "conv forward "+name, gpu.conv(gx, cl.fwd, cl.bias, cin, cout, true), want, 1e-5)
+			check(t, "conv backward "+name, gpu.conv(gpu.Upload(g).(*Tensor), cl.bwd, nil, cout, cin, false), wantB, 1e-5)
+		}
+		gpu.convTK = 16
 	}
 }
 
