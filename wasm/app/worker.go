@@ -172,6 +172,9 @@ func (w *worker) run(msg js.Value) {
 	w.mu.Lock()
 	w.cancel = nil
 	w.mu.Unlock()
+	if gb, ok := st.Backend().(*webgpu.Backend); ok {
+		gb.Idle() // the GPU memory kept for speed, until the next run
+	}
 	if err != nil {
 		kind := errorKind(err)
 		if errors.Is(context.Cause(ctx), errDeviceLost) {

@@ -334,13 +334,19 @@ func (b *Backend) ResetPeak() { b.peak = b.alloc }
 
 // Close frees every buffer and destroys the device.
 func (b *Backend) Close() {
+	b.Idle()
+	b.dev.Call("destroy")
+}
+
+// Idle frees what the backend keeps only for speed (the pooled buffers and
+// the readback staging buffer): for when it waits for the next run.
+func (b *Backend) Idle() {
 	b.Flush()
 	b.trim(true)
-	if b.stageSize > 0 {
+	if b.stageSize > 0 && !b.stageBusy {
 		b.stageBuf.Call("destroy")
 		b.stageSize = 0
 	}
-	b.dev.Call("destroy")
 }
 
 // count adds a newly created buffer of size bytes to the allocation, the

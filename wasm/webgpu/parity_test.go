@@ -93,7 +93,7 @@ func TestAdapter(t *testing.T) {
 
 // TestRetain checks the pool's retention: at a flush it keeps the most
 // recently freed buffers up to Backend.retain bytes, a new tensor of a
-// kept size reuses one, and trim(true) destroys them all.
+// kept size reuses one, and Idle destroys them all.
 func TestRetain(t *testing.T) {
 	gpu.Flush()
 	gpu.trim(true)
@@ -117,10 +117,9 @@ func TestRetain(t *testing.T) {
 		t.Errorf("a kept size was created anew (%d buffers), or kept is %d bytes, want 1 MiB", gpu.created-c0, gpu.kept)
 	}
 	gpu.Free(w)
-	gpu.Flush()
-	gpu.trim(true)
+	gpu.Idle()
 	if gpu.kept != 0 || gpu.alloc != a0 {
-		t.Errorf("after trim(true): kept %d bytes, %d allocated beyond the start", gpu.kept, gpu.alloc-a0)
+		t.Errorf("after Idle: kept %d bytes, %d allocated beyond the start", gpu.kept, gpu.alloc-a0)
 	}
 	if err := gpu.Err(); err != nil {
 		t.Fatal(err)
@@ -172,6 +171,10 @@ func TestReadStage(t *testing.T) {
 	}
 	if gpu.stageBusy || gpu.stageSize < 5<<20 {
 		t.Errorf("staging buffer of %d bytes, busy %v; want at least 5 MiB, not busy", gpu.stageSize, gpu.stageBusy)
+	}
+	gpu.Idle()
+	if gpu.stageSize != 0 {
+		t.Errorf("Idle kept the staging buffer (%d bytes)", gpu.stageSize)
 	}
 }
 
