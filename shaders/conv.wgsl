@@ -160,6 +160,70 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	put(base, gm + 3u, gn0 + 64u, c7);
 }
 
+//! conv3x3_narrow
+// The same convolution for at most 4 output channels (conv1_1's backward
+// pass to the image), where a 64-channel tile would waste most of its
+// work: one invocation per pixel computes every output channel, with the
+// weights (K-major) staged through workgroup memory 256 K rows at a time.
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> wt: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<uniform> p: P;
+
+var<workgroup> Ws: array<vec4<f32>, 256>; // K rows, one vec4 of channels each
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let hw = p.h * p.w;
+	let K = p.cin * 9u;
+	let n = (wg.y * nw.x + wg.x) * 256u + lid.x;
+	let inN = n < hw;
+	let py = i32(n / p.w);
+	let px = i32(n % p.w);
+	var acc = vec4<f32>();
+	var ci = 0u;
+	var r = 0u; // channel and tap of row k0 + kk
+	for (var k0 = 0u; k0 < K; k0 += 256u) {
+		var wv = vec4<f32>();
+		if (k0 + lid.x < K) {
+			for (var m = 0u; m < p.cout; m++) {
+				wv[m] = wt[(k0 + lid.x) * p.cout + m];
+			}
+		}
+		Ws[lid.x] = wv;
+		workgroupBarrier();
+		let kn = min(256u, K - k0);
+		for (var kk = 0u; kk < kn; kk++) {
+			let dy = (r * 11u) >> 5u; // r / 3 for r < 9
+			let yy = py + i32(dy) - 1;
+			let xx = px + i32(r - 3u * dy) - 1;
+			if (inN && yy >= 0 && yy < i32(p.h) && xx >= 0 && xx < i32(p.w)) {
+				acc = fma(vec4<f32>(x[ci * hw + u32(yy) * p.w + u32(xx)]), Ws[kk], acc);
+			}
+			r += 1u;
+			if (r == 9u) {
+				r = 0u;
+				ci += 1u;
+			}
+		}
+		workgroupBarrier();
+	}
+	if (!inN) {
+		return;
+	}
+	for (var m = 0u; m < p.cout; m++) {
+		var v = acc[m];
+		if ((p.flags & 1u) != 0u) {
+			v += bias[m];
+		}
+		if ((p.flags & 2u) != 0u) {
+			v = max(v, 0.0);
+		}
+		y[m * hw + n] = v;
+	}
+}
+
 //! conv_sum
 // y[m, p] = act(sum over slices of part[s, m, p] + bias[m]); one invocation
 // per output, p.h * p.w pixels, p.kper slices.

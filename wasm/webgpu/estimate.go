@@ -86,6 +86,9 @@ func (l layer) part() int64 {
 	}
 	var most int64
 	for _, io := range [][2]int64{{l.in, l.c}, {l.c, l.in}} {
+		if io[1] <= narrowConv {
+			continue
+		}
 		if s, _ := splitK(convGroups(int(l.h*l.w), int(io[1])), int(io[0]*9), 16); s > 1 { // TK 16, the default
 			most = max(most, int64(s)*io[1]*l.h*l.w*4)
 		}
@@ -99,6 +102,10 @@ const (
 	convTN = 128
 	convTM = 64
 )
+
+// narrowConv is the most output channels for which a conv runs as
+// conv3x3_narrow (one invocation per pixel) instead of in tiles.
+const narrowConv = 4
 
 // convGroups is the conv kernel's workgroups for hw pixels and cout
 // channels.

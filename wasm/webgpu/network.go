@@ -68,7 +68,8 @@ func (b *Backend) LoadModel(m *model.Model) error {
 }
 
 // conv runs y = conv3x3(x) with weights w (cin*9 x cout), bias and ReLU.
-// A grid of fewer than fillGroups workgroups is split along K (splitK).
+// A grid of fewer than fillGroups workgroups is split along K (splitK);
+// at most narrowConv output channels take a kernel of their own.
 func (b *Backend) conv(x *Tensor, w, bias *buffer, cin, cout int, relu bool) *Tensor {
 	y := b.tensor(cout, x.h, x.w)
 	flags := uint32(0)
@@ -79,6 +80,10 @@ func (b *Backend) conv(x *Tensor, w, bias *buffer, cin, cout int, relu bool) *Te
 	}
 	if relu {
 		flags |= 2
+	}
+	if cout <= narrowConv {
+		b.run1("conv", "conv3x3_narrow", -1, x.h*x.w, params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, 0}, x.buf, w, bias, y.buf)
+		return y
 	}
 	tiles := (x.h*x.w + convTN - 1) / convTN
 	mt := (cout + convTM - 1) / convTM
