@@ -85,22 +85,7 @@ func benchSize(t *testing.T, size int) {
 		gpu.Free(x, g)
 	}
 	// One hypercolumn-loss step at size px (forward, loss, backward, Adam).
-	m := model.Random(model.VGG19, 1, 1)
-	if err := gpu.LoadModel(m); err != nil {
-		t.Fatal(err)
-	}
-	img := gpu.Upload(smooth(size, size, 3))
-	tr0 := gpu.Forward(gpu.Upload(smooth(size, size, 4)), false)
-	target := gpu.Hypercolumns(tr0.Taps, size/4, size/4)
-	gpu.Release(tr0)
-	step := func() nnst.Tensor {
-		tr := gpu.Forward(img, true)
-		loss, coef := gpu.HypercolumnLoss(tr.Taps, target)
-		taps := tr.Taps
-		gi := gpu.Backward(tr, func(l int) nnst.Tensor { return gpu.HypercolumnLossBackward(coef, taps, target, l) })
-		gpu.Free(coef, loss)
-		return gi
-	}
+	step, done := hypercolumnStep(t, size)
 	// Steps with and without freed buffers kept past flushes
 	// (Backend.retain), each after a step that warms the pool.
 	retains := []int64{retainBytes, 0}
@@ -139,11 +124,35 @@ func benchSize(t *testing.T, size int) {
 	if err := gpu.Err(); err != nil {
 		t.Fatal(err)
 	}
-	gpu.Free(target, img)
+	done()
 	for i, r := range retains {
 		slices.Sort(times[i])
 		fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss), freed buffers kept %d MiB | %d px | %.0f (median of %d) | peak GPU memory %.0f MiB, %.1f buffers created per step |\n", r>>20, size, times[i][reps/2].Seconds()*1000, reps, float64(peaks[i])/(1<<20), float64(created[i])/reps)
 	}
+}
+
+// hypercolumnStep loads VGG19 (random weights) and returns one
+// hypercolumn-loss step at size px (forward, loss, backward; it returns
+// the image's gradient) and what frees its image and target.
+func hypercolumnStep(t *testing.T, size int) (step func() nnst.Tensor, done func()) {
+	if err := gpu.LoadModel(model.Random(model.VGG19, 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	img := gpu.Upload(smooth(size, size, 3))
+	other := gpu.Upload(smooth(size, size, 4))
+	tr0 := gpu.Forward(other, false)
+	target := gpu.Hypercolumns(tr0.Taps, size/4, size/4)
+	gpu.Release(tr0)
+	gpu.Free(other)
+	step = func() nnst.Tensor {
+		tr := gpu.Forward(img, true)
+		loss, coef := gpu.HypercolumnLoss(tr.Taps, target)
+		taps := tr.Taps
+		gi := gpu.Backward(tr, func(l int) nnst.Tensor { return gpu.HypercolumnLossBackward(coef, taps, target, l) })
+		gpu.Free(coef, loss)
+		return gi
+	}
+	return step, func() { gpu.Free(img, target) }
 }
 
 // benchConv times run (one conv dispatch) and prints a row.
@@ -383,19 +392,9 @@ func TestBenchProfile(t *testing.T) {
 		}
 		gpu.Free(img)
 
-		if err := gpu.LoadModel(model.Random(model.VGG19, 1, 1)); err != nil {
-			t.Fatal(err)
-		}
-		img = gpu.Upload(smooth(size, size, 3))
-		tr0 := gpu.Forward(gpu.Upload(smooth(size, size, 4)), false)
-		target := gpu.Hypercolumns(tr0.Taps, size/4, size/4)
-		gpu.Release(tr0)
+		hstep, done := hypercolumnStep(t, size)
 		step := func() {
-			tr := gpu.Forward(img, true)
-			loss, coef := gpu.HypercolumnLoss(tr.Taps, target)
-			taps := tr.Taps
-			gi := gpu.Backward(tr, func(l int) nnst.Tensor { return gpu.HypercolumnLossBackward(coef, taps, target, l) })
-			gpu.Free(coef, loss)
+			gi := hstep()
 			syncGPU(t, gi)
 			gpu.Free(gi)
 		}
@@ -411,7 +410,7 @@ func TestBenchProfile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gpu.Free(img, target)
+		done()
 		// The step by kernel, the costliest first.
 		byName := map[string][2]float64{}
 		for i, l := range labels {
