@@ -224,6 +224,192 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	}
 }
 
+//! conv3x3_wino
+// The same convolution by Winograd's F(2x2, 3x3): each 2x2 block of
+// outputs (a tile) comes from its 4x4 input patch d as Y = A'[U * V]A with
+// V = B'dB and U = GgG' the transformed weights (prepared on upload,
+// wt[(ci * 16 + e) * cout / 4 + co / 4] as vec4s of channels), summed over
+// input channels: 16 products per tile and channel instead of 36 multiply-
+// adds. A workgroup owns 4x4 tiles (8x8 outputs) x 32 channels; each of its
+// 16 groups of 16 invocations one element e of the 4x4 transforms, as a
+// GEMM over input channels of 16 tiles x 32 channels, 4 tiles x 8 channels
+// per invocation. Input channels go WC per step through workgroup memory
+// (the input transform is done on the way in): 4, or 8 with 24 KiB of
+// workgroup memory (flags as TK 32); at the end the products go
+// back through workgroup memory, channel by channel, for the output
+// transform. Needs cout % 4 == 0. Split K as conv3x3, kper counting input
+// channels (a multiple of WC).
+override WC: u32 = 4u; // input channels per step: 4, or 8 where workgroup memory allows
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> wt: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<uniform> p: P;
+
+var<workgroup> Vs: array<vec4<f32>, 16u * WC * 4u>; // [e][c][tile row]: 4 tiles; at the end [e][invocation]
+var<workgroup> Us: array<vec4<f32>, 16u * WC * 8u>; // [e][c][8]: 32 channels
+
+// at returns x[ci, yy, xx], 0 outside the image.
+fn at(ci: u32, yy: i32, xx: i32) -> f32 {
+	if (yy < 0 || yy >= i32(p.h) || xx < 0 || xx >= i32(p.w)) {
+		return 0.0;
+	}
+	return x[ci * p.h * p.w + u32(yy) * p.w + u32(xx)];
+}
+
+// row returns x[ci, yy, xx..xx+3].
+fn row(ci: u32, yy: i32, xx: i32) -> vec4<f32> {
+	return vec4<f32>(at(ci, yy, xx), at(ci, yy, xx + 1), at(ci, yy, xx + 2), at(ci, yy, xx + 3));
+}
+
+// out finishes channel co of this workgroup's tiles (8x8 outputs at y0,
+// x0): the products of the invocation (e, q) are in Vs[e * 16 + q], q =
+// tile row + 4 * channel octet. Invocation t transforms output t % 4 of
+// tile (t / 4) % 4 in tile row (t / 16) % 4 of octet t / 64.
+fn out(t: u32, j: u32, m0: u32, y0: u32, x0: u32, base: u32) {
+	let o = t % 4u;
+	let i = (t / 4u) % 4u;
+	let q = t / 16u;
+	let tr = q % 4u;
+	let co = m0 + 8u * (q / 4u) + j;
+	let oy = y0 + 2u * tr + o / 2u;
+	let ox = x0 + 2u * i + o % 2u;
+	// A' rows: (1, 1, 1, 0) and (0, 1, -1, -1).
+	var ca = vec4<f32>(1.0, 1.0, 1.0, 0.0);
+	if (o % 2u == 1u) {
+		ca = vec4<f32>(0.0, 1.0, -1.0, -1.0);
+	}
+	var ra = vec4<f32>(1.0, 1.0, 1.0, 0.0);
+	if (o / 2u == 1u) {
+		ra = vec4<f32>(0.0, 1.0, -1.0, -1.0);
+	}
+	var v = 0.0;
+	for (var r = 0u; r < 4u; r++) {
+		let m = vec4<f32>(Vs[(4u * r) * 16u + q][i], Vs[(4u * r + 1u) * 16u + q][i], Vs[(4u * r + 2u) * 16u + q][i], Vs[(4u * r + 3u) * 16u + q][i]);
+		v += ra[r] * dot(m, ca);
+	}
+	if (co >= p.cout || oy >= p.h || ox >= p.w) {
+		return;
+	}
+	let split = (p.flags & 4u) != 0u;
+	if (!split && (p.flags & 1u) != 0u) {
+		v += bias[co];
+	}
+	if (!split && (p.flags & 2u) != 0u) {
+		v = max(v, 0.0);
+	}
+	y[base + (co * p.h + oy) * p.w + ox] = v;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let t = lid.x;
+	let split = (p.flags & 4u) != 0u;
+	var cBeg = 0u;
+	var cEnd = p.cin;
+	var blk = wg.z * nw.x + wg.x; // 8x8 output blocks over x, then z
+	if (split) {
+		cBeg = wg.z * p.kper;
+		cEnd = min(p.cin, cBeg + p.kper);
+		blk = wg.x;
+	}
+	let bw = (p.w + 7u) / 8u;
+	let y0 = blk / bw * 8u;
+	let x0 = blk % bw * 8u;
+	let m0 = wg.y * 32u;
+	let cv = p.cout / 4u; // vec4s per weight row
+	// Input transform: item i makes row vi of V = B'dB for tile vt,
+	// channel vc of the step (B' row vi is d[fa] + s d[fb]); WC / 4 items
+	// per invocation, i = t + 256 h.
+	// GEMM: element e, tile row tq, channels 8 kq..8 kq + 7.
+	let e = t / 16u;
+	let q = t % 16u;
+	let tq = q % 4u;
+	let kq = q / 4u;
+	// c[j]: channel m0 + 8 kq + j of tiles 4 tq..4 tq + 3.
+	var c0 = vec4<f32>();
+	var c1 = vec4<f32>();
+	var c2 = vec4<f32>();
+	var c3 = vec4<f32>();
+	var c4 = vec4<f32>();
+	var c5 = vec4<f32>();
+	var c6 = vec4<f32>();
+	var c7 = vec4<f32>();
+	for (var ci0 = cBeg; ci0 < cEnd; ci0 += WC) {
+		for (var h = 0u; h < WC / 4u; h++) {
+			let i = t + 256u * h;
+			let vt = i % 16u;
+			let vc = (i / 16u) % WC;
+			let vi = i / (16u * WC);
+			let fa = i32(select(select(1u, 2u, vi == 2u), 0u, vi == 0u));
+			let fb = i32(select(select(2u, 1u, vi == 2u), 3u, vi == 3u));
+			let s = select(-1.0, 1.0, vi == 1u);
+			let vy = i32(y0 + 2u * (vt / 4u)) - 1;
+			let vx = i32(x0 + 2u * (vt % 4u)) - 1;
+			let ci = ci0 + vc;
+			var r = vec4<f32>();
+			if (ci < cEnd) {
+				r = row(ci, vy + fa, vx) + s * row(ci, vy + fb, vx);
+			}
+			let vr = vec4<f32>(r.x - r.z, r.y + r.z, r.z - r.y, r.y - r.w); // r B
+			for (var j = 0u; j < 4u; j++) {
+				Vs[((4u * vi + j) * WC + vc) * 4u + vt / 4u][vt % 4u] = vr[j];
+			}
+		}
+		for (var h = 0u; h < WC / 2u; h++) {
+			let u = t + 256u * h; // [c][e][8]
+			let uc = u / 128u;
+			let ue = (u / 8u) % 16u;
+			let uj = u % 8u;
+			var w = vec4<f32>();
+			if (ci0 + uc < cEnd && m0 + 4u * uj < p.cout) {
+				w = wt[((ci0 + uc) * 16u + ue) * cv + m0 / 4u + uj];
+			}
+			Us[(ue * WC + uc) * 8u + uj] = w;
+		}
+		workgroupBarrier();
+		let cn = min(WC, cEnd - ci0);
+		for (var c = 0u; c < cn; c++) {
+			let v = Vs[(e * WC + c) * 4u + tq];
+			let u0 = Us[(e * WC + c) * 8u + 2u * kq];
+			let u1 = Us[(e * WC + c) * 8u + 2u * kq + 1u];
+			c0 = fma(v, vec4<f32>(u0.x), c0);
+			c1 = fma(v, vec4<f32>(u0.y), c1);
+			c2 = fma(v, vec4<f32>(u0.z), c2);
+			c3 = fma(v, vec4<f32>(u0.w), c3);
+			c4 = fma(v, vec4<f32>(u1.x), c4);
+			c5 = fma(v, vec4<f32>(u1.y), c5);
+			c6 = fma(v, vec4<f32>(u1.z), c6);
+			c7 = fma(v, vec4<f32>(u1.w), c7);
+		}
+		workgroupBarrier();
+	}
+	var base = 0u;
+	if (split) {
+		base = wg.z * p.cout * p.h * p.w;
+	}
+	// Output transform, one channel of every octet at a time (a loop, not
+	// eight copies: the kernel compiles in less time).
+	for (var j = 0u; j < 8u; j++) {
+		var cj = c0;
+		switch (j) {
+			case 1u: { cj = c1; }
+			case 2u: { cj = c2; }
+			case 3u: { cj = c3; }
+			case 4u: { cj = c4; }
+			case 5u: { cj = c5; }
+			case 6u: { cj = c6; }
+			case 7u: { cj = c7; }
+			default: {}
+		}
+		workgroupBarrier();
+		Vs[t] = cj;
+		workgroupBarrier();
+		out(t, j, m0, y0, x0, base);
+	}
+}
+
 //! conv_sum
 // y[m, p] = act(sum over slices of part[s, m, p] + bias[m]); one invocation
 // per output, p.h * p.w pixels, p.kper slices.

@@ -102,8 +102,12 @@ type Backend struct {
 	// compute in time (TestPeakStages with NNST_PEAK_DRY).
 	dry bool
 	// convTK is the conv kernel's K rows per step: 16, or 32 (24 KiB of
-	// workgroup memory; benches compare the two).
+	// workgroup memory; benches compare the two); 32 also doubles
+	// Winograd's input channels per step.
 	convTK int
+	// wino: convs where winoConv allows run by Winograd's F(2x2, 3x3)
+	// (conv3x3_wino); LoadModel prepares the weights for it.
+	wino bool
 	// prof, when set, times each dispatch on the GPU (benches only).
 	prof *profile
 	// The staging buffer readbacks reuse (stage), its size and whether a
@@ -141,10 +145,17 @@ type Backend struct {
 }
 
 type convLayer struct {
-	in, out   int
-	fwd, bwd  *buffer
-	bias      *buffer
-	nfwd, nbw int
+	in, out  int
+	fwd, bwd convWeights
+	bias     *buffer
+}
+
+// convWeights are one direction of a conv's weights: the 3x3 taps K-major
+// (row ci*9 + tap holds every output channel), or with wino set Winograd's
+// transformed weights (row ci*16 + e).
+type convWeights struct {
+	buf  *buffer
+	wino bool
 }
 
 // New opens the GPU device. ctx is unused for now except for cancelling
@@ -176,7 +187,7 @@ func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 		dev: dev, queue: dev.Get("queue"), Info: info, Limits: lim,
 		pipes: map[pipeKey]*pipe{}, pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
 		enc: js.Undefined(), pass: js.Undefined(),
-		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes, retain: retainBytes, convTK: 16,
+		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes, retain: retainBytes, convTK: 16, wino: winoDefault,
 		hostStride: hostStride,
 	}
 	b.slot = max(256, lim.MinUniformBufferOffsetAlignment)
@@ -507,10 +518,14 @@ func (b *Backend) pipeline(family, name string, f16 int) *pipe {
 	comp := map[string]any{"module": mod, "entryPoint": "main"}
 	if f16 >= 0 {
 		// Bit 0 sets F16 (bank storage), bit 1 SRC16 (compact input), bit
-		// 2 the conv's TK to 32 instead of 16.
+		// 2 doubles the conv's K step: TK 32 instead of 16, WC 8 instead
+		// of 4.
 		cs := map[string]any{}
 		if strings.Contains(src, "override TK") {
 			cs["TK"] = 16 << (f16 >> 2 & 1)
+		}
+		if strings.Contains(src, "override WC") {
+			cs["WC"] = winoWC << (f16 >> 2 & 1)
 		}
 		if strings.Contains(src, "override F16") {
 			cs["F16"] = f16 & 1

@@ -56,7 +56,8 @@ func syncGPU(t *testing.T, x nnst.Tensor) {
 // px (conv1_1 to conv4_2, the repeated shapes once) and one
 // hypercolumn-loss step.
 func benchSize(t *testing.T, size int) {
-	fmt.Printf("| kernel | shape | ms | GFLOP/s |\n|---|---|---|---|\n")
+	fmt.Printf("| kernel | shape | ms | GFLOP/s (direct conv's count) |\n|---|---|---|---|\n")
+	defer func() { gpu.wino, gpu.convTK, gpu.retain = winoDefault, 16, retainBytes }()
 	for _, c := range [][3]int{{3, 64, size}, {64, 64, size}, {64, 128, size / 2}, {128, 128, size / 2}, {128, 256, size / 4}, {256, 256, size / 4}, {256, 512, size / 8}, {512, 512, size / 8}} {
 		cin, cout, hw := c[0], c[1], c[2]
 		w := make([]float32, cout*cin*9)
@@ -64,39 +65,57 @@ func benchSize(t *testing.T, size int) {
 			w[i] = float32(i%7) * 0.01
 		}
 		m := &model.Model{Layers: []model.Layer{{Kind: "conv", Name: "conv1_1", Conv: &model.Conv{In: cin, Out: cout, Weight: w, Bias: make([]float32, cout)}}}, Taps: []string{"relu1_1"}, Input: model.Torchvision}
-		if err := gpu.LoadModel(m); err != nil {
-			t.Fatal(err)
-		}
-		cl := gpu.convs[0]
 		x := gpu.Upload(tensor.New(cin, hw, hw)).(*Tensor)
 		g := gpu.Upload(tensor.New(cout, hw, hw)).(*Tensor)
-		for _, tk := range convTKs() {
-			gpu.convTK = tk
-			for _, dir := range []string{"forward", "backward-data"} {
-				benchConv(t, dir, tk, cin, cout, hw, func() nnst.Tensor {
-					if dir == "forward" {
-						return gpu.conv(x, cl.fwd, cl.bias, cin, cout, true)
-					}
-					return gpu.conv(g, cl.bwd, nil, cout, cin, false)
-				})
+		// The direct kernel with each K step, then Winograd's where it runs.
+		for _, wino := range []bool{false, true} {
+			gpu.wino = wino
+			if err := gpu.LoadModel(m); err != nil {
+				t.Fatal(err)
 			}
+			cl := gpu.convs[0]
+			tks := convTKs()
+			if wino {
+				tks = tks[:1]
+			}
+			for _, tk := range tks {
+				gpu.convTK = tk
+				for _, dir := range []string{"forward", "backward-data"} {
+					kernel := fmt.Sprintf("%s, TK %d", dir, tk)
+					if wino {
+						if cw := map[string]convWeights{"forward": cl.fwd, "backward-data": cl.bwd}[dir]; !cw.wino {
+							continue
+						}
+						kernel = dir + ", Winograd"
+					}
+					benchConv(t, kernel, cin, cout, hw, func() nnst.Tensor {
+						if dir == "forward" {
+							return gpu.conv(x, cl.fwd, cl.bias, cin, cout, true)
+						}
+						return gpu.conv(g, cl.bwd, nil, cout, cin, false)
+					})
+				}
+			}
+			gpu.convTK = 16
 		}
-		gpu.convTK = 16
 		gpu.Free(x, g)
 	}
-	// One hypercolumn-loss step at size px (forward, loss, backward, Adam).
-	step, done := hypercolumnStep(t, size)
-	// Steps with and without freed buffers kept past flushes
-	// (Backend.retain), each after a step that warms the pool.
-	retains := []int64{retainBytes, 0}
-	defer func() { gpu.retain = retainBytes }()
-	times := make([][]time.Duration, len(retains))
+	// One hypercolumn-loss step at size px (forward, loss, backward), with
+	// and without freed buffers kept past flushes (Backend.retain), and with
+	// the direct conv kernel only; each block after a step that warms the
+	// pool.
+	blocks := []struct {
+		retain int64
+		wino   bool
+	}{{retainBytes, true}, {0, true}, {retainBytes, false}}
+	times := make([][]time.Duration, len(blocks))
 	var recs []time.Duration
-	created, peaks := make([]int64, len(retains)), make([]int64, len(retains))
+	created, peaks := make([]int64, len(blocks)), make([]int64, len(blocks))
 	var nd, nsteps int
 	const reps = 5
-	for i, r := range retains {
-		gpu.retain = r
+	for i, bl := range blocks {
+		gpu.retain, gpu.wino = bl.retain, bl.wino
+		step, done := hypercolumnStep(t, size)
 		gpu.ResetPeak()
 		for rep := -1; rep < reps; rep++ {
 			c0, d0 := gpu.created, gpu.Dispatches()
@@ -111,23 +130,27 @@ func benchSize(t *testing.T, size int) {
 			}
 			times[i] = append(times[i], el)
 			created[i] += gpu.created - c0
-			nd += gpu.Dispatches() - d0
-			nsteps++
 			if i == 0 {
 				recs = append(recs, rec)
+				nd += gpu.Dispatches() - d0
+				nsteps++
 			}
 		}
 		peaks[i] = gpu.PeakBytes()
+		done()
 	}
 	slices.Sort(recs)
 	fmt.Printf("step at %d px: %d dispatches, recorded in %.1f ms (median of %d; the GPU waits for most of it)\n", size, nd/nsteps, recs[reps/2].Seconds()*1000, reps)
 	if err := gpu.Err(); err != nil {
 		t.Fatal(err)
 	}
-	done()
-	for i, r := range retains {
+	for i, bl := range blocks {
 		slices.Sort(times[i])
-		fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss), freed buffers kept %d MiB | %d px | %.0f (median of %d) | peak GPU memory %.0f MiB, %.1f buffers created per step |\n", r>>20, size, times[i][reps/2].Seconds()*1000, reps, float64(peaks[i])/(1<<20), float64(created[i])/reps)
+		conv := "Winograd's conv where it runs"
+		if !bl.wino {
+			conv = "direct conv only"
+		}
+		fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss), %s, freed buffers kept %d MiB | %d px | %.0f (median of %d) | peak GPU memory %.0f MiB, %.1f buffers created per step |\n", conv, bl.retain>>20, size, times[i][reps/2].Seconds()*1000, reps, float64(peaks[i])/(1<<20), float64(created[i])/reps)
 	}
 }
 
@@ -156,7 +179,7 @@ func hypercolumnStep(t *testing.T, size int) (step func() nnst.Tensor, done func
 }
 
 // benchConv times run (one conv dispatch) and prints a row.
-func benchConv(t *testing.T, dir string, tk, cin, cout, hw int, run func() nnst.Tensor) {
+func benchConv(t *testing.T, kernel string, cin, cout, hw int, run func() nnst.Tensor) {
 	y := run()
 	syncGPU(t, y)
 	gpu.Free(y)
@@ -170,7 +193,7 @@ func benchConv(t *testing.T, dir string, tk, cin, cout, hw int, run func() nnst.
 	el := time.Since(start) / time.Duration(reps)
 	gpu.Free(ys...)
 	flop := 2 * float64(cin*cout*9*hw*hw)
-	fmt.Printf("| conv3x3 %s, TK %d | %d->%d, %dx%d | %.2f | %.0f |\n", dir, tk, cin, cout, hw, hw, el.Seconds()*1000, flop/el.Seconds()/1e9)
+	fmt.Printf("| conv3x3 %s | %d->%d, %dx%d | %.2f | %.0f |\n", kernel, cin, cout, hw, hw, el.Seconds()*1000, flop/el.Seconds()/1e9)
 }
 
 // TestPeakStages runs the whole pipeline at NNST_PEAK_SIZE px with VGG19's
@@ -303,7 +326,12 @@ func TestBenchLayers(t *testing.T) {
 			slices.Sort(rs[i])
 			fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5, one readback at the end), of which recording the %d dispatches %.2f ms; freed buffers kept %d MiB: %d buffers created per pass\n", size, ws[i][2].Seconds()*1000, nd, rs[i][2].Seconds()*1000, r>>20, ncs[i])
 		}
-		for _, tk := range convTKs()[1:] { // the conv's other K step
+		// The direct conv kernel only, with each K step.
+		gpu.wino = false
+		if err := gpu.LoadModel(m); err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range convTKs() {
 			gpu.convTK = tk
 			whole()
 			var tw []time.Duration
@@ -312,8 +340,11 @@ func TestBenchLayers(t *testing.T) {
 				tw = append(tw, w)
 			}
 			slices.Sort(tw)
-			fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5) with the conv's TK %d\n", size, tw[2].Seconds()*1000, tk)
-			gpu.convTK = 16
+			fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5) with the direct conv only, TK %d\n", size, tw[2].Seconds()*1000, tk)
+		}
+		gpu.convTK, gpu.wino = 16, winoDefault
+		if err := gpu.LoadModel(m); err != nil {
+			t.Fatal(err)
 		}
 		fmt.Printf("\n| layer | output | ms | GFLOP/s |\n|---|---|---|---|\n")
 		var sum time.Duration

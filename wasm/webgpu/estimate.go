@@ -89,11 +89,22 @@ func (l layer) part() int64 {
 		if io[1] <= narrowConv {
 			continue
 		}
-		if s, _ := splitK(convGroups(int(l.h*l.w), int(io[1])), int(io[0]*9), 16); s > 1 { // TK 16, the default
+		if s := convSplit(int(l.h), int(l.w), int(io[0]), int(io[1]), winoDefault); s > 1 {
 			most = max(most, int64(s)*io[1]*l.h*l.w*4)
 		}
 	}
 	return most
+}
+
+// convSplit is the number of split-K slices of a conv with the default K
+// step (TK 16), run by Winograd's kernel if wino and winoConv allow.
+func convSplit(h, w, cin, cout int, wino bool) int {
+	if wino && winoConv(cin, cout) {
+		s, _ := splitK(winoBlocks(h, w)*((cout+winoTM-1)/winoTM), cin, winoWC, minSliceChannels)
+		return s
+	}
+	s, _ := splitK(convGroups(h*w, cout), cin*9, 16, minSliceRows)
+	return s
 }
 
 // The conv kernel's tiles (shaders/conv.wgsl): convTN pixels x convTM
@@ -111,20 +122,47 @@ const narrowConv = 4
 // channels.
 func convGroups(hw, cout int) int { return (hw + convTN - 1) / convTN * ((cout + convTM - 1) / convTM) }
 
-// fillGroups is the number of conv workgroups that keeps a large GPU busy
-// (about four per multiprocessor on a 132-SM GPU); minSliceRows the fewest
-// K rows a split slice sums.
+// Winograd's kernel (conv3x3_wino): workgroups of 8x8 outputs x winoTM
+// channels, winoWC input channels per step. winoDefault says whether the
+// backend uses it (Backend.wino).
 const (
-	fillGroups   = 512
-	minSliceRows = 128
+	winoTM      = 32
+	winoWC      = 4
+	winoDefault = true
+)
+
+// winoConv reports whether a conv with cin inputs and cout outputs can run
+// by Winograd's kernel: its weights are read as vec4s of channels, and
+// for fewer than 8 inputs (VGG's first layer) the direct kernel does less.
+func winoConv(cin, cout int) bool { return cin >= 8 && cout%4 == 0 && cout > narrowConv }
+
+// winoBlocks is the number of 8x8 output blocks of an h x w conv.
+func winoBlocks(h, w int) int { return (h + 7) / 8 * ((w + 7) / 8) }
+
+// weightBytes is the bytes of one direction of a conv's weights.
+func weightBytes(cin, cout int, wino bool) int64 {
+	if wino && winoConv(cin, cout) {
+		return int64(cin*cout) * 16 * 4
+	}
+	return int64(cin*cout) * 9 * 4
+}
+
+// fillGroups is the number of conv workgroups that keeps a large GPU busy
+// (about four per multiprocessor on a 132-SM GPU); a split slice sums at
+// least minSliceRows K rows (taps), or minSliceChannels input channels in
+// Winograd's kernel.
+const (
+	fillGroups       = 512
+	minSliceRows     = 128
+	minSliceChannels = 32
 )
 
 // splitK returns how many slices to split a conv's k rows into, and the rows
 // per slice (a multiple of the kernel's tk rows per step), for a grid of
 // groups workgroups: enough to reach fillGroups, each slice at least
-// minSliceRows.
-func splitK(groups, k, tk int) (split, kper int) {
-	split = min((fillGroups+groups-1)/groups, k/minSliceRows)
+// least rows.
+func splitK(groups, k, tk, least int) (split, kper int) {
+	split = min((fillGroups+groups-1)/groups, k/least)
 	if split <= 1 {
 		return 1, k
 	}
@@ -148,7 +186,7 @@ func layers(spec model.Spec, shrink, h, w int) (ls []layer, weights int64) {
 			continue
 		}
 		out := int64(max(2, spec.Width[name]/shrink))
-		weights += (2*in*out*9 + out) * 4
+		weights += weightBytes(int(in), int(out), winoDefault) + weightBytes(int(out), int(in), winoDefault) + out*4
 		ls = append(ls, layer{c: out, h: ch, w: cw, in: in, tap: slices.Contains(model.DefaultTaps, "relu"+name[4:])})
 		in = out
 	}

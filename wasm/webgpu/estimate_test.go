@@ -38,12 +38,19 @@ func TestSplitK(t *testing.T) {
 		{32, 576, 32, 4, 160}, // steps of 32 rows
 		{64, 4608, 32, 8, 576},
 	} {
-		split, kper := splitK(c.groups, c.k, c.tk)
+		split, kper := splitK(c.groups, c.k, c.tk, minSliceRows)
 		if split != c.split || kper != c.kper {
 			t.Errorf("splitK(%d, %d, %d) = %d, %d; want %d, %d", c.groups, c.k, c.tk, split, kper, c.split, c.kper)
 		}
 		if split > 1 && (kper%c.tk != 0 || (split-1)*kper >= c.k || split*kper < c.k) {
 			t.Errorf("splitK(%d, %d, %d) = %d x %d does not cover K in slices of whole steps", c.groups, c.k, c.tk, split, kper)
+		}
+	}
+	// Winograd's kernel splits input channels, 4 per step, at least 32 per
+	// slice: 512->512 at 8 x 8 (16 workgroups), at 32 x 32 (256).
+	for _, c := range []struct{ groups, k, split, kper int }{{16, 512, 16, 32}, {256, 512, 2, 256}, {16, 40, 1, 40}, {16, 70, 2, 36}} {
+		if split, kper := splitK(c.groups, c.k, winoWC, minSliceChannels); split != c.split || kper != c.kper {
+			t.Errorf("splitK(%d, %d, 4, 32) = %d, %d; want %d, %d", c.groups, c.k, split, kper, c.split, c.kper)
 		}
 	}
 }

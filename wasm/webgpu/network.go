@@ -9,9 +9,9 @@ import (
 	"nnst/core/nnst"
 )
 
-// LoadModel uploads the conv weights K-major (row ci*9 + tap holds every
-// output channel) for the forward pass and, for the backward-data pass,
-// transposed with the kernel flipped, also K-major.
+// LoadModel uploads the conv weights: for the forward pass, and for the
+// backward-data pass the same conv transposed with the kernel flipped; each
+// K-major, or transformed for Winograd's kernel where the conv takes it.
 func (b *Backend) LoadModel(m *model.Model) error {
 	tapIndex := map[string]int{}
 	for i, t := range m.Taps {
@@ -19,8 +19,8 @@ func (b *Backend) LoadModel(m *model.Model) error {
 	}
 	for _, c := range b.convs {
 		if c != nil {
-			b.freeBuf(c.fwd)
-			b.freeBuf(c.bwd)
+			b.freeBuf(c.fwd.buf)
+			b.freeBuf(c.bwd.buf)
 			b.freeBuf(c.bias)
 		}
 	}
@@ -36,22 +36,10 @@ func (b *Backend) LoadModel(m *model.Model) error {
 			continue
 		}
 		in, out := l.Conv.In, l.Conv.Out
-		fwd := make([]float32, in*out*9)
-		bwd := make([]float32, in*out*9)
-		for co := 0; co < out; co++ {
-			for ci := 0; ci < in; ci++ {
-				for k := 0; k < 9; k++ {
-					v := l.Conv.Weight[(co*in+ci)*9+k]
-					fwd[(ci*9+k)*out+co] = v
-					bwd[(co*9+8-k)*in+ci] = v
-				}
-			}
-		}
+		wt := l.Conv.Weight
 		c := &convLayer{in: in, out: out}
-		c.fwd = b.newBuf(int64(len(fwd)) * 4)
-		b.write(c.fwd, floatBytes(fwd))
-		c.bwd = b.newBuf(int64(len(bwd)) * 4)
-		b.write(c.bwd, floatBytes(bwd))
+		c.fwd = b.convWeights(in, out, func(co, ci, k int) float32 { return wt[(co*in+ci)*9+k] })
+		c.bwd = b.convWeights(out, in, func(co, ci, k int) float32 { return wt[(ci*in+co)*9+8-k] })
 		c.bias = b.newBuf(int64(len(l.Conv.Bias)) * 4)
 		b.write(c.bias, floatBytes(l.Conv.Bias))
 		b.convs[i] = c
@@ -67,41 +55,97 @@ func (b *Backend) LoadModel(m *model.Model) error {
 	return b.Err()
 }
 
-// conv runs y = conv3x3(x) with weights w (cin*9 x cout), bias and ReLU.
-// A grid of fewer than fillGroups workgroups is split along K (splitK);
-// at most narrowConv output channels take a kernel of their own.
-func (b *Backend) conv(x *Tensor, w, bias *buffer, cin, cout int, relu bool) *Tensor {
+// convWeights uploads the weights of a conv with in inputs and out outputs,
+// w(co, ci, k) its 3x3 taps: Winograd's where b.wino and winoConv allow,
+// else K-major.
+func (b *Backend) convWeights(in, out int, w func(co, ci, k int) float32) convWeights {
+	var d []float32
+	wino := b.wino && winoConv(in, out)
+	if wino {
+		d = winoWeights(in, out, w)
+	} else {
+		d = make([]float32, in*out*9)
+		for co := range out {
+			for ci := range in {
+				for k := range 9 {
+					d[(ci*9+k)*out+co] = w(co, ci, k)
+				}
+			}
+		}
+	}
+	buf := b.newBuf(int64(len(d)) * 4)
+	b.write(buf, floatBytes(d))
+	return convWeights{buf, wino}
+}
+
+// winoWeights returns the F(2x2, 3x3) transforms U = G g G' of a conv's
+// 3x3 kernels g, w(co, ci, k) their taps, as rows ci*16 + e (e = 4 i + j
+// for U[i][j]) of out channels. G has the rows (1, 0, 0), (1/2, 1/2, 1/2),
+// (1/2, -1/2, 1/2) and (0, 0, 1).
+func winoWeights(in, out int, w func(co, ci, k int) float32) []float32 {
+	u := make([]float32, in*16*out)
+	gt := func(a, b, c float64) [4]float64 { return [4]float64{a, (a + b + c) / 2, (a - b + c) / 2, c} }
+	for co := range out {
+		for ci := range in {
+			var g [3][4]float64 // G applied to each column of the kernel
+			for x := range 3 {
+				col := gt(float64(w(co, ci, x)), float64(w(co, ci, 3+x)), float64(w(co, ci, 6+x)))
+				for r := range 4 {
+					g[x][r] = col[r]
+				}
+			}
+			for r := range 4 {
+				row := gt(g[0][r], g[1][r], g[2][r])
+				for j := range 4 {
+					u[(ci*16+4*r+j)*out+co] = float32(row[j])
+				}
+			}
+		}
+	}
+	return u
+}
+
+// conv runs y = conv3x3(x) with weights w, bias and ReLU. A grid of fewer
+// than fillGroups workgroups is split along K (splitK); at most narrowConv
+// output channels take a kernel of their own.
+func (b *Backend) conv(x *Tensor, w convWeights, bias *buffer, cin, cout int, relu bool) *Tensor {
 	y := b.tensor(cout, x.h, x.w)
 	flags := uint32(0)
 	if bias != nil {
 		flags |= 1
 	} else {
-		bias = w
+		bias = w.buf
 	}
 	if relu {
 		flags |= 2
 	}
+	ps := func(flags uint32, kper int) params {
+		return params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, uint32(kper)}
+	}
 	if cout <= narrowConv {
-		b.run1("conv", "conv3x3_narrow", -1, x.h*x.w, params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, 0}, x.buf, w, bias, y.buf)
+		b.run1("conv", "conv3x3_narrow", -1, x.h*x.w, ps(flags, 0), x.buf, w.buf, bias, y.buf)
 		return y
 	}
-	tiles := (x.h*x.w + convTN - 1) / convTN
-	mt := (cout + convTM - 1) / convTM
-	over := 0 // pipeline overrides: TK 16
+	name, over, step := "conv3x3", 0, 1 // pipeline overrides: TK 16, WC 4
 	if b.convTK == 32 {
-		over = 4
+		over, step = 4, 2
 	}
-	if split, kper := splitK(convGroups(x.h*x.w, cout), cin*9, b.convTK); split > 1 && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
+	tiles, mt := (x.h*x.w+convTN-1)/convTN, (cout+convTM-1)/convTM
+	split, kper := splitK(tiles*mt, cin*9, 16*step, minSliceRows)
+	if w.wino {
+		name = "conv3x3_wino"
+		tiles, mt = winoBlocks(x.h, x.w), (cout+winoTM-1)/winoTM
+		split, kper = splitK(tiles*mt, cin, winoWC*step, minSliceChannels)
+	}
+	if split > 1 && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
 		part := b.tensor(split*cout, x.h, x.w)
-		b.dispatch3("conv", "conv3x3", over, tiles, mt, split,
-			params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), 4, uint32(kper)}, x.buf, w, bias, part.buf)
-		b.run1("conv", "conv_sum", -1, y.n(), params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, uint32(split)}, part.buf, bias, y.buf)
+		b.dispatch3("conv", name, over, tiles, mt, split, ps(4, kper), x.buf, w.buf, bias, part.buf)
+		b.run1("conv", "conv_sum", -1, y.n(), ps(flags, split), part.buf, bias, y.buf)
 		b.Free(part)
 		return y
 	}
 	gz := (tiles + b.Limits.MaxComputeWorkgroupsPerDim - 1) / b.Limits.MaxComputeWorkgroupsPerDim
-	b.dispatch3("conv", "conv3x3", over, (tiles+gz-1)/gz, mt, gz,
-		params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, 0}, x.buf, w, bias, y.buf)
+	b.dispatch3("conv", name, over, (tiles+gz-1)/gz, mt, gz, ps(flags, 0), x.buf, w.buf, bias, y.buf)
 	return y
 }
 

@@ -250,8 +250,13 @@ func convTKs() []int {
 func TestConv(t *testing.T) {
 	// {40, 70, 13, 11} and {64, 64, 9, 9} split K; the backward pass of the
 	// first and the forward pass of the last two have at most narrowConv
-	// outputs (the last with 10 chunks of 256 K rows).
-	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}, {7, 66, 23, 17}, {40, 70, 13, 11}, {64, 64, 9, 9}, {64, 3, 9, 13}, {300, 2, 5, 6}} {
+	// outputs (the last with 10 chunks of 256 K rows). With Winograd's
+	// kernel: both passes of {12, 40, 17, 19}, {20, 36, 11, 10} and {64, 64,
+	// 9, 9} (split), and the backward passes of {20, 9, 11, 10} and {40,
+	// 70, 13, 11} (split, the last slice with a partial step).
+	defer func() { gpu.wino, gpu.convTK = winoDefault, 16 }()
+	winos := 0
+	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}, {7, 66, 23, 17}, {40, 70, 13, 11}, {64, 64, 9, 9}, {64, 3, 9, 13}, {300, 2, 5, 6}, {12, 40, 17, 19}, {20, 36, 11, 10}} {
 		cin, cout, h, w := c[0], c[1], c[2], c[3]
 		r := rand.New(rand.NewPCG(uint64(cin), 5))
 		wt := make([]float32, cout*cin*9)
@@ -266,22 +271,46 @@ func TestConv(t *testing.T) {
 		x := randT(cin, h, w, 7)
 		want := tensor.New(cout, h, w)
 		l.Forward(x.Data, h, w, true, want.Data)
-		m := &model.Model{Layers: []model.Layer{{Kind: "conv", Name: "conv1_1", Conv: &model.Conv{In: cin, Out: cout, Weight: wt, Bias: bias}}}, Taps: []string{"relu1_1"}, Input: model.Torchvision}
-		if err := gpu.LoadModel(m); err != nil {
-			t.Fatal(err)
-		}
-		cl := gpu.convs[0]
-		gx := gpu.Upload(x).(*Tensor)
 		g := randT(cout, h, w, 8)
 		wantB := tensor.New(cin, h, w)
 		l.BackwardData(g.Data, h, w, wantB.Data)
-		for _, tk := range convTKs() {
-			gpu.convTK = tk
-			name := fmt.Sprintf("%dx%d %dx%d, TK %d", cin, cout, h, w, tk)
-			check(t, "conv forward "+name, gpu.conv(gx, cl.fwd, cl.bias, cin, cout, true), want, 1e-5)
-			check(t, "conv backward "+name, gpu.conv(gpu.Upload(g).(*Tensor), cl.bwd, nil, cout, cin, false), wantB, 1e-5)
+		m := &model.Model{Layers: []model.Layer{{Kind: "conv", Name: "conv1_1", Conv: &model.Conv{In: cin, Out: cout, Weight: wt, Bias: bias}}}, Taps: []string{"relu1_1"}, Input: model.Torchvision}
+		gx := gpu.Upload(x).(*Tensor)
+		gg := gpu.Upload(g).(*Tensor)
+		for _, wino := range []bool{false, true} {
+			gpu.wino = wino
+			if err := gpu.LoadModel(m); err != nil {
+				t.Fatal(err)
+			}
+			cl := gpu.convs[0]
+			if cl.fwd.wino != (wino && winoConv(cin, cout)) || cl.bwd.wino != (wino && winoConv(cout, cin)) {
+				t.Fatalf("%dx%d: Winograd weights %v %v with wino %v", cin, cout, cl.fwd.wino, cl.bwd.wino, wino)
+			}
+			for _, tk := range convTKs() {
+				gpu.convTK = tk
+				t0 := time.Now()
+				name := fmt.Sprintf("%dx%d %dx%d, TK %d", cin, cout, h, w, tk)
+				if cl.fwd.wino {
+					name = fmt.Sprintf("%dx%d %dx%d, Winograd WC %d", cin, cout, h, w, tk/4)
+				}
+				check(t, "conv forward "+name, gpu.conv(gx, cl.fwd, cl.bias, cin, cout, true), want, 1e-5)
+				name = fmt.Sprintf("%dx%d %dx%d, TK %d", cin, cout, h, w, tk)
+				if cl.bwd.wino {
+					name = fmt.Sprintf("%dx%d %dx%d, Winograd WC %d", cin, cout, h, w, tk/4)
+				}
+				check(t, "conv backward "+name, gpu.conv(gg, cl.bwd, nil, cout, cin, false), wantB, 1e-5)
+				t.Logf("%s wino %v: %v", name, wino, time.Since(t0))
+			}
+			for _, cw := range []convWeights{cl.fwd, cl.bwd} {
+				if cw.wino {
+					winos++
+				}
+			}
 		}
-		gpu.convTK = 16
+		gpu.Free(gx, gg)
+	}
+	if winos != 8 {
+		t.Errorf("%d passes by Winograd's kernel, want 8", winos)
 	}
 }
 
