@@ -14,7 +14,7 @@
 // conv_sum adds the slices, the bias and the ReLU.
 struct P {
 	cout: u32, cin: u32, h: u32, w: u32,
-	flags: u32, // bit 0: add bias, bit 1: ReLU, bit 2: split K
+	flags: u32, // bit 0: add bias, bit 1: ReLU, bit 2: split K, bit 3: transposed (conv3x3_wino)
 	kper: u32, // K rows per slice (a multiple of TK) when split; conv_sum: slices
 }
 
@@ -238,7 +238,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 // workgroup memory (flags as TK 32); at the end the products go
 // back through workgroup memory, channel by channel, for the output
 // transform. Needs cout % 4 == 0. Split K as conv3x3, kper counting input
-// channels (a multiple of WC).
+// channels (a multiple of WC). Flags bit 3: the backward-data pass, reading
+// the forward conv's weights (cout of them per row: p.cin here, a multiple
+// of 4) transposed and turned, instead of weights of its own.
 override WC: u32 = 4u; // input channels per step: 4, or 8 where workgroup memory allows
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -256,6 +258,15 @@ fn at(ci: u32, yy: i32, xx: i32) -> f32 {
 		return 0.0;
 	}
 	return x[ci * p.h * p.w + u32(yy) * p.w + u32(xx)];
+}
+
+// flip maps element e of a kernel's transform to that element of the
+// transform of the kernel turned by 180 degrees: G flips with rows 0 and 3
+// swapped, so U[i][j] becomes U[f(i)][f(j)], f swapping 0 and 3.
+fn flip(e: u32) -> u32 {
+	let i = e / 4u;
+	let j = e % 4u;
+	return 4u * select(i, 3u - i, i == 0u || i == 3u) + select(j, 3u - j, j == 0u || j == 3u);
 }
 
 // row returns x[ci, yy, xx..xx+3].
@@ -319,6 +330,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	let x0 = blk % bw * 8u;
 	let m0 = wg.y * 32u;
 	let cv = p.cout / 4u; // vec4s per weight row
+	let tr = (p.flags & 8u) != 0u;
 	// Input transform: item i makes row vi of V = B'dB for tile vt,
 	// channel vc of the step (B' row vi is d[fa] + s d[fb]); WC / 4 items
 	// per invocation, i = t + 256 h.
@@ -358,15 +370,30 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 			}
 		}
 		for (var h = 0u; h < WC / 2u; h++) {
-			let u = t + 256u * h; // [c][e][8]
-			let uc = u / 128u;
-			let ue = (u / 8u) % 16u;
-			let uj = u % 8u;
-			var w = vec4<f32>();
-			if (ci0 + uc < cEnd && m0 + 4u * uj < p.cout) {
-				w = wt[((ci0 + uc) * 16u + ue) * cv + m0 / 4u + uj];
+			let u = t + 256u * h;
+			if (tr) {
+				// u = [e][32 channels][WC / 4]: a vec4 of 4 steps' channels
+				// from the forward conv's weights, stored across Us.
+				let uc = 4u * (u % (WC / 4u));
+				let uo = (u / (WC / 4u)) % 32u;
+				let ue = u / (8u * WC);
+				var w = vec4<f32>();
+				if (ci0 + uc < cEnd && m0 + uo < p.cout) {
+					w = wt[((m0 + uo) * 16u + flip(ue)) * (p.cin / 4u) + (ci0 + uc) / 4u];
+				}
+				for (var k = 0u; k < 4u; k++) {
+					Us[(ue * WC + uc + k) * 8u + uo / 4u][uo % 4u] = w[k];
+				}
+			} else {
+				let uc = u / 128u; // u = [c][e][8]
+				let ue = (u / 8u) % 16u;
+				let uj = u % 8u;
+				var w = vec4<f32>();
+				if (ci0 + uc < cEnd && m0 + 4u * uj < p.cout) {
+					w = wt[((ci0 + uc) * 16u + ue) * cv + m0 / 4u + uj];
+				}
+				Us[(ue * WC + uc) * 8u + uj] = w;
 			}
-			Us[(ue * WC + uc) * 8u + uj] = w;
 		}
 		workgroupBarrier();
 		let cn = min(WC, cEnd - ci0);

@@ -152,10 +152,11 @@ type convLayer struct {
 
 // convWeights are one direction of a conv's weights: the 3x3 taps K-major
 // (row ci*9 + tap holds every output channel), or with wino set Winograd's
-// transformed weights (row ci*16 + e).
+// transformed weights (row ci*16 + e); with tr set too, the forward conv's
+// (the same buffer), read transposed and turned for the backward pass.
 type convWeights struct {
-	buf  *buffer
-	wino bool
+	buf      *buffer
+	wino, tr bool
 }
 
 // New opens the GPU device. ctx is unused for now except for cancelling

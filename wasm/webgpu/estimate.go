@@ -139,12 +139,18 @@ func winoConv(cin, cout int) bool { return cin >= 8 && cout%4 == 0 && cout > nar
 // winoBlocks is the number of 8x8 output blocks of an h x w conv.
 func winoBlocks(h, w int) int { return (h + 7) / 8 * ((w + 7) / 8) }
 
-// weightBytes is the bytes of one direction of a conv's weights.
-func weightBytes(cin, cout int, wino bool) int64 {
-	if wino && winoConv(cin, cout) {
-		return int64(cin*cout) * 16 * 4
+// convBytes is the bytes of a conv's weights, forward and backward (one
+// buffer for both when Winograd's kernel runs both).
+func convBytes(cin, cout int, wino bool) int64 {
+	n := int64(cin * cout * 4)
+	fwd, bwd := wino && winoConv(cin, cout), wino && winoConv(cout, cin)
+	switch {
+	case fwd && bwd:
+		return 16 * n
+	case fwd || bwd:
+		return 25 * n
 	}
-	return int64(cin*cout) * 9 * 4
+	return 18 * n
 }
 
 // fillGroups is the number of conv workgroups that keeps a large GPU busy
@@ -186,7 +192,7 @@ func layers(spec model.Spec, shrink, h, w int) (ls []layer, weights int64) {
 			continue
 		}
 		out := int64(max(2, spec.Width[name]/shrink))
-		weights += weightBytes(int(in), int(out), winoDefault) + weightBytes(int(out), int(in), winoDefault) + out*4
+		weights += convBytes(int(in), int(out), winoDefault) + out*4
 		ls = append(ls, layer{c: out, h: ch, w: cw, in: in, tap: slices.Contains(model.DefaultTaps, "relu"+name[4:])})
 		in = out
 	}

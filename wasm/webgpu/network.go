@@ -11,7 +11,8 @@ import (
 
 // LoadModel uploads the conv weights: for the forward pass, and for the
 // backward-data pass the same conv transposed with the kernel flipped; each
-// K-major, or transformed for Winograd's kernel where the conv takes it.
+// K-major, or transformed for Winograd's kernel where the conv takes it,
+// whose backward pass reads the forward pass's weights.
 func (b *Backend) LoadModel(m *model.Model) error {
 	tapIndex := map[string]int{}
 	for i, t := range m.Taps {
@@ -20,7 +21,9 @@ func (b *Backend) LoadModel(m *model.Model) error {
 	for _, c := range b.convs {
 		if c != nil {
 			b.freeBuf(c.fwd.buf)
-			b.freeBuf(c.bwd.buf)
+			if !c.bwd.tr {
+				b.freeBuf(c.bwd.buf)
+			}
 			b.freeBuf(c.bias)
 		}
 	}
@@ -39,7 +42,11 @@ func (b *Backend) LoadModel(m *model.Model) error {
 		wt := l.Conv.Weight
 		c := &convLayer{in: in, out: out}
 		c.fwd = b.convWeights(in, out, func(co, ci, k int) float32 { return wt[(co*in+ci)*9+k] })
-		c.bwd = b.convWeights(out, in, func(co, ci, k int) float32 { return wt[(ci*in+co)*9+8-k] })
+		if c.fwd.wino && winoConv(out, in) {
+			c.bwd = convWeights{c.fwd.buf, true, true}
+		} else {
+			c.bwd = b.convWeights(out, in, func(co, ci, k int) float32 { return wt[(ci*in+co)*9+8-k] })
+		}
 		c.bias = b.newBuf(int64(len(l.Conv.Bias)) * 4)
 		b.write(c.bias, floatBytes(l.Conv.Bias))
 		b.convs[i] = c
@@ -75,7 +82,7 @@ func (b *Backend) convWeights(in, out int, w func(co, ci, k int) float32) convWe
 	}
 	buf := b.newBuf(int64(len(d)) * 4)
 	b.write(buf, floatBytes(d))
-	return convWeights{buf, wino}
+	return convWeights{buf: buf, wino: wino}
 }
 
 // winoWeights returns the F(2x2, 3x3) transforms U = G g G' of a conv's
@@ -119,6 +126,10 @@ func (b *Backend) conv(x *Tensor, w convWeights, bias *buffer, cin, cout int, re
 	if relu {
 		flags |= 2
 	}
+	tr := uint32(0)
+	if w.tr {
+		tr = 8
+	}
 	ps := func(flags uint32, kper int) params {
 		return params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, uint32(kper)}
 	}
@@ -139,13 +150,13 @@ func (b *Backend) conv(x *Tensor, w convWeights, bias *buffer, cin, cout int, re
 	}
 	if split > 1 && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
 		part := b.tensor(split*cout, x.h, x.w)
-		b.dispatch3("conv", name, over, tiles, mt, split, ps(4, kper), x.buf, w.buf, bias, part.buf)
+		b.dispatch3("conv", name, over, tiles, mt, split, ps(4|tr, kper), x.buf, w.buf, bias, part.buf)
 		b.run1("conv", "conv_sum", -1, y.n(), ps(flags, split), part.buf, bias, y.buf)
 		b.Free(part)
 		return y
 	}
 	gz := (tiles + b.Limits.MaxComputeWorkgroupsPerDim - 1) / b.Limits.MaxComputeWorkgroupsPerDim
-	b.dispatch3("conv", name, over, (tiles+gz-1)/gz, mt, gz, ps(flags, 0), x.buf, w.buf, bias, y.buf)
+	b.dispatch3("conv", name, over, (tiles+gz-1)/gz, mt, gz, ps(flags|tr, 0), x.buf, w.buf, bias, y.buf)
 	return y
 }
 
