@@ -24,8 +24,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall/js"
 	"unsafe"
@@ -63,13 +65,28 @@ func gt(t nnst.Tensor) *Tensor {
 
 type pipe struct {
 	v      js.Value
-	layout js.Value
-	// A bind group descriptor kept for reuse: each dispatch sets its
-	// buffers and uniform offset (createBindGroup copies the descriptor),
-	// far fewer calls into JavaScript than building it anew.
+	layout js.Value // its bind group layout: storage buffers, then the uniforms at a dynamic offset
+	nbuf   int      // storage buffers
+	// A bind group descriptor kept for reuse: a new bind group sets its
+	// buffers in it (createBindGroup copies it), far fewer calls into
+	// JavaScript than building it anew.
 	desc js.Value
-	res  []js.Value // resource objects of the buffers, then of the uniforms
+	res  []js.Value // resource objects of the buffers
 }
+
+// maxBuffers is the most storage buffers a kernel binds.
+const maxBuffers = 10
+
+// groupKey names a cached bind group: a pipeline's and its buffers (the
+// uniforms are the arena's, at a dynamic offset).
+type groupKey struct {
+	p    *pipe
+	bufs [maxBuffers]*buffer
+}
+
+// maxGroups is the most bind groups cached; past it the cache starts
+// anew (entries of destroyed buffers are never hit again, and go then).
+const maxGroups = 4096
 
 // pipeKey names a compiled kernel: family, kernel and overrides (the
 // f16 bits of pipeline).
@@ -84,14 +101,17 @@ type Backend struct {
 	Info       AdapterInfo
 	Limits     Limits
 
-	pipes  map[pipeKey]*pipe
-	pool   map[int64][]*buffer
-	tables map[[3]int]*buffer
-	big    int64 // pooled buffers of this size or more go at the next flush (see trim)
-	spare  int64 // flushSpare flushes when the pool holds more big bytes
-	pooled int64 // bytes of big pooled buffers freed since the last flush
-	retain int64 // pooled buffers kept past trim, at most (bytes)
-	kept   int64 // bytes of pooled buffers kept past trim
+	pipes      map[pipeKey]*pipe
+	groups     map[groupKey]js.Value // bind groups, reused while their buffers live
+	dynOff     js.Value              // a Uint32Array(1): the uniforms' offset for setBindGroup
+	groupsMade int                   // bind groups made (not found in groups)
+	pool       map[int64][]*buffer
+	tables     map[[3]int]*buffer
+	big        int64 // pooled buffers of this size or more go at the next flush (see trim)
+	spare      int64 // flushSpare flushes when the pool holds more big bytes
+	pooled     int64 // bytes of big pooled buffers freed since the last flush
+	retain     int64 // pooled buffers kept past trim, at most (bytes)
+	kept       int64 // bytes of pooled buffers kept past trim
 
 	live, alloc, peak int64
 	largest           int64 // the largest buffer allocated
@@ -186,7 +206,7 @@ func New(ctx context.Context) (*Backend, error) {
 func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 	b := &Backend{
 		dev: dev, queue: dev.Get("queue"), Info: info, Limits: lim,
-		pipes: map[pipeKey]*pipe{}, pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
+		pipes: map[pipeKey]*pipe{}, groups: map[groupKey]js.Value{}, dynOff: js.Global().Get("Uint32Array").New(1), pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
 		enc: js.Undefined(), pass: js.Undefined(),
 		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes, retain: retainBytes, convTK: 16, wino: winoDefault,
 		hostStride: hostStride,
@@ -516,6 +536,10 @@ func (b *Backend) pipeline(family, name string, f16 int) *pipe {
 			}
 		}
 	}
+	layout, nbuf, err := bindLayout(b.dev, src)
+	if err != nil {
+		panic(fmt.Sprintf("kernel %s/%s: %v", family, name, err))
+	}
 	comp := map[string]any{"module": mod, "entryPoint": "main"}
 	if f16 >= 0 {
 		// Bit 0 sets F16 (bank storage), bit 1 SRC16 (compact input), bit
@@ -539,11 +563,12 @@ func (b *Backend) pipeline(family, name string, f16 int) *pipe {
 	var v js.Value
 	label := fmt.Sprintf("%s/%s/%d", family, name, f16)
 	if err := try(func() {
-		v = b.dev.Call("createComputePipeline", jsObject(map[string]any{"layout": "auto", "compute": jsObject(comp), "label": label}))
+		pl := b.dev.Call("createPipelineLayout", jsObject(map[string]any{"bindGroupLayouts": jsArray(layout)}))
+		v = b.dev.Call("createComputePipeline", jsObject(map[string]any{"layout": pl, "compute": jsObject(comp), "label": label}))
 	}); err != nil {
 		b.fail(fmt.Errorf("pipeline %s: %w", label, err))
 	}
-	p := &pipe{v: v, layout: v.Call("getBindGroupLayout", 0)}
+	p := &pipe{v: v, layout: layout, nbuf: nbuf}
 	b.pipes[key] = p
 	return p
 }
@@ -580,37 +605,82 @@ func (b *Backend) dispatch3(family, name string, f16 int, gx, gy, gz int, ps par
 		binary.LittleEndian.PutUint32(b.arena[off+4*i:], 0)
 	}
 	b.arenaOff += b.slot
-	if len(p.res) != len(bufs)+1 {
-		b.newDesc(p, len(bufs))
+	if len(bufs) != p.nbuf {
+		panic(fmt.Sprintf("kernel %s/%s binds %d buffers, not %d", family, name, p.nbuf, len(bufs)))
 	}
-	for i, buf := range bufs {
-		p.res[i].Set("buffer", buf.v)
+	key := groupKey{p: p}
+	copy(key.bufs[:], bufs)
+	bg, ok := b.groups[key]
+	if !ok {
+		if len(b.groups) >= maxGroups {
+			clear(b.groups)
+		}
+		bg = b.bindGroup(p, bufs)
+		b.groups[key] = bg
+		b.groupsMade++
 	}
-	p.res[len(bufs)].Set("offset", off)
-	bg := b.dev.Call("createBindGroup", p.desc)
 	if b.passPipe != p {
 		b.pass.Call("setPipeline", p.v)
 		b.passPipe = p
 	}
-	b.pass.Call("setBindGroup", 0, bg)
+	b.dynOff.SetIndex(0, off)
+	b.pass.Call("setBindGroup", 0, bg, b.dynOff, 0, 1)
 	if !b.dry {
 		b.pass.Call("dispatchWorkgroups", gx, gy, gz)
 	}
 	b.dispatchN++
 }
 
-// newDesc makes p's reusable bind group descriptor for n buffers and the
-// uniform slot.
-func (b *Backend) newDesc(p *pipe, n int) {
-	ents := js.Global().Get("Array").New(n + 1)
-	p.res = make([]js.Value, n+1)
-	for i := range n + 1 {
-		p.res[i] = jsObject(map[string]any{"buffer": b.arenaBuf})
-		ents.SetIndex(i, jsObject(map[string]any{"binding": i, "resource": p.res[i]}))
+// bindGroup makes p's bind group of bufs and the uniform arena.
+func (b *Backend) bindGroup(p *pipe, bufs []*buffer) js.Value {
+	if p.res == nil {
+		ents := js.Global().Get("Array").New(p.nbuf + 1)
+		p.res = make([]js.Value, p.nbuf)
+		for i := range p.nbuf {
+			p.res[i] = jsObject(map[string]any{"buffer": b.arenaBuf})
+			ents.SetIndex(i, jsObject(map[string]any{"binding": i, "resource": p.res[i]}))
+		}
+		ents.SetIndex(p.nbuf, jsObject(map[string]any{"binding": p.nbuf, "resource": jsObject(map[string]any{"buffer": b.arenaBuf, "size": 64})}))
+		p.desc = jsObject(map[string]any{"layout": p.layout, "entries": ents})
 	}
-	p.res[n].Set("size", 64)
-	p.desc = jsObject(map[string]any{"layout": p.layout, "entries": ents})
+	for i, buf := range bufs {
+		p.res[i].Set("buffer", buf.v)
+	}
+	return b.dev.Call("createBindGroup", p.desc)
 }
+
+// bindLayout makes the bind group layout of a kernel from its WGSL: its
+// bindings must be storage buffers 0..n-1 and the uniforms at n, which
+// take a dynamic offset (into the arena). It returns the layout and n.
+func bindLayout(dev js.Value, src string) (js.Value, int, error) {
+	m := bindingRE.FindAllStringSubmatch(src, -1)
+	ents := js.Global().Get("Array").New(len(m))
+	for i, b := range m {
+		if b[1] != strconv.Itoa(i) {
+			return js.Value{}, 0, fmt.Errorf("binding %s where %d was due", b[1], i)
+		}
+		access := strings.ReplaceAll(b[2], " ", "")
+		buf := map[string]any{}
+		switch {
+		case access == "uniform" && i == len(m)-1:
+			buf["type"], buf["hasDynamicOffset"] = "uniform", true
+		case access == "storage,read_write" && i < len(m)-1:
+			buf["type"] = "storage"
+		case (access == "storage,read" || access == "storage") && i < len(m)-1:
+			buf["type"] = "read-only-storage"
+		default:
+			return js.Value{}, 0, fmt.Errorf("binding %d is var<%s>: want storage buffers, then the uniforms", i, b[2])
+		}
+		ents.SetIndex(i, jsObject(map[string]any{"binding": i, "visibility": shaderStageCompute, "buffer": jsObject(buf)}))
+	}
+	if len(m) == 0 || len(m)-1 > maxBuffers {
+		return js.Value{}, 0, fmt.Errorf("%d bindings", len(m))
+	}
+	return dev.Call("createBindGroupLayout", jsObject(map[string]any{"entries": ents})), len(m) - 1, nil
+}
+
+// bindingRE matches a binding of group 0 and its address space and access.
+var bindingRE = regexp.MustCompile(`@group\(0\)\s*@binding\((\d+)\)\s*var<([^>]*)>`)
 
 // run1 dispatches one invocation per element (256 per workgroup, 2-D grid
 // when needed).

@@ -110,7 +110,7 @@ func benchSize(t *testing.T, size int) {
 	}{{retainBytes, true}, {0, true}, {retainBytes, false}}
 	times := make([][]time.Duration, len(blocks))
 	var recs []time.Duration
-	created, peaks := make([]int64, len(blocks)), make([]int64, len(blocks))
+	created, peaks, groups := make([]int64, len(blocks)), make([]int64, len(blocks)), make([]int, len(blocks))
 	var nd, nsteps int
 	const reps = 5
 	for i, bl := range blocks {
@@ -118,7 +118,7 @@ func benchSize(t *testing.T, size int) {
 		step, done := hypercolumnStep(t, size)
 		gpu.ResetPeak()
 		for rep := -1; rep < reps; rep++ {
-			c0, d0 := gpu.created, gpu.Dispatches()
+			c0, d0, g0 := gpu.created, gpu.Dispatches(), gpu.groupsMade
 			start := time.Now()
 			gi := step()
 			rec := time.Since(start)
@@ -130,6 +130,7 @@ func benchSize(t *testing.T, size int) {
 			}
 			times[i] = append(times[i], el)
 			created[i] += gpu.created - c0
+			groups[i] += gpu.groupsMade - g0
 			if i == 0 {
 				recs = append(recs, rec)
 				nd += gpu.Dispatches() - d0
@@ -150,7 +151,7 @@ func benchSize(t *testing.T, size int) {
 		if !bl.wino {
 			conv = "direct conv only"
 		}
-		fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss), %s, freed buffers kept %d MiB | %d px | %.0f (median of %d) | peak GPU memory %.0f MiB, %.1f buffers created per step |\n", conv, bl.retain>>20, size, times[i][reps/2].Seconds()*1000, reps, float64(peaks[i])/(1<<20), float64(created[i])/reps)
+		fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss), %s, freed buffers kept %d MiB | %d px | %.0f (median of %d) | peak GPU memory %.0f MiB, %.1f buffers and %.1f bind groups created per step |\n", conv, bl.retain>>20, size, times[i][reps/2].Seconds()*1000, reps, float64(peaks[i])/(1<<20), float64(created[i])/reps, float64(groups[i])/reps)
 	}
 }
 

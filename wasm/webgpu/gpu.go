@@ -11,15 +11,16 @@ import (
 
 // Buffer usage and map mode flags of the WebGPU API.
 const (
-	usageMapRead  = 0x0001
-	usageMapWrite = 0x0002
-	usageCopySrc  = 0x0004
-	usageCopyDst  = 0x0008
-	usageUniform  = 0x0040
-	usageStorage  = 0x0080
-	usageQuery    = 0x0200 // QUERY_RESOLVE
-	mapModeRead   = 0x0001
-	storageUsages = usageStorage | usageCopySrc | usageCopyDst
+	usageMapRead       = 0x0001
+	usageMapWrite      = 0x0002
+	usageCopySrc       = 0x0004
+	usageCopyDst       = 0x0008
+	usageUniform       = 0x0040
+	usageStorage       = 0x0080
+	usageQuery         = 0x0200 // QUERY_RESOLVE
+	shaderStageCompute = 0x4
+	mapModeRead        = 0x0001
+	storageUsages      = usageStorage | usageCopySrc | usageCopyDst
 )
 
 // Limits are the device limits the backend relies on, as granted.

@@ -190,6 +190,37 @@ func TestUploadDownloadAxpbyZeros(t *testing.T) {
 	}
 }
 
+// TestBindGroups checks the cached bind groups: dispatches of one kernel
+// on the same buffers in one submit share one, each with its own uniforms
+// (the dynamic offset); a new buffer gets a new one.
+func TestBindGroups(t *testing.T) {
+	z := gpu.Zeros(3, 5, 4).(*Tensor)
+	gpu.Flush()
+	made := gpu.groupsMade
+	n := z.n()
+	want := tensor.New(3, 5, 4)
+	for i := range 3 { // fill the first n/(i+1) elements with i+1
+		gpu.fill(z.buf, n/(i+1), float32(i+1))
+		for j := range n / (i + 1) {
+			want.Data[j] = float32(i + 1)
+		}
+	}
+	check(t, "three fills in one submit", z, want, 0)
+	if d := gpu.groupsMade - made; d != 0 {
+		t.Errorf("%d bind groups made for 3 dispatches on the same buffer, want 0 (Zeros made it)", d)
+	}
+	x := randT(3, 5, 4, 3)
+	gx := gpu.Upload(x).(*Tensor)
+	made = gpu.groupsMade
+	gpu.fill(gx.buf, 7, -1)
+	copy(x.Data, []float32{-1, -1, -1, -1, -1, -1, -1})
+	check(t, "a fill of another buffer", gx, x, 0)
+	if d := gpu.groupsMade - made; d != 1 {
+		t.Errorf("%d bind groups made for another buffer, want 1", d)
+	}
+	gpu.Free(gx, z)
+}
+
 func ops3(x, y *tensor.T, a, b float32) *tensor.T {
 	return cpuT(ref.Axpby(a, ref.Upload(x), b, upOrNil(y)))
 }
