@@ -417,7 +417,7 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 	}
 	b.count(size)
 	v := b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages}))
-	return &buffer{v: v, size: size}
+	return &buffer{v: v, size: size, id: b.created}
 }
 
 // bigBuf is the size from which freed buffers are reused until the next
@@ -469,7 +469,9 @@ func (b *Backend) trim(all bool) {
 		}
 		b.pool[size] = l[:k]
 	}
-	slices.SortFunc(old, func(x, y *buffer) int { return cmp.Or(y.idle-x.idle, cmp.Compare(y.size, x.size)) })
+	// In a fixed order (the pool's map is not): passes that repeat get the
+	// same buffers in the same places, and so their cached bind groups.
+	slices.SortFunc(old, func(x, y *buffer) int { return cmp.Or(y.idle-x.idle, cmp.Compare(y.size, x.size), cmp.Compare(x.id, y.id)) })
 	b.kept = 0
 	for _, buf := range old {
 		if b.kept+buf.size <= b.retain {

@@ -162,6 +162,7 @@ type buffer struct {
 	size int64
 	idle int  // flush count when it went back to the pool
 	kept bool // a pooled buffer kept past trim (Backend.retain)
+	id   int64
 }
 
 func bytesToJS(b []byte) js.Value {
