@@ -252,14 +252,6 @@ override WC: u32 = 4u; // input channels per step: 4, or 8 where workgroup memor
 var<workgroup> Vs: array<vec4<f32>, 16u * WC * 4u>; // [e][c][tile row]: 4 tiles; at the end [e][invocation]
 var<workgroup> Us: array<vec4<f32>, 16u * WC * 8u>; // [e][c][8]: 32 channels
 
-// at returns x[ci, yy, xx], 0 outside the image.
-fn at(ci: u32, yy: i32, xx: i32) -> f32 {
-	if (yy < 0 || yy >= i32(p.h) || xx < 0 || xx >= i32(p.w)) {
-		return 0.0;
-	}
-	return x[ci * p.h * p.w + u32(yy) * p.w + u32(xx)];
-}
-
 // flip maps element e of a kernel's transform to that element of the
 // transform of the kernel turned by 180 degrees: G flips with rows 0 and 3
 // swapped, so U[i][j] becomes U[f(i)][f(j)], f swapping 0 and 3.
@@ -269,9 +261,20 @@ fn flip(e: u32) -> u32 {
 	return 4u * select(i, 3u - i, i == 0u || i == 3u) + select(j, 3u - j, j == 0u || j == 3u);
 }
 
-// row returns x[ci, yy, xx..xx+3].
+// row returns x[ci, yy, xx..xx+3], 0 outside the image.
 fn row(ci: u32, yy: i32, xx: i32) -> vec4<f32> {
-	return vec4<f32>(at(ci, yy, xx), at(ci, yy, xx + 1), at(ci, yy, xx + 2), at(ci, yy, xx + 3));
+	var r = vec4<f32>();
+	if (yy < 0 || yy >= i32(p.h)) {
+		return r;
+	}
+	let base = (ci * p.h + u32(yy)) * p.w;
+	for (var k = 0; k < 4; k++) {
+		let xk = xx + k;
+		if (xk >= 0 && xk < i32(p.w)) {
+			r[k] = x[base + u32(xk)];
+		}
+	}
+	return r;
 }
 
 // out finishes channel co of this workgroup's tiles (8x8 outputs at y0,
