@@ -1,8 +1,8 @@
 # Device call 2 (carry .dev/b and .gl, right after call 1 while the machine
 # is warm): WebGPU on the NVIDIA GPU in Chromium; kernel and step timings,
 # the onnxruntime-web comparison, the full app run, the parity suite.
-# `device-run.sh bench` runs only the timings (about 30 s; twice that and
-# alternating with the base's when pack.sh ran with BASE=<revision>).
+# `device-run.sh bench` runs only the timings (about a minute; alternating
+# with the base's, ROUNDS times (2), when pack.sh ran with BASE=<revision>).
 N=/tmp/n; L=$OUT/all.log; T0=$(date +%s)
 say() { echo "=== $(( $(date +%s) - T0 ))s $*" | tee -a $L; }
 [ -x $N/chr/chromium-headless-shell ] || { say "no Chromium: run device-setup.sh first"; exit 3; }
@@ -18,12 +18,12 @@ say "adapter"; timeout 30 $W -test.run 'TestAdapter$' -test.v 2>&1 | tee -a $L |
 # timings P: the kernel, step and layer benches and the onnxruntime-web
 # comparison with the test and page binaries of prefix P ("" or base-).
 timings() {
-	say "kernels and steps ${1:-current}"; NNST_BENCH=1 NNST_BENCH_SIZES=256,512 timeout 100 $N/bin/wasmbrowser $N/bin/${1}webgpu.test.wasm -test.run '^TestBench' -test.v 2>&1 | tee -a $L
+	say "kernels and steps ${1:-current}"; NNST_BENCH=1 NNST_BENCH_SIZES=256,512 timeout 150 $N/bin/wasmbrowser $N/bin/${1}webgpu.test.wasm -test.run '^TestBench' -test.v 2>&1 | tee -a $L
 	say "onnxruntime-web ${1:-current}"; NNST_BENCH_WASM=$N/bin/${1}webgpu-page.wasm timeout 110 $N/bin/ortbench -webgpu -sizes 256,512 -rounds 5 -model $(ls $N/dist/models/*.safetensors) 2>&1 | tee -a $L
 }
 mkdir -p wasm/simd/bench/node_modules/onnxruntime-web && rm -rf wasm/simd/bench/node_modules/onnxruntime-web/dist && cp -r $N/ort wasm/simd/bench/node_modules/onnxruntime-web/dist
 if [ -f $N/bin/base-webgpu.test.wasm ]; then # packed with BASE: alternate, two rounds
-	for r in 1 2; do timings base-; timings; done
+	for r in $(seq ${ROUNDS:-2}); do timings base-; timings; done
 else
 	timings
 fi
