@@ -371,10 +371,12 @@ func (b *Backend) Close() {
 }
 
 // Idle frees what the backend keeps only for speed (the pooled buffers and
-// the readback staging buffer): for when it waits for the next run.
+// the readback staging buffer, the cached bind groups): for when it waits
+// for the next run.
 func (b *Backend) Idle() {
 	b.Flush()
 	b.trim(true)
+	clear(b.groups) // most name destroyed buffers now
 	if b.stageSize > 0 && !b.stageBusy {
 		b.stageBuf.Call("destroy")
 		b.stageSize = 0

@@ -43,7 +43,7 @@ func (b *Backend) LoadModel(m *model.Model) error {
 		c := &convLayer{in: in, out: out}
 		c.fwd = b.convWeights(in, out, func(co, ci, k int) float32 { return wt[(co*in+ci)*9+k] })
 		if c.fwd.wino && winoConv(out, in) {
-			c.bwd = convWeights{c.fwd.buf, true, true}
+			c.bwd = convWeights{buf: c.fwd.buf, wino: true, tr: true}
 		} else {
 			c.bwd = b.convWeights(out, in, func(co, ci, k int) float32 { return wt[(ci*in+co)*9+8-k] })
 		}
@@ -91,18 +91,18 @@ func (b *Backend) convWeights(in, out int, w func(co, ci, k int) float32) convWe
 // (1/2, -1/2, 1/2) and (0, 0, 1).
 func winoWeights(in, out int, w func(co, ci, k int) float32) []float32 {
 	u := make([]float32, in*16*out)
-	gt := func(a, b, c float64) [4]float64 { return [4]float64{a, (a + b + c) / 2, (a - b + c) / 2, c} }
+	mulG := func(a, b, c float64) [4]float64 { return [4]float64{a, (a + b + c) / 2, (a - b + c) / 2, c} }
 	for co := range out {
 		for ci := range in {
 			var g [3][4]float64 // G applied to each column of the kernel
 			for x := range 3 {
-				col := gt(float64(w(co, ci, x)), float64(w(co, ci, 3+x)), float64(w(co, ci, 6+x)))
+				col := mulG(float64(w(co, ci, x)), float64(w(co, ci, 3+x)), float64(w(co, ci, 6+x)))
 				for r := range 4 {
 					g[x][r] = col[r]
 				}
 			}
 			for r := range 4 {
-				row := gt(g[0][r], g[1][r], g[2][r])
+				row := mulG(g[0][r], g[1][r], g[2][r])
 				for j := range 4 {
 					u[(ci*16+4*r+j)*out+co] = float32(row[j])
 				}

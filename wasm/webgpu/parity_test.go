@@ -323,7 +323,6 @@ func TestConv(t *testing.T) {
 			}
 			for _, tk := range convTKs() {
 				gpu.convTK = tk
-				t0 := time.Now()
 				name := fmt.Sprintf("%dx%d %dx%d, TK %d", cin, cout, h, w, tk)
 				if cl.fwd.wino {
 					name = fmt.Sprintf("%dx%d %dx%d, Winograd WC %d", cin, cout, h, w, tk/4)
@@ -334,7 +333,6 @@ func TestConv(t *testing.T) {
 					name = fmt.Sprintf("%dx%d %dx%d, Winograd WC %d", cin, cout, h, w, tk/4)
 				}
 				check(t, "conv backward "+name, gpu.conv(gg, cl.bwd, nil, cout, cin, false), wantB, 1e-5)
-				t.Logf("%s wino %v: %v", name, wino, time.Since(t0))
 			}
 			for _, cw := range []convWeights{cl.fwd, cl.bwd} {
 				if cw.wino {
