@@ -327,21 +327,28 @@ func TestBenchLayers(t *testing.T) {
 			slices.Sort(rs[i])
 			fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5, one readback at the end), of which recording the %d dispatches %.2f ms; freed buffers kept %d MiB: %d buffers created per pass\n", size, ws[i][2].Seconds()*1000, nd, rs[i][2].Seconds()*1000, r>>20, ncs[i])
 		}
-		// The direct conv kernel only, with each K step.
-		gpu.wino = false
-		if err := gpu.LoadModel(m); err != nil {
-			t.Fatal(err)
-		}
-		for _, tk := range convTKs() {
-			gpu.convTK = tk
-			whole()
-			var tw []time.Duration
-			for range 5 {
-				w, _ := whole()
-				tw = append(tw, w)
+		// Winograd's conv where it runs, then the direct conv only, each
+		// with each K step (TK 16 or 32; Winograd's 4 or 8 channels).
+		for _, wino := range []bool{true, false} {
+			gpu.wino = wino
+			if err := gpu.LoadModel(m); err != nil {
+				t.Fatal(err)
 			}
-			slices.Sort(tw)
-			fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5) with the direct conv only, TK %d\n", size, tw[2].Seconds()*1000, tk)
+			for _, tk := range convTKs() {
+				gpu.convTK = tk
+				whole()
+				var tw []time.Duration
+				for range 5 {
+					w, _ := whole()
+					tw = append(tw, w)
+				}
+				slices.Sort(tw)
+				conv := fmt.Sprintf("Winograd's conv where it runs, WC %d", tk/4)
+				if !wino {
+					conv = fmt.Sprintf("the direct conv only, TK %d", tk)
+				}
+				fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5) with %s\n", size, tw[2].Seconds()*1000, conv)
+			}
 		}
 		gpu.convTK, gpu.wino = 16, winoDefault
 		if err := gpu.LoadModel(m); err != nil {
