@@ -235,9 +235,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 // GEMM over input channels of 16 tiles x 32 channels, 4 tiles x 8 channels
 // per invocation. Input channels go WC per step through workgroup memory
 // (the input transform is done on the way in): 4, or 8 with 24 KiB of
-// workgroup memory (flags as TK 32); at the end the products go
-// back through workgroup memory, channel by channel, for the output
-// transform. Needs cout % 4 == 0. Split K as conv3x3, kper counting input
+// workgroup memory (flags as TK 32). At the end the products go back
+// through workgroup memory, two channels of each octet at a time, and 128
+// invocations each transform one tile of one channel (16 reads for 4
+// outputs). Needs cout % 4 == 0. Split K as conv3x3, kper counting input
 // channels (a multiple of WC). Flags bit 3: the backward-data pass, reading
 // the forward conv's weights (cout of them per row: p.cin here, a multiple
 // of 4) transposed and turned, instead of weights of its own.
@@ -249,8 +250,8 @@ override WC: u32 = 4u; // input channels per step: 4, or 8 where workgroup memor
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> p: P;
 
-var<workgroup> Vs: array<vec4<f32>, 16u * WC * 4u>; // [e][c][tile row]: 4 tiles; at the end [e][invocation]
-var<workgroup> Us: array<vec4<f32>, 16u * WC * 8u>; // [e][c][8]: 32 channels
+var<workgroup> Vs: array<vec4<f32>, 16u * WC * 4u>; // [e][c][tile row]: 4 tiles; at the end [e][q]
+var<workgroup> Us: array<vec4<f32>, 16u * WC * 8u>; // [e][c][8]: 32 channels; at the end [e][q]
 
 // flip maps element e of a kernel's transform to that element of the
 // transform of the kernel turned by 180 degrees: G flips with rows 0 and 3
@@ -277,43 +278,57 @@ fn row(ci: u32, yy: i32, xx: i32) -> vec4<f32> {
 	return r;
 }
 
-// out finishes channel co of this workgroup's tiles (8x8 outputs at y0,
-// x0): the products of the invocation (e, q) are in Vs[e * 16 + q], q =
-// tile row + 4 * channel octet. Invocation t transforms output t % 4 of
-// tile (t / 4) % 4 in tile row (t / 16) % 4 of octet t / 64.
-fn out(t: u32, j: u32, m0: u32, y0: u32, x0: u32, base: u32) {
-	let o = t % 4u;
-	let i = (t / 4u) % 4u;
-	let q = t / 16u;
-	let tr = q % 4u;
-	let co = m0 + 8u * (q / 4u) + j;
-	let oy = y0 + 2u * tr + o / 2u;
-	let ox = x0 + 2u * i + o % 2u;
-	// A' rows: (1, 1, 1, 0) and (0, 1, -1, -1).
-	var ca = vec4<f32>(1.0, 1.0, 1.0, 0.0);
-	if (o % 2u == 1u) {
-		ca = vec4<f32>(0.0, 1.0, -1.0, -1.0);
+// product returns element i of Vs[k] (half 0) or Us[k] (half 1).
+fn product(half: u32, k: u32, i: u32) -> f32 {
+	if (half == 0u) {
+		return Vs[k][i];
 	}
-	var ra = vec4<f32>(1.0, 1.0, 1.0, 0.0);
-	if (o / 2u == 1u) {
-		ra = vec4<f32>(0.0, 1.0, -1.0, -1.0);
-	}
-	var v = 0.0;
-	for (var r = 0u; r < 4u; r++) {
-		let m = vec4<f32>(Vs[(4u * r) * 16u + q][i], Vs[(4u * r + 1u) * 16u + q][i], Vs[(4u * r + 2u) * 16u + q][i], Vs[(4u * r + 3u) * 16u + q][i]);
-		v += ra[r] * dot(m, ca);
-	}
+	return Us[k][i];
+}
+
+// put1 writes output (co, oy, ox) of the conv, with bias and ReLU unless
+// split, if it is in the image.
+fn put1(base: u32, co: u32, oy: u32, ox: u32, v: f32) {
 	if (co >= p.cout || oy >= p.h || ox >= p.w) {
 		return;
 	}
-	let split = (p.flags & 4u) != 0u;
-	if (!split && (p.flags & 1u) != 0u) {
-		v += bias[co];
+	var o = v;
+	if ((p.flags & 4u) == 0u) {
+		if ((p.flags & 1u) != 0u) {
+			o += bias[co];
+		}
+		if ((p.flags & 2u) != 0u) {
+			o = max(o, 0.0);
+		}
 	}
-	if (!split && (p.flags & 2u) != 0u) {
-		v = max(v, 0.0);
+	y[base + (co * p.h + oy) * p.w + ox] = o;
+}
+
+// tile finishes channels 2r and 2r + 1 of every octet of this workgroup's
+// tiles (8x8 outputs at y0, x0): the products of the invocation (e, q), q
+// = tile row + 4 * octet, are in Vs[e * 16 + q] for channel 2r, Us[e * 16
+// + q] for 2r + 1. Invocation t < 128 makes the 2x2 outputs Y = A'MA of
+// tile t % 4 in tile row (t / 4) % 4 of octet (t / 16) % 4, channel 2r + t
+// / 64.
+fn tile(t: u32, r: u32, m0: u32, y0: u32, x0: u32, base: u32) {
+	let i = t % 4u;
+	let q = (t / 4u) % 16u;
+	let half = t / 64u;
+	// A' rows: (1, 1, 1, 0) and (0, 1, -1, -1); first along each row of M.
+	var a = vec4<f32>(); // row sums (1, 1, 1, 0) of M's rows 0..3
+	var b = vec4<f32>(); // and (0, 1, -1, -1)
+	for (var k = 0u; k < 4u; k++) {
+		let m = vec4<f32>(product(half, (4u * k) * 16u + q, i), product(half, (4u * k + 1u) * 16u + q, i), product(half, (4u * k + 2u) * 16u + q, i), product(half, (4u * k + 3u) * 16u + q, i));
+		a[k] = m.x + m.y + m.z;
+		b[k] = m.y - m.z - m.w;
 	}
-	y[base + (co * p.h + oy) * p.w + ox] = v;
+	let co = m0 + 8u * (q / 4u) + 2u * r + half;
+	let oy = y0 + 2u * (q % 4u);
+	let ox = x0 + 2u * i;
+	put1(base, co, oy, ox, a.x + a.y + a.z);
+	put1(base, co, oy, ox + 1u, b.x + b.y + b.z);
+	put1(base, co, oy + 1u, ox, a.y - a.z - a.w);
+	put1(base, co, oy + 1u, ox + 1u, b.y - b.z - b.w);
 }
 
 @compute @workgroup_size(256)
@@ -419,24 +434,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	if (split) {
 		base = wg.z * p.cout * p.h * p.w;
 	}
-	// Output transform, one channel of every octet at a time (a loop, not
-	// eight copies: the kernel compiles in less time).
-	for (var j = 0u; j < 8u; j++) {
-		var cj = c0;
-		switch (j) {
-			case 1u: { cj = c1; }
-			case 2u: { cj = c2; }
-			case 3u: { cj = c3; }
-			case 4u: { cj = c4; }
-			case 5u: { cj = c5; }
-			case 6u: { cj = c6; }
-			case 7u: { cj = c7; }
+	// Output transform, channels 2r and 2r + 1 of every octet at a time
+	// (a loop, not four copies: the kernel compiles in less time).
+	for (var r = 0u; r < 4u; r++) {
+		var ca = c0;
+		var cb = c1;
+		switch (r) {
+			case 1u: { ca = c2; cb = c3; }
+			case 2u: { ca = c4; cb = c5; }
+			case 3u: { ca = c6; cb = c7; }
 			default: {}
 		}
 		workgroupBarrier();
-		Vs[t] = cj;
+		Vs[t] = ca;
+		Us[t] = cb;
 		workgroupBarrier();
-		out(t, j, m0, y0, x0, base);
+		if (t < 128u) {
+			tile(t, r, m0, y0, x0, base);
+		}
 	}
 }
 
