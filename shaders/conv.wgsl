@@ -349,9 +349,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	let m0 = wg.y * 32u;
 	let cv = p.cout / 4u; // vec4s per weight row
 	let tr = (p.flags & 8u) != 0u;
-	// Input transform: item i makes row vi of V = B'dB for tile vt,
-	// channel vc of the step (B' row vi is d[fa] + s d[fb]); WC / 4 items
-	// per invocation, i = t + 256 h.
 	// GEMM: element e, tile row tq, channels 8 kq..8 kq + 7.
 	let e = t / 16u;
 	let q = t % 16u;
@@ -367,6 +364,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	var c6 = vec4<f32>();
 	var c7 = vec4<f32>();
 	for (var ci0 = cBeg; ci0 < cEnd; ci0 += WC) {
+		// Input transform: item i makes row vi of V = B'dB for tile vt,
+		// channel vc of the step (B' row vi is d[fa] + s d[fb]); WC / 4
+		// items per invocation.
 		for (var h = 0u; h < WC / 4u; h++) {
 			let i = t + 256u * h;
 			let vt = i % 16u;
@@ -387,6 +387,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 				Vs[((4u * vi + j) * WC + vc) * 4u + vt / 4u][vt % 4u] = vr[j];
 			}
 		}
+		// Weights: WC / 2 vec4s per invocation.
 		for (var h = 0u; h < WC / 2u; h++) {
 			let u = t + 256u * h;
 			if (tr) {
