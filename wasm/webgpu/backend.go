@@ -473,7 +473,9 @@ func (b *Backend) trim(all bool) {
 	}
 	// In a fixed order (the pool's map is not): passes that repeat get the
 	// same buffers in the same places, and so their cached bind groups.
-	slices.SortFunc(old, func(x, y *buffer) int { return cmp.Or(y.idle-x.idle, cmp.Compare(y.size, x.size), cmp.Compare(x.id, y.id)) })
+	slices.SortFunc(old, func(x, y *buffer) int {
+		return cmp.Or(y.idle-x.idle, cmp.Compare(y.size, x.size), cmp.Compare(x.id, y.id))
+	})
 	b.kept = 0
 	for _, buf := range old {
 		if b.kept+buf.size <= b.retain {

@@ -282,13 +282,14 @@ func TestConv(t *testing.T) {
 	// {40, 70, 13, 11} and {64, 64, 9, 9} split K; the backward pass of the
 	// first and the forward pass of the last two have at most narrowConv
 	// outputs (the last with 10 chunks of 256 K rows). With Winograd's
-	// kernel: both passes of {12, 40, 17, 19}, {20, 36, 11, 10} and {64, 64,
-	// 9, 9} (split), the backward passes of these three with the forward
-	// pass's weights, and the backward passes of {20, 9, 11, 10} and {40,
-	// 70, 13, 11} (split, the last slice with a partial step) with their own.
+	// kernel: both passes of {12, 40, 17, 19}, {20, 36, 11, 10}, {16, 20,
+	// 1, 5} and {64, 64, 9, 9} (split), the backward passes of these four
+	// with the forward pass's weights, and the backward passes of {20, 9,
+	// 11, 10} and {40, 70, 13, 11} (split, the last slice with a partial
+	// step) with their own.
 	defer func() { gpu.wino, gpu.convTK = winoDefault, 16 }()
 	winos, trs := 0, 0
-	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}, {7, 66, 23, 17}, {40, 70, 13, 11}, {64, 64, 9, 9}, {64, 3, 9, 13}, {300, 2, 5, 6}, {12, 40, 17, 19}, {20, 36, 11, 10}} {
+	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}, {7, 66, 23, 17}, {40, 70, 13, 11}, {64, 64, 9, 9}, {64, 3, 9, 13}, {300, 2, 5, 6}, {12, 40, 17, 19}, {20, 36, 11, 10}, {16, 20, 1, 5}} {
 		cin, cout, h, w := c[0], c[1], c[2], c[3]
 		r := rand.New(rand.NewPCG(uint64(cin), 5))
 		wt := make([]float32, cout*cin*9)
@@ -342,8 +343,8 @@ func TestConv(t *testing.T) {
 		}
 		gpu.Free(gx, gg)
 	}
-	if winos != 8 || trs != 3 {
-		t.Errorf("%d passes by Winograd's kernel, %d of them backward with the forward weights; want 8, 3", winos, trs)
+	if winos != 10 || trs != 4 {
+		t.Errorf("%d passes by Winograd's kernel, %d of them backward with the forward weights; want 10, 4", winos, trs)
 	}
 }
 
