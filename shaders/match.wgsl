@@ -116,10 +116,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 }
 
 //! nearest
-// Workgroup (x: 64 queries, y: chunk of bank rows). Each invocation scores
-// 4 rows x 4 queries per tile and keeps its best row per query; the 16
-// invocations sharing a query reduce through workgroup memory. Ties go to
-// the lower row. Result slot slot0 + chunk.
+// Workgroup (x: 64 queries, y: chunk of bank rows). Tiles of 128 bank rows
+// x 64 queries go TK dimensions at a time through workgroup memory held as
+// vec4s; each invocation scores 8 rows (4 lid.y + 0..3 and 64 + 4 lid.y +
+// 0..3) x 4 queries (4 lid.x + 0..3) in 8 named vec4 accumulators (three
+// vec4 loads per 32 multiply-adds, as conv3x3) and keeps its best row per
+// query; the 16 invocations sharing a query reduce through the tile's
+// workgroup memory. Ties go to the lower row. Result slot slot0 + chunk.
 struct P { m: u32, d: u32, dp: u32, n: u32, base: u32, chunk: u32, slot0: u32 }
 @group(0) @binding(0) var<storage, read> bank: array<u32>;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -127,20 +130,28 @@ struct P { m: u32, d: u32, dp: u32, n: u32, base: u32, chunk: u32, slot0: u32 }
 @group(0) @binding(3) var<storage, read_write> ridx: array<u32>;
 @group(0) @binding(4) var<uniform> p: P;
 
-const TM = 64u;
+const TM = 128u;
 const TN = 64u;
 const TK = 16u;
-var<workgroup> As: array<f32, 1024>;
-var<workgroup> Bs: array<f32, 1024>;
-var<workgroup> rs: array<f32, 1024>;
-var<workgroup> ri: array<u32, 1024>;
+var<workgroup> As: array<vec4<f32>, TK * TM / 4u>; // [TK][TM / 4] bank rows; at the end [16][TN / 4] scores, then rows
+var<workgroup> Bs: array<vec4<f32>, TK * TN / 4u>; // [TK][TN / 4] queries
 
-fn bank_at(m: u32, k: u32) -> f32 {
+// bank_pair returns elements k and k + 1 (k even) of bank row m (rows
+// are zero padded to dp, which is even).
+fn bank_pair(m: u32, k: u32) -> vec2<f32> {
 	if (F16) {
-		let v = unpack2x16float(bank[(m * p.dp + k) / 2u]);
-		return select(v.x, v.y, (k & 1u) == 1u);
+		return unpack2x16float(bank[(m * p.dp + k) / 2u]);
 	}
-	return bitcast<f32>(bank[m * p.dp + k]);
+	return vec2<f32>(bitcast<f32>(bank[m * p.dp + k]), bitcast<f32>(bank[m * p.dp + k + 1u]));
+}
+
+// keep updates the best scores and rows of 4 queries with row's scores c.
+fn keep(best: ptr<function, vec4<f32>>, bi: ptr<function, vec4<u32>>, c: vec4<f32>, row: u32, mend: u32) {
+	if (row < mend) {
+		let gt = c > *best;
+		*best = select(*best, c, gt);
+		*bi = select(*bi, vec4<u32>(p.base + row), gt);
+	}
 }
 
 @compute @workgroup_size(16, 16)
@@ -149,133 +160,90 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 	let n0 = wg.x * TN;
 	let mstart = wg.y * p.chunk;
 	let mend = min(p.m, mstart + p.chunk);
-	var best = array<f32, 4>(-3.0e38, -3.0e38, -3.0e38, -3.0e38);
-	var bi: array<u32, 4>;
+	var best = vec4<f32>(-3.0e38);
+	var bi = vec4<u32>();
 	for (var mt = mstart; mt < mend; mt += TM) {
-		var acc: array<f32, 16>;
-		for (var i = 0u; i < 16u; i++) {
-			acc[i] = 0.0;
-		}
+		// c[i]: row mt + 4 lid.y + i, c[4 + i]: row mt + 64 + 4 lid.y + i.
+		var c0 = vec4<f32>();
+		var c1 = vec4<f32>();
+		var c2 = vec4<f32>();
+		var c3 = vec4<f32>();
+		var c4 = vec4<f32>();
+		var c5 = vec4<f32>();
+		var c6 = vec4<f32>();
+		var c7 = vec4<f32>();
 		for (var k0 = 0u; k0 < p.d; k0 += TK) {
+			// Bank rows: 128 rows x TK / 2 pairs, 4 per invocation.
 			for (var i = 0u; i < 4u; i++) {
-				let e = t + i * 256u;
-				let mm = e / TK;
-				let kk = e % TK;
-				var v = 0.0;
+				let e = t + 256u * i;
+				let mm = e / (TK / 2u);
+				let kk = 2u * (e % (TK / 2u));
+				var v = vec2<f32>();
 				if (mt + mm < mend && k0 + kk < p.d) {
-					v = bank_at(mt + mm, k0 + kk);
+					v = bank_pair(mt + mm, k0 + kk);
 				}
-				As[kk * TM + mm] = v;
+				As[kk * (TM / 4u) + mm / 4u][mm % 4u] = v.x;
+				As[(kk + 1u) * (TM / 4u) + mm / 4u][mm % 4u] = v.y;
 			}
+			// Queries: TK x 64, 4 per invocation.
 			for (var i = 0u; i < 4u; i++) {
-				let e = t + i * 256u;
+				let e = t + 256u * i;
 				let kk = e / TN;
 				let nn = e % TN;
 				var v = 0.0;
 				if (k0 + kk < p.d && n0 + nn < p.n) {
 					v = q[(k0 + kk) * p.n + n0 + nn];
 				}
-				Bs[kk * TN + nn] = v;
+				Bs[kk * (TN / 4u) + nn / 4u][nn % 4u] = v;
 			}
 			workgroupBarrier();
 			for (var kk = 0u; kk < TK; kk++) {
-				var a: array<f32, 4>;
-				var b: array<f32, 4>;
-				for (var i = 0u; i < 4u; i++) {
-					a[i] = As[kk * TM + lid.y + 16u * i];
-					b[i] = Bs[kk * TN + lid.x + 16u * i];
-				}
-				for (var i = 0u; i < 4u; i++) {
-					for (var j = 0u; j < 4u; j++) {
-						acc[i * 4u + j] = fma(a[i], b[j], acc[i * 4u + j]);
-					}
-				}
+				let a0 = As[kk * (TM / 4u) + lid.y];
+				let a1 = As[kk * (TM / 4u) + 16u + lid.y];
+				let b = Bs[kk * (TN / 4u) + lid.x];
+				c0 = fma(vec4<f32>(a0.x), b, c0);
+				c1 = fma(vec4<f32>(a0.y), b, c1);
+				c2 = fma(vec4<f32>(a0.z), b, c2);
+				c3 = fma(vec4<f32>(a0.w), b, c3);
+				c4 = fma(vec4<f32>(a1.x), b, c4);
+				c5 = fma(vec4<f32>(a1.y), b, c5);
+				c6 = fma(vec4<f32>(a1.z), b, c6);
+				c7 = fma(vec4<f32>(a1.w), b, c7);
 			}
 			workgroupBarrier();
 		}
-		for (var i = 0u; i < 4u; i++) {
-			let gm = mt + lid.y + 16u * i;
-			if (gm < mend) {
-				for (var j = 0u; j < 4u; j++) {
-					if (acc[i * 4u + j] > best[j]) {
-						best[j] = acc[i * 4u + j];
-						bi[j] = p.base + gm;
-					}
-				}
-			}
-		}
-	}
-	for (var j = 0u; j < 4u; j++) {
-		rs[lid.y * TN + lid.x + 16u * j] = best[j];
-		ri[lid.y * TN + lid.x + 16u * j] = bi[j];
+		// In increasing row order: the first of equal scores stays.
+		let r0 = mt + 4u * lid.y;
+		keep(&best, &bi, c0, r0, mend);
+		keep(&best, &bi, c1, r0 + 1u, mend);
+		keep(&best, &bi, c2, r0 + 2u, mend);
+		keep(&best, &bi, c3, r0 + 3u, mend);
+		keep(&best, &bi, c4, r0 + 64u, mend);
+		keep(&best, &bi, c5, r0 + 65u, mend);
+		keep(&best, &bi, c6, r0 + 66u, mend);
+		keep(&best, &bi, c7, r0 + 67u, mend);
 	}
 	workgroupBarrier();
-	if (lid.y == 0u) {
-		for (var j = 0u; j < 4u; j++) {
-			let col = lid.x + 16u * j;
-			var b = rs[col];
-			var bidx = ri[col];
-			for (var r = 1u; r < 16u; r++) {
-				let s = rs[r * TN + col];
-				let si = ri[r * TN + col];
-				if (s > b || (s == b && si < bidx)) {
-					b = s;
-					bidx = si;
-				}
-			}
-			if (n0 + col < p.n) {
-				rsim[(p.slot0 + wg.y) * p.n + n0 + col] = b;
-				ridx[(p.slot0 + wg.y) * p.n + n0 + col] = bidx;
+	As[lid.y * (TN / 4u) + lid.x] = best;
+	As[16u * (TN / 4u) + lid.y * (TN / 4u) + lid.x] = bitcast<vec4<f32>>(bi);
+	workgroupBarrier();
+	if (t < TN) {
+		let col = t;
+		var b = As[col / 4u][col % 4u];
+		var bidx = bitcast<u32>(As[16u * (TN / 4u) + col / 4u][col % 4u]);
+		for (var r = 1u; r < 16u; r++) {
+			let s = As[r * (TN / 4u) + col / 4u][col % 4u];
+			let si = bitcast<u32>(As[16u * (TN / 4u) + r * (TN / 4u) + col / 4u][col % 4u]);
+			if (s > b || (s == b && si < bidx)) {
+				b = s;
+				bidx = si;
 			}
 		}
-	}
-}
-
-//! nearest_small
-// The search for d <= 64: one invocation per query keeps it in registers
-// and scans a chunk of bank rows; no workgroup memory, no barriers. Same
-// result slots as nearest.
-struct P { m: u32, d: u32, dp: u32, n: u32, base: u32, chunk: u32, slot0: u32 }
-@group(0) @binding(0) var<storage, read> bank: array<u32>;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read_write> rsim: array<f32>;
-@group(0) @binding(3) var<storage, read_write> ridx: array<u32>;
-@group(0) @binding(4) var<uniform> p: P;
-
-fn bank_at(m: u32, k: u32) -> f32 {
-	if (F16) {
-		let v = unpack2x16float(bank[(m * p.dp + k) / 2u]);
-		return select(v.x, v.y, (k & 1u) == 1u);
-	}
-	return bitcast<f32>(bank[m * p.dp + k]);
-}
-
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-	let i = wg.x * 64u + lid.x;
-	if (i >= p.n) {
-		return;
-	}
-	var v: array<f32, 64>;
-	for (var c = 0u; c < p.d; c++) {
-		v[c] = q[c * p.n + i];
-	}
-	let mstart = wg.y * p.chunk;
-	let mend = min(p.m, mstart + p.chunk);
-	var best = -3.0e38;
-	var bi = 0u;
-	for (var m = mstart; m < mend; m++) {
-		var s = 0.0;
-		for (var c = 0u; c < p.d; c++) {
-			s = fma(bank_at(m, c), v[c], s);
-		}
-		if (s > best) {
-			best = s;
-			bi = p.base + m;
+		if (n0 + col < p.n) {
+			rsim[(p.slot0 + wg.y) * p.n + n0 + col] = b;
+			ridx[(p.slot0 + wg.y) * p.n + n0 + col] = bidx;
 		}
 	}
-	rsim[(p.slot0 + wg.y) * p.n + i] = best;
-	ridx[(p.slot0 + wg.y) * p.n + i] = bi;
 }
 
 //! nearest_reduce

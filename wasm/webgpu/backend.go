@@ -156,7 +156,6 @@ type Backend struct {
 	hostStride int // Compact keeps copies with this stride or more in host memory
 
 	partLimit int64 // tests: bytes per bank part, if > 0
-	tiledOnly bool  // tests: never use nearest_small
 
 	model *model.Model
 	convs []*convLayer

@@ -474,3 +474,54 @@ func profileSummary(labels []string, times []time.Duration, wall time.Duration) 
 	}
 	return fmt.Sprintf("%d dispatches, %.2f ms on the GPU in all; %.2f ms from recording to the readback without profiling", len(labels), sum.Seconds()*1000, wall.Seconds()*1000)
 }
+
+// TestBenchSearch times the nearest-neighbour search on the final pass's
+// shapes at 512 px (4096 sampled queries against 4 rotations x 4096 style
+// samples, f32 bank; the pass searches ten taps a step, 2688 dimensions in
+// all) and a matching pass at 256 px (4096 queries, 16384 rows, fp16 bank
+// of 2688-dimensional hypercolumns). NNST_BENCH=1 runs it.
+func TestBenchSearch(t *testing.T) {
+	if os.Getenv("NNST_BENCH") == "" {
+		t.Skip("set NNST_BENCH=1 (make bench-webgpu)")
+	}
+	fmt.Printf("| search | queries x rows x dimensions | ms | GFLOP/s |\n|---|---|---|---|\n")
+	for _, c := range []struct {
+		n, m, d int
+		f16     bool
+	}{{4096, 16384, 128, false}, {4096, 16384, 256, false}, {4096, 16384, 512, false}, {4096, 16384, 2688, true}} {
+		k := gpu.allocBank(c.d, c.m, c.f16)
+		k.m = c.m // rows as created (zeros): the time does not depend on them
+		q := gpu.Upload(randT(c.d, 1, c.n, 11)).(*Tensor)
+		run := func() nnst.Tensor {
+			idx, sim := gpu.nearest(k, q.buf, c.n)
+			gpu.freeBuf(idx)
+			return &Tensor{c: 1, h: 1, w: c.n, buf: sim}
+		}
+		y := run()
+		syncGPU(t, y)
+		gpu.Free(y)
+		const reps = 5
+		start := time.Now()
+		var ys []nnst.Tensor
+		for range reps {
+			ys = append(ys, run())
+		}
+		syncGPU(t, ys[reps-1])
+		el := time.Since(start) / reps
+		gpu.Free(ys...)
+		bank := "f32"
+		if c.f16 {
+			bank = "fp16"
+		}
+		fmt.Printf("| nearest, %s bank | %d x %d x %d | %.2f | %.0f |\n", bank, c.n, c.m, c.d, el.Seconds()*1000, 2*float64(c.n)*float64(c.m)*float64(c.d)/el.Seconds()/1e9)
+		gpu.Free(q)
+		for _, p := range k.parts {
+			gpu.freeBuf(p)
+		}
+		gpu.freeBuf(k.norms)
+		gpu.freeBuf(k.mean)
+	}
+	if err := gpu.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -209,11 +209,7 @@ func (b *Backend) nearestInto(k *bank, q *buffer, n int, idx, sim *buffer, acc b
 	for pi, r := 0, 0; r < k.m; pi, r = pi+1, r+k.partRows {
 		rows := min(k.partRows, k.m-r)
 		ch := (rows + chunkRows - 1) / chunkRows
-		kernel := "nearest"
-		if k.d <= 64 && !b.tiledOnly {
-			kernel = "nearest_small"
-		}
-		b.dispatch("match", kernel, k.f16i(), (n+63)/64, ch,
+		b.dispatch("match", "nearest", k.f16i(), (n+63)/64, ch,
 			params{uint32(rows), uint32(k.d), uint32(k.dp), uint32(n), uint32(r), chunkRows, uint32(slot)}, k.parts[pi], q, rsim, ridx)
 		slot += ch
 	}

@@ -612,13 +612,6 @@ func TestColorDistanceLoss(t *testing.T) {
 }
 
 func TestSplitLoss(t *testing.T) {
-	testSplitLoss(t)
-	gpu.tiledOnly = true
-	defer func() { gpu.tiledOnly = false }()
-	testSplitLoss(t)
-}
-
-func testSplitLoss(t *testing.T) {
 	for _, s := range []nnst.Sample{{Stride: 1}, {Stride: 2, Y0: 1, X0: 0}, {Stride: 3, Y0: 2, X0: 1}} {
 		out := randT(15, 13, 11, 15)
 		st := []*tensor.T{randT(15, 12, 14, 16), randT(15, 14, 12, 17)}
@@ -749,7 +742,7 @@ func TestMatch(t *testing.T) {
 			}
 		}
 		frac := float64(agree) / float64(n)
-		t.Logf("parts %d, tiled %v: arg-min agreement %.4f%% of %d, max relative error of agreeing vectors %.2g (fp16 bank)", len(gb.(*bank).parts), gpu.tiledOnly, 100*frac, n, maxErr)
+		t.Logf("parts %d: arg-min agreement %.4f%% of %d, max relative error of agreeing vectors %.2g (fp16 bank)", len(gb.(*bank).parts), 100*frac, n, maxErr)
 		if frac < 0.999 {
 			t.Errorf("arg-min agreement %.4f < 0.999", frac)
 		}
@@ -757,9 +750,6 @@ func TestMatch(t *testing.T) {
 	}
 	run(0)
 	run(int64(700 * d * 2)) // about 700 rows a part: several parts
-	gpu.tiledOnly = true
-	defer func() { gpu.tiledOnly = false }()
-	run(0)
 	if err := gpu.Err(); err != nil {
 		t.Fatal(err)
 	}
