@@ -89,22 +89,25 @@ func (l layer) part() int64 {
 		if io[1] <= narrowConv {
 			continue
 		}
-		if s := convSplit(int(l.h), int(l.w), int(io[0]), int(io[1]), winoDefault); s > 1 {
+		if _, _, s, _ := convGrid(int(l.h), int(l.w), int(io[0]), int(io[1]), winoDefault && winoConv(int(io[0]), int(io[1])), 1); s > 1 { // the default K step
 			most = max(most, int64(s)*io[1]*l.h*l.w*4)
 		}
 	}
 	return most
 }
 
-// convSplit is the number of split-K slices of a conv with the default K
-// step (TK 16), run by Winograd's kernel if wino and winoConv allow.
-func convSplit(h, w, cin, cout int, wino bool) int {
-	if wino && winoConv(cin, cout) {
-		s, _ := splitK(winoBlocks(h, w)*((cout+winoTM-1)/winoTM), cin, winoWC, minSliceChannels)
-		return s
+// convGrid returns a conv's workgroups over pixels (tiles) and channels
+// (mt), and its split-K slices and K rows per slice: the direct kernel's,
+// or Winograd's if wino; step 2 doubles the K step (TK 32, WC 8).
+func convGrid(h, w, cin, cout int, wino bool, step int) (tiles, mt, split, kper int) {
+	if wino {
+		tiles, mt = winoBlocks(h, w), (cout+winoTM-1)/winoTM
+		split, kper = splitK(tiles*mt, cin, winoWC*step, minSliceChannels)
+		return
 	}
-	s, _ := splitK(convGroups(h*w, cout), cin*9, 16, minSliceRows)
-	return s
+	tiles, mt = (h*w+convTN-1)/convTN, (cout+convTM-1)/convTM
+	split, kper = splitK(tiles*mt, cin*9, 16*step, minSliceRows)
+	return
 }
 
 // The conv kernel's tiles (shaders/conv.wgsl): convTN pixels x convTM
@@ -117,10 +120,6 @@ const (
 // narrowConv is the most output channels for which a conv runs as
 // conv3x3_narrow (one invocation per pixel) instead of in tiles.
 const narrowConv = 4
-
-// convGroups is the conv kernel's workgroups for hw pixels and cout
-// channels.
-func convGroups(hw, cout int) int { return (hw + convTN - 1) / convTN * ((cout + convTM - 1) / convTM) }
 
 // Winograd's kernel (conv3x3_wino): workgroups of 8x8 outputs x winoTM
 // channels, winoWC input channels per step. winoDefault says whether the

@@ -141,13 +141,10 @@ func (b *Backend) conv(x *Tensor, w convWeights, bias *buffer, cin, cout int, re
 	if b.convTK == 32 {
 		over, step = 4, 2
 	}
-	tiles, mt := (x.h*x.w+convTN-1)/convTN, (cout+convTM-1)/convTM
-	split, kper := splitK(tiles*mt, cin*9, 16*step, minSliceRows)
 	if w.wino {
 		name = "conv3x3_wino"
-		tiles, mt = winoBlocks(x.h, x.w), (cout+winoTM-1)/winoTM
-		split, kper = splitK(tiles*mt, cin, winoWC*step, minSliceChannels)
 	}
+	tiles, mt, split, kper := convGrid(x.h, x.w, cin, cout, w.wino, step)
 	if split > 1 && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
 		part := b.tensor(split*cout, x.h, x.w)
 		b.dispatch3("conv", name, over, tiles, mt, split, ps(4|tr, kper), x.buf, w.buf, bias, part.buf)
