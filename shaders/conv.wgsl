@@ -18,6 +18,23 @@ struct P {
 	kper: u32, // K rows per slice (a multiple of TK) when split; conv_sum: slices
 }
 
+// act finishes output v of channel co: adds the bias and applies the ReLU
+// as the flags say, unless split (conv_sum does it to the summed slices).
+// Every kernel below binds p and bias.
+fn act(co: u32, v: f32) -> f32 {
+	if ((p.flags & 4u) != 0u) {
+		return v;
+	}
+	var o = v;
+	if ((p.flags & 1u) != 0u) {
+		o += bias[co];
+	}
+	if ((p.flags & 2u) != 0u) {
+		o = max(o, 0.0);
+	}
+	return o;
+}
+
 //! conv3x3
 const TM = 64u;
 const TN = 128u;
@@ -32,25 +49,15 @@ override TK: u32 = 16u; // K rows per step: 16, or 32 where workgroup memory all
 var<workgroup> As: array<vec4<f32>, TK * TM / 4u>; // [TK][TM / 4]
 var<workgroup> Bs: array<vec4<f32>, TK * TN / 4u>; // [TK][TN / 4]
 
-// put writes outputs gn..gn+3 of channel gm at y[base + ...]; bias and
-// ReLU only when not split.
+// put writes outputs gn..gn+3 of channel gm at y[base + ...].
 fn put(base: u32, gm: u32, gn: u32, o: vec4<f32>) {
 	let hw = p.h * p.w;
 	if (gm >= p.cout) {
 		return;
 	}
-	let split = (p.flags & 4u) != 0u;
-	var bv = 0.0;
-	if (!split && (p.flags & 1u) != 0u) {
-		bv = bias[gm];
-	}
 	for (var j = 0u; j < 4u; j++) {
 		if (gn + j < hw) {
-			var v = o[j] + bv;
-			if (!split && (p.flags & 2u) != 0u) {
-				v = max(v, 0.0);
-			}
-			y[base + gm * hw + gn + j] = v;
+			y[base + gm * hw + gn + j] = act(gm, o[j]);
 		}
 	}
 }
@@ -213,14 +220,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 		return;
 	}
 	for (var m = 0u; m < p.cout; m++) {
-		var v = acc[m];
-		if ((p.flags & 1u) != 0u) {
-			v += bias[m];
-		}
-		if ((p.flags & 2u) != 0u) {
-			v = max(v, 0.0);
-		}
-		y[m * hw + n] = v;
+		y[m * hw + n] = act(m, acc[m]);
 	}
 }
 
@@ -286,22 +286,12 @@ fn product(half: u32, k: u32, i: u32) -> f32 {
 	return Us[k][i];
 }
 
-// put1 writes output (co, oy, ox) of the conv, with bias and ReLU unless
-// split, if it is in the image.
+// put1 writes output (co, oy, ox) of the conv if it is in the image.
 fn put1(base: u32, co: u32, oy: u32, ox: u32, v: f32) {
 	if (co >= p.cout || oy >= p.h || ox >= p.w) {
 		return;
 	}
-	var o = v;
-	if ((p.flags & 4u) == 0u) {
-		if ((p.flags & 1u) != 0u) {
-			o += bias[co];
-		}
-		if ((p.flags & 2u) != 0u) {
-			o = max(o, 0.0);
-		}
-	}
-	y[base + (co * p.h + oy) * p.w + ox] = o;
+	y[base + (co * p.h + oy) * p.w + ox] = act(co, v);
 }
 
 // tile finishes channels 2r and 2r + 1 of every octet of this workgroup's
@@ -476,11 +466,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 	for (var s = 0u; s < p.kper; s++) {
 		v += part[s * n + i];
 	}
-	if ((p.flags & 1u) != 0u) {
-		v += bias[i / hw];
-	}
-	if ((p.flags & 2u) != 0u) {
-		v = max(v, 0.0);
-	}
-	y[i] = v;
+	y[i] = act(i / hw, v); // flags without the split bit
 }
