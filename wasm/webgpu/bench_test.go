@@ -519,11 +519,7 @@ func TestBenchSearch(t *testing.T) {
 		}
 		fmt.Printf("| nearest, %s bank | %d x %d x %d | %.2f | %.0f |\n", bank, c.n, c.m, c.d, el.Seconds()*1000, 2*float64(c.n)*float64(c.m)*float64(c.d)/el.Seconds()/1e9)
 		gpu.Free(q)
-		for _, p := range k.parts {
-			gpu.freeBuf(p)
-		}
-		gpu.freeBuf(k.norms)
-		gpu.freeBuf(k.mean)
+		gpu.freeBank(k)
 	}
 	if err := gpu.Err(); err != nil {
 		t.Fatal(err)
