@@ -650,6 +650,8 @@ func (p *page) onProgress(m js.Value) {
 	step, steps := m.Get("step").Int(), m.Get("steps").Int()
 	var s string
 	switch m.Get("stage").String() {
+	case stageTune:
+		s = "Choosing the fastest GPU kernels for this size"
 	case nnst.StagePrepare:
 		s = "Preparing the images"
 	case nnst.StageMatch:

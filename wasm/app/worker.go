@@ -143,6 +143,23 @@ func (w *worker) run(msg js.Value) {
 		return
 	}
 
+	th, tw := imageio.FitDims(content.H, content.W, o.Size)
+	if gb, ok := st.Backend().(*webgpu.Backend); ok && o.Validate() == nil && min(th, tw) >= nnst.MinSide {
+		// The first run at a size times the conv kernels on this GPU (Run
+		// reports bad options and images).
+		if gb.NeedsTune(th, tw, true) {
+			post(map[string]any{"type": "progress", "id": id, "stage": stageTune, "scale": 0, "scales": 0, "step": 0, "steps": 0, "fraction": 0.0, "elapsedMs": 0, "etaMs": 0})
+		}
+		if err := gb.Tune(th, tw, true); err != nil {
+			w.mu.Lock()
+			w.cancel = nil
+			w.mu.Unlock()
+			gb.Idle()
+			post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error()})
+			return
+		}
+	}
+
 	var lastPreview time.Time
 	out, err := st.Run(ctx, content, style, o, func(p nnst.Progress) {
 		switch fault {
@@ -212,6 +229,10 @@ func smallerSize(size int) int {
 	}
 	return 0
 }
+
+// stageTune is the progress stage while Backend.Tune times the conv
+// kernels (the first run at a size on a GPU).
+const stageTune = "tune"
 
 var errDeviceLost = errors.New("GPU device lost (injected by ?fault=lost)")
 

@@ -121,13 +121,14 @@ type Backend struct {
 	// walks a whole run's allocations at sizes a software adapter cannot
 	// compute in time (TestPeakStages with NNST_PEAK_DRY).
 	dry bool
-	// convTK is the conv kernel's K rows per step: 16, or 32 (24 KiB of
-	// workgroup memory; benches compare the two); 32 also doubles
-	// Winograd's input channels per step.
-	convTK int
 	// wino: convs where winoConv allows run by Winograd's F(2x2, 3x3)
-	// (conv3x3_wino); LoadModel prepares the weights for it.
+	// (conv3x3_wino) unless Tune chose otherwise; LoadModel prepares the
+	// weights for it.
 	wino bool
+	// tuned holds Tune's choices by conv shape; tuneAny lets Tune time
+	// kernels on a fallback adapter (tests).
+	tuned   map[tuneKey]convChoice
+	tuneAny bool
 	// prof, when set, times each dispatch on the GPU (benches only).
 	prof *profile
 	// The staging buffer readbacks reuse (stage), its size and whether a
@@ -165,6 +166,7 @@ type Backend struct {
 
 type convLayer struct {
 	in, out  int
+	conv     *model.Conv
 	fwd, bwd convWeights
 	bias     *buffer
 }
@@ -173,9 +175,12 @@ type convLayer struct {
 // (row ci*9 + tap holds every output channel), or with wino set Winograd's
 // transformed weights (row ci*16 + e); with tr set too, the forward conv's
 // (the same buffer), read transposed and turned for the backward pass.
+// step is the kernel's K step: 1 (TK 16 rows, or WC 4 input channels in
+// Winograd's kernel) or 2 (TK 32, WC 8: 24 KiB of workgroup memory).
 type convWeights struct {
 	buf      *buffer
 	wino, tr bool
+	step     int
 }
 
 // New opens the GPU device. ctx is unused for now except for cancelling
@@ -207,7 +212,7 @@ func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 		dev: dev, queue: dev.Get("queue"), Info: info, Limits: lim,
 		pipes: map[pipeKey]*pipe{}, groups: map[groupKey]js.Value{}, dynOff: js.Global().Get("Uint32Array").New(1), pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
 		enc: js.Undefined(), pass: js.Undefined(),
-		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes, retain: retainBytes, convTK: 16, wino: winoDefault,
+		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes, retain: retainBytes, wino: winoDefault, tuned: map[tuneKey]convChoice{},
 		hostStride: hostStride,
 	}
 	b.slot = max(256, lim.MinUniformBufferOffsetAlignment)

@@ -57,7 +57,7 @@ func syncGPU(t *testing.T, x nnst.Tensor) {
 // hypercolumn-loss step.
 func benchSize(t *testing.T, size int) {
 	fmt.Printf("| kernel | shape | ms | GFLOP/s (direct conv's count) |\n|---|---|---|---|\n")
-	defer func() { gpu.wino, gpu.convTK, gpu.retain = winoDefault, 16, retainBytes }()
+	defer func() { gpu.wino, gpu.retain = winoDefault, retainBytes }()
 	for _, c := range [][3]int{{3, 64, size}, {64, 64, size}, {64, 128, size / 2}, {128, 128, size / 2}, {128, 256, size / 4}, {256, 256, size / 4}, {256, 512, size / 8}, {512, 512, size / 8}} {
 		cin, cout, hw := c[0], c[1], c[2]
 		w := make([]float32, cout*cin*9)
@@ -74,40 +74,32 @@ func benchSize(t *testing.T, size int) {
 				t.Fatal(err)
 			}
 			cl := gpu.convs[0]
-			tks := convTKs()
-			if wino {
-				tks = tks[:1]
-			}
-			for _, tk := range tks {
-				gpu.convTK = tk
+			for _, step := range convSteps() {
 				for _, dir := range []string{"forward", "backward-data"} {
-					kernel := fmt.Sprintf("%s, TK %d", dir, tk)
-					if wino {
-						if cw := map[string]convWeights{"forward": cl.fwd, "backward-data": cl.bwd}[dir]; !cw.wino {
-							continue
-						}
-						kernel = dir + ", Winograd"
+					cw := map[string]convWeights{"forward": cl.fwd, "backward-data": cl.bwd}[dir]
+					if wino && !cw.wino {
+						continue
 					}
-					benchConv(t, kernel, cin, cout, hw, func() nnst.Tensor {
+					cw.step = step
+					benchConv(t, dir+", "+kernelName(cw), cin, cout, hw, func() nnst.Tensor {
 						if dir == "forward" {
-							return gpu.conv(x, cl.fwd, cl.bias, cin, cout, true)
+							return gpu.conv(x, cw, cl.bias, cin, cout, true)
 						}
-						return gpu.conv(g, cl.bwd, nil, cout, cin, false)
+						return gpu.conv(g, cw, nil, cout, cin, false)
 					})
 				}
 			}
-			gpu.convTK = 16
 		}
 		gpu.Free(x, g)
 	}
 	// One hypercolumn-loss step at size px (forward, loss, backward), with
-	// and without freed buffers kept past flushes (Backend.retain), and with
-	// the direct conv kernel only; each block after a step that warms the
-	// pool.
+	// and without freed buffers kept past flushes (Backend.retain), with
+	// the direct conv kernel only, and with the kernels Tune chooses; each
+	// block after a step that warms the pool.
 	blocks := []struct {
-		retain int64
-		wino   bool
-	}{{retainBytes, true}, {0, true}, {retainBytes, false}}
+		retain     int64
+		wino, tune bool
+	}{{retainBytes, true, false}, {0, true, false}, {retainBytes, false, false}, {retainBytes, true, true}}
 	times := make([][]time.Duration, len(blocks))
 	var recs []time.Duration
 	created, peaks, groups := make([]int64, len(blocks)), make([]int64, len(blocks)), make([]int, len(blocks))
@@ -116,6 +108,13 @@ func benchSize(t *testing.T, size int) {
 	for i, bl := range blocks {
 		gpu.retain, gpu.wino = bl.retain, bl.wino
 		step, done := hypercolumnStep(t, size)
+		if bl.tune {
+			start := time.Now()
+			if err := gpu.Tune(size, size, true); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Printf("step at %d px: Tune chose in %.0f ms: %s\n", size, time.Since(start).Seconds()*1000, gpu.ConvKernels())
+		}
 		gpu.ResetPeak()
 		for rep := -1; rep < reps; rep++ {
 			c0, d0, g0 := gpu.created, gpu.Dispatches(), gpu.groupsMade
@@ -148,7 +147,10 @@ func benchSize(t *testing.T, size int) {
 	for i, bl := range blocks {
 		slices.Sort(times[i])
 		conv := "Winograd's conv where it runs"
-		if !bl.wino {
+		switch {
+		case bl.tune:
+			conv = "the convs Tune chose"
+		case !bl.wino:
 			conv = "direct conv only"
 		}
 		fmt.Printf("| step (VGG19 fwd+bwd, fused hypercolumn loss), %s, freed buffers kept %d MiB | %d px | %.0f (median of %d) | peak GPU memory %.0f MiB, %.1f buffers and %.1f bind groups created per step |\n", conv, bl.retain>>20, size, times[i][reps/2].Seconds()*1000, reps, float64(peaks[i])/(1<<20), float64(created[i])/reps, float64(groups[i])/reps)
@@ -177,6 +179,15 @@ func hypercolumnStep(t *testing.T, size int) (step func() nnst.Tensor, done func
 		return gi
 	}
 	return step, func() { gpu.Free(img, target) }
+}
+
+// setSteps sets the K step of every conv of the loaded model.
+func setSteps(step int) {
+	for _, c := range gpu.convs {
+		if c != nil {
+			c.fwd.step, c.bwd.step = step, step
+		}
+	}
 }
 
 // benchConv times run (one conv dispatch) and prints a row.
@@ -328,29 +339,42 @@ func TestBenchLayers(t *testing.T) {
 			fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5, one readback at the end), of which recording the %d dispatches %.2f ms; freed buffers kept %d MiB: %d buffers created per pass\n", size, ws[i][2].Seconds()*1000, nd, rs[i][2].Seconds()*1000, r>>20, ncs[i])
 		}
 		// Winograd's conv where it runs, then the direct conv only, each
-		// with each K step (TK 16 or 32; Winograd's 4 or 8 channels).
+		// with each K step (TK 16 or 32; Winograd's 4 or 8 channels), then
+		// as Tune chooses for the forward pass.
+		timeWhole := func(conv string) {
+			whole()
+			var tw []time.Duration
+			for range 5 {
+				w, _ := whole()
+				tw = append(tw, w)
+			}
+			slices.Sort(tw)
+			fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5) with %s\n", size, tw[2].Seconds()*1000, conv)
+		}
 		for _, wino := range []bool{true, false} {
 			gpu.wino = wino
 			if err := gpu.LoadModel(m); err != nil {
 				t.Fatal(err)
 			}
-			for _, tk := range convTKs() {
-				gpu.convTK = tk
-				whole()
-				var tw []time.Duration
-				for range 5 {
-					w, _ := whole()
-					tw = append(tw, w)
-				}
-				slices.Sort(tw)
-				conv := fmt.Sprintf("Winograd's conv where it runs, WC %d", tk/4)
+			for _, step := range convSteps() {
+				setSteps(step)
+				conv := fmt.Sprintf("Winograd's conv where it runs, WC %d", winoWC*step)
 				if !wino {
-					conv = fmt.Sprintf("the direct conv only, TK %d", tk)
+					conv = fmt.Sprintf("the direct conv only, TK %d", 16*step)
 				}
-				fmt.Printf("%d px: forward to relu4_3 %.2f ms (median of 5) with %s\n", size, tw[2].Seconds()*1000, conv)
+				timeWhole(conv)
 			}
 		}
-		gpu.convTK, gpu.wino = 16, winoDefault
+		gpu.wino = winoDefault
+		if err := gpu.LoadModel(m); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := gpu.Tune(size, size, false); err != nil {
+			t.Fatal(err)
+		}
+		tuning := time.Since(start)
+		timeWhole(fmt.Sprintf("the kernels Tune chose in %.0f ms (%s)", tuning.Seconds()*1000, gpu.ConvKernels()))
 		if err := gpu.LoadModel(m); err != nil {
 			t.Fatal(err)
 		}

@@ -78,8 +78,9 @@ type layer struct {
 
 func (l layer) bytes() int64 { return l.c * l.h * l.w * 4 }
 
-// part is the bytes of a conv's split-K partial sums (the larger of the
-// forward and the backward-data pass), 0 when not split.
+// part is the bytes of a conv's split-K partial sums, 0 when not split:
+// the most of the forward and the backward-data pass by either kernel
+// with either K step (Tune may choose any).
 func (l layer) part() int64 {
 	if l.pool {
 		return 0
@@ -89,8 +90,12 @@ func (l layer) part() int64 {
 		if io[1] <= narrowConv {
 			continue
 		}
-		if _, _, s, _ := convGrid(int(l.h), int(l.w), int(io[0]), int(io[1]), winoDefault && winoConv(int(io[0]), int(io[1])), 1); s > 1 { // the default K step
-			most = max(most, int64(s)*io[1]*l.h*l.w*4)
+		for _, wino := range []bool{false, winoConv(int(io[0]), int(io[1]))} {
+			for _, step := range []int{1, 2} {
+				if _, _, s, _ := convGrid(int(l.h), int(l.w), int(io[0]), int(io[1]), wino, step); s > 1 {
+					most = max(most, int64(s)*io[1]*l.h*l.w*4)
+				}
+			}
 		}
 	}
 	return most
@@ -191,7 +196,7 @@ func layers(spec model.Spec, shrink, h, w int) (ls []layer, weights int64) {
 			continue
 		}
 		out := int64(max(2, spec.Width[name]/shrink))
-		weights += convBytes(int(in), int(out), winoDefault) + out*4
+		weights += max(convBytes(int(in), int(out), false), convBytes(int(in), int(out), true)) + out*4 // either format (Tune)
 		ls = append(ls, layer{c: out, h: ch, w: cw, in: in, tap: slices.Contains(model.DefaultTaps, "relu"+name[4:])})
 		in = out
 	}

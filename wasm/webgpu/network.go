@@ -20,10 +20,7 @@ func (b *Backend) LoadModel(m *model.Model) error {
 	}
 	for _, c := range b.convs {
 		if c != nil {
-			b.freeBuf(c.fwd.buf)
-			if !c.bwd.tr {
-				b.freeBuf(c.bwd.buf)
-			}
+			b.freeConvWeights(c)
 			b.freeBuf(c.bias)
 		}
 	}
@@ -38,15 +35,8 @@ func (b *Backend) LoadModel(m *model.Model) error {
 		if l.Kind != "conv" {
 			continue
 		}
-		in, out := l.Conv.In, l.Conv.Out
-		wt := l.Conv.Weight
-		c := &convLayer{in: in, out: out}
-		c.fwd = b.convWeights(in, out, func(co, ci, k int) float32 { return wt[(co*in+ci)*9+k] })
-		if c.fwd.wino && winoConv(out, in) {
-			c.bwd = convWeights{buf: c.fwd.buf, wino: true, tr: true}
-		} else {
-			c.bwd = b.convWeights(out, in, func(co, ci, k int) float32 { return wt[(ci*in+co)*9+8-k] })
-		}
+		c := &convLayer{in: l.Conv.In, out: l.Conv.Out, conv: l.Conv}
+		b.uploadConvWeights(c, b.wino)
 		c.bias = b.newBuf(int64(len(l.Conv.Bias)) * 4)
 		b.write(c.bias, floatBytes(l.Conv.Bias))
 		b.convs[i] = c
@@ -62,12 +52,33 @@ func (b *Backend) LoadModel(m *model.Model) error {
 	return b.Err()
 }
 
+// uploadConvWeights uploads both directions of a conv's weights (with K
+// step 1): for Winograd's kernel where wino and winoConv allow, the
+// backward pass then reading the forward pass's buffer where it can.
+func (b *Backend) uploadConvWeights(c *convLayer, wino bool) {
+	in, out, wt := c.in, c.out, c.conv.Weight
+	c.fwd = b.convWeights(in, out, wino, func(co, ci, k int) float32 { return wt[(co*in+ci)*9+k] })
+	if c.fwd.wino && winoConv(out, in) {
+		c.bwd = convWeights{buf: c.fwd.buf, wino: true, tr: true, step: 1}
+	} else {
+		c.bwd = b.convWeights(out, in, wino, func(co, ci, k int) float32 { return wt[(ci*in+co)*9+8-k] })
+	}
+}
+
+// freeConvWeights frees both directions of a conv's weights.
+func (b *Backend) freeConvWeights(c *convLayer) {
+	b.freeBuf(c.fwd.buf)
+	if !c.bwd.tr {
+		b.freeBuf(c.bwd.buf)
+	}
+}
+
 // convWeights uploads the weights of a conv with in inputs and out outputs,
-// w(co, ci, k) its 3x3 taps: Winograd's where b.wino and winoConv allow,
+// w(co, ci, k) its 3x3 taps: Winograd's where wino and winoConv allow,
 // else K-major.
-func (b *Backend) convWeights(in, out int, w func(co, ci, k int) float32) convWeights {
+func (b *Backend) convWeights(in, out int, wino bool, w func(co, ci, k int) float32) convWeights {
 	var d []float32
-	wino := b.wino && winoConv(in, out)
+	wino = wino && winoConv(in, out)
 	if wino {
 		d = winoWeights(in, out, w)
 	} else {
@@ -82,7 +93,7 @@ func (b *Backend) convWeights(in, out int, w func(co, ci, k int) float32) convWe
 	}
 	buf := b.newBuf(int64(len(d)) * 4)
 	b.write(buf, floatBytes(d))
-	return convWeights{buf: buf, wino: wino}
+	return convWeights{buf: buf, wino: wino, step: 1}
 }
 
 // winoWeights returns the F(2x2, 3x3) transforms U = G g G' of a conv's
@@ -138,7 +149,7 @@ func (b *Backend) conv(x *Tensor, w convWeights, bias *buffer, cin, cout int, re
 		return y
 	}
 	name, over, step := "conv3x3", 0, 1 // pipeline overrides: TK 16, WC 4
-	if b.convTK == 32 {
+	if w.step == 2 {
 		over, step = 4, 2
 	}
 	if w.wino {

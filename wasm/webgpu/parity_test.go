@@ -269,13 +269,27 @@ func TestAdam(t *testing.T) {
 	check(t, "adam v", gv, cpuT(cv), 1e-5)
 }
 
-// convTKs are the conv kernel's K steps this device can run: 16, and 32
-// where it has 24 KiB of workgroup memory.
-func convTKs() []int {
+// convSteps are the conv kernels' K steps this device can run
+// (convWeights.step): 1, and 2 where it has 24 KiB of workgroup memory.
+func convSteps() []int {
 	if gpu.Limits.MaxComputeWorkgroupStorageSize >= 24<<10 {
-		return []int{16, 32}
+		return []int{1, 2}
 	}
-	return []int{16}
+	return []int{1}
+}
+
+// stepped is cw with K step s.
+func stepped(cw convWeights, s int) convWeights {
+	cw.step = s
+	return cw
+}
+
+// kernelName names the kernel that runs cw: "TK 16", "Winograd WC 4".
+func kernelName(cw convWeights) string {
+	if cw.wino {
+		return fmt.Sprintf("Winograd WC %d", winoWC*cw.step)
+	}
+	return fmt.Sprintf("TK %d", 16*cw.step)
 }
 
 func TestConv(t *testing.T) {
@@ -287,7 +301,7 @@ func TestConv(t *testing.T) {
 	// with the forward pass's weights, and the backward passes of {20, 9,
 	// 11, 10} and {40, 70, 13, 11} (split, the last slice with a partial
 	// step) with their own.
-	defer func() { gpu.wino, gpu.convTK = winoDefault, 16 }()
+	defer func() { gpu.wino = winoDefault }()
 	winos, trs := 0, 0
 	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}, {7, 66, 23, 17}, {40, 70, 13, 11}, {64, 64, 9, 9}, {64, 3, 9, 13}, {300, 2, 5, 6}, {12, 40, 17, 19}, {20, 36, 11, 10}, {16, 20, 1, 5}} {
 		cin, cout, h, w := c[0], c[1], c[2], c[3]
@@ -322,18 +336,10 @@ func TestConv(t *testing.T) {
 			if cl.bwd.tr {
 				trs++
 			}
-			for _, tk := range convTKs() {
-				gpu.convTK = tk
-				name := fmt.Sprintf("%dx%d %dx%d, TK %d", cin, cout, h, w, tk)
-				if cl.fwd.wino {
-					name = fmt.Sprintf("%dx%d %dx%d, Winograd WC %d", cin, cout, h, w, tk/4)
-				}
-				check(t, "conv forward "+name, gpu.conv(gx, cl.fwd, cl.bias, cin, cout, true), want, 1e-5)
-				name = fmt.Sprintf("%dx%d %dx%d, TK %d", cin, cout, h, w, tk)
-				if cl.bwd.wino {
-					name = fmt.Sprintf("%dx%d %dx%d, Winograd WC %d", cin, cout, h, w, tk/4)
-				}
-				check(t, "conv backward "+name, gpu.conv(gg, cl.bwd, nil, cout, cin, false), wantB, 1e-5)
+			for _, step := range convSteps() {
+				fw, bw := stepped(cl.fwd, step), stepped(cl.bwd, step)
+				check(t, fmt.Sprintf("conv forward %dx%d %dx%d, %s", cin, cout, h, w, kernelName(fw)), gpu.conv(gx, fw, cl.bias, cin, cout, true), want, 1e-5)
+				check(t, fmt.Sprintf("conv backward %dx%d %dx%d, %s", cin, cout, h, w, kernelName(bw)), gpu.conv(gg, bw, nil, cout, cin, false), wantB, 1e-5)
 			}
 			for _, cw := range []convWeights{cl.fwd, cl.bwd} {
 				if cw.wino {

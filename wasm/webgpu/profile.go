@@ -57,20 +57,30 @@ func (b *Backend) stopProfile() ([]string, []time.Duration, error) {
 	p := b.prof
 	b.prof = nil
 	defer p.set.Call("destroy")
-	n := 2 * len(p.labels)
-	if n == 0 {
+	if len(p.labels) == 0 {
 		return nil, nil, b.Err()
 	}
-	res := &buffer{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": 8 * n, "usage": usageQuery | usageCopySrc})), size: int64(8 * n)}
-	defer res.v.Call("destroy")
-	enc := b.dev.Call("createCommandEncoder")
-	enc.Call("resolveQuerySet", p.set, 0, n, res.v, 0)
-	b.queue.Call("submit", jsArray(enc.Call("finish")))
-	raw, err := b.readBytes(res, 8*n)
+	times, err := b.passTimes(p.set, len(p.labels))
 	if err != nil {
 		return nil, nil, err
 	}
-	times := make([]time.Duration, len(p.labels))
+	return p.labels, times, b.Err()
+}
+
+// passTimes reads back the first n pairs of timestamps of a query set,
+// written at the start and end of n timed passes, as durations (0 where
+// the end is not after the start).
+func (b *Backend) passTimes(set js.Value, n int) ([]time.Duration, error) {
+	res := &buffer{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": 16 * n, "usage": usageQuery | usageCopySrc})), size: int64(16 * n)}
+	defer res.v.Call("destroy")
+	enc := b.dev.Call("createCommandEncoder")
+	enc.Call("resolveQuerySet", set, 0, 2*n, res.v, 0)
+	b.queue.Call("submit", jsArray(enc.Call("finish")))
+	raw, err := b.readBytes(res, 16*n)
+	if err != nil {
+		return nil, err
+	}
+	times := make([]time.Duration, n)
 	for i := range times {
 		t0 := binary.LittleEndian.Uint64(raw[16*i:])
 		t1 := binary.LittleEndian.Uint64(raw[16*i+8:])
@@ -78,5 +88,5 @@ func (b *Backend) stopProfile() ([]string, []time.Duration, error) {
 			times[i] = time.Duration(t1 - t0)
 		}
 	}
-	return p.labels, times, b.Err()
+	return times, nil
 }

@@ -69,6 +69,17 @@ func forward(size, reps int) ([]any, error) {
 	return times, be.Err()
 }
 
+// tune lets the backend choose its conv kernels for forward passes at size
+// x size px (as an app would before its first pass); it says what it chose
+// and how long that took.
+func tune(size int) (any, error) {
+	t0 := time.Now()
+	if err := be.Tune(size, size, false); err != nil {
+		return nil, err
+	}
+	return fmt.Sprintf("%.0f ms: %s", time.Since(t0).Seconds()*1000, be.ConvKernels()), nil
+}
+
 func main() {
 	api := js.Global().Get("Object").New()
 	api.Set("setup", js.FuncOf(func(_ js.Value, a []js.Value) any {
@@ -76,6 +87,9 @@ func main() {
 	}))
 	api.Set("forward", js.FuncOf(func(_ js.Value, a []js.Value) any {
 		return pagejs.Promise(func() (any, error) { t, err := forward(a[0].Int(), a[1].Int()); return t, err })
+	}))
+	api.Set("tune", js.FuncOf(func(_ js.Value, a []js.Value) any {
+		return pagejs.Promise(func() (any, error) { return tune(a[0].Int()) })
 	}))
 	js.Global().Get("nnstBenchReady").Invoke(api)
 	select {}

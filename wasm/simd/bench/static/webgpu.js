@@ -53,6 +53,7 @@ window.benchResult = (async function () {
     if (sess) {
       try { log("size " + s + ": onnxruntime-web warm-up " + (await ortRun(x)).toFixed(1) + " s"); } catch (e) { ortFail("run at " + s + " px", e); }
     }
+    if (api.tune) log("size " + s + ": ours chose its conv kernels in " + (await call(api.tune(s))));
     log("size " + s + ": ours warm-up " + (await call(api.forward(s, 1)))[0].toFixed(1) + " s");
     for (var round = 0; round < cfg.rounds; round++) {
       if (sess) {

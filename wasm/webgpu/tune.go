@@ -1,0 +1,286 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// tuneKey is a conv's shape at one image size, and whether its choice
+// counts the backward-data pass.
+type tuneKey struct {
+	in, out, h, w int
+	backward      bool
+}
+
+// convChoice is how a conv runs: by Winograd's kernel where winoConv
+// allows (one weight format serves both passes) or the direct one, and
+// each pass's K step (convWeights.step).
+type convChoice struct {
+	wino     bool
+	fwd, bwd int
+}
+
+// tuneBatch is the GPU time Tune aims for in one timed batch of a kernel:
+// long enough for timestamps quantised to 100 us (Chrome) to be exact to
+// a few per cent.
+const tuneBatch = 2 * time.Millisecond
+
+// Tune picks the fastest way to run each conv of the loaded model on this
+// GPU for an h x w image (the size the convs of the run's final scale
+// see): Winograd's kernel or the direct one, and each pass's K step,
+// timing every candidate with timestamp queries over batches of about
+// tuneBatch. With backward set the forward and backward-data passes count
+// together (an optimisation step); otherwise only the forward pass.
+// Choices are kept by conv shape, so a second call at the same size only
+// applies them. It keeps the defaults on a fallback adapter (software: its
+// times say nothing of a GPU) or without timestamp queries.
+func (b *Backend) Tune(h, w int, backward bool) error {
+	if b.model == nil {
+		return errors.New("webgpu: Tune before LoadModel")
+	}
+	if !b.tunes() {
+		return nil
+	}
+	for i, k := range b.tuneKeys(h, w, backward) {
+		if k == nil {
+			continue
+		}
+		ch, ok := b.tuned[*k]
+		if !ok {
+			var err error
+			if ch, err = b.tuneConv(b.convs[i], *k); err != nil {
+				return fmt.Errorf("tuning the conv kernels: %w", err)
+			}
+			b.tuned[*k] = ch
+		}
+		b.setConv(b.convs[i], ch)
+	}
+	return b.Err()
+}
+
+// NeedsTune reports whether Tune(h, w, backward) would time kernels, not
+// only apply choices made before.
+func (b *Backend) NeedsTune(h, w int, backward bool) bool {
+	if b.model == nil || !b.tunes() {
+		return false
+	}
+	for _, k := range b.tuneKeys(h, w, backward) {
+		if k == nil {
+			continue
+		}
+		if _, ok := b.tuned[*k]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// tunes reports whether Tune times kernels on this device.
+func (b *Backend) tunes() bool {
+	return !b.dry && b.prof == nil && b.Info.Timestamps && (!b.Info.Fallback || b.tuneAny)
+}
+
+// tuneKeys returns the shape of each conv layer up to the last tap at an
+// h x w image (nil for the pools, which halve it, flooring).
+func (b *Backend) tuneKeys(h, w int, backward bool) []*tuneKey {
+	keys := make([]*tuneKey, b.last+1)
+	for i := range keys {
+		c := b.convs[i]
+		if c == nil {
+			h, w = h/2, w/2
+			continue
+		}
+		keys[i] = &tuneKey{c.in, c.out, h, w, backward}
+	}
+	return keys
+}
+
+// setConv makes a conv run as ch says, uploading its weights again if
+// their format changes.
+func (b *Backend) setConv(c *convLayer, ch convChoice) {
+	if c.fwd.wino != (ch.wino && winoConv(c.in, c.out)) || c.bwd.wino != (ch.wino && winoConv(c.out, c.in)) {
+		b.freeConvWeights(c)
+		b.uploadConvWeights(c, ch.wino)
+	}
+	c.fwd.step, c.bwd.step = ch.fwd, ch.bwd
+}
+
+// tuneConv times conv c at shape k with each weight format and K step, in
+// three rounds: one dispatch of each (to size the batches), then twice a
+// batch of about tuneBatch, keeping each candidate's faster batch.
+func (b *Backend) tuneConv(c *convLayer, k tuneKey) (convChoice, error) {
+	cur := c.fwd.wino || c.bwd.wino // the format c's weights have now
+	formats := []bool{cur}
+	if winoConv(c.in, c.out) || winoConv(c.out, c.in) {
+		formats = append(formats, !cur)
+	}
+	steps := []int{1}
+	if b.Limits.MaxComputeWorkgroupStorageSize >= 24<<10 {
+		steps = append(steps, 2)
+	}
+	x := b.Zeros(c.in, k.h, k.w).(*Tensor)
+	g := b.Zeros(c.out, k.h, k.w).(*Tensor)
+	other := &convLayer{in: c.in, out: c.out, conv: c.conv}
+	defer func() {
+		b.Free(x, g)
+		if other.fwd.buf != nil {
+			b.freeConvWeights(other)
+		}
+	}()
+	var cands []tuneCand
+	var runs []func()
+	for fi, wino := range formats {
+		cl := c
+		if fi > 0 {
+			b.uploadConvWeights(other, wino)
+			cl = other
+		}
+		for _, bwd := range []bool{false, true} {
+			if bwd && (!k.backward || c.in <= narrowConv) || !bwd && c.out <= narrowConv {
+				continue
+			}
+			for _, step := range steps {
+				cands = append(cands, tuneCand{wino, bwd, step})
+				if bwd {
+					cw := cl.bwd
+					cw.step = step
+					runs = append(runs, func() { b.freeBuf(b.conv(g, cw, nil, c.out, c.in, false).buf) })
+				} else {
+					cw := cl.fwd
+					cw.step = step
+					runs = append(runs, func() { b.freeBuf(b.conv(x, cw, c.bias, c.in, c.out, true).buf) })
+				}
+			}
+		}
+	}
+	ch := convChoice{wino: cur, fwd: 1, bwd: 1}
+	if len(runs) == 0 {
+		return ch, nil
+	}
+	reps := make([]int, len(runs))
+	for i := range reps {
+		reps[i] = 1
+	}
+	first, err := b.timeBatches(runs, reps)
+	if err != nil {
+		return ch, err
+	}
+	for i, t := range first {
+		reps[i] = int(min(64, max(1, (tuneBatch+t-1)/max(t, time.Microsecond))))
+	}
+	best := make([]time.Duration, len(runs))
+	for round := range 2 {
+		ts, err := b.timeBatches(runs, reps)
+		if err != nil {
+			return ch, err
+		}
+		for i, t := range ts {
+			if t /= time.Duration(reps[i]); round == 0 || t < best[i] {
+				best[i] = t
+			}
+		}
+	}
+	return chooseConv(formats, cands, best), b.Err()
+}
+
+// tuneCand is a conv kernel Tune times: a pass by a weight format with a K
+// step.
+type tuneCand struct {
+	wino, bwd bool
+	step      int
+}
+
+// chooseConv picks, for each weight format, each pass's fastest K step, and
+// then the format whose passes take the least time together (the first of
+// formats on a tie), from the candidates' times.
+func chooseConv(formats []bool, cands []tuneCand, times []time.Duration) convChoice {
+	var ch convChoice
+	var total time.Duration
+	for fi, wino := range formats {
+		fc := convChoice{wino: wino, fwd: 1, bwd: 1}
+		var sum time.Duration
+		for _, bwd := range []bool{false, true} {
+			fastest := time.Duration(-1)
+			for i, cd := range cands {
+				if cd.wino != wino || cd.bwd != bwd || (fastest >= 0 && times[i] >= fastest) {
+					continue
+				}
+				fastest = times[i]
+				if bwd {
+					fc.bwd = cd.step
+				} else {
+					fc.fwd = cd.step
+				}
+			}
+			sum += max(fastest, 0)
+		}
+		if fi == 0 || sum < total {
+			ch, total = fc, sum
+		}
+	}
+	return ch
+}
+
+// timeBatches runs each of runs reps[i] times in a compute pass of its own
+// whose start and end are written to a query set, and returns the passes'
+// GPU times.
+func (b *Backend) timeBatches(runs []func(), reps []int) ([]time.Duration, error) {
+	b.Flush()
+	// Freed buffers are reused within a batch; no flush for their sake.
+	spare := b.spare
+	b.spare = 1 << 62
+	defer func() { b.spare = spare }()
+	set := b.dev.Call("createQuerySet", jsObject(map[string]any{"type": "timestamp", "count": 2 * len(runs)}))
+	defer set.Call("destroy")
+	for i, run := range runs {
+		// Each run records at most two dispatches (a split conv's sum).
+		if b.arenaOff+(2*reps[i]+2)*b.slot > arenaSize {
+			b.Flush()
+		}
+		b.open()
+		b.pass.Call("end")
+		b.pass = b.enc.Call("beginComputePass", jsObject(map[string]any{"timestampWrites": jsObject(map[string]any{
+			"querySet": set, "beginningOfPassWriteIndex": 2 * i, "endOfPassWriteIndex": 2*i + 1})}))
+		b.passPipe = nil
+		flushes := b.flushes
+		for range reps[i] {
+			run()
+		}
+		if b.flushes != flushes {
+			b.Flush()
+			return nil, errors.New("a timed batch was split by a flush")
+		}
+		b.pass.Call("end")
+		b.pass = b.enc.Call("beginComputePass")
+		b.passPipe = nil
+	}
+	b.Flush()
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
+	return b.passTimes(set, len(runs))
+}
+
+// ConvKernels says how each conv of the loaded model runs, for benches and
+// logs: layer, forward/backward kernel, W for Winograd's with its input
+// channels per step, D for the direct one with its K rows per step
+// ("conv1_1 D16/D16, conv1_2 W4/W8, ...").
+func (b *Backend) ConvKernels() string {
+	kernel := func(cw convWeights) string {
+		if cw.wino {
+			return fmt.Sprintf("W%d", winoWC*cw.step)
+		}
+		return fmt.Sprintf("D%d", 16*cw.step)
+	}
+	var s []string
+	for i, c := range b.convs {
+		if c != nil && i <= b.last {
+			s = append(s, fmt.Sprintf("%s %s/%s", b.model.Layers[i].Name, kernel(c.fwd), kernel(c.bwd)))
+		}
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,186 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"nnst/core/nnst"
+)
+
+func TestChooseConv(t *testing.T) {
+	ms := func(v ...float64) []time.Duration {
+		d := make([]time.Duration, len(v))
+		for i, x := range v {
+			d[i] = time.Duration(x * float64(time.Millisecond))
+		}
+		return d
+	}
+	all := []tuneCand{
+		{false, false, 1}, {false, false, 2}, {false, true, 1}, {false, true, 2},
+		{true, false, 1}, {true, false, 2}, {true, true, 1}, {true, true, 2},
+	}
+	for _, c := range []struct {
+		formats []bool
+		cands   []tuneCand
+		times   []time.Duration
+		want    convChoice
+	}{
+		// Direct 4 + 3 beats Winograd 2 + 7, although Winograd's forward
+		// pass is the fastest of all.
+		{[]bool{false, true}, all, ms(5, 4, 3, 6, 2, 3, 7, 8), convChoice{false, 2, 1}},
+		{[]bool{false, true}, all, ms(5, 4, 3, 6, 2, 3, 2.5, 1), convChoice{true, 1, 2}},
+		// The current format (first) on a tie.
+		{[]bool{true, false}, all, ms(1, 1, 1, 1, 1, 1, 1, 1), convChoice{true, 1, 1}},
+		// Forward only (no backward candidates).
+		{[]bool{true, false}, []tuneCand{{true, false, 1}, {true, false, 2}, {false, false, 1}, {false, false, 2}}, ms(3, 2.5, 2.6, 2.4), convChoice{false, 2, 1}},
+		// One format, one step.
+		{[]bool{false}, []tuneCand{{false, false, 1}}, ms(9), convChoice{false, 1, 1}},
+	} {
+		if got := chooseConv(c.formats, c.cands, c.times); got != c.want {
+			t.Errorf("chooseConv(%v, %v) = %+v, want %+v", c.formats, c.times, got, c.want)
+		}
+	}
+}
+
+// tinyParity checks the tiny model's last tap and the backward pass of a
+// gradient on it against the CPU backend (loaded with the same model).
+func tinyParity(t *testing.T, what string, h, w int) {
+	t.Helper()
+	img := randT(3, h, w, 9)
+	for i := range img.Data {
+		img.Data[i] = 0.5 + 0.2*img.Data[i]
+	}
+	gi := gpu.Upload(img)
+	gtr := gpu.Forward(gi, true)
+	ctr := ref.Forward(ref.Upload(img), true)
+	last := len(ctr.Taps) - 1
+	want := cpuT(ctr.Taps[last])
+	check(t, what+": last tap", gtr.Taps[last], want, 1e-4)
+	g := randT(want.C, want.H, want.W, 21)
+	gg := gpu.Upload(g)
+	pick := func(x nnst.Tensor) func(int) nnst.Tensor {
+		return func(l int) nnst.Tensor {
+			if l == last {
+				return x
+			}
+			return nil
+		}
+	}
+	check(t, what+": backward", gpu.Backward(gtr, pick(gg)), cpuT(ref.Backward(ctr, pick(ref.Upload(g)))), 1e-4)
+	gpu.Free(gi)
+}
+
+func TestTune(t *testing.T) {
+	m := tinyModel()
+	if err := gpu.LoadModel(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.LoadModel(m); err != nil {
+		t.Fatal(err)
+	}
+	gpu.tuneAny = true
+	defer func() { gpu.tuneAny = false; clear(gpu.tuned) }()
+	if !gpu.Info.Timestamps {
+		t.Fatal("the adapter has no timestamp queries")
+	}
+	clear(gpu.tuned)
+	const h, w = 29, 21
+	gpu.tuneAny = false
+	if gpu.NeedsTune(h, w, true) {
+		t.Error("NeedsTune on a fallback adapter")
+	}
+	gpu.tuneAny = true
+	if !gpu.NeedsTune(h, w, true) {
+		t.Error("NeedsTune false before tuning")
+	}
+	if err := gpu.Tune(h, w, true); err != nil {
+		t.Fatal(err)
+	}
+	// Every conv to the last tap has a choice for its size (the pools
+	// floor) and runs by it.
+	ch, cw, keys := h, w, map[tuneKey]bool{}
+	for i := 0; i <= gpu.last; i++ {
+		c := gpu.convs[i]
+		if c == nil {
+			ch, cw = ch/2, cw/2
+			continue
+		}
+		k := tuneKey{c.in, c.out, ch, cw, true}
+		keys[k] = true
+		choice, ok := gpu.tuned[k]
+		if !ok {
+			t.Fatalf("layer %d: no choice for %+v", i, k)
+		}
+		if c.fwd.wino != (choice.wino && winoConv(c.in, c.out)) || c.bwd.wino != (choice.wino && winoConv(c.out, c.in)) || c.fwd.step != choice.fwd || c.bwd.step != choice.bwd {
+			t.Errorf("layer %d runs %+v / %+v, chosen %+v", i, c.fwd, c.bwd, choice)
+		}
+	}
+	if len(gpu.tuned) != len(keys) || len(keys) != 8 { // conv3_2..4 and conv4_2..3 repeat shapes
+		t.Errorf("%d shapes tuned, %d met; want 8", len(gpu.tuned), len(keys))
+	}
+	t.Logf("chosen on %s: %s", gpu.Name(), gpu.ConvKernels())
+	tinyParity(t, "tuned", h, w)
+
+	// The same size again only applies the choices.
+	if gpu.NeedsTune(h, w, true) {
+		t.Error("NeedsTune true after tuning")
+	}
+	d0 := gpu.Dispatches()
+	if err := gpu.Tune(h, w, true); err != nil {
+		t.Fatal(err)
+	}
+	if d := gpu.Dispatches() - d0; d != 0 {
+		t.Errorf("tuning a size tuned before ran %d dispatches", d)
+	}
+
+	// Forced choices, each format and step in turn: the weights are
+	// uploaded again where the format changes, and the results hold.
+	i := 0
+	for k := range gpu.tuned {
+		gpu.tuned[k] = convChoice{wino: i%2 == 0, fwd: 1 + i%len(convSteps()), bwd: 1 + (i/2)%len(convSteps())}
+		i++
+	}
+	before := gpu.ConvKernels()
+	if err := gpu.Tune(h, w, true); err != nil {
+		t.Fatal(err)
+	}
+	after := gpu.ConvKernels()
+	if before == after || !strings.Contains(after, "W") || !strings.Contains(after, "D") {
+		t.Errorf("forced choices: kernels %s, before %s", after, before)
+	}
+	tinyParity(t, "forced "+after, h, w)
+
+	// Forward-only choices are kept apart.
+	if err := gpu.Tune(h, w, false); err != nil {
+		t.Fatal(err)
+	}
+	if len(gpu.tuned) != 16 {
+		t.Errorf("%d shapes tuned after a forward-only Tune, want 16", len(gpu.tuned))
+	}
+	if err := gpu.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTimeBatches(t *testing.T) {
+	x := gpu.Zeros(64, 64, 64).(*Tensor)
+	defer gpu.Free(x)
+	run := func() { gpu.Free(gpu.Axpby(2, x, 1, x)) }
+	times, err := gpu.timeBatches([]func(){run, run, run}, []int{1, 3, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(times) != 3 {
+		t.Fatalf("%d times for 3 batches", len(times))
+	}
+	for i, d := range times {
+		if d <= 0 {
+			t.Errorf("batch %d: time %v", i, d)
+		}
+	}
+	fmt.Println("timed batches:", times)
+}
