@@ -141,8 +141,9 @@ type Backend struct {
 	peakInfo              string
 	flushes               int
 
-	enc, pass js.Value // open encoder and compute pass, or undefined
-	passPipe  *pipe    // the pipeline last set in the open pass
+	enc, pass js.Value   // open encoder and compute pass, or undefined
+	staged    []js.Value // staging buffers of copyIn, destroyed at the flush
+	passPipe  *pipe      // the pipeline last set in the open pass
 	arena     []byte
 	arenaBuf  js.Value
 	arenaOff  int
@@ -507,6 +508,10 @@ func (b *Backend) Flush() {
 	cmd := b.enc.Call("finish")
 	b.queue.Call("writeBuffer", b.arenaBuf, 0, bytesToJS(b.arena[:b.arenaOff]))
 	b.queue.Call("submit", jsArray(cmd))
+	for _, st := range b.staged {
+		st.Call("destroy") // freed when the submitted copies are done
+	}
+	b.staged = b.staged[:0]
 	b.scopes = append(b.scopes, b.dev.Call("popErrorScope"), b.dev.Call("popErrorScope"))
 	b.enc, b.pass = js.Undefined(), js.Undefined()
 	b.arenaOff = 0
@@ -941,13 +946,29 @@ func (b *Backend) samples(g grid) *Tensor {
 	hs, ws, bl := phaseBlock(t.c, t.h, t.w, s)
 	p := (g.y0%s)*s + g.x0%s
 	blk := b.newBuf(int64(bl/2) * 4)
-	b.Flush() // blk may come from the pool: recorded commands may use it
-	b.queue.Call("writeBuffer", blk.v, 0, t.host, p*bl, bl)
+	b.copyIn(blk, t.host.Call("subarray", p*bl, (p+1)*bl))
 	sh := g.n / g.sw
 	n := t.c * g.n
 	b.run1("elementwise", "crop_half", -1, (n+1)/2, params{uint32(n), uint32(hs), uint32(ws), uint32(g.y0 / s), uint32(g.x0 / s), uint32(sh), uint32(g.sw)}, blk, y.buf)
 	b.freeBuf(blk)
 	return y
+}
+
+// copyIn records a copy of data (a JavaScript typed array, a multiple of 4
+// bytes long) into buf among the recorded commands, so buf may be one they
+// use: through a staging buffer created mapped, destroyed after the submit.
+func (b *Backend) copyIn(buf *buffer, data js.Value) {
+	n := data.Get("byteLength").Int()
+	st := b.dev.Call("createBuffer", jsObject(map[string]any{"size": n, "usage": usageMapWrite | usageCopySrc, "mappedAtCreation": true}))
+	u8 := js.Global().Get("Uint8Array")
+	u8.New(st.Call("getMappedRange")).Call("set", u8.New(data.Get("buffer"), data.Get("byteOffset"), n))
+	st.Call("unmap")
+	b.open()
+	b.pass.Call("end")
+	b.enc.Call("copyBufferToBuffer", st, 0, buf.v, 0, n)
+	b.pass = b.enc.Call("beginComputePass")
+	b.passPipe = nil
+	b.staged = append(b.staged, st)
 }
 
 func (b *Backend) downloadU32(buf *buffer, n int) ([]uint32, error) {

@@ -688,7 +688,11 @@ func TestCompact(t *testing.T) {
 				t.Fatalf("%+v: host copy %v", s, h)
 			}
 			ou := gpu.Upload(out)
+			flushes := gpu.flushes
 			gl, gg := gpu.SplitLoss(ou, gs, s)
+			if gpu.flushes != flushes {
+				t.Errorf("%+v: SplitLoss flushed %d times", s, gpu.flushes-flushes)
+			}
 			what := fmt.Sprintf("compact style %+v, host %v", s, host)
 			check(t, "split loss, "+what, gl, cpuT(cl), 2e-3)
 			check(t, "split grad, "+what, gg, cpuT(cg), 1e-2)
