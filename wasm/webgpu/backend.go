@@ -112,6 +112,12 @@ type Backend struct {
 	pooled     int64 // bytes of big pooled buffers freed since the last flush
 	retain     int64 // pooled buffers kept past trim, at most (bytes)
 	kept       int64 // bytes of pooled buffers kept past trim
+	// With budget set (by Reserve, for a run), the pool keeps every freed
+	// buffer while all buffers allocated fit in it, and a new buffer that
+	// would pass it first destroys the least recently freed (evict):
+	// steps then reuse their buffers. Idle clears it.
+	budget int64
+	frees  int64 // buffers freed so far (buffer.freed)
 
 	live, alloc, peak int64
 	largest           int64 // the largest buffer allocated
@@ -350,6 +356,9 @@ func (b *Backend) reserve(bytes, chunk int64) error {
 		return gpuError(inval)
 	}
 	b.checkLost()
+	if b.lostE == nil {
+		b.budget = b.alloc + bytes
+	}
 	return b.lostE
 }
 
@@ -380,6 +389,7 @@ func (b *Backend) Close() {
 // for the next run.
 func (b *Backend) Idle() {
 	b.Flush()
+	b.budget = 0
 	b.trim(true)
 	clear(b.groups) // most name destroyed buffers now
 	if b.stageSize > 0 && !b.stageBusy {
@@ -422,6 +432,9 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 		}
 		return buf
 	}
+	if b.budget > 0 && b.alloc+size > b.budget {
+		b.evict(b.alloc + size - b.budget)
+	}
 	b.count(size)
 	v := b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages}))
 	return &buffer{v: v, size: size, id: b.created}
@@ -439,7 +452,8 @@ func (b *Backend) freeBuf(buf *buffer) {
 		return
 	}
 	b.live -= buf.size
-	buf.idle = b.flushes
+	buf.idle, buf.freed = b.flushes, b.frees
+	b.frees++
 	b.pool[buf.size] = append(b.pool[buf.size], buf)
 	if buf.size >= b.big {
 		b.pooled += buf.size
@@ -449,7 +463,7 @@ func (b *Backend) freeBuf(buf *buffer) {
 // flushSpare flushes, destroying big pooled buffers, when the pool holds
 // more than the spare bytes beyond what trim would keep.
 func (b *Backend) flushSpare() {
-	if b.pooled+b.kept > b.retain+b.spare {
+	if b.budget == 0 && b.pooled+b.kept > b.retain+b.spare {
 		b.Flush()
 		b.trim(false)
 	}
@@ -459,6 +473,9 @@ func (b *Backend) flushSpare() {
 // (all if all), but for the most recently freed of them, up to b.retain
 // bytes, which it keeps for the next step or pass to reuse.
 func (b *Backend) trim(all bool) {
+	if b.budget > 0 && !all {
+		return // evict makes room
+	}
 	var old []*buffer
 	for size, l := range b.pool {
 		k := 0
@@ -493,6 +510,40 @@ func (b *Backend) trim(all bool) {
 		}
 	}
 	b.pooled = 0
+}
+
+// evict destroys pooled buffers, the least recently freed first, until
+// need bytes are gone or the pool is empty; it flushes first, since
+// recorded commands may use them.
+func (b *Backend) evict(need int64) {
+	var all []*buffer
+	for _, l := range b.pool {
+		all = append(all, l...)
+	}
+	if len(all) == 0 {
+		return
+	}
+	b.Flush()
+	slices.SortFunc(all, func(x, y *buffer) int { return cmp.Compare(x.freed, y.freed) })
+	gone := map[*buffer]bool{}
+	for _, buf := range all {
+		if need <= 0 {
+			break
+		}
+		buf.v.Call("destroy")
+		b.alloc -= buf.size
+		need -= buf.size
+		gone[buf] = true
+		switch {
+		case buf.kept:
+			b.kept -= buf.size
+		case buf.size >= b.big:
+			b.pooled -= buf.size
+		}
+	}
+	for size, l := range b.pool {
+		b.pool[size] = slices.DeleteFunc(l, func(buf *buffer) bool { return gone[buf] })
+	}
 }
 
 func (b *Backend) tensor(c, h, w int) *Tensor {

@@ -94,12 +94,13 @@ func benchSize(t *testing.T, size int) {
 	}
 	// One hypercolumn-loss step at size px (forward, loss, backward), with
 	// and without freed buffers kept past flushes (Backend.retain), with
-	// the direct conv kernel only, and with the kernels Tune chooses; each
-	// block after a step that warms the pool.
+	// the direct conv kernel only, with the kernels Tune chooses, and with
+	// the pool bounded by a run's budget (Reserve's) instead of retain;
+	// each block after a step that warms the pool.
 	blocks := []struct {
-		retain     int64
-		wino, tune bool
-	}{{retainBytes, true, false}, {0, true, false}, {retainBytes, false, false}, {retainBytes, true, true}}
+		retain             int64
+		wino, tune, budget bool
+	}{{retainBytes, true, false, false}, {0, true, false, false}, {retainBytes, false, false, false}, {retainBytes, true, true, false}, {retainBytes, true, false, true}}
 	times := make([][]time.Duration, len(blocks))
 	var recs []time.Duration
 	created, peaks, groups := make([]int64, len(blocks)), make([]int64, len(blocks)), make([]int, len(blocks))
@@ -114,6 +115,9 @@ func benchSize(t *testing.T, size int) {
 				t.Fatal(err)
 			}
 			fmt.Printf("step at %d px: Tune chose in %.0f ms: %s\n", size, time.Since(start).Seconds()*1000, gpu.ConvKernels())
+		}
+		if bl.budget {
+			gpu.budget = gpu.alloc + EstimateBytes(size, true) - gpu.LiveBytes()
 		}
 		gpu.ResetPeak()
 		for rep := -1; rep < reps; rep++ {
@@ -137,6 +141,7 @@ func benchSize(t *testing.T, size int) {
 			}
 		}
 		peaks[i] = gpu.PeakBytes()
+		gpu.budget = 0
 		done()
 	}
 	slices.Sort(recs)
@@ -150,6 +155,8 @@ func benchSize(t *testing.T, size int) {
 		switch {
 		case bl.tune:
 			conv = "the convs Tune chose"
+		case bl.budget:
+			conv += ", the pool within a run's budget"
 		case !bl.wino:
 			conv = "direct conv only"
 		}
@@ -238,6 +245,10 @@ func TestPeakStages(t *testing.T) {
 	gpu.trim(true)
 	base := gpu.LiveBytes()
 	fmt.Printf("weights and other buffers before the run: %.1f MiB\n", float64(base)/(1<<20))
+	if os.Getenv("NNST_PEAK_BUDGET") == "1" { // as after the app's Reserve
+		gpu.budget = gpu.alloc + EstimateBytes(size, true) - base
+		defer func() { gpu.budget = 0 }()
+	}
 	gpu.ResetPeak()
 	created, createdBytes, dispatches, flushes := gpu.created, gpu.createdBytes, gpu.dispatchN, gpu.flushes
 	last := ""

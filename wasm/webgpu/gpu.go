@@ -158,11 +158,12 @@ func openDevice() (dev js.Value, info AdapterInfo, lim Limits, err error) {
 
 // buffer is a GPU storage buffer.
 type buffer struct {
-	v    js.Value
-	size int64
-	idle int  // flush count when it went back to the pool
-	kept bool // a pooled buffer kept past trim (Backend.retain)
-	id   int64
+	v     js.Value
+	size  int64
+	idle  int   // flush count when it went back to the pool
+	freed int64 // when it went back to the pool (Backend.frees then)
+	kept  bool  // a pooled buffer kept past trim (Backend.retain)
+	id    int64
 }
 
 func bytesToJS(b []byte) js.Value {

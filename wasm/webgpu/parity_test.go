@@ -126,6 +126,55 @@ func TestRetain(t *testing.T) {
 	}
 }
 
+// TestBudget checks the pool with a budget (Reserve's): a repeated step
+// reuses its buffers, flushes destroy nothing, and a buffer that would pass
+// the budget destroys the least recently freed ones first.
+func TestBudget(t *testing.T) {
+	gpu.Flush()
+	gpu.trim(true)
+	defer func() { gpu.budget = 0; gpu.Flush(); gpu.trim(true) }()
+	a0 := gpu.alloc
+	const mib = 1 << 18 // float32s
+	if err := gpu.Reserve(6 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if gpu.budget != a0+6<<20 {
+		t.Fatalf("budget %d after Reserve(6 MiB), want %d", gpu.budget, a0+6<<20)
+	}
+	gpu.ResetPeak()
+	// Buffers of 2, 1 and 3 MiB, at most 4 MiB live, 6 MiB allocated.
+	step := func() {
+		x, y := gpu.Zeros(1, 1, 2*mib), gpu.Zeros(1, 1, mib)
+		gpu.Free(x)
+		z := gpu.Zeros(1, 1, 3*mib)
+		gpu.Free(y, z)
+		gpu.Flush()
+	}
+	step()
+	c0 := gpu.created
+	step()
+	if gpu.created != c0 || gpu.alloc-a0 != 6<<20 {
+		t.Errorf("the second step created %d buffers, %d bytes allocated; want none and 6 MiB", gpu.created-c0, gpu.alloc-a0)
+	}
+	// 2.5 MiB more: the 2 and 1 MiB buffers go (freed first), 3 MiB stays.
+	w := gpu.Zeros(1, 1, 5*mib/2)
+	if gpu.alloc-a0 != 11<<19 || len(gpu.pool[3<<20]) != 1 || len(gpu.pool[2<<20]) != 0 || len(gpu.pool[1<<20]) != 0 {
+		t.Errorf("after evicting: %d bytes allocated (want 5.5 MiB), pooled 3 MiB %d, 2 MiB %d, 1 MiB %d (want 1, 0, 0)",
+			gpu.alloc-a0, len(gpu.pool[3<<20]), len(gpu.pool[2<<20]), len(gpu.pool[1<<20]))
+	}
+	if gpu.peak > gpu.budget {
+		t.Errorf("peak %d passed the budget %d", gpu.peak, gpu.budget)
+	}
+	gpu.Free(w)
+	gpu.Idle()
+	if gpu.budget != 0 || gpu.alloc != a0 {
+		t.Errorf("after Idle: budget %d, %d bytes allocated beyond the start", gpu.budget, gpu.alloc-a0)
+	}
+	if err := gpu.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestProfile checks the benches' per-dispatch GPU timer on two dispatches
 // long enough for Chromium's 100 us timestamp quantum.
 func TestProfile(t *testing.T) {

@@ -231,9 +231,9 @@ func chooseConv(formats []bool, cands []tuneCand, times []time.Duration) convCho
 func (b *Backend) timeBatches(runs []func(), reps []int) ([]time.Duration, error) {
 	b.Flush()
 	// Freed buffers are reused within a batch; no flush for their sake.
-	spare := b.spare
-	b.spare = 1 << 62
-	defer func() { b.spare = spare }()
+	spare, budget := b.spare, b.budget
+	b.spare, b.budget = 1<<62, 0
+	defer func() { b.spare, b.budget = spare, budget }()
 	set := b.dev.Call("createQuerySet", jsObject(map[string]any{"type": "timestamp", "count": 2 * len(runs)}))
 	defer set.Call("destroy")
 	for i, run := range runs {
