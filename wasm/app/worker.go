@@ -147,9 +147,11 @@ func (w *worker) run(msg js.Value) {
 	if gb, ok := st.Backend().(*webgpu.Backend); ok && o.Validate() == nil && min(th, tw) >= nnst.MinSide {
 		// The first run at a size times the conv kernels on this GPU (Run
 		// reports bad options and images).
-		if gb.NeedsTune(th, tw, true) {
+		tune := gb.NeedsTune(th, tw, true)
+		if tune {
 			post(map[string]any{"type": "progress", "id": id, "stage": stageTune, "scale": 0, "scales": 0, "step": 0, "steps": 0, "fraction": 0.0, "elapsedMs": 0, "etaMs": 0})
 		}
+		start := time.Now()
 		if err := gb.Tune(th, tw, true); err != nil {
 			w.mu.Lock()
 			w.cancel = nil
@@ -157,6 +159,9 @@ func (w *worker) run(msg js.Value) {
 			gb.Idle()
 			post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error()})
 			return
+		}
+		if tune {
+			js.Global().Get("console").Call("log", fmt.Sprintf("nnst: conv kernels for %dx%d chosen in %d ms: %s", tw, th, time.Since(start).Milliseconds(), gb.ConvKernels()))
 		}
 	}
 
