@@ -422,8 +422,16 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 	}
 	b.live += size
 	if l := b.pool[size]; len(l) > 0 {
-		buf := l[len(l)-1]
-		b.pool[size] = l[:len(l)-1]
+		// The oldest buffer: a pass that repeats gets the same buffers in
+		// the same places, and so its cached bind groups.
+		i := 0
+		for j, c := range l {
+			if c.id < l[i].id {
+				i = j
+			}
+		}
+		buf := l[i]
+		b.pool[size] = slices.Delete(l, i, i+1)
 		if buf.kept {
 			b.kept -= size
 			buf.kept = false

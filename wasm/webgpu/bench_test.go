@@ -252,7 +252,7 @@ func TestPeakStages(t *testing.T) {
 	gpu.ResetPeak()
 	created, createdBytes, dispatches, flushes := gpu.created, gpu.createdBytes, gpu.dispatchN, gpu.flushes
 	last := ""
-	stageCreated, stageBytes, stageFlushes := created, createdBytes, flushes
+	stageCreated, stageBytes, stageFlushes, stageGroups := created, createdBytes, flushes, gpu.groupsMade
 	start := time.Now()
 	sw := size * 4 / 5 // the example pair's shape; NNST_PEAK_SQUARE=1: the worst case
 	if os.Getenv("NNST_PEAK_SQUARE") == "1" {
@@ -261,12 +261,12 @@ func TestPeakStages(t *testing.T) {
 	_, err = s.Run(context.Background(), smooth(size, size, 1), smooth(size, sw, 2), o, func(p nnst.Progress) {
 		k := fmt.Sprintf("%s scale %d", p.Stage, p.Scale)
 		if k != last {
-			fmt.Printf("%6.1fs %-28s peak so far %7.1f MiB, live %7.1f MiB; since the last line %d buffers created (%.0f MiB), %d submits\n", time.Since(start).Seconds(), k, float64(gpu.PeakBytes()-base)/(1<<20), float64(gpu.LiveBytes()-base)/(1<<20),
-				gpu.created-stageCreated, float64(gpu.createdBytes-stageBytes)/(1<<20), gpu.flushes-stageFlushes)
+			fmt.Printf("%6.1fs %-28s peak so far %7.1f MiB, live %7.1f MiB; since the last line %d buffers created (%.0f MiB), %d bind groups, %d submits\n", time.Since(start).Seconds(), k, float64(gpu.PeakBytes()-base)/(1<<20), float64(gpu.LiveBytes()-base)/(1<<20),
+				gpu.created-stageCreated, float64(gpu.createdBytes-stageBytes)/(1<<20), gpu.groupsMade-stageGroups, gpu.flushes-stageFlushes)
 			fmt.Printf("        at the peak: %s\n", gpu.peakInfo)
 			gpu.ResetPeak()
 			last = k
-			stageCreated, stageBytes, stageFlushes = gpu.created, gpu.createdBytes, gpu.flushes
+			stageCreated, stageBytes, stageFlushes, stageGroups = gpu.created, gpu.createdBytes, gpu.flushes, gpu.groupsMade
 		}
 	})
 	if err != nil {
