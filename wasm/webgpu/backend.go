@@ -420,8 +420,17 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 		b.fail(fmt.Errorf("a GPU buffer of %d MiB exceeds the device limit (%d MiB): use a smaller size", size>>20, min(b.Limits.MaxBufferSize, b.Limits.MaxStorageBufferBindingSize)>>20))
 		size = 256
 	}
-	b.live += size
-	if l := b.pool[size]; len(l) > 0 {
+	from := size
+	if len(b.pool[size]) == 0 && b.budget > 0 && b.alloc+size > b.budget {
+		// Rather than destroy buffers to make room, a pooled one up to
+		// twice the size serves (the smallest).
+		for s, l := range b.pool {
+			if len(l) > 0 && s > size && s <= 2*size && (from == size || s < from) {
+				from = s
+			}
+		}
+	}
+	if l := b.pool[from]; len(l) > 0 {
 		// The oldest buffer: a pass that repeats gets the same buffers in
 		// the same places, and so its cached bind groups.
 		i := 0
@@ -431,15 +440,17 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 			}
 		}
 		buf := l[i]
-		b.pool[size] = slices.Delete(l, i, i+1)
+		b.pool[from] = slices.Delete(l, i, i+1)
 		if buf.kept {
-			b.kept -= size
+			b.kept -= from
 			buf.kept = false
-		} else if size >= b.big {
-			b.pooled -= size
+		} else if from >= b.big {
+			b.pooled -= from
 		}
+		b.live += from
 		return buf
 	}
+	b.live += size
 	if b.budget > 0 && b.alloc+size > b.budget {
 		b.evict(b.alloc + size - b.budget)
 	}

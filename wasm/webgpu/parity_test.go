@@ -127,19 +127,20 @@ func TestRetain(t *testing.T) {
 }
 
 // TestBudget checks the pool with a budget (Reserve's): a repeated step
-// reuses its buffers, flushes destroy nothing, and a buffer that would pass
-// the budget destroys the least recently freed ones first.
+// reuses its buffers, flushes destroy nothing, a buffer that would pass
+// the budget takes a pooled one up to twice its size or else destroys the
+// least recently freed ones first.
 func TestBudget(t *testing.T) {
 	gpu.Flush()
 	gpu.trim(true)
 	defer func() { gpu.budget = 0; gpu.Flush(); gpu.trim(true) }()
 	a0 := gpu.alloc
 	const mib = 1 << 18 // float32s
-	if err := gpu.Reserve(6 << 20); err != nil {
+	if err := gpu.Reserve(7 << 20); err != nil {
 		t.Fatal(err)
 	}
-	if gpu.budget != a0+6<<20 {
-		t.Fatalf("budget %d after Reserve(6 MiB), want %d", gpu.budget, a0+6<<20)
+	if gpu.budget != a0+7<<20 {
+		t.Fatalf("budget %d after Reserve(7 MiB), want %d", gpu.budget, a0+7<<20)
 	}
 	gpu.ResetPeak()
 	// Buffers of 2, 1 and 3 MiB, at most 4 MiB live, 6 MiB allocated.
@@ -156,16 +157,35 @@ func TestBudget(t *testing.T) {
 	if gpu.created != c0 || gpu.alloc-a0 != 6<<20 {
 		t.Errorf("the second step created %d buffers, %d bytes allocated; want none and 6 MiB", gpu.created-c0, gpu.alloc-a0)
 	}
-	// 2.5 MiB more: the 2 and 1 MiB buffers go (freed first), 3 MiB stays.
-	w := gpu.Zeros(1, 1, 5*mib/2)
-	if gpu.alloc-a0 != 11<<19 || len(gpu.pool[3<<20]) != 1 || len(gpu.pool[2<<20]) != 0 || len(gpu.pool[1<<20]) != 0 {
-		t.Errorf("after evicting: %d bytes allocated (want 5.5 MiB), pooled 3 MiB %d, 2 MiB %d, 1 MiB %d (want 1, 0, 0)",
+	// 3.5 MiB more (no pooled buffer that big): the 2 and 1 MiB buffers
+	// go (freed first), 3 MiB stays.
+	w := gpu.Zeros(1, 1, 7*mib/2)
+	if gpu.alloc-a0 != 13<<19 || len(gpu.pool[3<<20]) != 1 || len(gpu.pool[2<<20]) != 0 || len(gpu.pool[1<<20]) != 0 {
+		t.Errorf("after evicting: %d bytes allocated (want 6.5 MiB), pooled 3 MiB %d, 2 MiB %d, 1 MiB %d (want 1, 0, 0)",
 			gpu.alloc-a0, len(gpu.pool[3<<20]), len(gpu.pool[2<<20]), len(gpu.pool[1<<20]))
 	}
 	if gpu.peak > gpu.budget {
 		t.Errorf("peak %d passed the budget %d", gpu.peak, gpu.budget)
 	}
 	gpu.Free(w)
+	// Under pressure a pooled buffer up to twice the size serves: with
+	// 3 MiB pooled and a 4 MiB budget, 2 MiB come from the 3 MiB buffer.
+	gpu.Idle()
+	gpu.budget = a0 + 4<<20
+	gpu.Free(gpu.Zeros(1, 1, 3*mib))
+	c0 = gpu.created
+	x := randT(1, 1, 2*mib, 5)
+	gx := gpu.Upload(x)
+	if gpu.created != c0 || gpu.alloc-a0 != 3<<20 || gx.(*Tensor).buf.size != 3<<20 {
+		t.Errorf("under pressure: %d buffers created, %d bytes allocated; want the 3 MiB buffer reused", gpu.created-c0, gpu.alloc-a0)
+	}
+	check(t, "a tensor in a larger pooled buffer", gx, x, 0)
+	gpu.Free(gx)
+	// Without pressure sizes stay exact.
+	gpu.Free(gpu.Zeros(1, 1, mib))
+	if gpu.created != c0+1 {
+		t.Errorf("without pressure: %d buffers created, want 1", gpu.created-c0)
+	}
 	gpu.Idle()
 	if gpu.budget != 0 || gpu.alloc != a0 {
 		t.Errorf("after Idle: budget %d, %d bytes allocated beyond the start", gpu.budget, gpu.alloc-a0)
