@@ -389,6 +389,9 @@ func TestBenchLayers(t *testing.T) {
 		}
 		tuning := time.Since(start)
 		timeWhole(fmt.Sprintf("the kernels Tune chose in %.0f ms (%s)", tuning.Seconds()*1000, gpu.ConvKernels()))
+		gpu.budget = gpu.alloc + EstimateBytes(size, false) - gpu.LiveBytes()
+		timeWhole("those kernels and the pool within a run's budget")
+		gpu.budget = 0
 		if err := gpu.LoadModel(m); err != nil {
 			t.Fatal(err)
 		}

@@ -69,10 +69,15 @@ func forward(size, reps int) ([]any, error) {
 	return times, be.Err()
 }
 
-// tune lets the backend choose its conv kernels for forward passes at size
-// x size px (as an app would before its first pass); it says what it chose
-// and how long that took.
+// tune prepares the backend for forward passes at size x size px as the
+// app prepares a run: it reserves a run's estimated GPU memory (which lets
+// the buffer pool keep what the passes free, as onnxruntime-web keeps its
+// buffers) and chooses the conv kernels; it says what it chose and how
+// long that took.
 func tune(size int) (any, error) {
+	if err := be.Reserve(webgpu.EstimateBytes(size, false) - be.LiveBytes()); err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	if err := be.Tune(size, size, false); err != nil {
 		return nil, err
