@@ -113,9 +113,10 @@ type Backend struct {
 	retain     int64 // pooled buffers kept past trim, at most (bytes)
 	kept       int64 // bytes of pooled buffers kept past trim
 	// With budget set (by Reserve, for a run), the pool keeps every freed
-	// buffer while all buffers allocated fit in it, and a new buffer that
-	// would pass it first destroys the least recently freed (evict):
-	// steps then reuse their buffers. Idle clears it.
+	// buffer while all buffers allocated fit in it; a new buffer that
+	// would pass it takes a pooled one up to twice its size, else first
+	// destroys the least recently freed (evict). Steps then reuse their
+	// buffers. Idle clears it.
 	budget int64
 	frees  int64 // buffers freed so far (buffer.freed)
 
