@@ -183,12 +183,19 @@ type convLayer struct {
 // (row ci*9 + tap holds every output channel), or with wino set Winograd's
 // transformed weights (row ci*16 + e); with tr set too, the forward conv's
 // (the same buffer), read transposed and turned for the backward pass.
-// step is the kernel's K step: 1 (TK 16 rows, or WC 4 input channels in
-// Winograd's kernel) or 2 (TK 32, WC 8: 24 KiB of workgroup memory).
 type convWeights struct {
 	buf      *buffer
 	wino, tr bool
-	step     int
+	convRun
+}
+
+// convRun is how a conv pass runs: step is the kernel's K step, 1 (TK 16
+// rows, or WC 4 input channels in Winograd's kernel) or 2 (TK 32, WC 8:
+// 24 KiB of workgroup memory); with nosplit set a small grid is not split
+// along K (fillGroups).
+type convRun struct {
+	step    int
+	nosplit bool
 }
 
 // New opens the GPU device. ctx is unused for now except for cancelling

@@ -81,12 +81,26 @@ func benchSize(t *testing.T, size int) {
 						continue
 					}
 					cw.step = step
-					benchConv(t, dir+", "+kernelName(cw), cin, cout, hw, func() nnst.Tensor {
-						if dir == "forward" {
-							return gpu.conv(x, cw, cl.bias, cin, cout, true)
+					ci, co := cin, cout
+					if dir != "forward" {
+						ci, co = cout, cin
+					}
+					for _, ns := range []bool{false, true} { // with split K where the grid is small, and without
+						if _, _, split, _ := convGrid(hw, hw, ci, co, cw.wino, step); ns && (split == 1 || co <= narrowConv) {
+							continue
 						}
-						return gpu.conv(g, cw, nil, cout, cin, false)
-					})
+						cw.nosplit = ns
+						name := dir + ", " + kernelName(cw)
+						if ns {
+							name += ", K not split"
+						}
+						benchConv(t, name, cin, cout, hw, func() nnst.Tensor {
+							if dir == "forward" {
+								return gpu.conv(x, cw, cl.bias, cin, cout, true)
+							}
+							return gpu.conv(g, cw, nil, cout, cin, false)
+						})
+					}
 				}
 			}
 		}

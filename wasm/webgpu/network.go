@@ -59,7 +59,7 @@ func (b *Backend) uploadConvWeights(c *convLayer, wino bool) {
 	in, out, wt := c.in, c.out, c.conv.Weight
 	c.fwd = b.convWeights(in, out, wino, func(co, ci, k int) float32 { return wt[(co*in+ci)*9+k] })
 	if c.fwd.wino && winoConv(out, in) {
-		c.bwd = convWeights{buf: c.fwd.buf, wino: true, tr: true, step: 1}
+		c.bwd = convWeights{buf: c.fwd.buf, wino: true, tr: true, convRun: convRun{step: 1}}
 	} else {
 		c.bwd = b.convWeights(out, in, wino, func(co, ci, k int) float32 { return wt[(ci*in+co)*9+8-k] })
 	}
@@ -93,7 +93,7 @@ func (b *Backend) convWeights(in, out int, wino bool, w func(co, ci, k int) floa
 	}
 	buf := b.newBuf(int64(len(d)) * 4)
 	b.write(buf, floatBytes(d))
-	return convWeights{buf: buf, wino: wino, step: 1}
+	return convWeights{buf: buf, wino: wino, convRun: convRun{step: 1}}
 }
 
 // winoWeights returns the F(2x2, 3x3) transforms U = G g G' of a conv's
@@ -156,7 +156,7 @@ func (b *Backend) conv(x *Tensor, w convWeights, bias *buffer, cin, cout int, re
 		name = "conv3x3_wino"
 	}
 	tiles, mt, split, kper := convGrid(x.h, x.w, cin, cout, w.wino, step)
-	if split > 1 && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
+	if split > 1 && !w.nosplit && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
 		part := b.tensor(split*cout, x.h, x.w)
 		b.dispatch3("conv", name, over, tiles, mt, split, ps(4|tr, kper), x.buf, w.buf, bias, part.buf)
 		b.run1("conv", "conv_sum", -1, y.n(), ps(flags, split), part.buf, bias, y.buf)

@@ -405,7 +405,7 @@ func TestConv(t *testing.T) {
 	// 11, 10} and {40, 70, 13, 11} (split, the last slice with a partial
 	// step) with their own.
 	defer func() { gpu.wino = winoDefault }()
-	winos, trs := 0, 0
+	winos, trs, nosplits := 0, 0, 0
 	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}, {7, 66, 23, 17}, {40, 70, 13, 11}, {64, 64, 9, 9}, {64, 3, 9, 13}, {300, 2, 5, 6}, {12, 40, 17, 19}, {20, 36, 11, 10}, {16, 20, 1, 5}} {
 		cin, cout, h, w := c[0], c[1], c[2], c[3]
 		r := rand.New(rand.NewPCG(uint64(cin), 5))
@@ -443,6 +443,22 @@ func TestConv(t *testing.T) {
 				fw, bw := stepped(cl.fwd, step), stepped(cl.bwd, step)
 				check(t, fmt.Sprintf("conv forward %dx%d %dx%d, %s", cin, cout, h, w, kernelName(fw)), gpu.conv(gx, fw, cl.bias, cin, cout, true), want, 1e-5)
 				check(t, fmt.Sprintf("conv backward %dx%d %dx%d, %s", cin, cout, h, w, kernelName(bw)), gpu.conv(gg, bw, nil, cout, cin, false), wantB, 1e-5)
+				// Where K is split, also without (convRun.nosplit).
+				if _, _, split, _ := convGrid(h, w, cin, cout, fw.wino, step); split > 1 && cout > narrowConv {
+					fw.nosplit = true
+					nosplits++
+					d0 := gpu.Dispatches()
+					y := gpu.conv(gx, fw, cl.bias, cin, cout, true)
+					if d := gpu.Dispatches() - d0; d != 1 {
+						t.Errorf("%dx%d %dx%d forward without split K: %d dispatches, want 1", cin, cout, h, w, d)
+					}
+					check(t, fmt.Sprintf("conv forward %dx%d %dx%d, %s, K not split", cin, cout, h, w, kernelName(fw)), y, want, 1e-5)
+				}
+				if _, _, split, _ := convGrid(h, w, cout, cin, bw.wino, step); split > 1 && cin > narrowConv {
+					bw.nosplit = true
+					nosplits++
+					check(t, fmt.Sprintf("conv backward %dx%d %dx%d, %s, K not split", cin, cout, h, w, kernelName(bw)), gpu.conv(gg, bw, nil, cout, cin, false), wantB, 1e-5)
+				}
 			}
 			for _, cw := range []convWeights{cl.fwd, cl.bwd} {
 				if cw.wino {
@@ -455,6 +471,10 @@ func TestConv(t *testing.T) {
 	if winos != 10 || trs != 4 {
 		t.Errorf("%d passes by Winograd's kernel, %d of them backward with the forward weights; want 10, 4", winos, trs)
 	}
+	if nosplits == 0 {
+		t.Error("no case with split K ran without")
+	}
+	t.Logf("%d passes ran without split K", nosplits)
 }
 
 // tinyModel is VGG19's layout with 1/16 of the channels.

@@ -18,10 +18,10 @@ type tuneKey struct {
 
 // convChoice is how a conv runs: by Winograd's kernel where winoConv
 // allows (one weight format serves both passes) or the direct one, and
-// each pass's K step (convWeights.step).
+// how each pass runs.
 type convChoice struct {
 	wino     bool
-	fwd, bwd int
+	fwd, bwd convRun
 }
 
 // tuneBatch is the GPU time Tune aims for in one timed batch of a kernel:
@@ -31,8 +31,8 @@ const tuneBatch = 2 * time.Millisecond
 
 // Tune picks the fastest way to run each conv of the loaded model on this
 // GPU for an h x w image (the size the convs of the run's final scale
-// see): Winograd's kernel or the direct one, and each pass's K step,
-// timing every candidate with timestamp queries over batches of about
+// see): Winograd's kernel or the direct one, and each pass's K step and
+// whether it splits K where the grid is small, timing every candidate with timestamp queries over batches of about
 // tuneBatch. With backward set the forward and backward-data passes count
 // together (an optimisation step); otherwise only the forward pass.
 // Choices are kept by conv shape, so a second call at the same size only
@@ -106,11 +106,11 @@ func (b *Backend) setConv(c *convLayer, ch convChoice) {
 		b.freeConvWeights(c)
 		b.uploadConvWeights(c, ch.wino)
 	}
-	c.fwd.step, c.bwd.step = ch.fwd, ch.bwd
+	c.fwd.convRun, c.bwd.convRun = ch.fwd, ch.bwd
 }
 
-// tuneConv times conv c at shape k with each weight format and K step, in
-// three rounds: one dispatch of each (to size the batches), then twice a
+// tuneConv times conv c at shape k with each weight format and K step,
+// with and without split K where the conv would split, in three rounds: one dispatch of each (to size the batches), then twice a
 // batch of about tuneBatch, keeping each candidate's faster batch.
 func (b *Backend) tuneConv(c *convLayer, k tuneKey) (convChoice, error) {
 	cur := c.fwd.wino || c.bwd.wino // the format c's weights have now
@@ -144,20 +144,26 @@ func (b *Backend) tuneConv(c *convLayer, k tuneKey) (convChoice, error) {
 				continue
 			}
 			for _, step := range steps {
-				cands = append(cands, tuneCand{wino, bwd, step})
-				if bwd {
-					cw := cl.bwd
-					cw.step = step
-					runs = append(runs, func() { b.freeBuf(b.conv(g, cw, nil, c.out, c.in, false).buf) })
-				} else {
-					cw := cl.fwd
-					cw.step = step
-					runs = append(runs, func() { b.freeBuf(b.conv(x, cw, c.bias, c.in, c.out, true).buf) })
+				for _, nosplit := range []bool{false, true} {
+					cw, cin, cout := cl.fwd, c.in, c.out
+					if bwd {
+						cw, cin, cout = cl.bwd, c.out, c.in
+					}
+					cw.convRun = convRun{step, nosplit}
+					if _, _, split, _ := convGrid(k.h, k.w, cin, cout, cw.wino, step); nosplit && split == 1 {
+						continue // the same as with split K
+					}
+					cands = append(cands, tuneCand{wino, bwd, cw.convRun})
+					if bwd {
+						runs = append(runs, func() { b.freeBuf(b.conv(g, cw, nil, cin, cout, false).buf) })
+					} else {
+						runs = append(runs, func() { b.freeBuf(b.conv(x, cw, c.bias, cin, cout, true).buf) })
+					}
 				}
 			}
 		}
 	}
-	ch := convChoice{wino: cur, fwd: 1, bwd: 1}
+	ch := convChoice{wino: cur, fwd: convRun{step: 1}, bwd: convRun{step: 1}}
 	if len(runs) == 0 {
 		return ch, nil
 	}
@@ -187,21 +193,20 @@ func (b *Backend) tuneConv(c *convLayer, k tuneKey) (convChoice, error) {
 	return chooseConv(formats, cands, best), b.Err()
 }
 
-// tuneCand is a conv kernel Tune times: a pass by a weight format with a K
-// step.
+// tuneCand is a conv kernel Tune times: a pass by a weight format, run so.
 type tuneCand struct {
 	wino, bwd bool
-	step      int
+	run       convRun
 }
 
-// chooseConv picks, for each weight format, each pass's fastest K step, and
-// then the format whose passes take the least time together (the first of
+// chooseConv picks, for each weight format, each pass's fastest way to run
+// (K step, split K or not), and then the format whose passes take the least time together (the first of
 // formats on a tie), from the candidates' times.
 func chooseConv(formats []bool, cands []tuneCand, times []time.Duration) convChoice {
 	var ch convChoice
 	var total time.Duration
 	for fi, wino := range formats {
-		fc := convChoice{wino: wino, fwd: 1, bwd: 1}
+		fc := convChoice{wino: wino, fwd: convRun{step: 1}, bwd: convRun{step: 1}}
 		var sum time.Duration
 		for _, bwd := range []bool{false, true} {
 			fastest := time.Duration(-1)
@@ -211,9 +216,9 @@ func chooseConv(formats []bool, cands []tuneCand, times []time.Duration) convCho
 				}
 				fastest = times[i]
 				if bwd {
-					fc.bwd = cd.step
+					fc.bwd = cd.run
 				} else {
-					fc.fwd = cd.step
+					fc.fwd = cd.run
 				}
 			}
 			sum += max(fastest, 0)
@@ -267,14 +272,19 @@ func (b *Backend) timeBatches(runs []func(), reps []int) ([]time.Duration, error
 
 // ConvKernels says how each conv of the loaded model runs, for benches and
 // logs: layer, forward/backward kernel, W for Winograd's with its input
-// channels per step, D for the direct one with its K rows per step
-// ("conv1_1 D16/D16, conv1_2 W4/W8, ...").
+// channels per step, D for the direct one with its K rows per step, and
+// "n" where K is not split ("conv1_1 D16/D16, conv1_2 W4/W8, conv4_2
+// W8n/W4, ...").
 func (b *Backend) ConvKernels() string {
 	kernel := func(cw convWeights) string {
+		s := fmt.Sprintf("D%d", 16*cw.step)
 		if cw.wino {
-			return fmt.Sprintf("W%d", winoWC*cw.step)
+			s = fmt.Sprintf("W%d", winoWC*cw.step)
 		}
-		return fmt.Sprintf("D%d", 16*cw.step)
+		if cw.nosplit {
+			s += "n"
+		}
+		return s
 	}
 	var s []string
 	for i, c := range b.convs {

@@ -4,6 +4,7 @@ package webgpu
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +20,12 @@ func TestChooseConv(t *testing.T) {
 		}
 		return d
 	}
+	s1, s2, s1n := convRun{step: 1}, convRun{step: 2}, convRun{step: 1, nosplit: true}
 	all := []tuneCand{
-		{false, false, 1}, {false, false, 2}, {false, true, 1}, {false, true, 2},
-		{true, false, 1}, {true, false, 2}, {true, true, 1}, {true, true, 2},
+		{false, false, s1}, {false, false, s2}, {false, true, s1}, {false, true, s2},
+		{true, false, s1}, {true, false, s2}, {true, true, s1}, {true, true, s2},
 	}
+	ch := func(wino bool, fwd, bwd convRun) convChoice { return convChoice{wino, fwd, bwd} }
 	for _, c := range []struct {
 		formats []bool
 		cands   []tuneCand
@@ -31,14 +34,16 @@ func TestChooseConv(t *testing.T) {
 	}{
 		// Direct 4 + 3 beats Winograd 2 + 7, although Winograd's forward
 		// pass is the fastest of all.
-		{[]bool{false, true}, all, ms(5, 4, 3, 6, 2, 3, 7, 8), convChoice{false, 2, 1}},
-		{[]bool{false, true}, all, ms(5, 4, 3, 6, 2, 3, 2.5, 1), convChoice{true, 1, 2}},
+		{[]bool{false, true}, all, ms(5, 4, 3, 6, 2, 3, 7, 8), ch(false, s2, s1)},
+		{[]bool{false, true}, all, ms(5, 4, 3, 6, 2, 3, 2.5, 1), ch(true, s1, s2)},
 		// The current format (first) on a tie.
-		{[]bool{true, false}, all, ms(1, 1, 1, 1, 1, 1, 1, 1), convChoice{true, 1, 1}},
+		{[]bool{true, false}, all, ms(1, 1, 1, 1, 1, 1, 1, 1), ch(true, s1, s1)},
 		// Forward only (no backward candidates).
-		{[]bool{true, false}, []tuneCand{{true, false, 1}, {true, false, 2}, {false, false, 1}, {false, false, 2}}, ms(3, 2.5, 2.6, 2.4), convChoice{false, 2, 1}},
+		{[]bool{true, false}, []tuneCand{{true, false, s1}, {true, false, s2}, {false, false, s1}, {false, false, s2}}, ms(3, 2.5, 2.6, 2.4), ch(false, s2, s1)},
+		// Without split K where that is faster.
+		{[]bool{false}, []tuneCand{{false, false, s1}, {false, false, s1n}, {false, true, s1}, {false, true, s1n}}, ms(3, 2, 1, 4), ch(false, s1n, s1)},
 		// One format, one step.
-		{[]bool{false}, []tuneCand{{false, false, 1}}, ms(9), convChoice{false, 1, 1}},
+		{[]bool{false}, []tuneCand{{false, false, s1}}, ms(9), ch(false, s1, s1)},
 	} {
 		if got := chooseConv(c.formats, c.cands, c.times); got != c.want {
 			t.Errorf("chooseConv(%v, %v) = %+v, want %+v", c.formats, c.times, got, c.want)
@@ -115,7 +120,7 @@ func TestTune(t *testing.T) {
 		if !ok {
 			t.Fatalf("layer %d: no choice for %+v", i, k)
 		}
-		if c.fwd.wino != (choice.wino && winoConv(c.in, c.out)) || c.bwd.wino != (choice.wino && winoConv(c.out, c.in)) || c.fwd.step != choice.fwd || c.bwd.step != choice.bwd {
+		if c.fwd.wino != (choice.wino && winoConv(c.in, c.out)) || c.bwd.wino != (choice.wino && winoConv(c.out, c.in)) || c.fwd.convRun != choice.fwd || c.bwd.convRun != choice.bwd {
 			t.Errorf("layer %d runs %+v / %+v, chosen %+v", i, c.fwd, c.bwd, choice)
 		}
 	}
@@ -141,7 +146,7 @@ func TestTune(t *testing.T) {
 	// uploaded again where the format changes, and the results hold.
 	i := 0
 	for k := range gpu.tuned {
-		gpu.tuned[k] = convChoice{wino: i%2 == 0, fwd: 1 + i%len(convSteps()), bwd: 1 + (i/2)%len(convSteps())}
+		gpu.tuned[k] = convChoice{wino: i%2 == 0, fwd: convRun{1 + i%len(convSteps()), i%3 == 0}, bwd: convRun{1 + (i/2)%len(convSteps()), i%3 == 1}}
 		i++
 	}
 	before := gpu.ConvKernels()
@@ -149,7 +154,7 @@ func TestTune(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := gpu.ConvKernels()
-	if before == after || !strings.Contains(after, "W") || !strings.Contains(after, "D") {
+	if before == after || !strings.Contains(after, "W") || !strings.Contains(after, "D") || !regexp.MustCompile(`[0-9]n`).MatchString(after) {
 		t.Errorf("forced choices: kernels %s, before %s", after, before)
 	}
 	tinyParity(t, "forced "+after, h, w)
