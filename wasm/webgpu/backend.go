@@ -331,6 +331,7 @@ func (b *Backend) reserve(bytes, chunk int64) error {
 	if err := b.Err(); err != nil { // Err flushes, so the pool can go
 		return err
 	}
+	b.budget = 0 // set again below if the device holds the bytes
 	b.trim(true)
 	chunk = min(chunk, b.Limits.MaxBufferSize, b.Limits.MaxStorageBufferBindingSize) &^ 255
 	b.dev.Call("pushErrorScope", "out-of-memory")
