@@ -18,7 +18,7 @@ say "adapter"; timeout 30 $W -test.run 'TestAdapter$' -test.v 2>&1 | tee -a $L |
 # timings P: the kernel, step and layer benches and the onnxruntime-web
 # comparison with the test and page binaries of prefix P ("" or base-).
 timings() {
-	say "kernels and steps ${1:-current}"; NNST_BENCH=1 NNST_BENCH_SIZES=256,512 timeout 150 $N/bin/wasmbrowser $N/bin/${1}webgpu.test.wasm -test.run '^TestBench' -test.v 2>&1 | tee -a $L
+	say "kernels and steps ${1:-current}"; NNST_BENCH=1 NNST_BENCH_SIZES=256,512 timeout 240 $N/bin/wasmbrowser $N/bin/${1}webgpu.test.wasm -test.run '^TestBench' -test.v 2>&1 | tee -a $L
 	say "onnxruntime-web ${1:-current}"; NNST_BENCH_WASM=$N/bin/${1}webgpu-page.wasm timeout 110 $N/bin/ortbench -webgpu -sizes 256,512 -rounds 5 -model $(ls $N/dist/models/*.safetensors) 2>&1 | tee -a $L
 }
 mkdir -p wasm/simd/bench/node_modules/onnxruntime-web && rm -rf wasm/simd/bench/node_modules/onnxruntime-web/dist && cp -r $N/ort wasm/simd/bench/node_modules/onnxruntime-web/dist
