@@ -801,8 +801,18 @@ func (b *Backend) Upload(t *tensor.T) nnst.Tensor {
 	return out
 }
 
+// write copies data into buf: while commands are recorded, by a copy among
+// them (buf may be a pooled buffer they use, and a queue write would land
+// before them).
 func (b *Backend) write(buf *buffer, data []byte) {
-	if len(data) >= stagedWrite && len(data)%4 == 0 && b.enc.IsUndefined() {
+	if !b.enc.IsUndefined() && len(data)%4 == 0 && len(data) > 0 {
+		b.copyIn(buf, len(data), func(dst js.Value) { js.CopyBytesToJS(dst, data) })
+		return
+	}
+	if !b.enc.IsUndefined() {
+		b.Flush()
+	}
+	if len(data) >= stagedWrite && len(data)%4 == 0 {
 		// One copy into a mapped staging buffer instead of two (Go to a
 		// JavaScript array, then writeBuffer's into its own staging).
 		st := b.dev.Call("createBuffer", jsObject(map[string]any{"size": len(data), "usage": usageMapWrite | usageCopySrc, "mappedAtCreation": true}))
@@ -1025,7 +1035,9 @@ func (b *Backend) samples(g grid) *Tensor {
 	hs, ws, bl := phaseBlock(t.c, t.h, t.w, s)
 	p := (g.y0%s)*s + g.x0%s
 	blk := b.newBuf(int64(bl/2) * 4)
-	b.copyIn(blk, t.host.Call("subarray", p*bl, (p+1)*bl))
+	b.copyIn(blk, 2*bl, func(dst js.Value) {
+		dst.Call("set", js.Global().Get("Uint8Array").New(t.host.Get("buffer"), t.host.Get("byteOffset").Int()+2*p*bl, 2*bl))
+	})
 	sh := g.n / g.sw
 	n := t.c * g.n
 	b.run1("elementwise", "crop_half", -1, (n+1)/2, params{uint32(n), uint32(hs), uint32(ws), uint32(g.y0 / s), uint32(g.x0 / s), uint32(sh), uint32(g.sw)}, blk, y.buf)
@@ -1033,14 +1045,13 @@ func (b *Backend) samples(g grid) *Tensor {
 	return y
 }
 
-// copyIn records a copy of data (a JavaScript typed array, a multiple of 4
-// bytes long) into buf among the recorded commands, so buf may be one they
-// use: through a staging buffer created mapped, destroyed after the submit.
-func (b *Backend) copyIn(buf *buffer, data js.Value) {
-	n := data.Get("byteLength").Int()
+// copyIn records a copy of n bytes (a multiple of 4), which fill writes
+// into a Uint8Array, into buf among the recorded commands, so buf may be
+// one they use: through a staging buffer created mapped, destroyed after
+// the submit.
+func (b *Backend) copyIn(buf *buffer, n int, fill func(dst js.Value)) {
 	st := b.dev.Call("createBuffer", jsObject(map[string]any{"size": n, "usage": usageMapWrite | usageCopySrc, "mappedAtCreation": true}))
-	u8 := js.Global().Get("Uint8Array")
-	u8.New(st.Call("getMappedRange")).Call("set", u8.New(data.Get("buffer"), data.Get("byteOffset"), n))
+	fill(js.Global().Get("Uint8Array").New(st.Call("getMappedRange")))
 	st.Call("unmap")
 	b.open()
 	b.pass.Call("end")

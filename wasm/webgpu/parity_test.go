@@ -195,6 +195,31 @@ func TestBudget(t *testing.T) {
 	}
 }
 
+// TestWriteOrdered checks that a write while commands are recorded lands
+// after them: here into a pooled buffer that a recorded dispatch reads.
+func TestWriteOrdered(t *testing.T) {
+	const n = 1024
+	x := gpu.Zeros(1, 1, n).(*Tensor)
+	gpu.Flush()
+	gpu.fill(x.buf, n, 1)
+	y := gpu.Axpby(1, x, 0, nil) // y = x, recorded, not submitted
+	xb := x.buf
+	gpu.Free(x)
+	z := gpu.tensor(1, 1, n)
+	if z.buf != xb {
+		t.Fatal("the pool did not hand back the freed buffer")
+	}
+	twos := tensor.New(1, 1, n)
+	ones := tensor.New(1, 1, n)
+	for i := range twos.Data {
+		twos.Data[i], ones.Data[i] = 2, 1
+	}
+	gpu.write(z.buf, floatBytes(twos.Data))
+	check(t, "the dispatch recorded before the write", y, ones, 0)
+	check(t, "the written buffer", z, twos, 0)
+	gpu.Free(y, z)
+}
+
 // TestProfile checks the benches' per-dispatch GPU timer on two dispatches
 // long enough for Chromium's 100 us timestamp quantum.
 func TestProfile(t *testing.T) {
