@@ -110,8 +110,9 @@ func (b *Backend) setConv(c *convLayer, ch convChoice) {
 }
 
 // tuneConv times conv c at shape k with each weight format and K step,
-// with and without split K where the conv would split, in three rounds: one dispatch of each (to size the batches), then twice a
-// batch of about tuneBatch, keeping each candidate's faster batch.
+// with and without split K where the conv would split, in three rounds:
+// one dispatch of each (to size the batches), then twice a batch of about
+// tuneBatch, keeping each candidate's faster batch.
 func (b *Backend) tuneConv(c *convLayer, k tuneKey) (convChoice, error) {
 	cur := c.fwd.wino || c.bwd.wino // the format c's weights have now
 	formats := []bool{cur}
