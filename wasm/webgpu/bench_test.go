@@ -56,7 +56,7 @@ func syncGPU(t *testing.T, x nnst.Tensor) {
 // px (conv1_1 to conv4_2, the repeated shapes once) and one
 // hypercolumn-loss step.
 func benchSize(t *testing.T, size int) {
-	fmt.Printf("| kernel | shape | ms | GFLOP/s (direct conv's count) |\n|---|---|---|---|\n")
+	fmt.Printf("| kernel | shape | ms, new output buffer each | ms, output reused | GFLOP/s (reused; direct conv's count) |\n|---|---|---|---|---|\n")
 	defer func() { gpu.wino, gpu.retain = winoDefault, retainBytes }()
 	for _, c := range [][3]int{{3, 64, size}, {64, 64, size}, {64, 128, size / 2}, {128, 128, size / 2}, {128, 256, size / 4}, {256, 256, size / 4}, {256, 512, size / 8}, {512, 512, size / 8}} {
 		cin, cout, hw := c[0], c[1], c[2]
@@ -211,7 +211,10 @@ func setSteps(step int) {
 	}
 }
 
-// benchConv times run (one conv dispatch) and prints a row.
+// benchConv times run (one conv dispatch) and prints a row: each dispatch
+// with a new output buffer (created, and cleared by the browser, as a
+// forward pass without a budget does), then each into the buffer the one
+// before freed (the pool's reuse: the kernel alone).
 func benchConv(t *testing.T, kernel string, cin, cout, hw int, run func() nnst.Tensor) {
 	y := run()
 	syncGPU(t, y)
@@ -223,10 +226,19 @@ func benchConv(t *testing.T, kernel string, cin, cout, hw int, run func() nnst.T
 		ys = append(ys, run())
 	}
 	syncGPU(t, ys[reps-1])
-	el := time.Since(start) / time.Duration(reps)
+	fresh := time.Since(start) / time.Duration(reps)
 	gpu.Free(ys...)
+	gpu.Flush()
+	start = time.Now()
+	for i := 0; i < reps-1; i++ {
+		gpu.Free(run())
+	}
+	y = run()
+	syncGPU(t, y)
+	reused := time.Since(start) / time.Duration(reps)
+	gpu.Free(y)
 	flop := 2 * float64(cin*cout*9*hw*hw)
-	fmt.Printf("| conv3x3 %s | %d->%d, %dx%d | %.2f | %.0f |\n", kernel, cin, cout, hw, hw, el.Seconds()*1000, flop/el.Seconds()/1e9)
+	fmt.Printf("| conv3x3 %s | %d->%d, %dx%d | %.2f | %.2f | %.0f |\n", kernel, cin, cout, hw, hw, fresh.Seconds()*1000, reused.Seconds()*1000, flop/reused.Seconds()/1e9)
 }
 
 // TestPeakStages runs the whole pipeline at NNST_PEAK_SIZE px with VGG19's
