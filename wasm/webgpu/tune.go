@@ -31,7 +31,7 @@ const tuneBatch = 2 * time.Millisecond
 
 // Tune picks the fastest way to run each conv of the loaded model on this
 // GPU for an h x w image (the size the convs of the run's final scale
-// see): Winograd's kernel or the direct one, and each pass's K step and
+// see; from 64 px each side is rounded to a multiple of 64): Winograd's kernel or the direct one, and each pass's K step and
 // whether it splits K where the grid is small, timing every candidate with timestamp queries over batches of about
 // tuneBatch. With backward set the forward and backward-data passes count
 // together (an optimisation step); otherwise only the forward pass.
@@ -85,8 +85,11 @@ func (b *Backend) tunes() bool {
 }
 
 // tuneKeys returns the shape of each conv layer up to the last tap at an
-// h x w image (nil for the pools, which halve it, flooring).
+// h x w image (nil for the pools, which halve it, flooring), its sides
+// rounded to tuneRound px so that images of about the same shape share
+// choices.
 func (b *Backend) tuneKeys(h, w int, backward bool) []*tuneKey {
+	h, w = tuneSide(h), tuneSide(w)
 	keys := make([]*tuneKey, b.last+1)
 	for i := range keys {
 		c := b.convs[i]
@@ -97,6 +100,17 @@ func (b *Backend) tuneKeys(h, w int, backward bool) []*tuneKey {
 		keys[i] = &tuneKey{c.in, c.out, h, w, backward}
 	}
 	return keys
+}
+
+// tuneRound is the multiple of which Tune times image sides from that size
+// on (the nearest).
+const tuneRound = 64
+
+func tuneSide(v int) int {
+	if v < tuneRound {
+		return v
+	}
+	return (v + tuneRound/2) / tuneRound * tuneRound
 }
 
 // setConv makes a conv run as ch says, uploading its weights again if

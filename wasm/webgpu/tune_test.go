@@ -171,6 +171,31 @@ func TestTune(t *testing.T) {
 	}
 }
 
+// TestTuneKeys checks that images of about the same shape share choices.
+func TestTuneKeys(t *testing.T) {
+	if err := gpu.LoadModel(tinyModel()); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(h, w int) string {
+		var s []string
+		for _, k := range gpu.tuneKeys(h, w, true) {
+			if k != nil {
+				s = append(s, fmt.Sprint(*k))
+			}
+		}
+		return strings.Join(s, " ")
+	}
+	if a, b := keys(512, 409), keys(512, 400); a != b {
+		t.Errorf("512x409 and 512x400 differ: %s / %s", a, b)
+	}
+	if a, b := keys(512, 409), keys(512, 320); a == b {
+		t.Errorf("512x409 and 512x320 share keys %s", a)
+	}
+	if a := keys(29, 21); !strings.HasPrefix(a, "{3 4 29 21 true}") {
+		t.Errorf("29x21 (below the rounding): %s", a)
+	}
+}
+
 func TestTimeBatches(t *testing.T) {
 	x := gpu.Zeros(64, 64, 64).(*Tensor)
 	defer gpu.Free(x)
