@@ -59,14 +59,16 @@ const chunkRows = 1024
 const hostStride = 8
 
 // spareBytes is how much freed memory the backend's buffer pool may hold
-// before it flushes to destroy it.
+// before it flushes to destroy it (without a budget; see Backend.budget).
 const spareBytes = 16 << 20
 
 // retainBytes is how much of the freed buffers due for destruction (big
 // ones at a flush, others unused for two flushes) the pool keeps, the most
 // recently freed, for the next optimisation step or forward pass to reuse
 // instead of creating them again (without it a VGG19 forward at 512 px
-// created about 200 MiB of buffers, a step about 460 MiB).
+// created about 200 MiB of buffers, a step about 460 MiB). Within a run's
+// budget the pool keeps what fits instead; the estimate's room for these
+// two is then what the pool holds at the peak.
 const retainBytes = 192 << 20
 
 // layer is one layer's output in the estimate (in: its input channels).
