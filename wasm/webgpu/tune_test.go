@@ -90,13 +90,13 @@ func TestTune(t *testing.T) {
 	gpu.tuneAny = true
 	defer func() { gpu.tuneAny = false; clear(gpu.tuned) }()
 	if !gpu.Info.Timestamps {
-		t.Fatal("the adapter has no timestamp queries")
+		t.Skip("no timestamp queries on this device: Tune keeps the defaults")
 	}
 	clear(gpu.tuned)
 	const h, w = 29, 21
 	gpu.tuneAny = false
-	if gpu.NeedsTune(h, w, true) {
-		t.Error("NeedsTune on a fallback adapter")
+	if gpu.NeedsTune(h, w, true) == gpu.Info.Fallback {
+		t.Errorf("NeedsTune %v on an adapter with fallback %v", !gpu.Info.Fallback, gpu.Info.Fallback)
 	}
 	gpu.tuneAny = true
 	if !gpu.NeedsTune(h, w, true) {
@@ -196,21 +196,22 @@ func TestTuneKeys(t *testing.T) {
 	}
 }
 
+// TestTimeBatches times one and 40 runs of a kernel, each batch in a pass
+// of its own (Chrome quantises timestamps to 100 us, so only the long
+// batch must show a time).
 func TestTimeBatches(t *testing.T) {
-	x := gpu.Zeros(64, 64, 64).(*Tensor)
+	if !gpu.Info.Timestamps {
+		t.Skip("no timestamp queries on this device")
+	}
+	x := gpu.Zeros(1, 1, 1<<20).(*Tensor)
 	defer gpu.Free(x)
 	run := func() { gpu.Free(gpu.Axpby(2, x, 1, x)) }
-	times, err := gpu.timeBatches([]func(){run, run, run}, []int{1, 3, 2})
+	times, err := gpu.timeBatches([]func(){run, run}, []int{1, 40})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(times) != 3 {
-		t.Fatalf("%d times for 3 batches", len(times))
+	if len(times) != 2 || times[0] < 0 || times[1] <= 0 {
+		t.Fatalf("times %v for batches of 1 and 40 runs", times)
 	}
-	for i, d := range times {
-		if d <= 0 {
-			t.Errorf("batch %d: time %v", i, d)
-		}
-	}
-	fmt.Println("timed batches:", times)
+	fmt.Println("timed batches of 1 and 40 axpby:", times)
 }
