@@ -198,7 +198,7 @@ func TestBudget(t *testing.T) {
 // TestWriteOrdered checks that a write while commands are recorded lands
 // after them: here into a pooled buffer that a recorded dispatch reads.
 func TestWriteOrdered(t *testing.T) {
-	const n = 1024
+	const n = 3001 // a size no other test pools
 	x := gpu.Zeros(1, 1, n).(*Tensor)
 	gpu.Flush()
 	gpu.fill(x.buf, n, 1)
