@@ -157,10 +157,11 @@ type Backend struct {
 	slot      int
 	dispatchN int
 
-	scopes []js.Value // popErrorScope promises not yet awaited
-	err    error
-	lost   chan string
-	lostE  error
+	scopes   []js.Value    // popErrorScope promises not yet awaited
+	compiles []compileInfo // shader compilation messages not yet read
+	err      error
+	lost     chan string
+	lostE    error
 
 	hostStride int // Compact keeps copies with this stride or more in host memory
 
@@ -267,6 +268,22 @@ func (b *Backend) fail(err error) {
 // first error of any call so far.
 func (b *Backend) Err() error {
 	b.Flush()
+	// Compilation messages first: they say where a WGSL error is, the
+	// validation error it also causes does not.
+	for _, c := range b.compiles {
+		ci, err := await(c.info)
+		if err != nil {
+			continue
+		}
+		msgs := ci.Get("messages")
+		for i := 0; i < msgs.Length(); i++ {
+			if m := msgs.Index(i); m.Get("type").String() == "error" {
+				b.fail(fmt.Errorf("WGSL %s:%d:%d: %s", c.label, m.Get("lineNum").Int(), m.Get("linePos").Int(), m.Get("message").String()))
+				break
+			}
+		}
+	}
+	b.compiles = b.compiles[:0]
 	for _, s := range b.scopes {
 		v, err := await(s)
 		if err != nil {
@@ -619,17 +636,16 @@ func (b *Backend) pipeline(family, name string, f16 int) *pipe {
 	if err != nil {
 		panic(err)
 	}
+	return b.compile(key, src)
+}
+
+// compile makes and caches the pipeline of a kernel's WGSL source.
+func (b *Backend) compile(key pipeKey, src string) *pipe {
+	family, name, f16 := key.family, key.name, key.f16
 	mod := b.dev.Call("createShaderModule", jsObject(map[string]any{"code": src, "label": family + "/" + name}))
-	if ci, err := await(mod.Call("getCompilationInfo")); err == nil {
-		msgs := ci.Get("messages")
-		for i := 0; i < msgs.Length(); i++ {
-			m := msgs.Index(i)
-			if m.Get("type").String() == "error" {
-				b.fail(fmt.Errorf("WGSL %s/%s:%d:%d: %s", family, name, m.Get("lineNum").Int(), m.Get("linePos").Int(), m.Get("message").String()))
-				break
-			}
-		}
-	}
+	// Not awaited here (a round trip to the GPU process per new kernel):
+	// Err reads it.
+	b.compiles = append(b.compiles, compileInfo{family + "/" + name, mod.Call("getCompilationInfo")})
 	layout, nbuf, err := bindLayout(b.dev, src)
 	if err != nil {
 		panic(fmt.Sprintf("kernel %s/%s: %v", family, name, err))
@@ -665,6 +681,13 @@ func (b *Backend) pipeline(family, name string, f16 int) *pipe {
 	p := &pipe{v: v, layout: layout, nbuf: nbuf}
 	b.pipes[key] = p
 	return p
+}
+
+// compileInfo is a shader module's getCompilationInfo promise and its
+// kernel.
+type compileInfo struct {
+	label string
+	info  js.Value
 }
 
 // params are a kernel's uniform words.

@@ -1012,6 +1012,19 @@ func TestErrors(t *testing.T) {
 	}
 	b.Free(x)
 	b.err = nil
+	// A WGSL error says where it is.
+	b.compile(pipeKey{"test", "bad", -1}, `struct P { n: u32 }
+@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<uniform> p: P;
+@compute @workgroup_size(64)
+fn main() { y[0] = p.n; }
+`)
+	if err := b.Err(); err == nil || !strings.Contains(err.Error(), ":5:") || !strings.Contains(err.Error(), "u32") {
+		t.Errorf("a WGSL type error: err = %v, want it and its line (5)", err)
+	}
+	time.Sleep(200 * time.Millisecond) // the invalid pipeline's error follows
+	b.Err()
+	b.err = nil
 	// Reserve: more than one buffer's limit, in pieces, all destroyed after.
 	b.Flush()
 	b.trim(true)
