@@ -134,9 +134,7 @@ func (w *worker) run(msg js.Value) {
 	w.mu.Unlock()
 
 	if err := reserve(st.Backend(), o, fault); err != nil {
-		w.mu.Lock()
-		w.cancel = nil
-		w.mu.Unlock()
+		w.clearCancel()
 		smaller := smallerSize(o.Size)
 		post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error(), "before": true, "size": o.Size,
 			"smaller": smaller, "smallerBytes": float64(webgpu.EstimateBytes(smaller, o.Flip))})
@@ -153,9 +151,7 @@ func (w *worker) run(msg js.Value) {
 		}
 		start := time.Now()
 		if err := gb.Tune(th, tw, true); err != nil {
-			w.mu.Lock()
-			w.cancel = nil
-			w.mu.Unlock()
+			w.clearCancel()
 			gb.Idle()
 			post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error()})
 			return
@@ -191,9 +187,7 @@ func (w *worker) run(msg js.Value) {
 		// Let the worker's event loop deliver a cancel message.
 		time.Sleep(time.Millisecond)
 	})
-	w.mu.Lock()
-	w.cancel = nil
-	w.mu.Unlock()
+	w.clearCancel()
 	if gb, ok := st.Backend().(*webgpu.Backend); ok {
 		gb.Idle() // the GPU memory kept for speed, until the next run
 	}
@@ -209,6 +203,13 @@ func (w *worker) run(msg js.Value) {
 	res["type"], res["id"] = "done", id
 	res["peakBytes"] = float64(st.Backend().PeakBytes())
 	post(res, buf)
+}
+
+// clearCancel forgets the running run's cancel function (it has ended).
+func (w *worker) clearCancel() {
+	w.mu.Lock()
+	w.cancel = nil
+	w.mu.Unlock()
 }
 
 // reserve checks before a WebGPU run that the device can hold it: it asks

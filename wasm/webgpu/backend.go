@@ -467,12 +467,7 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 		}
 		buf := l[i]
 		b.pool[from] = slices.Delete(l, i, i+1)
-		if buf.kept {
-			b.kept -= from
-			buf.kept = false
-		} else if from >= b.big {
-			b.pooled -= from
-		}
+		b.unpool(buf)
 		b.live += from
 		return buf
 	}
@@ -557,6 +552,16 @@ func (b *Backend) trim(all bool) {
 	b.pooled = 0
 }
 
+// unpool takes a buffer leaving the pool out of the kept or pooled bytes.
+func (b *Backend) unpool(buf *buffer) {
+	if buf.kept {
+		b.kept -= buf.size
+		buf.kept = false
+	} else if buf.size >= b.big {
+		b.pooled -= buf.size
+	}
+}
+
 // evict destroys pooled buffers, the least recently freed first, until
 // need bytes are gone or the pool is empty; it flushes first, since
 // recorded commands may use them.
@@ -579,12 +584,7 @@ func (b *Backend) evict(need int64) {
 		b.alloc -= buf.size
 		need -= buf.size
 		gone[buf] = true
-		switch {
-		case buf.kept:
-			b.kept -= buf.size
-		case buf.size >= b.big:
-			b.pooled -= buf.size
-		}
+		b.unpool(buf)
 	}
 	for size, l := range b.pool {
 		b.pool[size] = slices.DeleteFunc(l, func(buf *buffer) bool { return gone[buf] })

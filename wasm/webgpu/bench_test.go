@@ -74,7 +74,7 @@ func benchSize(t *testing.T, size int) {
 				t.Fatal(err)
 			}
 			cl := gpu.convs[0]
-			for _, step := range convSteps() {
+			for _, step := range gpu.convSteps() {
 				for _, dir := range []string{"forward", "backward-data"} {
 					cw := map[string]convWeights{"forward": cl.fwd, "backward-data": cl.bwd}[dir]
 					if wino && !cw.wino {
@@ -396,7 +396,7 @@ func TestBenchLayers(t *testing.T) {
 			if err := gpu.LoadModel(m); err != nil {
 				t.Fatal(err)
 			}
-			for _, step := range convSteps() {
+			for _, step := range gpu.convSteps() {
 				setSteps(step)
 				conv := fmt.Sprintf("Winograd's conv where it runs, WC %d", winoWC*step)
 				if !wino {

@@ -397,15 +397,6 @@ func TestAdam(t *testing.T) {
 	check(t, "adam v", gv, cpuT(cv), 1e-5)
 }
 
-// convSteps are the conv kernels' K steps this device can run
-// (convWeights.step): 1, and 2 where it has 24 KiB of workgroup memory.
-func convSteps() []int {
-	if gpu.Limits.MaxComputeWorkgroupStorageSize >= 24<<10 {
-		return []int{1, 2}
-	}
-	return []int{1}
-}
-
 // stepped is cw with K step s.
 func stepped(cw convWeights, s int) convWeights {
 	cw.step = s
@@ -464,7 +455,7 @@ func TestConv(t *testing.T) {
 			if cl.bwd.tr {
 				trs++
 			}
-			for _, step := range convSteps() {
+			for _, step := range gpu.convSteps() {
 				fw, bw := stepped(cl.fwd, step), stepped(cl.bwd, step)
 				check(t, fmt.Sprintf("conv forward %dx%d %dx%d, %s", cin, cout, h, w, kernelName(fw)), gpu.conv(gx, fw, cl.bias, cin, cout, true), want, 1e-5)
 				check(t, fmt.Sprintf("conv backward %dx%d %dx%d, %s", cin, cout, h, w, kernelName(bw)), gpu.conv(gg, bw, nil, cout, cin, false), wantB, 1e-5)

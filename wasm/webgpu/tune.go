@@ -31,9 +31,10 @@ const tuneBatch = 2 * time.Millisecond
 
 // Tune picks the fastest way to run each conv of the loaded model on this
 // GPU for an h x w image (the size the convs of the run's final scale
-// see; from 64 px each side is rounded to a multiple of 64): Winograd's kernel or the direct one, and each pass's K step and
-// whether it splits K where the grid is small, timing every candidate with timestamp queries over batches of about
-// tuneBatch. With backward set the forward and backward-data passes count
+// see; from 64 px each side is rounded to a multiple of 64): Winograd's
+// kernel or the direct one, and each pass's K step and whether it splits
+// K where the grid is small, timing every candidate with timestamp
+// queries over batches of about tuneBatch. With backward set the forward and backward-data passes count
 // together (an optimisation step); otherwise only the forward pass.
 // Choices are kept by conv shape, so a second call at the same size only
 // applies them. It keeps the defaults on a fallback adapter (software: its
@@ -102,6 +103,15 @@ func (b *Backend) tuneKeys(h, w int, backward bool) []*tuneKey {
 	return keys
 }
 
+// convSteps are the conv kernels' K steps this device can run
+// (convRun.step): 1, and 2 where it has 24 KiB of workgroup memory.
+func (b *Backend) convSteps() []int {
+	if b.Limits.MaxComputeWorkgroupStorageSize >= 24<<10 {
+		return []int{1, 2}
+	}
+	return []int{1}
+}
+
 // tuneRound is the multiple of which Tune times image sides from that size
 // on (the nearest).
 const tuneRound = 64
@@ -133,10 +143,7 @@ func (b *Backend) tuneConv(c *convLayer, k tuneKey) (convChoice, error) {
 	if winoConv(c.in, c.out) || winoConv(c.out, c.in) {
 		formats = append(formats, !cur)
 	}
-	steps := []int{1}
-	if b.Limits.MaxComputeWorkgroupStorageSize >= 24<<10 {
-		steps = append(steps, 2)
-	}
+	steps := b.convSteps()
 	x := b.Zeros(c.in, k.h, k.w).(*Tensor)
 	g := b.Zeros(c.out, k.h, k.w).(*Tensor)
 	other := &convLayer{in: c.in, out: c.out, conv: c.conv}

@@ -146,7 +146,7 @@ func TestTune(t *testing.T) {
 	// uploaded again where the format changes, and the results hold.
 	i := 0
 	for k := range gpu.tuned {
-		gpu.tuned[k] = convChoice{wino: i%2 == 0, fwd: convRun{1 + i%len(convSteps()), i%3 == 0}, bwd: convRun{1 + (i/2)%len(convSteps()), i%3 == 1}}
+		gpu.tuned[k] = convChoice{wino: i%2 == 0, fwd: convRun{1 + i%len(gpu.convSteps()), i%3 == 0}, bwd: convRun{1 + (i/2)%len(gpu.convSteps()), i%3 == 1}}
 		i++
 	}
 	before := gpu.ConvKernels()
