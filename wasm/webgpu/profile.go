@@ -27,17 +27,28 @@ func (p *profile) pass(b *Backend, name string, ps params) {
 	i := len(p.labels)
 	if i >= profileDispatches {
 		if p.timed { // untimed dispatches must not add to the last time
-			b.pass.Call("end")
-			b.pass = b.enc.Call("beginComputePass")
-			b.passPipe, p.timed = nil, false
+			b.newPass(js.Undefined(), 0)
+			p.timed = false
 		}
 		return
 	}
-	b.pass.Call("end")
-	b.pass = b.enc.Call("beginComputePass", jsObject(map[string]any{"timestampWrites": jsObject(map[string]any{
-		"querySet": p.set, "beginningOfPassWriteIndex": 2 * i, "endOfPassWriteIndex": 2*i + 1})}))
-	b.passPipe, p.timed = nil, true
+	b.newPass(p.set, i)
+	p.timed = true
 	p.labels = append(p.labels, fmt.Sprintf("%s %v", name, ps[:min(4, len(ps))]))
+}
+
+// newPass ends the open compute pass and begins another; with a query set
+// (not undefined) the new pass writes timestamps 2i at its start and 2i+1
+// at its end.
+func (b *Backend) newPass(set js.Value, i int) {
+	b.pass.Call("end")
+	if set.IsUndefined() {
+		b.pass = b.enc.Call("beginComputePass")
+	} else {
+		b.pass = b.enc.Call("beginComputePass", jsObject(map[string]any{"timestampWrites": jsObject(map[string]any{
+			"querySet": set, "beginningOfPassWriteIndex": 2 * i, "endOfPassWriteIndex": 2*i + 1})}))
+	}
+	b.passPipe = nil
 }
 
 // startProfile starts timing each dispatch.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall/js"
 	"time"
 )
 
@@ -269,10 +270,7 @@ func (b *Backend) timeBatches(runs []func(), reps []int) ([]time.Duration, error
 			b.Flush()
 		}
 		b.open()
-		b.pass.Call("end")
-		b.pass = b.enc.Call("beginComputePass", jsObject(map[string]any{"timestampWrites": jsObject(map[string]any{
-			"querySet": set, "beginningOfPassWriteIndex": 2 * i, "endOfPassWriteIndex": 2*i + 1})}))
-		b.passPipe = nil
+		b.newPass(set, i)
 		flushes := b.flushes
 		for range reps[i] {
 			run()
@@ -281,9 +279,7 @@ func (b *Backend) timeBatches(runs []func(), reps []int) ([]time.Duration, error
 			b.Flush()
 			return nil, errors.New("a timed batch was split by a flush")
 		}
-		b.pass.Call("end")
-		b.pass = b.enc.Call("beginComputePass")
-		b.passPipe = nil
+		b.newPass(js.Undefined(), 0)
 	}
 	b.Flush()
 	if err := b.Err(); err != nil {
