@@ -122,7 +122,7 @@ func benchSize(t *testing.T, size int) {
 	const reps = 5
 	for i, bl := range blocks {
 		gpu.retain, gpu.wino = bl.retain, bl.wino
-		step, done := hypercolumnStep(t, size)
+		step, done := hypercolumnStep(t, nil, size)
 		if bl.tune {
 			start := time.Now()
 			if err := gpu.Tune(size, size, true); err != nil {
@@ -178,11 +178,14 @@ func benchSize(t *testing.T, size int) {
 	}
 }
 
-// hypercolumnStep loads VGG19 (random weights) and returns one
-// hypercolumn-loss step at size px (forward, loss, backward; it returns
-// the image's gradient) and what frees its image and target.
-func hypercolumnStep(t *testing.T, size int) (step func() nnst.Tensor, done func()) {
-	if err := gpu.LoadModel(model.Random(model.VGG19, 1, 1)); err != nil {
+// hypercolumnStep loads m (VGG19 with random weights if nil) and returns
+// one hypercolumn-loss step at size px (forward, loss, backward; it
+// returns the image's gradient) and what frees its image and target.
+func hypercolumnStep(t *testing.T, m *model.Model, size int) (step func() nnst.Tensor, done func()) {
+	if m == nil {
+		m = model.Random(model.VGG19, 1, 1)
+	}
+	if err := gpu.LoadModel(m); err != nil {
 		t.Fatal(err)
 	}
 	img := gpu.Upload(smooth(size, size, 3))
@@ -498,7 +501,7 @@ func TestBenchProfile(t *testing.T) {
 		}
 		gpu.Free(img)
 
-		hstep, done := hypercolumnStep(t, size)
+		hstep, done := hypercolumnStep(t, nil, size)
 		step := func() {
 			gi := hstep()
 			syncGPU(t, gi)

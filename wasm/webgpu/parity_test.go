@@ -319,21 +319,11 @@ func TestBindGroups(t *testing.T) {
 // kernels' workgroups are not run) meets the buffers of the step before in
 // the same places: it creates no buffers and no bind groups.
 func TestStepBindGroups(t *testing.T) {
-	if err := gpu.LoadModel(tinyModel()); err != nil {
-		t.Fatal(err)
-	}
 	gpu.dry = true
 	defer func() { gpu.dry = false }()
-	img := gpu.Zeros(3, 40, 36)
-	tr0 := gpu.Forward(img, false)
-	target := gpu.Hypercolumns(tr0.Taps, 10, 9)
-	gpu.Release(tr0)
+	hstep, done := hypercolumnStep(t, tinyModel(), 40)
 	step := func() {
-		tr := gpu.Forward(img, true)
-		loss, coef := gpu.HypercolumnLoss(tr.Taps, target)
-		taps := tr.Taps
-		gi := gpu.Backward(tr, func(l int) nnst.Tensor { return gpu.HypercolumnLossBackward(coef, taps, target, l) })
-		gpu.Free(coef, loss, gi)
+		gpu.Free(hstep())
 		gpu.Flush()
 	}
 	step()
@@ -343,7 +333,7 @@ func TestStepBindGroups(t *testing.T) {
 	if gpu.groupsMade != made || gpu.created != created {
 		t.Errorf("a repeated step made %d bind groups and %d buffers, want none", gpu.groupsMade-made, gpu.created-created)
 	}
-	gpu.Free(img, target)
+	done()
 	if err := gpu.Err(); err != nil {
 		t.Fatal(err)
 	}
