@@ -1163,12 +1163,7 @@ func (b *Backend) table(in, out int, align bool) *buffer {
 			words = append(words, e.d, e.w)
 		}
 	}
-	// A fresh buffer, never pooled: a pooled one may still be written by
-	// recorded commands that run after this write.
-	size := roundSize(int64(len(words)) * 4)
-	buf := &buffer{v: b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages})), size: size}
-	b.live += size
-	b.count(size)
+	buf := b.newBuf(int64(len(words)) * 4) // write orders itself after recorded commands
 	b.write(buf, u32bytes(words))
 	b.tables[key] = buf
 	return buf
