@@ -818,8 +818,7 @@ func (b *Backend) run1(family, name string, f16 int, n int, ps params, bufs ...*
 func (b *Backend) Dispatches() int { return b.dispatchN }
 
 func (b *Backend) Upload(t *tensor.T) nnst.Tensor {
-	b.Flush()
-	out := b.tensor(t.C, t.H, t.W)
+	out := b.tensor(t.C, t.H, t.W) // write orders itself after recorded commands
 	b.write(out.buf, floatBytes(t.Data))
 	return out
 }
