@@ -24,7 +24,8 @@ $(MODEL): $(NNST)
 		src="$(MODEL_SRC)"; \
 	else \
 		echo "$(MODEL_SRC) not found: downloading the public VGG19 files"; \
-		sh models/fetch.sh build/models/src && src=build/models/src; \
+		sh models/fetch.sh build/models/src || exit 1; \
+		src=build/models/src; \
 	fi; \
 	$(NNST) convert --src "$$src" --out $@
 
