@@ -83,6 +83,7 @@ func (b *Backend) Err() error {
 
 func (b *Backend) LiveBytes() int64 { b.mu.Lock(); defer b.mu.Unlock(); return b.live }
 func (b *Backend) PeakBytes() int64 { b.mu.Lock(); defer b.mu.Unlock(); return b.peak }
+func (b *Backend) ResetPeak()       { b.mu.Lock(); b.peak = b.live; b.mu.Unlock() }
 
 func (b *Backend) track(n int64) {
 	b.mu.Lock()

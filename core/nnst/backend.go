@@ -42,6 +42,8 @@ type Backend interface {
 	Err() error
 	LiveBytes() int64
 	PeakBytes() int64
+	// ResetPeak starts a new peak from the bytes live now (each run).
+	ResetPeak()
 
 	Upload(t *tensor.T) Tensor
 	Download(t Tensor) (*tensor.T, error)

@@ -132,6 +132,7 @@ func (w *worker) run(msg js.Value) {
 	}
 	w.cancel, w.runID = cancel, id
 	w.mu.Unlock()
+	st.Backend().ResetPeak() // the page reports each run's own peak
 
 	if err := reserve(st.Backend(), o, fault); err != nil {
 		w.clearCancel()

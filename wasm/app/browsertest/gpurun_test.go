@@ -2,13 +2,17 @@ package browsertest
 
 import (
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"nnst/wasm/webgpu"
 )
 
 // TestGPURun is a benchmark, not a test: with NNST_GPU_RUN set to a
@@ -55,7 +59,17 @@ func TestGPURun(t *testing.T) {
 		if e.Type != "done" {
 			t.Fatalf("%s px: %+v (%s)", size, e, tb.text("error-text"))
 		}
-		t.Logf("GPU RUN %s px: %.1f s wall (click to done); details: %s", size, wall.Seconds(), tb.text("details"))
+		details := tb.text("details")
+		t.Logf("GPU RUN %s px: %.1f s wall (click to done); details: %s", size, wall.Seconds(), details)
+		// Each run reports its own peak, within the estimate Reserve asked for.
+		var mb float64
+		if i := strings.Index(details, "Peak memory"); i < 0 {
+			t.Errorf("%s px: no peak in the details", size)
+		} else if _, err := fmt.Sscanf(details[i+len("Peak memory"):], "%f MB", &mb); err != nil {
+			t.Errorf("%s px: peak in %q: %v", size, details, err)
+		} else if n, err := strconv.Atoi(size); err == nil && mb*1e6 > float64(webgpu.EstimateBytes(n, true)) {
+			t.Errorf("%s px: peak %.0f MB is over the estimate %.0f MB", size, mb, float64(webgpu.EstimateBytes(n, true))/1e6)
+		}
 		png := evalT[string](tb, `document.getElementById("out").toDataURL("image/png")`, 30*time.Second)
 		b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(png, "data:image/png;base64,"))
 		if err != nil {
