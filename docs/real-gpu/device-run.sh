@@ -2,7 +2,8 @@
 # is warm): WebGPU on the NVIDIA GPU in Chromium; kernel and step timings,
 # the onnxruntime-web comparison, the full app run, the parity suite.
 # `device-run.sh bench` runs only the timings (about a minute; alternating
-# with the base's, ROUNDS times (2), when pack.sh ran with BASE=<revision>).
+# with the base's, ROUNDS times (2), when pack.sh ran with BASE=<revision>);
+# `device-run.sh only REGEX` only the wasm tests and benches matching REGEX.
 N=/tmp/n; L=$OUT/all.log; T0=$(date +%s)
 say() { echo "=== $(( $(date +%s) - T0 ))s $*" | tee -a $L; }
 [ -x $N/chr/chromium-headless-shell ] || { say "no Chromium: run device-setup.sh first"; exit 3; }
@@ -21,6 +22,8 @@ timings() {
 	say "kernels and steps ${1:-current}"; NNST_BENCH=1 NNST_BENCH_SIZES=256,512 timeout 240 $N/bin/wasmbrowser $N/bin/${1}webgpu.test.wasm -test.run '^TestBench' -test.v 2>&1 | tee -a $L
 	say "onnxruntime-web ${1:-current}"; NNST_BENCH_WASM=$N/bin/${1}webgpu-page.wasm timeout 110 $N/bin/ortbench -webgpu -sizes 256,512 -rounds 5 -model $(ls $N/dist/models/*.safetensors) 2>&1 | tee -a $L
 }
+# `device-run.sh only REGEX`: just the wasm benches and tests matching REGEX.
+if [ "$1" = only ]; then say "only $2"; NNST_BENCH=1 NNST_BENCH_SIZES=${BENCH_SIZES:-256,512} timeout 240 $W -test.run "$2" -test.v 2>&1 | tee -a $L; exit 0; fi
 mkdir -p wasm/simd/bench/node_modules/onnxruntime-web && rm -rf wasm/simd/bench/node_modules/onnxruntime-web/dist && cp -r $N/ort wasm/simd/bench/node_modules/onnxruntime-web/dist
 if [ -f $N/bin/base-webgpu.test.wasm ]; then # packed with BASE: alternate, two rounds
 	for r in $(seq ${ROUNDS:-2}); do timings base-; timings; done

@@ -595,3 +595,125 @@ func TestBenchSearch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBenchTune compares ways of timing a conv, to check Tune's: batches
+// of 1 and of 8 dispatches in a timestamped compute pass of their own
+// (Tune's timeBatches), and the wall time of 16 dispatches in a row and a
+// sync (TestBench's "output reused"), for conv1_2's and conv3_2's shapes
+// at each bench size, direct TK 16 and Winograd WC 4, both passes.
+func TestBenchTune(t *testing.T) {
+	if os.Getenv("NNST_BENCH") == "" {
+		t.Skip("set NNST_BENCH=1 (make bench-webgpu)")
+	}
+	if !gpu.Info.Timestamps {
+		t.Skip("no timestamp queries on this device")
+	}
+	defer func() { gpu.wino = winoDefault }()
+	fmt.Printf("| shape | kernel | batch of 1, us (3 rounds) | batch of 8, us per dispatch | wall of 16, us per dispatch |\n|---|---|---|---|---|\n")
+	for _, size := range benchSizes() {
+		for _, c := range [][3]int{{64, 64, size}, {256, 256, size / 4}} {
+			cin, cout, hw := c[0], c[1], c[2]
+			w := make([]float32, cout*cin*9)
+			for i := range w {
+				w[i] = float32(i%7) * 0.01
+			}
+			m := &model.Model{Layers: []model.Layer{{Kind: "conv", Name: "conv1_1", Conv: &model.Conv{In: cin, Out: cout, Weight: w, Bias: make([]float32, cout)}}}, Taps: []string{"relu1_1"}, Input: model.Torchvision}
+			x := gpu.Zeros(cin, hw, hw).(*Tensor)
+			g := gpu.Zeros(cout, hw, hw).(*Tensor)
+			gpu.wino = true
+			if err := gpu.LoadModel(m); err != nil {
+				t.Fatal(err)
+			}
+			cl := gpu.convs[0]
+			direct := &convLayer{in: cin, out: cout, conv: cl.conv}
+			gpu.uploadConvWeights(direct, false)
+			var names []string
+			var runs []func()
+			for _, l := range []*convLayer{direct, cl} {
+				fwd, bwd := l.fwd, l.bwd
+				names = append(names, "forward, "+kernelName(fwd), "backward-data, "+kernelName(bwd))
+				runs = append(runs,
+					func() { gpu.freeBuf(gpu.conv(x, fwd, cl.bias, cin, cout, true).buf) },
+					func() { gpu.freeBuf(gpu.conv(g, bwd, nil, cout, cin, false).buf) })
+			}
+			one, eight := make([]int, len(runs)), make([]int, len(runs))
+			for i := range runs {
+				one[i], eight[i] = 1, 8
+			}
+			var ones [][]time.Duration
+			for range 3 {
+				ts, err := gpu.timeBatches(runs, one)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ones = append(ones, ts)
+			}
+			ts8, err := gpu.timeBatches(runs, eight)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, run := range runs {
+				run()
+				gpu.Flush()
+				start := time.Now()
+				for range 16 {
+					run()
+				}
+				syncGPU(t, x)
+				wall := time.Since(start) / 16
+				fmt.Printf("| %d->%d, %dx%d | %s | %.0f, %.0f, %.0f | %.0f | %.0f |\n", cin, cout, hw, hw, names[i],
+					us(ones[0][i]), us(ones[1][i]), us(ones[2][i]), us(ts8[i])/8, us(wall))
+			}
+			gpu.freeConvWeights(direct)
+			gpu.Free(x, g)
+		}
+	}
+	// Steps within a run's budget (the app's pool) by each default and by
+	// Tune's choices with batches of at least 1 and 4 dispatches.
+	defer func() { gpu.tuneMin, gpu.tuneLog, gpu.tuneAny = 1, nil, false }()
+	gpu.tuneAny = true // a software adapter too, to try the bench
+	m := model.Random(model.VGG19, 1, 1)
+	for _, size := range benchSizes() {
+		for _, mode := range []string{"Winograd's where it runs", "direct only", "tuned, batches of 1+", "tuned, batches of 4+", "tuned, batches of 1+"} {
+			gpu.wino = mode != "direct only"
+			step, done := hypercolumnStep(t, m, size)
+			if n, ok := strings.CutPrefix(mode, "tuned, batches of "); ok {
+				gpu.tuneMin = int(n[0] - '0')
+				clear(gpu.tuned)
+				gpu.tuneLog = func(k tuneKey, cands []tuneCand, times []time.Duration) {
+					if k.in != 64 || k.out != 64 {
+						return
+					}
+					var s []string
+					for i, c := range cands {
+						s = append(s, fmt.Sprintf("%s%s%s %.0f", map[bool]string{false: "fwd ", true: "bwd "}[c.bwd], kernelName(convWeights{wino: c.wino, convRun: c.run}), map[bool]string{false: "", true: " unsplit"}[c.run.nosplit], us(times[i])))
+					}
+					fmt.Printf("%d px, %s: Tune's times for conv1_2, us: %s\n", size, mode, strings.Join(s, ", "))
+				}
+				start := time.Now()
+				if err := gpu.Tune(size, size, true); err != nil {
+					t.Fatal(err)
+				}
+				mode += fmt.Sprintf(" (%.0f ms: %s)", time.Since(start).Seconds()*1000, gpu.ConvKernels())
+			}
+			gpu.budget = gpu.alloc + EstimateBytes(size, true) - gpu.LiveBytes()
+			var ts []time.Duration
+			for rep := -1; rep < 7; rep++ {
+				start := time.Now()
+				gi := step()
+				syncGPU(t, gi)
+				gpu.Free(gi)
+				if rep >= 0 {
+					ts = append(ts, time.Since(start))
+				}
+			}
+			slices.Sort(ts)
+			fmt.Printf("%d px: step within the budget %.1f ms (median of 7, fastest %.1f), %s\n", size, ts[3].Seconds()*1000, ts[0].Seconds()*1000, mode)
+			gpu.budget = 0
+			done()
+		}
+	}
+	gpu.wino = winoDefault
+}
+
+func us(d time.Duration) float64 { return d.Seconds() * 1e6 }
