@@ -137,9 +137,7 @@ type Backend struct {
 	// kernels on a fallback adapter (tests).
 	tuned   map[tuneKey]convChoice
 	tuneAny bool
-	// tuneMin is the fewest dispatches in one of Tune's timed batches;
 	// tuneLog, when set, gets each conv's candidates and their times.
-	tuneMin int
 	tuneLog func(k tuneKey, cands []tuneCand, times []time.Duration)
 	// prof, when set, times each dispatch on the GPU (benches only).
 	prof *profile
@@ -233,7 +231,7 @@ func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 		dev: dev, queue: dev.Get("queue"), Info: info, Limits: lim,
 		pipes: map[pipeKey]*pipe{}, groups: map[groupKey]js.Value{}, dynOff: js.Global().Get("Uint32Array").New(1), pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
 		enc: js.Undefined(), pass: js.Undefined(),
-		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes, retain: retainBytes, wino: winoDefault, tuned: map[tuneKey]convChoice{}, tuneMin: 1,
+		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes, retain: retainBytes, wino: winoDefault, tuned: map[tuneKey]convChoice{},
 		hostStride: hostStride,
 	}
 	b.slot = max(256, lim.MinUniformBufferOffsetAlignment)

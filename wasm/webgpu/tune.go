@@ -199,7 +199,7 @@ func (b *Backend) tuneConv(c *convLayer, k tuneKey) (convChoice, error) {
 		return ch, err
 	}
 	for i, t := range first {
-		reps[i] = int(min(64, max(int64(b.tuneMin), int64((tuneBatch+t-1)/max(t, time.Microsecond)))))
+		reps[i] = int(min(64, max(1, (tuneBatch+t-1)/max(t, time.Microsecond))))
 	}
 	best := make([]time.Duration, len(runs))
 	for round := range 2 {
