@@ -5,7 +5,9 @@
 package shaders
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -71,4 +73,15 @@ func Kernel(family, name string) (string, error) {
 		return "", fmt.Errorf("shaders: no kernel %q in %s.wgsl", name, family)
 	}
 	return pre + "\n" + body, nil
+}
+
+// Version names the kernels' sources: the first 12 hex digits of the
+// SHA-256 of every family's file, in name order.
+func Version() string {
+	h := sha256.New()
+	for _, f := range Families() {
+		src, _ := File(f)
+		fmt.Fprintf(h, "%s %d\n%s", f, len(src), src)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -48,3 +48,10 @@ func TestKernels(t *testing.T) {
 	}
 	t.Logf("%d kernels in %d families", total, len(fams))
 }
+
+func TestVersion(t *testing.T) {
+	v := Version()
+	if len(v) != 12 || v != Version() {
+		t.Errorf("Version() = %q, want 12 hex digits, the same each call", v)
+	}
+}

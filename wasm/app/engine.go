@@ -49,6 +49,9 @@ func (e *engine) start() {
 			return nil
 		case "ready":
 			e.ready = true
+		case "tune":
+			storageSet(tuneStorage, msg.Get("data").String())
+			return nil
 		case "exit", "crash":
 			e.stop()
 			reason := "The compute engine stopped unexpectedly (most likely it ran out of memory)."
@@ -90,7 +93,37 @@ func (e *engine) setModel(buf js.Value) {
 
 func (e *engine) sendInit() {
 	e.ready = false
-	e.w.Call("postMessage", map[string]any{"type": "init", "model": e.model.Call("slice", 0), "backend": e.pref})
+	e.w.Call("postMessage", map[string]any{"type": "init", "model": e.model.Call("slice", 0), "backend": e.pref, "tune": storageGet(tuneStorage)})
+}
+
+// tuneStorage is where the page keeps the WebGPU backend's conv kernel
+// choices (Backend.SavedTune) from one load to the next, so that a size
+// tuned before starts at once.
+const tuneStorage = "nnst-kernel-choices"
+
+// storageGet returns a localStorage item, or "" if there is none or no
+// storage (a private window may refuse it).
+func storageGet(key string) (v string) {
+	defer func() {
+		if recover() != nil {
+			v = ""
+		}
+	}()
+	if st := global.Get("localStorage"); st.Truthy() {
+		if r := st.Call("getItem", key); r.Type() == js.TypeString {
+			return r.String()
+		}
+	}
+	return ""
+}
+
+// storageSet keeps a localStorage item where storage allows (what it holds
+// is only a cache).
+func storageSet(key, v string) {
+	defer func() { recover() }()
+	if st := global.Get("localStorage"); st.Truthy() {
+		st.Call("setItem", key, v)
+	}
 }
 
 // stop terminates the worker at once, whatever it is doing.

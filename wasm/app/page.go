@@ -503,6 +503,12 @@ func (p *page) onReady(msg js.Value) {
 		p.state = stIdle
 	}
 	p.updateNotes()
+	// Conv kernel choices kept from an earlier load (WebGPU), for tests.
+	if n := msg.Get("tuneRestored").Int(); n > 0 {
+		p.emit("kernel-choices", fmt.Sprintf("restored %d", n))
+	} else if note := msg.Get("tuneNote").String(); note != "" {
+		p.emit("kernel-choices", note)
+	}
 	p.emit("ready", msg.Get("backend").String())
 	go p.storeModel()
 	if p.runAfterReady && p.state == stIdle {

@@ -74,6 +74,16 @@ func (w *worker) init(msg js.Value) {
 		post(map[string]any{"type": "init-error", "message": "Loading the model into the " + info.Label + " backend failed: " + err.Error()})
 		return
 	}
+	// Conv kernel choices a run on an earlier load made on this GPU.
+	restored, tuneNote := 0, ""
+	if gb, ok := be.(*webgpu.Backend); ok {
+		if saved := msg.Get("tune"); saved.Type() == js.TypeString && saved.String() != "" {
+			if restored, err = gb.RestoreTune(saved.String()); err != nil {
+				tuneNote = "kernel choices saved before are not used: " + err.Error()
+				js.Global().Get("console").Call("log", "nnst: "+tuneNote)
+			}
+		}
+	}
 	w.mu.Lock()
 	w.st, w.info = st, info
 	w.mu.Unlock()
@@ -81,7 +91,7 @@ func (w *worker) init(msg js.Value) {
 		"type": "ready", "backend": info.Name, "label": info.Label, "note": info.Note,
 		"maxSize": info.MaxSize, "gpu": info.GPU.Available, "gpuReason": info.GPU.Reason,
 		"adapter": info.GPU.Adapter, "webgpuReason": info.WebGPUReason, "arch": m.Arch, "sha256": m.SHA256,
-		"loadMs": time.Since(start).Milliseconds(),
+		"loadMs": time.Since(start).Milliseconds(), "tuneRestored": restored, "tuneNote": tuneNote,
 	})
 }
 
@@ -158,6 +168,7 @@ func (w *worker) run(msg js.Value) {
 			return
 		}
 		if tune {
+			post(map[string]any{"type": "tune", "data": gb.SavedTune()})
 			js.Global().Get("console").Call("log", fmt.Sprintf("nnst: conv kernels for %dx%d chosen in %d ms: %s", tw, th, time.Since(start).Milliseconds(), gb.ConvKernels()))
 		}
 	}

@@ -3,8 +3,11 @@
 package webgpu
 
 import (
+	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall/js"
 	"time"
@@ -314,4 +317,103 @@ func (b *Backend) ConvKernels() string {
 		}
 	}
 	return strings.Join(s, ", ")
+}
+
+// maxSavedTune bounds the choices SavedTune keeps (about 11 per image
+// shape and pass set).
+const maxSavedTune = 4096
+
+// savedTune is SavedTune's text: Tune's choices with the adapter and the
+// kernels they were timed on.
+type savedTune struct {
+	Adapter string        `json:"adapter"`
+	Kernels string        `json:"kernels"`
+	Choices []savedChoice `json:"choices"`
+}
+
+type savedChoice struct {
+	In, Out, H, W int
+	Backward      bool   `json:",omitempty"`
+	Wino          bool   `json:",omitempty"`
+	Fwd, Bwd      [2]int // K step, 1 where K is not split
+}
+
+// tuneIdentity names the adapter and the kernels whose times Tune's
+// choices reflect.
+func (b *Backend) tuneIdentity() (adapter, kernels string) {
+	i := b.Info
+	return strings.Join([]string{i.Vendor, i.Architecture, i.Device, i.Description}, "|"), KernelsVersion()
+}
+
+// SavedTune returns Tune's choices as text to keep across page loads
+// (RestoreTune takes it back), or "" if none were made.
+func (b *Backend) SavedTune() string {
+	if len(b.tuned) == 0 {
+		return ""
+	}
+	s := savedTune{}
+	s.Adapter, s.Kernels = b.tuneIdentity()
+	for k, ch := range b.tuned {
+		run := func(r convRun) [2]int {
+			if r.nosplit {
+				return [2]int{r.step, 1}
+			}
+			return [2]int{r.step, 0}
+		}
+		s.Choices = append(s.Choices, savedChoice{k.in, k.out, k.h, k.w, k.backward, ch.wino, run(ch.fwd), run(ch.bwd)})
+	}
+	slices.SortFunc(s.Choices, func(a, b savedChoice) int {
+		ab, bb := 0, 0
+		if a.Backward {
+			ab = 1
+		}
+		if b.Backward {
+			bb = 1
+		}
+		return cmp.Or(cmp.Compare(a.H*a.W, b.H*b.W), cmp.Compare(a.H, b.H), cmp.Compare(a.In, b.In), cmp.Compare(a.Out, b.Out), cmp.Compare(ab, bb))
+	})
+	if len(s.Choices) > maxSavedTune {
+		s.Choices = s.Choices[len(s.Choices)-maxSavedTune:] // the largest shapes cost most to tune
+	}
+	out, _ := json.Marshal(s)
+	return string(out)
+}
+
+// ErrTuneMismatch is RestoreTune's error for choices made on another
+// adapter or with other kernels: they are left out.
+var ErrTuneMismatch = errors.New("webgpu: saved kernel choices are for another adapter or other kernels")
+
+// RestoreTune adds choices SavedTune returned (on an earlier page load) to
+// Tune's, so that Tune need not time those shapes again, and returns how
+// many it added. Text that does not parse or holds a choice this device
+// cannot run changes nothing.
+func (b *Backend) RestoreTune(text string) (int, error) {
+	var s savedTune
+	if err := json.Unmarshal([]byte(text), &s); err != nil {
+		return 0, fmt.Errorf("webgpu: saved kernel choices: %w", err)
+	}
+	if adapter, kernels := b.tuneIdentity(); s.Adapter != adapter || s.Kernels != kernels {
+		return 0, ErrTuneMismatch
+	}
+	steps := b.convSteps()
+	run := func(r [2]int) (convRun, bool) {
+		return convRun{step: r[0], nosplit: r[1] == 1}, slices.Contains(steps, r[0]) && (r[1] == 0 || r[1] == 1)
+	}
+	add := map[tuneKey]convChoice{}
+	for _, c := range s.Choices {
+		fwd, ok1 := run(c.Fwd)
+		bwd, ok2 := run(c.Bwd)
+		if !ok1 || !ok2 || c.In <= 0 || c.Out <= 0 || c.H <= 0 || c.W <= 0 {
+			return 0, fmt.Errorf("webgpu: saved kernel choice %+v cannot run here", c)
+		}
+		add[tuneKey{c.In, c.Out, c.H, c.W, c.Backward}] = convChoice{c.Wino, fwd, bwd}
+	}
+	n := 0
+	for k, ch := range add {
+		if _, ok := b.tuned[k]; !ok {
+			b.tuned[k] = ch
+			n++
+		}
+	}
+	return n, nil
 }

@@ -3,7 +3,9 @@
 package webgpu
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -168,6 +170,63 @@ func TestTune(t *testing.T) {
 	}
 	if err := gpu.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSavedTune checks that choices saved on one page load come back on
+// the next for the same adapter and kernels, and only then.
+func TestSavedTune(t *testing.T) {
+	if err := gpu.LoadModel(tinyModel()); err != nil {
+		t.Fatal(err)
+	}
+	defer clear(gpu.tuned)
+	clear(gpu.tuned)
+	if s := gpu.SavedTune(); s != "" {
+		t.Errorf("nothing tuned, saved %q", s)
+	}
+	steps := gpu.convSteps()
+	i := 0
+	for _, k := range gpu.tuneKeys(29, 21, true) {
+		if k != nil {
+			gpu.tuned[*k] = convChoice{wino: i%2 == 0, fwd: convRun{steps[i%len(steps)], i%3 == 0}, bwd: convRun{1, i%3 == 1}}
+			i++
+		}
+	}
+	want := maps.Clone(gpu.tuned)
+	saved := gpu.SavedTune()
+	clear(gpu.tuned)
+	if n, err := gpu.RestoreTune(saved); err != nil || n != len(want) {
+		t.Fatalf("RestoreTune: %d, %v; want %d", n, err, len(want))
+	}
+	if !maps.Equal(gpu.tuned, want) {
+		t.Errorf("restored %v, want %v", gpu.tuned, want)
+	}
+	gpu.tuneAny = true
+	if gpu.NeedsTune(29, 21, true) {
+		t.Error("NeedsTune after restoring the choices for that size")
+	}
+	gpu.tuneAny = false
+	// Another adapter's, other kernels', damaged or impossible choices
+	// change nothing.
+	other := strings.Replace(saved, `"kernels":"`, `"kernels":"x`, 1)
+	impossible := strings.Replace(saved, `"Fwd":[1,`, `"Fwd":[3,`, 1)
+	for _, bad := range []string{other, impossible, saved[:len(saved)/2], "null x"} {
+		clear(gpu.tuned)
+		if _, err := gpu.RestoreTune(bad); err == nil || len(gpu.tuned) != 0 {
+			t.Errorf("RestoreTune(%.60q...) = %v, %d choices kept", bad, err, len(gpu.tuned))
+		}
+	}
+	if _, err := gpu.RestoreTune(other); !errors.Is(err, ErrTuneMismatch) {
+		t.Errorf("other kernels: %v, want ErrTuneMismatch", err)
+	}
+	// Choices made on this load win over saved ones.
+	k := *gpu.tuneKeys(29, 21, true)[0]
+	gpu.tuned[k] = convChoice{fwd: convRun{step: 1}, bwd: convRun{step: 1}}
+	if n, err := gpu.RestoreTune(saved); err != nil || n != len(want)-1 {
+		t.Fatalf("RestoreTune beside a choice of this load: %d, %v; want %d", n, err, len(want)-1)
+	}
+	if gpu.tuned[k] != (convChoice{fwd: convRun{step: 1}, bwd: convRun{step: 1}}) {
+		t.Errorf("a saved choice replaced this load's: %+v", gpu.tuned[k])
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -30,6 +31,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"nnst/wasm/internal/chrome"
+	"nnst/wasm/webgpu"
 )
 
 // chromium is $NNST_CHROMIUM or Debian's; NNST_CHROMIUM_FLAGS adds
@@ -924,10 +926,30 @@ func TestWebGPU(t *testing.T) {
 		t.Error("the WebGPU choice is disabled although an adapter exists")
 	}
 
-	tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+query+"&backend=webgpu"))
-	e = tb.wait("ready,error", 0, 3*time.Minute)
-	if e.Type != "ready" || e.Detail != "webgpu" {
-		t.Fatalf("backend=webgpu: %+v (%s)", e, tb.text("backend-note"))
+	// Conv kernel choices kept by an earlier load: damaged ones are left
+	// out, and the WebGPU backend still starts; ones made on this adapter
+	// with these kernels come back.
+	id := evalT[string](tb, `(async () => {
+		const i = (await navigator.gpu.requestAdapter({powerPreference: "high-performance"})).info;
+		return [i.vendor, i.architecture, i.device, i.description].join("|");
+	})()`, 30*time.Second)
+	saved, err := json.Marshal(map[string]any{"adapter": id, "kernels": webgpu.KernelsVersion(), "choices": []map[string]any{
+		{"In": 3, "Out": 64, "H": 64, "W": 64, "Backward": true, "Fwd": []int{1, 0}, "Bwd": []int{1, 0}},
+		{"In": 64, "Out": 64, "H": 64, "W": 64, "Backward": true, "Wino": true, "Fwd": []int{1, 1}, "Bwd": []int{1, 0}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ stored, want string }{{`{"adapter": 1`, "not used"}, {string(saved), "restored 2"}} {
+		evalT[bool](tb, fmt.Sprintf(`localStorage.setItem("nnst-kernel-choices", %q), true`, c.stored), 5*time.Second)
+		tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+query+"&backend=webgpu"))
+		e = tb.wait("ready,error", 0, 3*time.Minute)
+		if e.Type != "ready" || e.Detail != "webgpu" {
+			t.Fatalf("backend=webgpu: %+v (%s)", e, tb.text("backend-note"))
+		}
+		if k := tb.wait("kernel-choices", 0, 5*time.Second); !strings.Contains(k.Detail, c.want) {
+			t.Errorf("stored kernel choices %.40q: %+v, want %q", c.stored, k, c.want)
+		}
 	}
 	tb.uploadPair(in)
 	// Rotations off keeps the SwiftShader run to a few minutes.
