@@ -56,7 +56,7 @@ func syncGPU(t *testing.T, x nnst.Tensor) {
 // px (conv1_1 to conv4_2, the repeated shapes once) and one
 // hypercolumn-loss step.
 func benchSize(t *testing.T, size int) {
-	fmt.Printf("| kernel | shape | ms, new output buffer each | ms, output reused | GFLOP/s (reused; direct conv's count) |\n|---|---|---|---|---|\n")
+	fmt.Printf("| kernel | shape | ms, new output buffer each | ms, output reused | GPU ms (timestamps) | GFLOP/s (reused; direct conv's count) |\n|---|---|---|---|---|---|\n")
 	defer func() { gpu.wino, gpu.retain = winoDefault, retainBytes }()
 	for _, c := range [][3]int{{3, 64, size}, {64, 64, size}, {64, 128, size / 2}, {128, 128, size / 2}, {128, 256, size / 4}, {256, 256, size / 4}, {256, 512, size / 8}, {512, 512, size / 8}} {
 		cin, cout, hw := c[0], c[1], c[2]
@@ -215,15 +215,44 @@ func setSteps(step int) {
 }
 
 // benchConv times run (one conv dispatch) and prints a row: each dispatch
-// with a new output buffer (created, and cleared by the browser, as a
-// forward pass without a budget does), then each into the buffer the one
-// before freed (the pool's reuse within a run's budget: the kernel alone).
+// into the buffer the one before freed (the pool's reuse within a run's
+// budget: the kernel alone), by the wall clock and by the GPU's
+// timestamps, then each with a new output buffer (created, and cleared by
+// the browser, as a forward pass without a budget does).
 func benchConv(t *testing.T, kernel string, cin, cout, hw int, run func() nnst.Tensor) {
 	y := run()
 	syncGPU(t, y)
 	gpu.Free(y)
 	reps := max(3, min(20, 4<<20/(hw*hw)))
+	// Reused first, so that no freed batch of new buffers is still being
+	// destroyed while it runs; within a budget, as in a run, so that Free
+	// keeps a big output for the next dispatch (without one, a 64 MiB
+	// output at 512 px passes the retained bytes: Free flushes and
+	// destroys it, and each dispatch creates and clears a new one).
+	gpu.budget = gpu.alloc + 1<<30
+	y = run()
+	gpu.Free(y)
 	start := time.Now()
+	for i := 0; i < reps-1; i++ {
+		gpu.Free(run())
+	}
+	y = run()
+	syncGPU(t, y)
+	reused := time.Since(start) / time.Duration(reps)
+	gpu.Free(y)
+	// The GPU's own time for the same batch (timestamp queries), as Tune
+	// measures it.
+	gpuTime := "-"
+	if gpu.Info.Timestamps {
+		ts, err := gpu.timeBatches([]func(){func() { gpu.Free(run()) }}, []int{reps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gpuTime = fmt.Sprintf("%.2f", ts[0].Seconds()*1000/float64(reps))
+	}
+	gpu.budget = 0
+	gpu.trim(true)
+	start = time.Now()
 	var ys []nnst.Tensor
 	for i := 0; i < reps; i++ {
 		ys = append(ys, run())
@@ -232,25 +261,8 @@ func benchConv(t *testing.T, kernel string, cin, cout, hw int, run func() nnst.T
 	fresh := time.Since(start) / time.Duration(reps)
 	gpu.Free(ys...)
 	gpu.Flush()
-	// Within a budget, as in a run, so that Free keeps a big output for the
-	// next dispatch (without one, a 64 MiB output at 512 px passes the
-	// retained bytes: Free flushes and destroys it, and each dispatch
-	// creates and clears a new one).
-	gpu.budget = gpu.alloc + 1<<30
-	y = run()
-	gpu.Free(y)
-	start = time.Now()
-	for i := 0; i < reps-1; i++ {
-		gpu.Free(run())
-	}
-	y = run()
-	syncGPU(t, y)
-	reused := time.Since(start) / time.Duration(reps)
-	gpu.Free(y)
-	gpu.budget = 0
-	gpu.trim(true)
 	flop := 2 * float64(cin*cout*9*hw*hw)
-	fmt.Printf("| conv3x3 %s | %d->%d, %dx%d | %.2f | %.2f | %.0f |\n", kernel, cin, cout, hw, hw, fresh.Seconds()*1000, reused.Seconds()*1000, flop/reused.Seconds()/1e9)
+	fmt.Printf("| conv3x3 %s | %d->%d, %dx%d | %.2f | %.2f | %s | %.0f |\n", kernel, cin, cout, hw, hw, fresh.Seconds()*1000, reused.Seconds()*1000, gpuTime, flop/reused.Seconds()/1e9)
 }
 
 // TestPeakStages runs the whole pipeline at NNST_PEAK_SIZE px with VGG19's
