@@ -650,13 +650,17 @@ func TestBenchTune(t *testing.T) {
 			direct := &convLayer{in: cin, out: cout, conv: cl.conv}
 			gpu.uploadConvWeights(direct, false)
 			var names []string
-			var runs []func()
+			var convs []func() *Tensor
 			for _, l := range []*convLayer{direct, cl} {
 				fwd, bwd := l.fwd, l.bwd
 				names = append(names, "forward, "+kernelName(fwd), "backward-data, "+kernelName(bwd))
-				runs = append(runs,
-					func() { gpu.freeBuf(gpu.conv(x, fwd, cl.bias, cin, cout, true).buf) },
-					func() { gpu.freeBuf(gpu.conv(g, bwd, nil, cout, cin, false).buf) })
+				convs = append(convs,
+					func() *Tensor { return gpu.conv(x, fwd, cl.bias, cin, cout, true) },
+					func() *Tensor { return gpu.conv(g, bwd, nil, cout, cin, false) })
+			}
+			runs := make([]func(), len(convs))
+			for i, c := range convs {
+				runs[i] = func() { gpu.freeBuf(c().buf) }
 			}
 			one, eight := make([]int, len(runs)), make([]int, len(runs))
 			for i := range runs {
@@ -678,10 +682,12 @@ func TestBenchTune(t *testing.T) {
 				run()
 				gpu.Flush()
 				start := time.Now()
-				for range 16 {
+				for range 15 {
 					run()
 				}
-				syncGPU(t, x)
+				y := convs[i]() // the readback waits for the last dispatch
+				syncGPU(t, y)
+				gpu.Free(y)
 				wall := time.Since(start) / 16
 				fmt.Printf("| %d->%d, %dx%d | %s | %.0f, %.0f, %.0f | %.0f | %.0f |\n", cin, cout, hw, hw, names[i],
 					us(ones[0][i]), us(ones[1][i]), us(ones[2][i]), us(ts8[i])/8, us(wall))
