@@ -3,7 +3,6 @@
 package webgpu
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -353,25 +352,19 @@ func (b *Backend) SavedTune() string {
 	}
 	s := savedTune{}
 	s.Adapter, s.Kernels = b.tuneIdentity()
-	for k, ch := range b.tuned {
-		run := func(r convRun) [2]int {
-			if r.nosplit {
-				return [2]int{r.step, 1}
-			}
-			return [2]int{r.step, 0}
+	one := func(v bool) int {
+		if v {
+			return 1
 		}
-		s.Choices = append(s.Choices, savedChoice{k.in, k.out, k.h, k.w, k.backward, ch.wino, run(ch.fwd), run(ch.bwd)})
+		return 0
 	}
-	slices.SortFunc(s.Choices, func(a, b savedChoice) int {
-		ab, bb := 0, 0
-		if a.Backward {
-			ab = 1
-		}
-		if b.Backward {
-			bb = 1
-		}
-		return cmp.Or(cmp.Compare(a.H*a.W, b.H*b.W), cmp.Compare(a.H, b.H), cmp.Compare(a.In, b.In), cmp.Compare(a.Out, b.Out), cmp.Compare(ab, bb))
-	})
+	for k, ch := range b.tuned {
+		fwd, bwd := [2]int{ch.fwd.step, one(ch.fwd.nosplit)}, [2]int{ch.bwd.step, one(ch.bwd.nosplit)}
+		s.Choices = append(s.Choices, savedChoice{k.in, k.out, k.h, k.w, k.backward, ch.wino, fwd, bwd})
+	}
+	// Smallest images first, in a fixed order.
+	order := func(c savedChoice) []int { return []int{c.H * c.W, c.H, c.In, c.Out, one(c.Backward)} }
+	slices.SortFunc(s.Choices, func(a, b savedChoice) int { return slices.Compare(order(a), order(b)) })
 	if len(s.Choices) > maxSavedTune {
 		s.Choices = s.Choices[len(s.Choices)-maxSavedTune:] // the largest shapes cost most to tune
 	}
