@@ -60,11 +60,7 @@ func benchSize(t *testing.T, size int) {
 	defer func() { gpu.wino, gpu.retain = winoDefault, retainBytes }()
 	for _, c := range [][3]int{{3, 64, size}, {64, 64, size}, {64, 128, size / 2}, {128, 128, size / 2}, {128, 256, size / 4}, {256, 256, size / 4}, {256, 512, size / 8}, {512, 512, size / 8}} {
 		cin, cout, hw := c[0], c[1], c[2]
-		w := make([]float32, cout*cin*9)
-		for i := range w {
-			w[i] = float32(i%7) * 0.01
-		}
-		m := &model.Model{Layers: []model.Layer{{Kind: "conv", Name: "conv1_1", Conv: &model.Conv{In: cin, Out: cout, Weight: w, Bias: make([]float32, cout)}}}, Taps: []string{"relu1_1"}, Input: model.Torchvision}
+		m := oneConvModel(cin, cout)
 		x := gpu.Upload(tensor.New(cin, hw, hw)).(*Tensor)
 		g := gpu.Upload(tensor.New(cout, hw, hw)).(*Tensor)
 		// The direct kernel with each K step, then Winograd's where it runs.
@@ -230,16 +226,7 @@ func benchConv(t *testing.T, kernel string, cin, cout, hw int, run func() nnst.T
 	// output at 512 px passes the retained bytes: Free flushes and
 	// destroys it, and each dispatch creates and clears a new one).
 	gpu.budget = gpu.alloc + 1<<30
-	y = run()
-	gpu.Free(y)
-	start := time.Now()
-	for i := 0; i < reps-1; i++ {
-		gpu.Free(run())
-	}
-	y = run()
-	syncGPU(t, y)
-	reused := time.Since(start) / time.Duration(reps)
-	gpu.Free(y)
+	reused := timeReused(t, run, reps)
 	// The GPU's own time for the same batch (timestamp queries), as Tune
 	// measures it.
 	gpuTime := "-"
@@ -252,7 +239,7 @@ func benchConv(t *testing.T, kernel string, cin, cout, hw int, run func() nnst.T
 	}
 	gpu.budget = 0
 	gpu.trim(true)
-	start = time.Now()
+	start := time.Now()
 	var ys []nnst.Tensor
 	for i := 0; i < reps; i++ {
 		ys = append(ys, run())
@@ -263,6 +250,34 @@ func benchConv(t *testing.T, kernel string, cin, cout, hw int, run func() nnst.T
 	gpu.Flush()
 	flop := 2 * float64(cin*cout*9*hw*hw)
 	fmt.Printf("| conv3x3 %s | %d->%d, %dx%d | %.2f | %.2f | %s | %.0f |\n", kernel, cin, cout, hw, hw, fresh.Seconds()*1000, reused.Seconds()*1000, gpuTime, flop/reused.Seconds()/1e9)
+}
+
+// timeReused returns the wall time per dispatch of reps runs of run (one
+// conv dispatch) in a row, each output freed for the next to reuse, from
+// recording to a readback of the last output, after one run that warms.
+func timeReused(t *testing.T, run func() nnst.Tensor, reps int) time.Duration {
+	y := run()
+	syncGPU(t, y)
+	gpu.Free(y)
+	start := time.Now()
+	for range reps - 1 {
+		gpu.Free(run())
+	}
+	y = run()
+	syncGPU(t, y)
+	el := time.Since(start) / time.Duration(reps)
+	gpu.Free(y)
+	return el
+}
+
+// oneConvModel is a model of one cin -> cout conv with fixed weights, for
+// timing a conv shape.
+func oneConvModel(cin, cout int) *model.Model {
+	w := make([]float32, cout*cin*9)
+	for i := range w {
+		w[i] = float32(i%7) * 0.01
+	}
+	return &model.Model{Layers: []model.Layer{{Kind: "conv", Name: "conv1_1", Conv: &model.Conv{In: cin, Out: cout, Weight: w, Bias: make([]float32, cout)}}}, Taps: []string{"relu1_1"}, Input: model.Torchvision}
 }
 
 // TestPeakStages runs the whole pipeline at NNST_PEAK_SIZE px with VGG19's
@@ -635,11 +650,7 @@ func TestBenchTune(t *testing.T) {
 	for _, size := range benchSizes() {
 		for _, c := range [][3]int{{64, 64, size}, {256, 256, size / 4}} {
 			cin, cout, hw := c[0], c[1], c[2]
-			w := make([]float32, cout*cin*9)
-			for i := range w {
-				w[i] = float32(i%7) * 0.01
-			}
-			m := &model.Model{Layers: []model.Layer{{Kind: "conv", Name: "conv1_1", Conv: &model.Conv{In: cin, Out: cout, Weight: w, Bias: make([]float32, cout)}}}, Taps: []string{"relu1_1"}, Input: model.Torchvision}
+			m := oneConvModel(cin, cout)
 			x := gpu.Zeros(cin, hw, hw).(*Tensor)
 			g := gpu.Zeros(cout, hw, hw).(*Tensor)
 			gpu.wino = true
@@ -650,17 +661,17 @@ func TestBenchTune(t *testing.T) {
 			direct := &convLayer{in: cin, out: cout, conv: cl.conv}
 			gpu.uploadConvWeights(direct, false)
 			var names []string
-			var convs []func() *Tensor
+			var convs []func() nnst.Tensor
 			for _, l := range []*convLayer{direct, cl} {
 				fwd, bwd := l.fwd, l.bwd
 				names = append(names, "forward, "+kernelName(fwd), "backward-data, "+kernelName(bwd))
 				convs = append(convs,
-					func() *Tensor { return gpu.conv(x, fwd, cl.bias, cin, cout, true) },
-					func() *Tensor { return gpu.conv(g, bwd, nil, cout, cin, false) })
+					func() nnst.Tensor { return gpu.conv(x, fwd, cl.bias, cin, cout, true) },
+					func() nnst.Tensor { return gpu.conv(g, bwd, nil, cout, cin, false) })
 			}
 			runs := make([]func(), len(convs))
 			for i, c := range convs {
-				runs[i] = func() { gpu.freeBuf(c().buf) }
+				runs[i] = func() { gpu.Free(c()) }
 			}
 			one, eight := make([]int, len(runs)), make([]int, len(runs))
 			for i := range runs {
@@ -678,17 +689,8 @@ func TestBenchTune(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i, run := range runs {
-				run()
-				gpu.Flush()
-				start := time.Now()
-				for range 15 {
-					run()
-				}
-				y := convs[i]() // the readback waits for the last dispatch
-				syncGPU(t, y)
-				gpu.Free(y)
-				wall := time.Since(start) / 16
+			for i, c := range convs {
+				wall := timeReused(t, c, 16)
 				fmt.Printf("| %d->%d, %dx%d | %s | %.0f, %.0f, %.0f | %.0f | %.0f |\n", cin, cout, hw, hw, names[i],
 					us(ones[0][i]), us(ones[1][i]), us(ones[2][i]), us(ts8[i])/8, us(wall))
 			}

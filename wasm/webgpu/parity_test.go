@@ -486,14 +486,20 @@ func TestConv(t *testing.T) {
 // tinyModel is VGG19's layout with 1/16 of the channels.
 func tinyModel() *model.Model { return model.Random(model.VGG19, 16, 3) }
 
-func TestForwardBackward(t *testing.T) {
-	m := tinyModel()
+// loadBoth loads m into the GPU backend and the CPU reference.
+func loadBoth(t *testing.T, m *model.Model) {
+	t.Helper()
 	if err := gpu.LoadModel(m); err != nil {
 		t.Fatal(err)
 	}
 	if err := ref.LoadModel(m); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestForwardBackward(t *testing.T) {
+	m := tinyModel()
+	loadBoth(t, m)
 	img := randT(3, 37, 29, 9) // odd sizes: pools floor
 	for i := range img.Data {
 		img.Data[i] = 0.5 + 0.2*img.Data[i]

@@ -82,13 +82,7 @@ func tinyParity(t *testing.T, what string, h, w int) {
 }
 
 func TestTune(t *testing.T) {
-	m := tinyModel()
-	if err := gpu.LoadModel(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := ref.LoadModel(m); err != nil {
-		t.Fatal(err)
-	}
+	loadBoth(t, tinyModel())
 	gpu.tuneAny = true
 	defer func() { gpu.tuneAny = false; clear(gpu.tuned) }()
 	if !gpu.Info.Timestamps {
