@@ -13,6 +13,7 @@ const usage = `nnst: Neural Neighbor Style Transfer (NNST-Opt) on the CPU.
 
 Usage:
   nnst stylize --content C --style S --output O [options]   paint C in the style of S
+  nnst score --content C --style S --output O [--json]       score a stylized image
   nnst convert --src SRC --out FILE [--arch vgg16|vgg19]     build a model file
   nnst bench [--sizes 256,512] [--steps N]                   time convolutions and stylizations
   nnst dist [--src build/site] [--out dist]                  bundle the web app for static hosting
@@ -30,6 +31,7 @@ type command struct {
 
 var commands = []command{
 	{"stylize", runStylize, stylizeFlags},
+	{"score", runScore, scoreFlags},
 	{"convert", runConvert, convertFlags},
 	{"bench", runBench, benchFlags},
 	{"serve", runServe, serveFlags},

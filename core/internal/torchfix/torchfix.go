@@ -28,39 +28,41 @@ type Fixtures struct {
 }
 
 var (
-	torchOnce sync.Once
-	torchFix  *Fixtures
-	torchErr  error
+	mu    sync.Mutex
+	cache = map[string]*Fixtures{}
 )
 
-func Load(t *testing.T) *Fixtures {
+// Load returns the main fixture set (index.json, fixtures.bin).
+func Load(t *testing.T) *Fixtures { t.Helper(); return LoadSet(t, "index.json", "fixtures.bin") }
+
+// LoadSet returns the fixture set of an index and a data file in
+// testdata/torch.
+func LoadSet(t *testing.T, index, bin string) *Fixtures {
 	t.Helper()
-	torchOnce.Do(func() {
-		dir := filepath.Join("..", "..", "testdata", "torch")
-		raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
-		if err != nil {
-			torchErr = err
-			return
-		}
-		f := &Fixtures{}
-		if torchErr = json.Unmarshal(raw, f); torchErr != nil {
-			return
-		}
-		bin, err := os.ReadFile(filepath.Join(dir, "fixtures.bin"))
-		if err != nil {
-			torchErr = err
-			return
-		}
-		f.data = make([]float32, len(bin)/4)
-		for i := range f.data {
-			f.data[i] = math.Float32frombits(binary.LittleEndian.Uint32(bin[4*i:]))
-		}
-		torchFix = f
-	})
-	if torchErr != nil {
-		t.Fatalf("loading torch fixtures: %v", torchErr)
+	mu.Lock()
+	defer mu.Unlock()
+	if f := cache[index]; f != nil {
+		return f
 	}
-	return torchFix
+	dir := filepath.Join("..", "..", "testdata", "torch")
+	raw, err := os.ReadFile(filepath.Join(dir, index))
+	if err != nil {
+		t.Fatalf("loading torch fixtures: %v", err)
+	}
+	f := &Fixtures{}
+	if err := json.Unmarshal(raw, f); err != nil {
+		t.Fatalf("loading torch fixtures: %s: %v", index, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, bin))
+	if err != nil {
+		t.Fatalf("loading torch fixtures: %v", err)
+	}
+	f.data = make([]float32, len(b)/4)
+	for i := range f.data {
+		f.data[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	cache[index] = f
+	return f
 }
 
 // Raw returns the flat data and shape of a fixture tensor.

@@ -1,0 +1,204 @@
+// Package score measures a stylized image against its content and style
+// with NNST's own objectives and two classic ones, independent of how the
+// image was made: one yardstick for every mode.
+package score
+
+import (
+	"fmt"
+	"math"
+
+	"nnst/core/gemm"
+	"nnst/core/imageio"
+	"nnst/core/nnst"
+	"nnst/core/tensor"
+)
+
+// Grid is the largest sampling grid (per side) of the nearest-neighbour
+// scores: larger feature maps are sampled with a stride.
+const Grid = 128
+
+// Scores of one output. Lower is better for Split, Hyper, Gram and Content
+// (Content: lower keeps more of the photo); SSIM is higher for more.
+type Scores struct {
+	Split   float64 `json:"split"`   // final-pass objective, summed over taps
+	Hyper   float64 `json:"hyper"`   // per-scale objective on hypercolumns
+	Gram    float64 `json:"gram"`    // Gatys' style loss (relu1_1..relu4_1)
+	Content float64 `json:"content"` // centred cosine distance to the content's hypercolumns
+	SSIM    float64 `json:"ssim"`    // luminance SSIM to the content
+}
+
+// GramTaps are the layers of the Gram score.
+var GramTaps = []string{"relu1_1", "relu2_1", "relu3_1", "relu4_1"}
+
+// Images scores out (RGB in [0,1]) against content and style, which are
+// resized as a run would resize them for out's size. The backend must have
+// the model loaded (taps names the model's taps in order).
+func Images(be nnst.Backend, taps []string, content, style, out *tensor.T) (Scores, error) {
+	size := max(out.H, out.W)
+	c, err := nnst.Fit(content, size, "content")
+	if err != nil {
+		return Scores{}, err
+	}
+	if c.H != out.H || c.W != out.W {
+		if math.Abs(float64(c.H)/float64(c.W)-float64(out.H)/float64(out.W)) > 0.02 {
+			return Scores{}, fmt.Errorf("the output is %dx%d px but the content's shape fits %dx%d: is this output made from this content?", out.W, out.H, c.W, c.H)
+		}
+		c = imageio.Resize(content, out.H, out.W)
+	}
+	s, err := nnst.Fit(style, size, "style")
+	if err != nil {
+		return Scores{}, err
+	}
+	return Compute(be, taps, c, s, out, Grid)
+}
+
+// Compute scores out against content (out's size) and style, both already
+// resized; grid is the largest sampling grid of the neighbour scores.
+func Compute(be nnst.Backend, taps []string, content, style, out *tensor.T, grid int) (Scores, error) {
+	if !content.SameShape(out) {
+		return Scores{}, fmt.Errorf("content %v and output %v differ in shape", content, out)
+	}
+	var sc Scores
+	features := func(img *tensor.T) (fs []*tensor.T, hc *tensor.T, err error) {
+		t := be.Upload(img)
+		tr := be.Forward(t, false)
+		be.Free(t)
+		defer be.Release(tr)
+		for _, tp := range tr.Taps {
+			h, err := be.Download(tp)
+			if err != nil {
+				return nil, nil, err
+			}
+			fs = append(fs, h)
+		}
+		hct := be.Hypercolumns(tr.Taps, max(img.H/4, 1), max(img.W/4, 1))
+		hc, err = be.Download(hct)
+		be.Free(hct)
+		return fs, hc, err
+	}
+	of, oh, err := features(out)
+	if err != nil {
+		return sc, err
+	}
+	sf, sh, err := features(style)
+	if err != nil {
+		return sc, err
+	}
+	_, ch, err := features(content)
+	if err != nil {
+		return sc, err
+	}
+	for l := range of {
+		d, err := nearestDistance(be, sample(of[l], grid), sample(sf[l], grid))
+		if err != nil {
+			return sc, err
+		}
+		sc.Split += d
+	}
+	if sc.Hyper, err = nearestDistance(be, sample(oh, grid), sample(sh, grid)); err != nil {
+		return sc, err
+	}
+	found := 0
+	for _, name := range GramTaps {
+		for l, t := range taps {
+			if t == name {
+				sc.Gram += gramDistance(of[l], sf[l])
+				found++
+			}
+		}
+	}
+	if found == 0 {
+		return sc, fmt.Errorf("the model taps none of %v, which the Gram score needs", GramTaps)
+	}
+	sc.Content = positionDistance(oh, ch)
+	sc.SSIM = LumaSSIM(out, content)
+	return sc, be.Err()
+}
+
+// sample keeps rows and columns 0, s, 2s, ... of t, with the stride s that
+// leaves at most grid of each.
+func sample(t *tensor.T, grid int) *tensor.T {
+	s := (max(t.H, t.W) + grid - 1) / grid
+	if s <= 1 {
+		return t
+	}
+	h, w := (t.H+s-1)/s, (t.W+s-1)/s
+	o := tensor.New(t.C, h, w)
+	for c := 0; c < t.C; c++ {
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				o.Set(c, y, x, t.At(c, y*s, x*s))
+			}
+		}
+	}
+	return o
+}
+
+// nearestDistance is the mean over out's vectors of the centred cosine
+// distance to the nearest style vector (each side centred on its own mean):
+// the backend's feature-splitting loss without subsampling.
+func nearestDistance(be nnst.Backend, out, style *tensor.T) (float64, error) {
+	o, s := be.Upload(out), be.Upload(style)
+	loss, grad := be.SplitLoss(o, []nnst.Tensor{s}, nnst.Sample{Stride: 1})
+	l, err := be.Download(loss)
+	be.Free(o, s, loss, grad)
+	if err != nil {
+		return 0, err
+	}
+	return float64(l.Data[0]), nil
+}
+
+// gram returns F F^T / (C H W) for the C x HW matrix F of t.
+func gram(t *tensor.T) []float32 {
+	c, n := t.C, t.H*t.W
+	g := make([]float32, c*c)
+	gemm.SgemmParallel(false, true, c, c, n, 1/float32(c*n), t.Data, n, t.Data, n, 0, g, c)
+	return g
+}
+
+// gramDistance is the mean squared difference of the Gram matrices.
+func gramDistance(a, b *tensor.T) float64 {
+	ga, gb := gram(a), gram(b)
+	var s float64
+	for i := range ga {
+		d := float64(ga[i]) - float64(gb[i])
+		s += d * d
+	}
+	return s / float64(len(ga))
+}
+
+// positionDistance is the mean over positions of 1 - cos between the
+// vectors of a and b at the same position, each centred on its own mean.
+func positionDistance(a, b *tensor.T) float64 {
+	n := a.H * a.W
+	ma, mb := channelMeans(a), channelMeans(b)
+	dot := make([]float64, n)
+	na := make([]float64, n)
+	nb := make([]float64, n)
+	for c := 0; c < a.C; c++ {
+		pa, pb := a.Plane(c), b.Plane(c)
+		for i := range pa {
+			x, y := float64(pa[i])-ma[c], float64(pb[i])-mb[c]
+			dot[i] += x * y
+			na[i] += x * x
+			nb[i] += y * y
+		}
+	}
+	var s float64
+	for i := range dot {
+		s += 1 - dot[i]/math.Max(math.Sqrt(na[i]*nb[i]), 1e-16)
+	}
+	return s / float64(n)
+}
+
+func channelMeans(t *tensor.T) []float64 {
+	m := make([]float64, t.C)
+	for c := range m {
+		var s float64
+		for _, v := range t.Plane(c) {
+			s += float64(v)
+		}
+		m[c] = s / float64(t.H*t.W)
+	}
+	return m
+}
