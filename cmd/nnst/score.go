@@ -93,11 +93,11 @@ func runScore(args []string) error {
 	if err != nil {
 		return err
 	}
-	be := cpu.New()
-	if err := be.LoadModel(m); err != nil {
+	sr, err := score.New(cpu.New(), m)
+	if err != nil {
 		return err
 	}
-	s, err := score.Images(be, m.Taps, content, style, out)
+	s, err := sr.Images(content, style, out)
 	if err != nil {
 		return err
 	}

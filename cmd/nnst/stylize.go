@@ -28,6 +28,7 @@ var errInterrupted = errors.New("interrupted")
 
 type stylizeOpts struct {
 	content, style, output, model string
+	mode                          string
 	alpha                         float64
 	size, steps, scales, threads  int
 	highRes, noFlip, noColor      bool
@@ -42,13 +43,14 @@ func stylizeFlags() *flag.FlagSet {
 	fs.StringVar(&so.content, "content", "", "content image (PNG, JPEG, GIF or WebP); required")
 	fs.StringVar(&so.style, "style", "", "style image; required")
 	fs.StringVar(&so.output, "output", "", "output image, .png or .jpg; required")
+	fs.StringVar(&so.mode, "mode", "best", "best (NNST-Opt, the reference's quality) or fast (about 1/25 of the work; see README)")
 	fs.Float64Var(&so.alpha, "alpha", 0.75, "0..1: higher keeps more of the content, lower paints more style")
 	fs.IntVar(&so.size, "size", 0, "long side of the output in px (default 512, or 1024 with --high-res)")
 	fs.BoolVar(&so.highRes, "high-res", false, "1024 px output with 5 scales")
 	fs.BoolVar(&so.noFlip, "no-flip", false, "do not add the style's rotations to its features")
 	fs.BoolVar(&so.noColor, "no-color", false, "skip colour matching")
 	fs.BoolVar(&so.contentLoss, "content-loss", false, "add the content (colour distance) loss")
-	fs.IntVar(&so.steps, "steps", 200, "Adam steps per scale and in the final pass")
+	fs.IntVar(&so.steps, "steps", 200, fmt.Sprintf("Adam steps per scale and in the final pass (fast mode: of its final pass, default %d)", nnst.FastSteps))
 	fs.IntVar(&so.scales, "scales", 0, "coarse-to-fine scales (default 4, or 5 with --high-res)")
 	fs.Uint64Var(&so.seed, "seed", 0, "random seed of the final pass (runs are deterministic for a seed)")
 	fs.StringVar(&so.model, "model", "", "model file (default: build/models/vgg19.safetensors, built by 'make model'); a TensorFlow.js model.json, .pth or .safetensors source is converted on the fly")
@@ -79,9 +81,23 @@ func runStylize(args []string) error {
 			return usageError{f.name + " is required (see nnst help stylize)"}
 		}
 	}
+	mode, err := nnst.ParseMode(so.mode)
+	if err != nil {
+		return usageError{err.Error()}
+	}
 	o := nnst.Defaults(so.highRes)
+	if mode == nnst.ModeFast {
+		o = nnst.FastDefaults()
+		if so.highRes {
+			o.Size = 1024
+		}
+	}
 	o.Alpha = so.alpha
-	o.Steps = so.steps
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "steps" {
+			o.Steps = so.steps
+		}
+	})
 	o.Flip = !so.noFlip
 	o.Color = !so.noColor
 	o.ContentLoss = so.contentLoss
@@ -113,7 +129,8 @@ func runStylize(args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := nnst.New(cpu.New(), m)
+	be := nnst.Count(cpu.New())
+	s, err := nnst.New(be, m)
 	if err != nil {
 		return err
 	}
@@ -133,7 +150,7 @@ func runStylize(args []string) error {
 		return err
 	}
 	if !so.quiet {
-		fmt.Fprintf(os.Stderr, "wrote %s (%dx%d) in %s\n", so.output, out.W, out.H, time.Since(start).Round(100*time.Millisecond))
+		fmt.Fprintf(os.Stderr, "wrote %s (%dx%d) in %s, %s mode, %.2f TFLOP\n", so.output, out.W, out.H, time.Since(start).Round(100*time.Millisecond), o.Mode, be.Flops()/1e12)
 	}
 	return nil
 }

@@ -288,6 +288,8 @@ type search struct {
 	sim    []float32
 	idx    []int32 // row in its bank
 	bank   []int   // bank of the best row, -1 for none yet
+	base   []int   // first index of each bank searched, in their concatenation
+	total  int
 	qbytes int64
 }
 
@@ -312,6 +314,10 @@ func (b *Backend) SearchBank(ns nnst.Search, nb nnst.Bank, k int) {
 		panic("cpu: SearchBank after SearchGather")
 	}
 	idx, sim := b.k.Nearest(kb.rows, kb.m, kb.d, s.q, s.n)
+	for len(s.base) <= k {
+		s.base = append(s.base, s.total)
+	}
+	s.total += kb.m
 	for p := range idx {
 		if s.bank[p] < 0 || sim[p] > s.sim[p] {
 			s.sim[p], s.idx[p], s.bank[p] = sim[p], idx[p], k
@@ -340,6 +346,18 @@ func (b *Backend) SearchGather(ns nnst.Search, nb nnst.Bank, k int, target nnst.
 			out.Data[c*s.n+p] = v*nm + kb.mean[c]
 		}
 	})
+}
+
+func (b *Backend) SearchField(ns nnst.Search) ([]int32, error) {
+	s := ns.(*search)
+	f := make([]int32, s.n)
+	for p := range f {
+		if s.bank[p] < 0 {
+			return nil, fmt.Errorf("cpu: SearchField before any bank was searched")
+		}
+		f[p] = int32(s.base[s.bank[p]]) + s.idx[p]
+	}
+	return f, nil
 }
 
 func (b *Backend) FreeSearch(ns nnst.Search) {

@@ -112,6 +112,11 @@ type Backend interface {
 	SearchBank(s Search, b Bank, k int)
 	EndSearch(s Search)
 	SearchGather(s Search, b Bank, k int, target Tensor)
+	// SearchField returns, for each query position in row-major order, the
+	// index of its nearest vector in the concatenation of the banks
+	// searched (bank 0's vectors first): the nearest-neighbour field. It
+	// may be called after the last SearchBank, before or after gathers.
+	SearchField(s Search) ([]int32, error)
 	FreeSearch(s Search)
 	// CosineLoss returns mean(1 - cos(f, target)) over positions (as a
 	// 1x1x1 tensor) and its gradient with respect to f.

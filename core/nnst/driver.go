@@ -44,6 +44,9 @@ func (s *Stylizer) Run(ctx context.Context, content, style *tensor.T, o Options,
 		return nil, err
 	}
 	r := &run{s: s, be: s.be, ctx: ctx, o: o, report: report, start: time.Now()}
+	if o.Mode == ModeFast {
+		return r.fast(c, st)
+	}
 	return r.stylize(c, st)
 }
 
@@ -134,9 +137,15 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 		}
 	}
 
-	if err := r.optimiseFinal(O, sT, cT); err != nil {
+	if err := r.optimiseFinal(O, sT, cT, r.bestFinal()); err != nil {
 		return nil, err
 	}
+	return r.finish(content, style, O)
+}
+
+// finish downloads the output pyramid's image and colour-matches it.
+func (r *run) finish(content, style *tensor.T, O []Tensor) (*tensor.T, error) {
+	be := r.be
 	img := Syn(be, O)
 	out, err := be.Download(img)
 	be.Free(img)
@@ -147,7 +156,7 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 		return nil, err
 	}
 	clamp01(out)
-	if o.Color {
+	if r.o.Color {
 		r.tick(Progress{Stage: StageColor}, true)
 		out = ColorMatch(content, style, out)
 	}
@@ -166,14 +175,42 @@ func (r *run) hypercolumns(img Tensor) Tensor {
 }
 
 // matchTarget returns replace(H(query), H(style, flips)); style is freed.
-// The style vectors are searched one rotation at a time: each rotation's
-// forward pass runs three times (for the mean, the search, the gather) so
-// that only one rotation's bank is alive, and never with the target.
 func (r *run) matchTarget(query, style Tensor) Tensor {
 	be := r.be
-	rots := 1
+	ss := r.searchStyle(query, style)
+	// The query copy goes before the target and the gather banks come.
+	be.EndSearch(ss.s)
+	target := be.Zeros(ss.c, ss.h, ss.w)
+	for k := 0; k < ss.rots; k++ {
+		b := ss.bank(k)
+		be.SearchGather(ss.s, b, k, target)
+		be.FreeBank(b)
+	}
+	be.FreeSearch(ss.s)
+	be.Free(ss.mean, style)
+	return target
+}
+
+// styleSearch is a finished search of a query's hypercolumns over the
+// style's (with its rotations); bank(k) rebuilds rotation k's bank.
+type styleSearch struct {
+	s       Search
+	mean    Tensor
+	bank    func(k int) Bank
+	rots    int
+	c, h, w int      // the query's hypercolumns
+	grids   [][2]int // each rotation's hypercolumn grid (h, w)
+}
+
+// searchStyle searches H(query) over H(style, flips). The style vectors are
+// searched one rotation at a time: each rotation's forward pass runs three
+// times (for the mean, the search, the gather) so that only one rotation's
+// bank is alive, and never with the target. The caller frees s and mean.
+func (r *run) searchStyle(query, style Tensor) *styleSearch {
+	be := r.be
+	ss := &styleSearch{rots: 1}
 	if r.o.Flip {
-		rots = 4
+		ss.rots = 4
 	}
 	forward := func(k int) (tr *Trace, h, w int) {
 		img := style
@@ -187,39 +224,30 @@ func (r *run) matchTarget(query, style Tensor) Tensor {
 		}
 		return tr, max(ih/4, 1), max(iw/4, 1)
 	}
-	mean := BankMean(be, rots, func(k int) Tensor {
+	ss.mean = BankMean(be, ss.rots, func(k int) Tensor {
 		tr, h, w := forward(k)
+		ss.grids = append(ss.grids, [2]int{h, w})
 		hc := be.Hypercolumns(tr.Taps, h, w)
 		be.Release(tr)
 		return hc
 	})
-	bank := func(k int) Bank {
+	ss.bank = func(k int) Bank {
 		tr, h, w := forward(k)
-		b := be.NewBank(mean, h*w)
+		b := be.NewBank(ss.mean, h*w)
 		be.BankAddHypercolumns(b, tr.Taps, h, w)
 		be.Release(tr)
 		return b
 	}
 	hq := r.hypercolumns(query)
-	c, h, w := hq.Shape()
-	s := be.NewSearch(hq)
+	ss.c, ss.h, ss.w = hq.Shape()
+	ss.s = be.NewSearch(hq)
 	be.Free(hq)
-	for k := 0; k < rots; k++ {
-		b := bank(k)
-		be.SearchBank(s, b, k)
+	for k := 0; k < ss.rots; k++ {
+		b := ss.bank(k)
+		be.SearchBank(ss.s, b, k)
 		be.FreeBank(b)
 	}
-	// The query copy goes before the target and the gather banks come.
-	be.EndSearch(s)
-	target := be.Zeros(c, h, w)
-	for k := 0; k < rots; k++ {
-		b := bank(k)
-		be.SearchGather(s, b, k, target)
-		be.FreeBank(b)
-	}
-	be.FreeSearch(s)
-	be.Free(mean, style)
-	return target
+	return ss
 }
 
 // BankMean returns the mean vector (D x 1 x 1) of n parts: part(k) returns
@@ -329,7 +357,7 @@ func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, sc
 		}
 		be.Free(grads...)
 		r.add(cost)
-		r.step(StageScale, scale, scales, t, loss)
+		r.step(StageScale, scale, scales, t, r.o.Steps, loss)
 		be.Free(loss)
 		if err := be.Err(); err != nil {
 			return err
@@ -344,27 +372,46 @@ func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, sc
 	return be.Err()
 }
 
+// finalPass configures the feature-splitting pass.
+type finalPass struct {
+	steps  int
+	lr     func(t int) float32 // learning rate of step t (1-based)
+	grid   int                 // taps larger than grid are sampled to about grid x grid
+	rots   int                 // style rotations searched
+	target Tensor              // if set, hypercolumns the output is also pulled towards
+	weight float32             // of the target's cosine loss
+	units  float64             // progress work units per step
+	// The optional colour-distance content loss runs for this many steps.
+	contentSteps int
+}
+
+// bestFinal is NNST.md's final pass.
+func (r *run) bestFinal() finalPass {
+	f := finalPass{steps: r.o.Steps, lr: func(int) float32 { return r.o.LR }, grid: 64, rots: 1, units: 2, contentSteps: 100}
+	if r.o.Flip {
+		f.rots = 4
+	}
+	return f
+}
+
 // optimiseFinal is the feature-splitting pass at full resolution.
-func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
+func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) error {
 	be := r.be
 	rng := rand.New(rand.NewPCG(r.o.Seed, 0x4e4e5354))
-	r.tick(Progress{Stage: StageFinal, Steps: r.o.Steps}, true)
+	r.tick(Progress{Stage: StageFinal, Steps: f.steps}, true)
 	// Style tap features of each rotation, rotated back, kept compact.
-	rots := 1
-	if r.o.Flip {
-		rots = 4
-	}
 	nt := len(r.s.model.Taps)
 	_, ch, cw := p[0].Shape()
 	styleTaps := make([][]Tensor, nt)
-	for k := 0; k < rots; k++ {
+	for k := 0; k < f.rots; k++ {
 		img := style
 		if k > 0 {
 			img = be.Rot90(style, k)
 		}
 		tr := be.Forward(img, false)
 		for l, t := range tr.Taps {
-			stride := SampleStride(r.tapSize(l, ch, cw))
+			th, tw := r.tapSize(l, ch, cw)
+			stride := sampleStride(th, tw, f.grid)
 			if k == 0 {
 				styleTaps[l] = append(styleTaps[l], be.Compact(t, stride))
 			} else {
@@ -385,7 +432,7 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 	}()
 	opt := newAdam(be, p)
 	defer opt.free(be)
-	for t := 1; t <= r.o.Steps; t++ {
+	for t := 1; t <= f.steps; t++ {
 		if err := r.cancelled(); err != nil {
 			return err
 		}
@@ -396,30 +443,47 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor) error {
 		samples := make([]Sample, nt)
 		for l, tap := range tr.Taps {
 			_, th, tw := tap.Shape()
-			s := Sample{Stride: SampleStride(th, tw)}
-			if max(th, tw) > 64 {
+			s := Sample{Stride: sampleStride(th, tw, f.grid)}
+			if max(th, tw) > f.grid {
 				s.Y0, s.X0 = rng.IntN(s.Stride), rng.IntN(s.Stride)
 			}
 			samples[l] = s
 		}
 		taps := tr.Taps
-		losses := make([]Tensor, nt)
+		losses := make([]Tensor, nt, nt+1)
+		var coef Tensor
+		if f.target != nil {
+			var loss Tensor
+			loss, coef = be.HypercolumnLoss(taps, f.target)
+			losses = append(losses, be.Axpby(f.weight, loss, 0, nil))
+			be.Free(loss)
+		}
 		g := be.Backward(tr, func(l int) Tensor {
 			loss, g := be.SplitLoss(taps[l], styleTaps[l], samples[l])
 			losses[l] = loss
-			return g
+			if coef == nil {
+				return g
+			}
+			gc := be.HypercolumnLossBackward(coef, taps, f.target, l)
+			sum := be.Axpby(1, g, f.weight, gc)
+			be.Free(g, gc)
+			return sum
 		})
-		if r.o.ContentLoss && t <= 100 {
+		if coef != nil {
+			be.Free(coef)
+		}
+		if r.o.ContentLoss && t <= f.contentSteps {
 			g = r.contentLoss(img, content, g)
 		}
 		be.Free(img)
 		pg := SynBackward(be, g, p)
+		lr := f.lr(t)
 		for i := range p {
-			be.Adam(p[i], pg[i], opt.m[i], opt.v[i], t, r.o.LR)
+			be.Adam(p[i], pg[i], opt.m[i], opt.v[i], t, lr)
 		}
 		be.Free(pg...)
-		r.add(2)
-		r.step(StageFinal, 0, 0, t, losses...)
+		r.add(f.units)
+		r.step(StageFinal, 0, 0, t, f.steps, losses...)
 		be.Free(losses...)
 		if err := be.Err(); err != nil {
 			return err
@@ -445,9 +509,11 @@ func (r *run) tapSize(l, h, w int) (int, int) {
 
 // SampleStride is the final pass's sampling stride for an h x w tap: taps
 // larger than 64 are subsampled to about 64 x 64.
-func SampleStride(h, w int) int {
-	if m := max(h, w); m > 64 {
-		return m / 64
+func SampleStride(h, w int) int { return sampleStride(h, w, 64) }
+
+func sampleStride(h, w, grid int) int {
+	if m := max(h, w); m > grid {
+		return m / grid
 	}
 	return 1
 }
@@ -463,11 +529,11 @@ func (r *run) add(units float64) { r.done += units }
 
 // step reports a finished optimisation step, reading the loss back only
 // when a report is due.
-func (r *run) step(stage string, scale, scales, t int, losses ...Tensor) {
+func (r *run) step(stage string, scale, scales, t, steps int, losses ...Tensor) {
 	if r.report == nil {
 		return
 	}
-	first, last := t == 1, t == r.o.Steps
+	first, last := t == 1, t == steps
 	if time.Since(r.lastTick) < 250*time.Millisecond && !first && !last {
 		return
 	}
@@ -480,7 +546,7 @@ func (r *run) step(stage string, scale, scales, t int, losses ...Tensor) {
 		}
 		loss += float64(h.Data[0])
 	}
-	r.tick(Progress{Stage: stage, Scale: scale, Scales: scales, Step: t, Steps: r.o.Steps, Loss: loss}, first || last)
+	r.tick(Progress{Stage: stage, Scale: scale, Scales: scales, Step: t, Steps: steps, Loss: loss}, first || last)
 }
 
 func (r *run) tick(p Progress, force bool) {

@@ -14,20 +14,46 @@ import (
 // Options are the user's settings. Zero values mean the defaults of
 // NNST.md; use Defaults() and change what you need.
 type Options struct {
-	Size        int     // long side of the output (512; 1024 with high-res)
-	Scales      int     // coarse-to-fine scales (4; 5 with high-res)
-	Steps       int     // Adam steps per scale and in the final pass (200)
-	Alpha       float64 // 0..1, higher keeps more content (0.75)
-	LR          float32 // Adam learning rate (2e-3)
-	Flip        bool    // add the style's rotations to its features (on)
-	Color       bool    // colour matching (on)
-	ContentLoss bool    // optional content loss (off)
-	Seed        uint64  // seeds the final pass's random sampling
+	Mode        Mode       // ModeBest (NNST-Opt, the default) or ModeFast
+	Size        int        // long side of the output (512; 1024 with high-res)
+	Scales      int        // coarse-to-fine scales (4; 5 with high-res)
+	Steps       int        // Adam steps per scale and in the final pass (200)
+	Alpha       float64    // 0..1, higher keeps more content (0.75)
+	LR          float32    // Adam learning rate (2e-3)
+	Flip        bool       // add the style's rotations to its features (on)
+	Color       bool       // colour matching (on)
+	ContentLoss bool       // optional content loss (off)
+	Seed        uint64     // seeds the final pass's random sampling
+	Fast        FastParams // the fast mode's levers (zero: defaults)
+}
+
+// Mode chooses the algorithm.
+type Mode string
+
+const (
+	ModeBest Mode = "best" // NNST-Opt as NNST.md describes it
+	ModeFast Mode = "fast" // ours: see fast.go
+)
+
+// ParseMode reads a mode's name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeBest, ModeFast:
+		return m, nil
+	}
+	return "", fmt.Errorf("mode must be fast or best, got %q", s)
+}
+
+// FastDefaults returns the defaults of the fast mode.
+func FastDefaults() Options {
+	o := Defaults(false)
+	o.Mode, o.Steps = ModeFast, FastSteps
+	return o
 }
 
 // Defaults returns NNST.md's defaults; highRes selects 1024 px and 5 scales.
 func Defaults(highRes bool) Options {
-	o := Options{Size: 512, Scales: 4, Steps: 200, Alpha: 0.75, LR: 2e-3, Flip: true, Color: true}
+	o := Options{Mode: ModeBest, Size: 512, Scales: 4, Steps: 200, Alpha: 0.75, LR: 2e-3, Flip: true, Color: true}
 	if highRes {
 		o.Size, o.Scales = 1024, 5
 	}
@@ -37,6 +63,8 @@ func Defaults(highRes bool) Options {
 // Validate checks the options.
 func (o Options) Validate() error {
 	switch {
+	case o.Mode != "" && o.Mode != ModeBest && o.Mode != ModeFast:
+		return fmt.Errorf("mode must be fast or best, got %q", o.Mode)
 	case o.Alpha < 0 || o.Alpha > 1 || o.Alpha != o.Alpha:
 		return fmt.Errorf("alpha must be between 0 and 1, got %g", o.Alpha)
 	case o.Size < MinSize || o.Size > MaxSize:

@@ -9,6 +9,7 @@ import (
 
 	"nnst/core/gemm"
 	"nnst/core/imageio"
+	"nnst/core/model"
 	"nnst/core/nnst"
 	"nnst/core/tensor"
 )
@@ -30,10 +31,23 @@ type Scores struct {
 // GramTaps are the layers of the Gram score.
 var GramTaps = []string{"relu1_1", "relu2_1", "relu3_1", "relu4_1"}
 
+// Scorer scores images with one model on one backend.
+type Scorer struct {
+	be   nnst.Backend
+	taps []string
+}
+
+// New loads m into be (the CPU backend for `nnst score`).
+func New(be nnst.Backend, m *model.Model) (*Scorer, error) {
+	if err := be.LoadModel(m); err != nil {
+		return nil, err
+	}
+	return &Scorer{be: be, taps: m.Taps}, nil
+}
+
 // Images scores out (RGB in [0,1]) against content and style, which are
-// resized as a run would resize them for out's size. The backend must have
-// the model loaded (taps names the model's taps in order).
-func Images(be nnst.Backend, taps []string, content, style, out *tensor.T) (Scores, error) {
+// resized as a run would resize them for out's size.
+func (sr *Scorer) Images(content, style, out *tensor.T) (Scores, error) {
 	size := max(out.H, out.W)
 	c, err := nnst.Fit(content, size, "content")
 	if err != nil {
@@ -49,12 +63,13 @@ func Images(be nnst.Backend, taps []string, content, style, out *tensor.T) (Scor
 	if err != nil {
 		return Scores{}, err
 	}
-	return Compute(be, taps, c, s, out, Grid)
+	return sr.Compute(c, s, out, Grid)
 }
 
 // Compute scores out against content (out's size) and style, both already
 // resized; grid is the largest sampling grid of the neighbour scores.
-func Compute(be nnst.Backend, taps []string, content, style, out *tensor.T, grid int) (Scores, error) {
+func (sr *Scorer) Compute(content, style, out *tensor.T, grid int) (Scores, error) {
+	be, taps := sr.be, sr.taps
 	if !content.SameShape(out) {
 		return Scores{}, fmt.Errorf("content %v and output %v differ in shape", content, out)
 	}

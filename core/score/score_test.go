@@ -39,11 +39,11 @@ func TestScoresAgainstTorch(t *testing.T) {
 	var meta fixMeta
 	f.Decode(t, &meta)
 	m := fixtureModel(t, f, meta.Shrink)
-	be := cpu.New()
-	if err := be.LoadModel(m); err != nil {
+	sr, err := New(cpu.New(), m)
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Compute(be, m.Taps, f.CHW(t, "content"), f.CHW(t, "style"), f.CHW(t, "output"), meta.Grid)
+	got, err := sr.Compute(f.CHW(t, "content"), f.CHW(t, "style"), f.CHW(t, "output"), meta.Grid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,20 +64,20 @@ func TestScoresAgainstTorch(t *testing.T) {
 // objectives, and a mix sits between.
 func TestScoresOrder(t *testing.T) {
 	m := model.Random(model.VGG19, 16, 7)
-	be := cpu.New()
-	if err := be.LoadModel(m); err != nil {
+	sr, err := New(cpu.New(), m)
+	if err != nil {
 		t.Fatal(err)
 	}
 	content := noise(3, 64, 64, 1)
 	style := noise(3, 64, 64, 2)
-	self, err := Compute(be, m.Taps, content, style, content, Grid)
+	self, err := sr.Compute(content, style, content, Grid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if self.Content > 1e-6 || math.Abs(self.SSIM-1) > 1e-9 {
 		t.Errorf("content against itself: content %g, ssim %g", self.Content, self.SSIM)
 	}
-	st, err := Compute(be, m.Taps, content, style, style, Grid)
+	st, err := sr.Compute(content, style, style, Grid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +92,8 @@ func TestScoresOrder(t *testing.T) {
 // Images resizes as a run would and refuses an output of another shape.
 func TestImagesResize(t *testing.T) {
 	m := model.Random(model.VGG19, 32, 7)
-	be := cpu.New()
-	if err := be.LoadModel(m); err != nil {
+	sr, err := New(cpu.New(), m)
+	if err != nil {
 		t.Fatal(err)
 	}
 	content := noise(3, 200, 160, 1)
@@ -102,14 +102,14 @@ func TestImagesResize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Images(be, m.Taps, content, style, out)
+	s, err := sr.Images(content, style, out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Content > 1e-6 {
 		t.Errorf("the fitted content scores content %g against itself", s.Content)
 	}
-	if _, err := Images(be, m.Taps, content, style, noise(3, 80, 100, 3)); err == nil {
+	if _, err := sr.Images(content, style, noise(3, 80, 100, 3)); err == nil {
 		t.Error("an output of another shape was scored")
 	}
 }

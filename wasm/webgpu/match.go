@@ -3,6 +3,7 @@
 package webgpu
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"nnst/core/nnst"
@@ -293,6 +294,25 @@ func (b *Backend) SearchGather(ns nnst.Search, nb nnst.Bank, k int, target nnst.
 		return
 	}
 	b.gather(kb, s.idx, s.base[k], gt(target))
+}
+
+func (b *Backend) SearchField(ns nnst.Search) ([]int32, error) {
+	s := ns.(*search)
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
+	if len(s.base) == 0 {
+		return nil, fmt.Errorf("webgpu: SearchField before any bank was searched")
+	}
+	raw, err := b.readBytes(s.idx, 4*s.h*s.w)
+	if err != nil {
+		return nil, err
+	}
+	f := make([]int32, s.h*s.w)
+	for i := range f {
+		f[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return f, nil
 }
 
 func (b *Backend) FreeSearch(ns nnst.Search) {

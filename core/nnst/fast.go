@@ -1,0 +1,124 @@
+package nnst
+
+import (
+	"math"
+
+	"nnst/core/imageio"
+	"nnst/core/tensor"
+)
+
+// Fast mode (ours, not the reference's): one nearest-neighbour search of
+// the content's hypercolumns over the style's at a reduced size; the output
+// starts as the style's own pixels voted along that field at full size;
+// a short feature-splitting pass at full size, pulled towards the content's
+// hypercolumns as much as alpha asks, finishes it.
+// FastSteps is the default number of steps of the fast mode's final pass.
+const FastSteps = 16
+
+// FastParams are the fast mode's levers; zero fields take the defaults.
+type FastParams struct {
+	MatchSize int     // long side of the images matched (256)
+	Grid      int     // final pass: taps sampled to about Grid x Grid (32)
+	Rots      int     // final pass style rotations (as Flip says; 1: none)
+	LR        float64 // learning rate, decayed to a tenth over the steps (1e-2)
+	Sharp     float64 // vote weights: Gaussian sigma in grid spacings (0.5)
+	Content   float64 // weight of the content term at alpha 1 (4)
+	Init      string  // "vote" (default), or "content" to start from the blurred content
+}
+
+func (p FastParams) withDefaults(flip bool) FastParams {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	deff := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&p.MatchSize, 256)
+	def(&p.Grid, 32)
+	if p.Rots == 0 {
+		p.Rots = 1
+		if flip {
+			p.Rots = 4
+		}
+	}
+	deff(&p.LR, 1e-2)
+	deff(&p.Sharp, 0.5)
+	deff(&p.Content, 4)
+	if p.Init == "" {
+		p.Init = "vote"
+	}
+	return p
+}
+
+// rate is a cosine decay from lr to a tenth of it over the steps.
+func rate(lr float64, steps int) func(t int) float32 {
+	return func(t int) float32 {
+		x := float64(t-1) / float64(max(steps-1, 1))
+		return float32(lr * (0.1 + 0.9*0.5*(1+math.Cos(math.Pi*x))))
+	}
+}
+
+func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
+	be := r.be
+	o := r.o
+	fp := o.Fast.withDefaults(o.Flip)
+	h, w := content.H, content.W
+	r.total = 10 + float64(o.Steps)
+	r.tick(Progress{Stage: StagePrepare, Scales: 1}, true)
+	r.tick(Progress{Stage: StageMatch, Scale: 1, Scales: 1}, true)
+	ca, sa := content, style
+	if ms := min(o.Size, fp.MatchSize); ms < o.Size {
+		c2, s2 := imageio.FitLongSide(content, ms), imageio.FitLongSide(style, ms)
+		if min(c2.H, c2.W, s2.H, s2.W) >= MinSide {
+			ca, sa = c2, s2
+		}
+	}
+	caT, saT := be.Upload(ca), be.Upload(sa)
+	ss := r.searchStyle(caT, saT)
+	field, err := be.SearchField(ss.s)
+	be.FreeSearch(ss.s)
+	be.Free(ss.mean, caT, saT)
+	if err != nil {
+		return nil, err
+	}
+	if err := be.Err(); err != nil {
+		return nil, err
+	}
+	voted := content
+	if fp.Init == "vote" {
+		voted = Vote(style, ss.grids, field, ss.h, ss.w, h, w, fp.Sharp)
+	}
+	r.add(10)
+	if err := r.cancelled(); err != nil {
+		return nil, err
+	}
+
+	vT := be.Upload(voted)
+	O := Dec(be, vT, Levels(h, w))
+	be.Free(vT)
+	if fp.Init != "vote" {
+		for i := 0; i < min(3, len(O)-1); i++ { // blurred content, as Best starts
+			c, h, w := O[i].Shape()
+			be.Free(O[i])
+			O[i] = be.Zeros(c, h, w)
+		}
+	}
+	r.out = O
+	defer func() { be.Free(O...) }()
+	cT, sT := be.Upload(content), be.Upload(style)
+	defer be.Free(cT, sT)
+	f := finalPass{steps: o.Steps, lr: rate(fp.LR, o.Steps), grid: fp.Grid, rots: fp.Rots, units: 1, contentSteps: o.Steps / 2}
+	if o.Alpha > 0 {
+		f.target = r.hypercolumns(cT)
+		f.weight = float32(fp.Content * o.Alpha)
+		defer be.Free(f.target)
+	}
+	if err := r.optimiseFinal(O, sT, cT, f); err != nil {
+		return nil, err
+	}
+	return r.finish(content, style, O)
+}

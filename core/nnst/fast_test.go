@@ -1,0 +1,117 @@
+package nnst_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"nnst/core/cpu"
+	"nnst/core/model"
+	"nnst/core/nnst"
+	"nnst/core/score"
+	"nnst/core/tensor"
+)
+
+func TestFastRun(t *testing.T) {
+	s, err := nnst.New(cpu.New(), model.Random(model.VGG19, 16, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := nnst.FastDefaults()
+	o.Size, o.Steps = 96, 3
+	o.Fast.MatchSize = 64
+	var stages []string
+	last, previews := 0.0, 0
+	content := testImage(96, 80, 1)
+	out, err := s.Run(context.Background(), content, testImage(70, 96, 2), o, func(p nnst.Progress) {
+		if len(stages) == 0 || stages[len(stages)-1] != p.Stage {
+			stages = append(stages, p.Stage)
+		}
+		if p.Fraction < last {
+			t.Errorf("progress went back from %g to %g", last, p.Fraction)
+		}
+		last = p.Fraction
+		if p.Preview != nil && p.Stage == nnst.StageFinal {
+			if img, err := p.Preview(); err != nil || img.W != 80 {
+				t.Errorf("preview: %v, %v", img, err)
+			}
+			previews++
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{nnst.StagePrepare, nnst.StageMatch, nnst.StageFinal, nnst.StageColor, nnst.StageDone}
+	if !slices.Equal(stages, want) || last != 1 || previews == 0 {
+		t.Errorf("stages %v (want %v), last fraction %g, %d previews", stages, want, last, previews)
+	}
+	if out.H != 96 || out.W != 80 {
+		t.Fatalf("output %v", out)
+	}
+	if d := meanAbs(out, content); d < 0.02 {
+		t.Errorf("the output is the content (mean difference %g)", d)
+	}
+}
+
+func meanAbs(a, b *tensor.T) float64 {
+	var s float64
+	for i := range a.Data {
+		d := float64(a.Data[i] - b.Data[i])
+		s += max(d, -d)
+	}
+	return s / float64(len(a.Data))
+}
+
+func TestFastCancel(t *testing.T) {
+	s, err := nnst.New(cpu.New(), model.Random(model.VGG19, 16, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o := nnst.FastDefaults()
+	o.Size, o.Steps = 96, 1000
+	steps := 0
+	_, err = s.Run(ctx, testImage(96, 96, 3), testImage(96, 96, 4), o, func(p nnst.Progress) {
+		if p.Stage == nnst.StageFinal && p.Step > 0 {
+			steps++
+			cancel()
+		}
+	})
+	if !errors.Is(err, nnst.ErrCancelled) || steps != 1 {
+		t.Fatalf("err = %v after %d steps, want ErrCancelled after 1", err, steps)
+	}
+}
+
+// In the fast mode alpha governs the whole run: with the real model, the
+// content score falls as alpha rises.
+func TestFastAlpha(t *testing.T) {
+	m := realModel(t)
+	content, style := testImage(128, 128, 3), testImage(128, 128, 8)
+	sr, err := score.New(cpu.New(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev float64
+	for i, a := range []float64{0, 0.5, 1} {
+		s, err := nnst.New(cpu.New(), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := nnst.FastDefaults()
+		o.Size, o.Steps, o.Alpha = 128, 8, a
+		out, err := s.Run(context.Background(), content, style, o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := sr.Images(content, style, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("alpha %g: %+v", a, sc)
+		if i > 0 && !(sc.Content < prev) {
+			t.Errorf("alpha %g: content %g, not below %g", a, sc.Content, prev)
+		}
+		prev = sc.Content
+	}
+}
