@@ -1,7 +1,9 @@
 package nnst
 
 import (
+	"context"
 	"sync"
+	"time"
 
 	"nnst/core/model"
 	"nnst/core/tensor"
@@ -182,3 +184,44 @@ func (d *Dry) ColorDistanceLoss(x, ref Tensor) (Tensor, Tensor) {
 	return d.t(1, 1, 1), d.like(x)
 }
 func (d *Dry) Adam(p, g, m, v Tensor, t int, lr float32) {}
+
+// DryRun runs o on a dry backend for an h x w content and style image and
+// returns the operations counted and the peak of live float32 bytes.
+func DryRun(m *model.Model, o Options, h, w int) (flops float64, peak int64, err error) {
+	c := Count(NewDry())
+	s, err := New(c, m)
+	if err != nil {
+		return 0, 0, err
+	}
+	o.Color = false // on the host, and not counted
+	img := tensor.New(3, h, w)
+	if _, err := s.Run(context.Background(), img, img, o, nil); err != nil {
+		return 0, 0, err
+	}
+	return c.Flops(), c.PeakBytes(), nil
+}
+
+// Rate measures the backend's operations per second on a forward pass at
+// 128 px (the second of two, so compilation and first-use costs are left
+// out), waiting on a download of the last tap. The model must be loaded;
+// it resets the counts.
+func (c *Counter) Rate() (float64, error) {
+	be := c.Backend
+	img := be.Upload(tensor.New(3, 128, 128))
+	defer be.Free(img)
+	var secs float64
+	for i := 0; i < 2; i++ {
+		c.Reset()
+		start := time.Now()
+		tr := c.Forward(img, false)
+		_, err := be.Download(tr.Taps[len(tr.Taps)-1])
+		be.Release(tr)
+		if err != nil {
+			return 0, err
+		}
+		secs = time.Since(start).Seconds()
+	}
+	f := c.Flops()
+	c.Reset()
+	return f / max(secs, 1e-6), be.Err()
+}

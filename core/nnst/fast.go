@@ -24,6 +24,9 @@ type FastParams struct {
 	Sharp     float64 // vote weights: Gaussian sigma in grid spacings (0.5)
 	Content   float64 // weight of the content term at alpha 1 (4)
 	Init      string  // "vote" (default), or "content" to start from the blurred content
+	// Keep is how many of the vote's finest pyramid bands stay whole; the
+	// coarser ones are mixed with the content's by alpha (2; -1: none).
+	Keep int
 }
 
 func (p FastParams) withDefaults(flip bool) FastParams {
@@ -48,6 +51,7 @@ func (p FastParams) withDefaults(flip bool) FastParams {
 	deff(&p.LR, 1e-2)
 	deff(&p.Sharp, 0.5)
 	deff(&p.Content, 4)
+	def(&p.Keep, 2)
 	if p.Init == "" {
 		p.Init = "vote"
 	}

@@ -76,3 +76,18 @@ func TestFastBudget(t *testing.T) {
 		t.Errorf("fast counts %.2f TFLOP, over 1/25 of best's %.1f", fast.Flops()/1e12, best.Flops()/1e12)
 	}
 }
+
+func TestRate(t *testing.T) {
+	c := nnst.Count(cpu.New())
+	if err := c.LoadModel(model.Random(model.VGG19, 16, 7)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Rate()
+	if err != nil || !(r > 1e6) || c.Flops() != 0 {
+		t.Errorf("rate %g, %v; counts left %g", r, err, c.Flops())
+	}
+	f, peak, err := nnst.DryRun(model.Random(model.VGG19, 16, 7), nnst.FastDefaults(), 96, 128)
+	if err != nil || f <= 0 || peak <= 0 {
+		t.Errorf("dry run: %g FLOP, peak %d, %v", f, peak, err)
+	}
+}

@@ -29,7 +29,7 @@ func TestExperiment(t *testing.T) {
 	}
 	var runs []struct {
 		Name  string
-		Steps int
+		Steps *int
 		Alpha *float64
 		Size  int
 		Mode  string
@@ -67,8 +67,8 @@ func TestExperiment(t *testing.T) {
 				o = nnst.Defaults(false)
 			}
 			o.Fast = r.Fast
-			if r.Steps != 0 {
-				o.Steps = r.Steps
+			if r.Steps != nil {
+				o.Steps = *r.Steps
 			}
 			if r.Alpha != nil {
 				o.Alpha = *r.Alpha

@@ -52,6 +52,9 @@ type page struct {
 	updateWorker   js.Value // a waiting service worker
 	reloading      bool
 
+	modeTouched bool               // the user chose a mode
+	rate        map[string]float64 // measured operations per second, by backend
+
 	runID      int
 	runStart   time.Time
 	runOpts    map[string]any
@@ -85,7 +88,7 @@ func runPage() {
 	p := &page{doc: doc, el: map[string]dom.HTMLElement{}, state: stLoading, decodes: map[int]chan js.Value{}}
 	for _, id := range []string{
 		"model-box", "model-progress", "model-status", "update-banner", "update-reload",
-		"alpha", "alpha-value", "alpha-hint", "size-fieldset", "size-256", "size-512", "size-1024", "size-note",
+		"alpha", "alpha-value", "alpha-hint", "mode-fieldset", "mode-fast", "mode-best", "mode-note", "size-fieldset", "size-256", "size-512", "size-1024", "size-note",
 		"flip", "color", "content-loss", "backend", "backend-note", "run", "cancel", "reuse-note",
 		"progress-box", "stage", "progress", "times", "result", "result-empty", "compare", "out", "before", "split",
 		"download", "details", "error-box", "error-text", "retry", "status", "offline-note",
@@ -181,6 +184,11 @@ func (p *page) bind() {
 		p.input(id).AddEventListener("change", false, func(dom.Event) { p.updateNotes() })
 	}
 	p.el["size-fieldset"].AddEventListener("change", false, func(dom.Event) { p.updateNotes() })
+	p.el["mode-fieldset"].AddEventListener("change", false, func(dom.Event) {
+		p.modeTouched = true
+		p.updateAlpha()
+		p.updateNotes()
+	})
 	p.el["backend"].AddEventListener("change", false, func(dom.Event) {
 		p.eng.pref = p.el["backend"].Underlying().Get("value").String()
 		p.restartEngine("Switching the backend…")
@@ -271,8 +279,67 @@ func (p *page) size() int {
 	return 256
 }
 
+// mode is the chosen quality mode.
+func (p *page) mode() nnst.Mode {
+	if p.input("mode-fast").Checked() {
+		return nnst.ModeFast
+	}
+	return nnst.ModeBest
+}
+
+// estimate is how long a mode takes at a size on the running backend: the
+// operations a dry run counted over the rate measured here (0: unknown).
+func (p *page) estimate(mode nnst.Mode, size int) time.Duration {
+	if !p.ready.Truthy() {
+		return 0
+	}
+	work := p.ready.Get("work").Get(fmt.Sprintf("%s-%d", mode, size))
+	rate := p.rate[p.ready.Get("backend").String()]
+	if rate == 0 {
+		// A forward pass runs faster than a whole run (searches, small
+		// maps): a third of its rate until a run has been timed here.
+		rate = p.ready.Get("rate").Float() / 3
+	}
+	if work.Type() != js.TypeNumber || !(rate > 0) {
+		return 0
+	}
+	return time.Duration(work.Float() / rate * float64(time.Second))
+}
+
+// updateMode picks Fast where Best would take more than about a minute
+// (unless the user chose) and says what each would take.
+func (p *page) updateMode() {
+	size := p.size()
+	fast, best := p.estimate(nnst.ModeFast, size), p.estimate(nnst.ModeBest, size)
+	if !p.modeTouched && best > 0 {
+		slow := best > 70*time.Second
+		p.input("mode-fast").SetChecked(slow)
+		p.input("mode-best").SetChecked(!slow)
+		p.updateAlpha()
+	}
+	note := ""
+	if fast > 0 && best > 0 {
+		note = fmt.Sprintf("At %d px on this device: Fast about %s, Best about %s.", size, roughly(fast), roughly(best))
+	}
+	setText(p.el["mode-note"], note)
+}
+
+// roughly rounds a duration for an estimate.
+func roughly(d time.Duration) string {
+	switch {
+	case d < 10*time.Second:
+		return "a few seconds"
+	case d < 90*time.Second:
+		return fmt.Sprintf("%d s", int(d.Seconds()/5+0.5)*5)
+	case d < 90*time.Minute:
+		return fmt.Sprintf("%d min", int(d.Minutes()+0.5))
+	}
+	return fmt.Sprintf("%.0f h", d.Hours())
+}
+
 func (p *page) updateNotes() {
 	size := p.size()
+	p.updateMode()
 	for _, s := range []*slot{p.content, p.style} {
 		n := s.sizeNote(size)
 		setText(s.note, n)
@@ -307,7 +374,11 @@ func (p *page) updateAlpha() {
 	default:
 		hint = "Almost all content: only a light touch of the style."
 	}
-	setText(p.el["alpha-hint"], "Left paints more style, right keeps more of the photo. "+hint)
+	how := "In Best, the balance steers the matching at each scale; the final pass follows the style alone, so the slider changes less."
+	if p.mode() == nnst.ModeFast {
+		how = "In Fast, the balance steers the whole run."
+	}
+	setText(p.el["alpha-hint"], "Left paints more style, right keeps more of the photo. "+hint+" "+how)
 }
 
 func (p *page) setStatus(s string) { setText(p.el["status"], s) }
@@ -494,7 +565,7 @@ func (p *page) onReady(msg js.Value) {
 	}
 	if msg.Get("backend").String() == "cpu" && p.hooks.size == 0 && p.lastSig == "" {
 		p.input("size-256").SetChecked(true)
-		sizeNote += " On the CPU even the fast size takes a long time (often an hour or more); the progress bar shows an estimate after the first steps."
+		sizeNote += " On the CPU, Best takes a long time even at this size; Fast is chosen for it."
 	}
 	setText(p.el["size-note"], strings.TrimSpace(sizeNote))
 	p.fillBackends(msg)
@@ -581,6 +652,9 @@ func (p *page) onCrash(reason string) {
 
 func (p *page) options(size int) map[string]any {
 	d := nnst.Defaults(size >= 1024)
+	if p.mode() == nnst.ModeFast {
+		d = nnst.FastDefaults()
+	}
 	if p.hooks.steps > 0 {
 		d.Steps = p.hooks.steps
 	}
@@ -588,7 +662,7 @@ func (p *page) options(size int) map[string]any {
 		d.Scales = p.hooks.scales
 	}
 	return map[string]any{
-		"alpha": p.input("alpha").ValueAsNumber(), "size": size, "scales": d.Scales, "steps": d.Steps,
+		"mode": string(d.Mode), "alpha": p.input("alpha").ValueAsNumber(), "size": size, "scales": d.Scales, "steps": d.Steps,
 		"flip": p.input("flip").Checked(), "color": p.input("color").Checked(),
 		"contentLoss": p.input("content-loss").Checked(),
 	}
@@ -740,6 +814,19 @@ func (p *page) onDone(m js.Value) {
 		}
 		return "off"
 	}
+	work := fmt.Sprintf("Best: %s × %s, then a final pass of %s", plural(o["scales"].(int), "scale"), plural(o["steps"].(int), "step"), plural(o["steps"].(int), "step"))
+	if o["mode"] == string(nnst.ModeFast) {
+		work = fmt.Sprintf("Fast: one match, then a final pass of %s", plural(o["steps"].(int), "step"))
+	}
+	if f := m.Get("flops").Float(); f > 0 {
+		work += fmt.Sprintf(" · %.2f TFLOP", f/1e12)
+		if ms := m.Get("runMs").Float(); ms > 0 {
+			if p.rate == nil {
+				p.rate = map[string]float64{}
+			}
+			p.rate[p.ready.Get("backend").String()] = f / ms * 1000
+		}
+	}
 	adapter := ""
 	if p.ready.Get("backend").String() == "webgpu" {
 		adapter = " — " + p.ready.Get("adapter").String()
@@ -749,9 +836,10 @@ func (p *page) onDone(m js.Value) {
 		{"Time", duration(elapsed)},
 		{"Backend", p.ready.Get("label").String() + adapter},
 		{"Settings", fmt.Sprintf("alpha %.2f · style rotations %s · colour matching %s · content loss %s", o["alpha"], onOff("flip"), onOff("color"), onOff("contentLoss"))},
-		{"Work", fmt.Sprintf("%s × %s, then a final pass of %s", plural(o["scales"].(int), "scale"), plural(o["steps"].(int), "step"), plural(o["steps"].(int), "step"))},
+		{"Work", work},
 		{"Peak memory", fmt.Sprintf("%.0f MB", m.Get("peakBytes").Float()/1e6)},
 	})
+	p.updateMode()
 	p.update()
 	p.setStatus(fmt.Sprintf("Done in %s. Download the PNG or change the settings and run again.", duration(elapsed)))
 	p.button("download").Focus()

@@ -23,6 +23,8 @@ import (
 type worker struct {
 	mu     sync.Mutex
 	st     *nnst.Stylizer
+	be     nnst.Backend  // the stylizer's backend, under its counter
+	count  *nnst.Counter // counts each run's operations
 	info   backendInfo
 	cancel context.CancelFunc
 	runID  int
@@ -69,7 +71,8 @@ func (w *worker) init(msg js.Value) {
 		return
 	}
 	be, info := chooseBackend(context.Background(), msg.Get("backend").String())
-	st, err := nnst.New(be, m)
+	count := nnst.Count(be)
+	st, err := nnst.New(count, m)
 	if err != nil {
 		post(map[string]any{"type": "init-error", "message": "Loading the model into the " + info.Label + " backend failed: " + err.Error()})
 		return
@@ -84,14 +87,30 @@ func (w *worker) init(msg js.Value) {
 			}
 		}
 	}
+	// What each mode and size costs here: counted in dry runs, divided by
+	// this device's rate on a forward pass (the page refines it by runs).
+	work := map[string]any{}
+	for _, mode := range []nnst.Mode{nnst.ModeFast, nnst.ModeBest} {
+		for _, size := range []int{256, 512, 1024} {
+			o := modeOptions(mode, size)
+			if f, _, err := nnst.DryRun(m, o, size, size); err == nil {
+				work[fmt.Sprintf("%s-%d", mode, size)] = f
+			}
+		}
+	}
+	rate, err := count.Rate()
+	if err != nil {
+		rate = 0
+	}
 	w.mu.Lock()
-	w.st, w.info = st, info
+	w.st, w.info, w.be, w.count = st, info, be, count
 	w.mu.Unlock()
 	post(map[string]any{
 		"type": "ready", "backend": info.Name, "label": info.Label, "note": info.Note,
 		"maxSize": info.MaxSize, "gpu": info.GPU.Available, "gpuReason": info.GPU.Reason,
 		"adapter": info.GPU.Adapter, "webgpuReason": info.WebGPUReason, "arch": m.Arch, "sha256": m.SHA256,
 		"loadMs": time.Since(start).Milliseconds(), "tuneRestored": restored, "tuneNote": tuneNote,
+		"work": work, "rate": rate,
 	})
 }
 
@@ -113,10 +132,14 @@ func rgbaMessage(t *tensor.T) (map[string]any, js.Value) {
 
 func (w *worker) run(msg js.Value) {
 	id := msg.Get("id").Int()
-	o := nnst.Defaults(false)
 	opts := msg.Get("opts")
+	mode, err := nnst.ParseMode(opts.Get("mode").String())
+	if err != nil {
+		post(map[string]any{"type": "error", "id": id, "kind": "other", "message": err.Error()})
+		return
+	}
+	o := modeOptions(mode, opts.Get("size").Int())
 	o.Alpha = opts.Get("alpha").Float()
-	o.Size = opts.Get("size").Int()
 	o.Scales = opts.Get("scales").Int()
 	o.Steps = opts.Get("steps").Int()
 	o.Flip = opts.Get("flip").Bool()
@@ -134,7 +157,7 @@ func (w *worker) run(msg js.Value) {
 		fault = ""
 	}
 	w.mu.Lock()
-	st := w.st
+	st, be, count := w.st, w.be, w.count
 	if st == nil {
 		w.mu.Unlock()
 		post(map[string]any{"type": "error", "id": id, "kind": "other", "message": "The model is not loaded yet."})
@@ -142,9 +165,10 @@ func (w *worker) run(msg js.Value) {
 	}
 	w.cancel, w.runID = cancel, id
 	w.mu.Unlock()
-	st.Backend().ResetPeak() // the page reports each run's own peak
+	be.ResetPeak() // the page reports each run's own peak
+	count.Reset()
 
-	if err := reserve(st.Backend(), o, fault); err != nil {
+	if err := reserve(be, o, fault); err != nil {
 		w.clearCancel()
 		smaller := smallerSize(o.Size)
 		post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error(), "before": true, "size": o.Size,
@@ -153,7 +177,7 @@ func (w *worker) run(msg js.Value) {
 	}
 
 	th, tw := imageio.FitDims(content.H, content.W, o.Size)
-	if gb, ok := st.Backend().(*webgpu.Backend); ok && o.Validate() == nil && min(th, tw) >= nnst.MinSide {
+	if gb, ok := be.(*webgpu.Backend); ok && o.Validate() == nil && min(th, tw) >= nnst.MinSide {
 		// The first run at a size times the conv kernels on this GPU (Run
 		// reports bad options and images).
 		tune := gb.NeedsTune(th, tw, true)
@@ -174,6 +198,7 @@ func (w *worker) run(msg js.Value) {
 	}
 
 	var lastPreview time.Time
+	runStart := time.Now()
 	out, err := st.Run(ctx, content, style, o, func(p nnst.Progress) {
 		switch fault {
 		case "crash":
@@ -200,7 +225,7 @@ func (w *worker) run(msg js.Value) {
 		time.Sleep(time.Millisecond)
 	})
 	w.clearCancel()
-	if gb, ok := st.Backend().(*webgpu.Backend); ok {
+	if gb, ok := be.(*webgpu.Backend); ok {
 		gb.Idle() // the GPU memory kept for speed, until the next run
 	}
 	if err != nil {
@@ -213,8 +238,19 @@ func (w *worker) run(msg js.Value) {
 	}
 	res, buf := rgbaMessage(out)
 	res["type"], res["id"] = "done", id
-	res["peakBytes"] = float64(st.Backend().PeakBytes())
+	res["peakBytes"] = float64(be.PeakBytes())
+	res["flops"], res["runMs"] = count.Flops(), time.Since(runStart).Milliseconds()
 	post(res, buf)
+}
+
+// modeOptions are a mode's defaults at an output size.
+func modeOptions(mode nnst.Mode, size int) nnst.Options {
+	o := nnst.Defaults(size >= 1024)
+	if mode == nnst.ModeFast {
+		o = nnst.FastDefaults()
+	}
+	o.Size = size
+	return o
 }
 
 // clearCancel forgets the running run's cancel function (it has ended).
@@ -235,7 +271,12 @@ func reserve(be nnst.Backend, o nnst.Options, fault string) error {
 	if !ok {
 		return nil
 	}
-	return gb.Reserve(webgpu.EstimateBytes(o.Size, o.Flip) - gb.LiveBytes())
+	need := webgpu.EstimateBytes(o.Size, o.Flip)
+	if o.Mode == nnst.ModeFast {
+		// The content's hypercolumns the final pass is pulled towards.
+		need += int64(o.Size/4) * int64(o.Size/4) * 2688 * 4
+	}
+	return gb.Reserve(need - gb.LiveBytes())
 }
 
 // smallerSize is the next output size below size the page offers, or 0.

@@ -679,7 +679,7 @@ func TestSearch(t *testing.T) {
 	for i := range q.Data {
 		q.Data[i] = max(q.Data[i]+0.5, 0)
 	}
-	search := func(be nnst.Backend) nnst.Tensor {
+	search := func(be nnst.Backend) (nnst.Tensor, []int32) {
 		mean := nnst.BankMean(be, len(parts), func(k int) nnst.Tensor {
 			taps := upAll(be, parts[k])
 			hc := be.Hypercolumns(taps, h, w)
@@ -701,6 +701,10 @@ func TestSearch(t *testing.T) {
 			be.SearchBank(s, b, k)
 			be.FreeBank(b)
 		}
+		field, err := be.SearchField(s)
+		if err != nil {
+			t.Fatal(err)
+		}
 		target := be.Zeros(35, 12, 11)
 		for k := range parts {
 			b := bank(k)
@@ -709,14 +713,16 @@ func TestSearch(t *testing.T) {
 		}
 		be.FreeSearch(s)
 		be.Free(mean)
-		return target
+		return target, field
 	}
-	want := cpuT(search(ref))
-	gpu.Free(search(gpu)) // caches the resize tables
+	wt, wantField := search(ref)
+	want := cpuT(wt)
+	first, _ := search(gpu)
+	gpu.Free(first) // caches the resize tables
 	for _, limit := range []int64{0, 64 * 36 * 2} {
 		gpu.partLimit = limit
 		live := gpu.LiveBytes()
-		tg := search(gpu)
+		tg, field := search(gpu)
 		got := down(t, tg)
 		gpu.Free(tg)
 		gpu.partLimit = 0
@@ -737,6 +743,15 @@ func TestSearch(t *testing.T) {
 		}
 		if agree < n {
 			t.Errorf("part limit %d: %d of %d queries match the CPU's", limit, agree, n)
+		}
+		same := 0
+		for p := range field {
+			if field[p] == wantField[p] {
+				same++
+			}
+		}
+		if same < n || len(field) != n {
+			t.Errorf("part limit %d: SearchField agrees with the CPU's on %d of %d queries", limit, same, n)
 		}
 	}
 	if err := gpu.Err(); err != nil {
@@ -922,6 +937,32 @@ func smooth(h, w int, seed uint64) *tensor.T {
 		}
 	}
 	return t
+}
+
+// The fast mode on WebGPU gives the CPU's result.
+func TestFastPipeline(t *testing.T) {
+	m := model.Random(model.VGG19, 16, 5)
+	o := nnst.FastDefaults()
+	o.Size, o.Steps, o.Color = 96, 2, false
+	o.Fast.MatchSize = 64
+	content, style := smooth(96, 80, 1), smooth(72, 96, 2)
+	run := func(be nnst.Backend) *tensor.T {
+		s, err := nnst.New(be, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(context.Background(), content, style, o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want, got := run(ref), run(gpu)
+	p := psnr(got, want)
+	t.Logf("fast 96 px, 2 steps: PSNR(gpu, cpu) = %.1f dB (content vs cpu output %.1f dB)", p, psnr(content, want))
+	if p < 40 {
+		t.Errorf("PSNR %.1f dB < 40", p)
+	}
 }
 
 func TestPipeline(t *testing.T) {

@@ -685,6 +685,35 @@ func TestApp(t *testing.T) {
 		}
 	})
 
+	t.Run("fast mode", func(t *testing.T) {
+		tb.t = t
+		// Best at 256 px would take the CPU path far more than a minute:
+		// the page picks Fast and says what each would take.
+		tb.do(10*time.Second, chromedp.Click(chromedp.ID("size-256")))
+		if !evalT[bool](tb, `document.getElementById("mode-fast").checked`, 5*time.Second) {
+			t.Error("Fast is not chosen at 256 px on the CPU")
+		}
+		if n := tb.text("mode-note"); !strings.Contains(n, "Fast about") || !strings.Contains(n, "Best about") {
+			t.Errorf("mode note %q", n)
+		}
+		if h := tb.text("alpha-hint"); !strings.Contains(h, "In Fast, the balance steers the whole run") {
+			t.Errorf("alpha hint in Fast: %q", h)
+		}
+		tb.do(10*time.Second, chromedp.Click(chromedp.ID("size-test")))
+		s := tb.seq()
+		tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
+		if e := tb.wait("done,error", s, 5*time.Minute); e.Type != "done" {
+			t.Fatalf("fast run ended with %+v (%s)", e, tb.text("error-text"))
+		}
+		d := tb.text("details")
+		for _, want := range []string{"Fast: one match, then a final pass of 1 step", "TFLOP"} {
+			if !strings.Contains(d, want) {
+				t.Errorf("run details %q lack %q", d, want)
+			}
+		}
+		tb.checkProblems()
+	})
+
 	t.Run("cancel", func(t *testing.T) {
 		tb.t = t
 		type result struct {
