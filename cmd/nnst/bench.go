@@ -15,19 +15,24 @@ import (
 	"nnst/core/conv"
 	"nnst/core/cpu"
 	"nnst/core/imageio"
+	"nnst/core/model"
 	"nnst/core/nnst"
+	"nnst/core/score"
+	"nnst/core/tensor"
 )
 
 var bo struct {
-	sizes, content, style, model string
-	steps                        int
-	convOnly                     bool
+	sizes, content, style, model, modes string
+	steps                               int
+	convOnly, score                     bool
 }
 
 func benchFlags() *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&bo.sizes, "sizes", "256,512", "stylization sizes to time")
-	fs.IntVar(&bo.steps, "steps", 10, "steps per scale and final pass in the timed stylizations")
+	fs.StringVar(&bo.modes, "modes", "fast,best", "modes to time, side by side")
+	fs.IntVar(&bo.steps, "steps", 10, "Best's steps per scale and final pass in the timed stylizations (Fast runs its defaults)")
+	fs.BoolVar(&bo.score, "score", false, "also score each output (nnst score; about a minute each at 512 px)")
 	fs.StringVar(&bo.content, "content", "../shared/images/content-c1.jpg", "content image")
 	fs.StringVar(&bo.style, "style", "../shared/images/style-s4.jpg", "style image")
 	fs.StringVar(&bo.model, "model", "", "model file (default build/models/vgg19.safetensors)")
@@ -87,25 +92,79 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nStylization (%s, %d steps per scale and in the final pass, defaults otherwise):\n\n| size | seconds | peak tensor memory |\n|---|---|---|\n", m.Arch, bo.steps)
+	var modes []nnst.Mode
+	for _, f := range strings.Split(bo.modes, ",") {
+		md, err := nnst.ParseMode(strings.TrimSpace(f))
+		if err != nil {
+			return usageError{"--modes: " + err.Error()}
+		}
+		modes = append(modes, md)
+	}
+	var sr *score.Scorer
+	if bo.score {
+		if sr, err = score.New(cpu.New(), m); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("\nStylization (%s, %s and %s, Best with %d steps per scale and in the final pass, defaults otherwise; TFLOP counted as the run goes, and for a whole default run by a dry run):\n\n", m.Arch, bo.content, bo.style, bo.steps)
+	fmt.Printf("| size | mode | steps | TFLOP | default run TFLOP | seconds | GFLOP/s | peak tensor memory |")
+	if sr != nil {
+		fmt.Printf(" split | hyper | gram | content | ssim |")
+	}
+	sep := "|---|---|---|---|---|---|---|---|"
+	if sr != nil {
+		sep += "---|---|---|---|---|"
+	}
+	fmt.Println("\n" + sep)
 	for _, f := range strings.Split(bo.sizes, ",") {
 		size, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
 			return usageError{"bad --sizes: " + bo.sizes}
 		}
-		be := cpu.New()
-		s, err := nnst.New(be, m)
+		for _, md := range modes {
+			if err := benchRun(m, sr, content, style, md, size); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// benchRun times one stylization and prints its row.
+func benchRun(m *model.Model, sr *score.Scorer, content, style *tensor.T, md nnst.Mode, size int) error {
+	o := nnst.Defaults(size > 512)
+	if md == nnst.ModeFast {
+		o = nnst.FastDefaults()
+	}
+	o.Size = size
+	full, _, err := nnst.DryRun(m, o, size, size)
+	if err != nil {
+		return err
+	}
+	if md == nnst.ModeBest {
+		o.Steps = bo.steps
+	}
+	be := cpu.New()
+	c := nnst.Count(be)
+	s, err := nnst.New(c, m)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	out, err := s.Run(context.Background(), content, style, o, nil)
+	if err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("| %d | %s | %d | %.2f | %.1f | %.1f | %.0f | %.0f MB |", size, md, o.Steps, c.Flops()/1e12, full/1e12, secs, c.Flops()/secs/1e9, float64(be.PeakBytes())/1e6)
+	if sr != nil {
+		sc, err := sr.Images(content, style, out)
 		if err != nil {
 			return err
 		}
-		o := nnst.Defaults(size > 512)
-		o.Size, o.Steps = size, bo.steps
-		start := time.Now()
-		if _, err := s.Run(context.Background(), content, style, o, nil); err != nil {
-			return err
-		}
-		fmt.Printf("| %d | %.1f | %.0f MB |\n", size, time.Since(start).Seconds(), float64(be.PeakBytes())/1e6)
+		fmt.Printf(" %.4f | %.4f | %.4g | %.4f | %.4f |", sc.Split, sc.Hyper, sc.Gram, sc.Content, sc.SSIM)
 	}
+	fmt.Println()
 	return nil
 }
 

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// stdout runs the command in-process and returns its exit code, stdout and
+// stderr.
+func stdout(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	r, w, _ := os.Pipe()
+	old := os.Stdout
+	os.Stdout = w
+	code, msg := runCLI(t, args...)
+	os.Stdout = old
+	w.Close()
+	b, _ := io.ReadAll(r)
+	return code, string(b), msg
+}
+
+func TestStylizeFastAndScore(t *testing.T) {
+	dir, content, style, mp := fixture(t)
+	out := filepath.Join(dir, "out.png")
+	code, msg := runCLI(t, "stylize", "--mode", "fast", "--content", content, "--style", style, "--output", out,
+		"--model", mp, "--size", "96", "--steps", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, msg)
+	}
+	if !strings.Contains(msg, "fast mode") || !strings.Contains(msg, "TFLOP") {
+		t.Errorf("no mode and operation count in %q", msg)
+	}
+	code, js, msg := stdout(t, "score", "--content", content, "--style", style, "--output", out, "--model", mp, "--json")
+	if code != 0 {
+		t.Fatalf("score: exit %d: %s", code, msg)
+	}
+	var sc map[string]float64
+	if err := json.Unmarshal([]byte(js), &sc); err != nil {
+		t.Fatalf("score --json printed %q: %v", js, err)
+	}
+	for _, k := range []string{"split", "hyper", "gram", "content", "ssim"} {
+		if _, ok := sc[k]; !ok {
+			t.Errorf("score lacks %q: %s", k, js)
+		}
+	}
+	// The content itself, brought to the output's size, as a baseline.
+	code, txt, msg := stdout(t, "score", "--content", content, "--style", style, "--output", content, "--size", "80", "--model", mp)
+	if code != 0 || !strings.Contains(txt, "ssim     1.0000") || !strings.Contains(txt, "content  0.0000") {
+		t.Errorf("content as output: exit %d, %q, %s", code, txt, msg)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"stylize", "--mode", "quick", "--content", content, "--style", style, "--output", out}, "mode must be fast or best", 2},
+		{[]string{"score", "--content", content, "--style", style}, "--output is required", 2},
+		{[]string{"score", "--content", content, "--style", style, "--output", content, "--size", "5"}, "--size must be between", 2},
+		{[]string{"score", "--content", content, "--style", style, "--output", mp, "--model", mp}, "output:", 1},
+	} {
+		code, msg := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(msg, c.want) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", c.args, code, msg, c.code, c.want)
+		}
+	}
+}
