@@ -185,6 +185,15 @@ func (d *Dry) ColorDistanceLoss(x, ref Tensor) (Tensor, Tensor) {
 }
 func (d *Dry) Adam(p, g, m, v Tensor, t int, lr float32) {}
 
+// isDry says whether be (or the backend a Counter wraps) is a Dry.
+func isDry(be Backend) bool {
+	if c, ok := be.(*Counter); ok {
+		be = c.Backend
+	}
+	_, ok := be.(*Dry)
+	return ok
+}
+
 // DryRun runs o on a dry backend for an h x w content and style image and
 // returns the operations counted and the peak of live float32 bytes.
 func DryRun(m *model.Model, o Options, h, w int) (flops float64, peak int64, err error) {

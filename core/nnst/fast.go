@@ -74,9 +74,18 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	r.total = 10 + float64(o.Steps)
 	r.tick(Progress{Stage: StagePrepare, Scales: 1}, true)
 	r.tick(Progress{Stage: StageMatch, Scale: 1, Scales: 1}, true)
+	// A dry run skips the host's image work: only the shapes matter.
+	dry := isDry(be)
+	fit := func(t *tensor.T, size int) *tensor.T {
+		if dry {
+			h, w := imageio.FitDims(t.H, t.W, size)
+			return tensor.New(3, h, w)
+		}
+		return imageio.FitLongSide(t, size)
+	}
 	ca, sa := content, style
 	if ms := min(o.Size, fp.MatchSize); ms < o.Size {
-		c2, s2 := imageio.FitLongSide(content, ms), imageio.FitLongSide(style, ms)
+		c2, s2 := fit(content, ms), fit(style, ms)
 		if min(c2.H, c2.W, s2.H, s2.W) >= MinSide {
 			ca, sa = c2, s2
 		}
@@ -93,7 +102,9 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 		return nil, err
 	}
 	voted := content
-	if fp.Init == "vote" {
+	if dry {
+		voted = tensor.New(3, h, w)
+	} else if fp.Init == "vote" {
 		voted = Vote(style, ss.grids, field, ss.h, ss.w, h, w, fp.Sharp)
 	}
 	r.add(10)
@@ -104,17 +115,26 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	vT := be.Upload(voted)
 	O := Dec(be, vT, Levels(h, w))
 	be.Free(vT)
+	r.out = O
+	defer func() { be.Free(O...) }()
+	cT, sT := be.Upload(content), be.Upload(style)
+	defer be.Free(cT, sT)
 	if fp.Init != "vote" {
 		for i := 0; i < min(3, len(O)-1); i++ { // blurred content, as Best starts
 			c, h, w := O[i].Shape()
 			be.Free(O[i])
 			O[i] = be.Zeros(c, h, w)
 		}
+	} else if a := float32(o.Alpha); fp.Keep >= 0 && a > 0 {
+		// The photo's layout and shading under the style's strokes.
+		C := Dec(be, cT, len(O)-1)
+		for i := fp.Keep; i < len(O); i++ {
+			m := be.Axpby(1-a, O[i], a, C[i])
+			be.Free(O[i])
+			O[i] = m
+		}
+		be.Free(C...)
 	}
-	r.out = O
-	defer func() { be.Free(O...) }()
-	cT, sT := be.Upload(content), be.Upload(style)
-	defer be.Free(cT, sT)
 	f := finalPass{steps: o.Steps, lr: rate(fp.LR, o.Steps), grid: fp.Grid, rots: fp.Rots, units: 1, contentSteps: o.Steps / 2}
 	if o.Alpha > 0 {
 		f.target = r.hypercolumns(cT)
