@@ -1,6 +1,9 @@
 package nnst
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
 	"math"
 
 	"nnst/core/imageio"
@@ -83,6 +86,13 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 		}
 		return imageio.FitLongSide(t, size)
 	}
+	// The field does not depend on alpha: a re-run with another alpha
+	// reuses the vote.
+	key := voteKey(content, style, o, fp)
+	if c := r.s.fastCache; c != nil && c.key == key && !dry {
+		r.add(10)
+		return r.fastFinal(content, style, c.voted, fp)
+	}
 	ca, sa := content, style
 	if ms := min(o.Size, fp.MatchSize); ms < o.Size {
 		c2, s2 := fit(content, ms), fit(style, ms)
@@ -111,7 +121,17 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	if err := r.cancelled(); err != nil {
 		return nil, err
 	}
+	if !dry {
+		r.s.fastCache = &voteCache{key: key, voted: voted}
+	}
+	return r.fastFinal(content, style, voted, fp)
+}
 
+// fastFinal is the fast mode after the vote.
+func (r *run) fastFinal(content, style, voted *tensor.T, fp FastParams) (*tensor.T, error) {
+	be := r.be
+	o := r.o
+	h, w := content.H, content.W
 	vT := be.Upload(voted)
 	O := Dec(be, vT, Levels(h, w))
 	be.Free(vT)
@@ -145,4 +165,22 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 		return nil, err
 	}
 	return r.finish(content, style, O)
+}
+
+// voteCache keeps the last vote of a stylizer.
+type voteCache struct {
+	key   string
+	voted *tensor.T
+}
+
+// voteKey identifies what a vote depends on: both images and the options
+// that shape the field.
+func voteKey(content, style *tensor.T, o Options, fp FastParams) string {
+	h := sha256.New()
+	for _, t := range []*tensor.T{content, style} {
+		binary.Write(h, binary.LittleEndian, [3]int32{int32(t.C), int32(t.H), int32(t.W)})
+		binary.Write(h, binary.LittleEndian, t.Data)
+	}
+	fmt.Fprintf(h, "%d %v %d %g %s", o.Size, o.Flip, fp.MatchSize, fp.Sharp, fp.Init)
+	return string(h.Sum(nil))
 }

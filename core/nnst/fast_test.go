@@ -115,3 +115,52 @@ func TestFastAlpha(t *testing.T) {
 		prev = sc.Content
 	}
 }
+
+// A re-run with another alpha reuses the vote (no search) and gives what a
+// fresh run gives.
+func TestFastReuse(t *testing.T) {
+	m := model.Random(model.VGG19, 16, 7)
+	o := nnst.FastDefaults()
+	o.Size, o.Steps = 96, 2
+	o.Fast.MatchSize = 64
+	content, style := testImage(96, 80, 1), testImage(70, 96, 2)
+	c := nnst.Count(cpu.New())
+	s, err := nnst.New(c, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(context.Background(), content, style, o, nil); err != nil {
+		t.Fatal(err)
+	}
+	first := c.Flops()
+	c.Reset()
+	o.Alpha = 0.3
+	again, err := s.Run(context.Background(), content, style, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range c.ByOp() {
+		if r.Op == "match" && r.Flops > 0 {
+			t.Errorf("the re-run searched again (%.3g of %.3g FLOP)", r.Flops, first)
+		}
+	}
+	fresh, err := nnst.New(cpu.New(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := fresh.Run(context.Background(), content, style, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := meanAbs(again, want); d != 0 {
+		t.Errorf("the re-run differs from a fresh run by %g", d)
+	}
+	// Another style image is searched anew.
+	c.Reset()
+	if _, err := s.Run(context.Background(), content, testImage(70, 96, 9), o, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.Flops() < first/2 {
+		t.Errorf("a new style counted %.3g FLOP, the first run %.3g", c.Flops(), first)
+	}
+}

@@ -191,13 +191,13 @@ func (c *Counter) ChannelMean(x Tensor) Tensor {
 }
 
 func (c *Counter) BankAdd(b Bank, t Tensor) {
-	c.add("search", 4*size(t))
+	c.add("match", 4*size(t))
 	c.Backend.BankAdd(b, t)
 }
 
 func (c *Counter) BankAddHypercolumns(b Bank, taps []Tensor, h, w int) {
 	c.add("resize", hyperCost(taps, h, w))
-	c.add("search", 4*float64(h*w)*hyperChannels(taps))
+	c.add("match", 4*float64(h*w)*hyperChannels(taps))
 	c.Backend.BankAddHypercolumns(b, taps, h, w)
 }
 
@@ -211,7 +211,7 @@ func hyperChannels(taps []Tensor) float64 {
 }
 
 func (c *Counter) Match(b Bank, query Tensor) Tensor {
-	c.add("search", (2*float64(b.Len())+5)*size(query))
+	c.add("match", (2*float64(b.Len())+5)*size(query))
 	return c.Backend.Match(b, query)
 }
 
@@ -223,20 +223,20 @@ type counted struct {
 
 func (c *Counter) NewSearch(query Tensor) Search {
 	d, h, w := query.Shape()
-	c.add("search", 4*size(query))
+	c.add("match", 4*size(query))
 	return &counted{c.Backend.NewSearch(query), float64(d), float64(h * w)}
 }
 
 func (c *Counter) SearchBank(s Search, b Bank, k int) {
 	cs := s.(*counted)
-	c.add("search", 2*cs.d*cs.n*float64(b.Len()))
+	c.add("match", 2*cs.d*cs.n*float64(b.Len()))
 	c.Backend.SearchBank(cs.Search, b, k)
 }
 
 func (c *Counter) EndSearch(s Search) { c.Backend.EndSearch(s.(*counted).Search) }
 
 func (c *Counter) SearchGather(s Search, b Bank, k int, target Tensor) {
-	c.add("search", 2*size(target)/4) // an uncentring per gathered value (a bank's share)
+	c.add("match", 2*size(target)/4) // an uncentring per gathered value (a bank's share)
 	c.Backend.SearchGather(s.(*counted).Search, b, k, target)
 }
 
@@ -264,7 +264,7 @@ func (c *Counter) SplitLoss(out Tensor, style []Tensor, s Sample) (Tensor, Tenso
 		_, sh, sw := t.Shape()
 		m += samples(sh, sw, s)
 	}
-	c.add("search", float64(ch)*(2*n*m+4*(n+m)))
+	c.add("split search", float64(ch)*(2*n*m+4*(n+m)))
 	c.add("loss", 6*float64(ch)*n)
 	return c.Backend.SplitLoss(out, style, s)
 }

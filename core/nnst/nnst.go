@@ -119,8 +119,9 @@ var ErrCancelled = errors.New("stylization cancelled")
 
 // Stylizer runs NNST with one backend and model.
 type Stylizer struct {
-	be    Backend
-	model *model.Model
+	be        Backend
+	model     *model.Model
+	fastCache *voteCache // the last fast run's vote
 }
 
 // New prepares a stylizer: it loads the model into the backend.

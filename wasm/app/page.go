@@ -180,6 +180,13 @@ func (p *page) button(id string) *dom.HTMLButtonElement {
 
 func (p *page) bind() {
 	p.input("alpha").AddEventListener("input", false, func(dom.Event) { p.updateAlpha(); p.updateNotes() })
+	// In Fast, letting go of the slider re-runs with the new balance (the
+	// worker reuses the matched style pixels).
+	p.input("alpha").AddEventListener("change", false, func(dom.Event) {
+		if p.mode() == nnst.ModeFast && p.resultRGBA.Truthy() && p.state == stIdle {
+			go p.startRun()
+		}
+	})
 	for _, id := range []string{"flip", "color", "content-loss"} {
 		p.input(id).AddEventListener("change", false, func(dom.Event) { p.updateNotes() })
 	}

@@ -711,6 +711,15 @@ func TestApp(t *testing.T) {
 				t.Errorf("run details %q lack %q", d, want)
 			}
 		}
+		// Moving the slider re-runs Fast by itself.
+		s = tb.seq()
+		tb.do(10*time.Second, chromedp.Focus(chromedp.ID("alpha")), chromedp.KeyEvent(kb.ArrowLeft))
+		if e := tb.wait("done,error", s, 5*time.Minute); e.Type != "done" {
+			t.Fatalf("the slider's re-run ended with %+v (%s)", e, tb.text("error-text"))
+		}
+		if d := tb.text("details"); !strings.Contains(d, "alpha 0.65") {
+			t.Errorf("the re-run's details %q lack the new alpha", d)
+		}
 		tb.checkProblems()
 	})
 

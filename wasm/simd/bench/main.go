@@ -36,7 +36,9 @@ func main() {
 	sizes := flag.String("sizes", "64,128,256", "input sizes (px, square)")
 	reps := flag.Int("reps", 1, "timed passes per round")
 	rounds := flag.Int("rounds", 8, "alternating rounds per size")
-	steps := flag.Int("steps", 5, "steps per scale of the timed stylization")
+	steps := flag.Int("steps", 5, "steps per scale of the timed stylization (0: the mode's default)")
+	mode := flag.String("mode", "best", "mode of the timed stylization: best or fast")
+	stylizeOnly := flag.Bool("stylize-only", false, "time only the stylization")
 	styleSize := flag.Int("style-size", 256, "size of the timed stylization")
 	images := flag.String("images", "../shared/images", "folder with content-c1.jpg and style-s4.jpg")
 	gpu := flag.Bool("webgpu", false, "compare the WebGPU backends instead (sizes 64,128 and 2 rounds unless set)")
@@ -63,7 +65,7 @@ func main() {
 	if *timeout == 0 {
 		*timeout = 15 * time.Minute
 	}
-	if err := run(*modelPath, *threads, *sizes, *reps, *rounds, *steps, *styleSize, *images, *timeout); err != nil {
+	if err := run(*modelPath, *threads, *sizes, *reps, *rounds, *steps, *styleSize, *images, *timeout, *mode, *stylizeOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-simd:", err)
 		os.Exit(1)
 	}
@@ -133,7 +135,7 @@ func prepare(modelPath, tmpPrefix, pkg, wasmName string) (m *model.Model, root, 
 	return
 }
 
-func run(modelPath string, threads int, sizeList string, reps, rounds, steps, styleSize int, images string, timeout time.Duration) error {
+func run(modelPath string, threads int, sizeList string, reps, rounds, steps, styleSize int, images string, timeout time.Duration, mode string, stylizeOnly bool) error {
 	sizes, err := parseSizes(sizeList)
 	if err != nil {
 		return err
@@ -155,9 +157,9 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 		filepath.Join(b, "static/bench.html"), filepath.Join(b, "static/bench.js")); err != nil {
 		return err
 	}
-	cfg, _ := json.Marshal(map[string]any{"threads": threads, "sizes": sizes, "reps": reps, "rounds": rounds, "steps": steps, "styleSize": styleSize})
+	cfg, _ := json.Marshal(map[string]any{"threads": threads, "sizes": sizes, "reps": reps, "rounds": rounds, "steps": steps, "styleSize": styleSize, "mode": mode, "stylizeOnly": stylizeOnly})
 	ortDir := filepath.Join(b, "node_modules/onnxruntime-web/dist")
-	if _, err := os.Stat(ortDir); err != nil {
+	if _, err := os.Stat(ortDir); err != nil && !stylizeOnly {
 		return fmt.Errorf("onnxruntime-web not installed (cd wasm/simd/bench && npm ci): %w", err)
 	}
 	srv := browser.Serve(dir, map[string]http.Handler{
@@ -188,13 +190,18 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 			Fwd, Bwd      float64
 		}
 		Stylize struct {
-			Size, Steps int
-			Seconds     float64
-			Stages      map[string]float64
+			Size, Steps    int
+			Mode           string
+			Seconds, Flops float64
+			Stages         map[string]float64
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		return err
+	}
+	if stylizeOnly {
+		printStylize(res.Stylize.Size, res.Stylize.Steps, res.Stylize.Mode, res.Stylize.Seconds, res.Stylize.Flops, res.Stylize.Stages)
+		return nil
 	}
 	fmt.Printf("## Browser CPU: nnst SIMD kernels vs onnxruntime-web (wasm), %d threads\n\n", res.Threads)
 	fmt.Printf("%s; navigator.hardwareConcurrency %d. VGG19 forward to relu4_3, square input, best of %d (median in brackets).\n\n", res.UA, res.Cores, reps*rounds)
@@ -216,13 +223,17 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 		}
 		fmt.Printf("| %s | %d->%d | %d | %.1f | %.1f |\n", kr.Name, kr.In, kr.Out, kr.Size, kr.Fwd, kr.Bwd)
 	}
-	fmt.Printf("\nStylization with the SIMD backend at %d px, %d steps per scale: %.1f s (", res.Stylize.Size, res.Stylize.Steps, res.Stylize.Seconds)
+	printStylize(res.Stylize.Size, res.Stylize.Steps, res.Stylize.Mode, res.Stylize.Seconds, res.Stylize.Flops, res.Stylize.Stages)
+	return nil
+}
+
+func printStylize(size, steps int, mode string, secs, flops float64, stages map[string]float64) {
+	fmt.Printf("\nStylization with the SIMD backend at %d px, %s mode, %d steps: %.1f s, %.2f TFLOP counted, %.1f GFLOP/s (", size, mode, steps, secs, flops/1e12, flops/secs/1e9)
 	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(res.Stylize.Stages)) {
-		parts = append(parts, fmt.Sprintf("%s %.1f s", k, res.Stylize.Stages[k]))
+	for _, k := range slices.Sorted(maps.Keys(stages)) {
+		parts = append(parts, fmt.Sprintf("%s %.1f s", k, stages[k]))
 	}
 	fmt.Printf("%s)\n", strings.Join(parts, ", "))
-	return nil
 }
 
 // stats returns the minimum and the median.

@@ -106,8 +106,9 @@ func kernels(size, reps int) ([]any, error) {
 	return rows, be.Err()
 }
 
-// stylize times one run; it returns seconds and the seconds per stage.
-func stylize(size, steps int, contentURL, styleURL string) (any, error) {
+// stylize times one run in a mode (steps <= 0: the mode's default); it
+// returns seconds, the seconds per stage and the operations counted.
+func stylize(size, steps int, mode, contentURL, styleURL string) (any, error) {
 	cb, err := pagejs.FetchBytes(contentURL)
 	if err != nil {
 		return nil, err
@@ -124,12 +125,23 @@ func stylize(size, steps int, contentURL, styleURL string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := nnst.New(be, m)
+	md, err := nnst.ParseMode(mode)
+	if err != nil {
+		return nil, err
+	}
+	cnt := nnst.Count(be)
+	st, err := nnst.New(cnt, m)
 	if err != nil {
 		return nil, err
 	}
 	o := nnst.Defaults(false)
-	o.Size, o.Steps = size, steps
+	if md == nnst.ModeFast {
+		o = nnst.FastDefaults()
+	}
+	o.Size = size
+	if steps > 0 {
+		o.Steps = steps
+	}
 	stages := map[string]any{}
 	stage, since := "", time.Now()
 	t0 := since
@@ -145,7 +157,7 @@ func stylize(size, steps int, contentURL, styleURL string) (any, error) {
 	if _, err := st.Run(context.Background(), c, s, o, report); err != nil {
 		return nil, err
 	}
-	return map[string]any{"seconds": time.Since(t0).Seconds(), "stages": stages}, be.Err()
+	return map[string]any{"seconds": time.Since(t0).Seconds(), "stages": stages, "steps": o.Steps, "flops": cnt.Flops()}, be.Err()
 }
 
 func main() {
@@ -160,7 +172,7 @@ func main() {
 		return pagejs.Promise(func() (any, error) { t, err := kernels(a[0].Int(), a[1].Int()); return t, err })
 	}))
 	api.Set("stylize", js.FuncOf(func(_ js.Value, a []js.Value) any {
-		return pagejs.Promise(func() (any, error) { return stylize(a[0].Int(), a[1].Int(), a[2].String(), a[3].String()) })
+		return pagejs.Promise(func() (any, error) { return stylize(a[0].Int(), a[1].Int(), a[2].String(), a[3].String(), a[4].String()) })
 	}))
 	js.Global().Get("nnstBenchReady").Invoke(api)
 	select {}
