@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"nnst/core/imageio"
+	"nnst/core/model"
 	"nnst/core/tensor"
 )
 
@@ -30,6 +31,8 @@ type FastParams struct {
 	// Keep is how many of the vote's finest pyramid bands stay whole; the
 	// coarser ones are mixed with the content's by alpha (2; -1: none).
 	Keep int
+	// HalfSteps of the final pass run at half the size first (0).
+	HalfSteps int
 }
 
 func (p FastParams) withDefaults(flip bool) FastParams {
@@ -74,7 +77,7 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	o := r.o
 	fp := o.Fast.withDefaults(o.Flip)
 	h, w := content.H, content.W
-	r.total = 10 + float64(o.Steps)
+	r.total = 10 + float64(o.Steps) + 0.25*float64(fp.HalfSteps)
 	r.tick(Progress{Stage: StagePrepare, Scales: 1}, true)
 	r.tick(Progress{Stage: StageMatch, Scale: 1, Scales: 1}, true)
 	// A dry run skips the host's image work: only the shapes matter.
@@ -155,13 +158,27 @@ func (r *run) fastFinal(content, style, voted *tensor.T, fp FastParams) (*tensor
 		}
 		be.Free(C...)
 	}
-	f := finalPass{steps: o.Steps, lr: rate(fp.LR, o.Steps), grid: fp.Grid, rots: fp.Rots, units: 1, contentSteps: o.Steps / 2}
-	if o.Alpha > 0 {
-		f.target = r.hypercolumns(cT)
-		f.weight = float32(fp.Content * o.Alpha)
-		defer be.Free(f.target)
+	pass := func(p []Tensor, c, s Tensor, steps int, units float64) error {
+		f := finalPass{steps: steps, lr: rate(fp.LR, steps), grid: fp.Grid, rots: fp.Rots, units: units, contentSteps: steps / 2}
+		if o.Alpha > 0 {
+			f.target = r.hypercolumns(c)
+			f.weight = float32(fp.Content * o.Alpha)
+			defer be.Free(f.target)
+		}
+		return r.optimiseFinal(p, s, c, f)
 	}
-	if err := r.optimiseFinal(O, sT, cT, f); err != nil {
+	if fp.HalfSteps > 0 && len(O) > 2 {
+		// First at half the size, where a step costs a quarter.
+		_, hh, hw := O[1].Shape()
+		_, sh, sw := sT.Shape()
+		cH, sH := be.Resize(cT, hh, hw, false), be.Resize(sT, max(sh/2, 1), max(sw/2, 1), false)
+		err := pass(O[1:], cH, sH, fp.HalfSteps, 0.25)
+		be.Free(cH, sH)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := pass(O, cT, sT, o.Steps, 1); err != nil {
 		return nil, err
 	}
 	return r.finish(content, style, O)
@@ -183,4 +200,18 @@ func voteKey(content, style *tensor.T, o Options, fp FastParams) string {
 	}
 	fmt.Fprintf(h, "%d %v %d %g %s", o.Size, o.Flip, fp.MatchSize, fp.Sharp, fp.Init)
 	return string(h.Sum(nil))
+}
+
+// FastExtraBytes is what the fast mode holds beyond Best's final pass for
+// an h x w output: the photo's hypercolumns, as float32.
+func FastExtraBytes(m *model.Model, h, w int) int64 {
+	chans, err := m.TapChannels()
+	if err != nil {
+		return 0
+	}
+	d := 0
+	for _, c := range chans {
+		d += c
+	}
+	return int64(d) * int64(max(h/4, 1)) * int64(max(w/4, 1)) * 4
 }

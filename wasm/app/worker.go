@@ -25,6 +25,7 @@ type worker struct {
 	st     *nnst.Stylizer
 	be     nnst.Backend  // the stylizer's backend, under its counter
 	count  *nnst.Counter // counts each run's operations
+	model  *model.Model
 	info   backendInfo
 	cancel context.CancelFunc
 	runID  int
@@ -103,7 +104,7 @@ func (w *worker) init(msg js.Value) {
 		rate = 0
 	}
 	w.mu.Lock()
-	w.st, w.info, w.be, w.count = st, info, be, count
+	w.st, w.info, w.be, w.count, w.model = st, info, be, count, m
 	w.mu.Unlock()
 	post(map[string]any{
 		"type": "ready", "backend": info.Name, "label": info.Label, "note": info.Note,
@@ -157,7 +158,7 @@ func (w *worker) run(msg js.Value) {
 		fault = ""
 	}
 	w.mu.Lock()
-	st, be, count := w.st, w.be, w.count
+	st, be, count, m := w.st, w.be, w.count, w.model
 	if st == nil {
 		w.mu.Unlock()
 		post(map[string]any{"type": "error", "id": id, "kind": "other", "message": "The model is not loaded yet."})
@@ -168,7 +169,7 @@ func (w *worker) run(msg js.Value) {
 	be.ResetPeak() // the page reports each run's own peak
 	count.Reset()
 
-	if err := reserve(be, o, fault); err != nil {
+	if err := reserve(be, o, fault, m); err != nil {
 		w.clearCancel()
 		smaller := smallerSize(o.Size)
 		post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error(), "before": true, "size": o.Size,
@@ -263,7 +264,7 @@ func (w *worker) clearCancel() {
 // reserve checks before a WebGPU run that the device can hold it: it asks
 // for the estimated peak less what the backend holds already (the model).
 // The ?fault=oom test hook makes it fail as a GPU without the memory would.
-func reserve(be nnst.Backend, o nnst.Options, fault string) error {
+func reserve(be nnst.Backend, o nnst.Options, fault string, m *model.Model) error {
 	if fault == "oom" {
 		return fmt.Errorf("%w (injected by ?fault=oom)", webgpu.ErrOutOfMemory)
 	}
@@ -273,8 +274,7 @@ func reserve(be nnst.Backend, o nnst.Options, fault string) error {
 	}
 	need := webgpu.EstimateBytes(o.Size, o.Flip)
 	if o.Mode == nnst.ModeFast {
-		// The content's hypercolumns the final pass is pulled towards.
-		need += int64(o.Size/4) * int64(o.Size/4) * 2688 * 4
+		need += nnst.FastExtraBytes(m, o.Size, o.Size)
 	}
 	return gb.Reserve(need - gb.LiveBytes())
 }
