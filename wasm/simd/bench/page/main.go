@@ -172,7 +172,9 @@ func main() {
 		return pagejs.Promise(func() (any, error) { t, err := kernels(a[0].Int(), a[1].Int()); return t, err })
 	}))
 	api.Set("stylize", js.FuncOf(func(_ js.Value, a []js.Value) any {
-		return pagejs.Promise(func() (any, error) { return stylize(a[0].Int(), a[1].Int(), a[2].String(), a[3].String(), a[4].String()) })
+		return pagejs.Promise(func() (any, error) {
+			return stylize(a[0].Int(), a[1].Int(), a[2].String(), a[3].String(), a[4].String())
+		})
 	}))
 	js.Global().Get("nnstBenchReady").Invoke(api)
 	select {}
