@@ -17,7 +17,7 @@ import (
 // a short feature-splitting pass at full size, pulled towards the content's
 // hypercolumns as much as alpha asks, finishes it.
 // FastSteps is the default number of steps of the fast mode's final pass.
-const FastSteps = 16
+const FastSteps = 12
 
 // FastParams are the fast mode's levers; zero fields take the defaults.
 type FastParams struct {
@@ -26,12 +26,12 @@ type FastParams struct {
 	Rots      int     // final pass style rotations (as Flip says; 1: none)
 	LR        float64 // learning rate, decayed to a tenth over the steps (1e-2)
 	Sharp     float64 // vote weights: Gaussian sigma in grid spacings (0.5)
-	Content   float64 // weight of the content term at alpha 1 (4)
+	Content   float64 // weight of the content term: Content*alpha/(1.25-alpha) (1)
 	Init      string  // "vote" (default), or "content" to start from the blurred content
 	// Keep is how many of the vote's finest pyramid bands stay whole; the
 	// coarser ones are mixed with the content's by alpha (2; -1: none).
 	Keep int
-	// HalfSteps of the final pass run at half the size first (0).
+	// HalfSteps of the final pass run at half the size first (16; -1: none).
 	HalfSteps int
 }
 
@@ -56,8 +56,9 @@ func (p FastParams) withDefaults(flip bool) FastParams {
 	}
 	deff(&p.LR, 1e-2)
 	deff(&p.Sharp, 0.5)
-	deff(&p.Content, 4)
+	deff(&p.Content, 1)
 	def(&p.Keep, 2)
+	def(&p.HalfSteps, 16)
 	if p.Init == "" {
 		p.Init = "vote"
 	}
@@ -77,7 +78,7 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	o := r.o
 	fp := o.Fast.withDefaults(o.Flip)
 	h, w := content.H, content.W
-	r.total = 10 + float64(o.Steps) + 0.25*float64(fp.HalfSteps)
+	r.total = 10 + float64(o.Steps) + 0.25*float64(max(fp.HalfSteps, 0))
 	r.tick(Progress{Stage: StagePrepare, Scales: 1}, true)
 	r.tick(Progress{Stage: StageMatch, Scale: 1, Scales: 1}, true)
 	// A dry run skips the host's image work: only the shapes matter.
@@ -162,7 +163,9 @@ func (r *run) fastFinal(content, style, voted *tensor.T, fp FastParams) (*tensor
 		f := finalPass{steps: steps, lr: rate(fp.LR, steps), grid: fp.Grid, rots: fp.Rots, units: units, contentSteps: steps / 2}
 		if o.Alpha > 0 {
 			f.target = r.hypercolumns(c)
-			f.weight = float32(fp.Content * o.Alpha)
+			// Slow at first, steep towards 1: 0.2, 0.67, 1.5 and 4 times
+			// Content at alpha 0.25, 0.5, 0.75 and 1.
+			f.weight = float32(fp.Content * o.Alpha / (1.25 - o.Alpha))
 			defer be.Free(f.target)
 		}
 		return r.optimiseFinal(p, s, c, f)
