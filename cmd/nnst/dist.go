@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -27,15 +25,8 @@ func distFlags() *flag.FlagSet {
 
 func runDist(args []string) error {
 	fs := distFlags()
-	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{"unexpected argument " + fs.Arg(0)}
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	var pats []string
 	for _, p := range strings.Split(di.hash, ",") {

@@ -38,6 +38,32 @@ var commands = []command{
 	{"dist", runDist, distFlags},
 }
 
+// parseArgs parses a command's flags (errors on stderr) and refuses
+// positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(os.Stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+// required refuses empty required flags.
+func required(cmd string, flags ...[2]string) error {
+	for _, f := range flags {
+		if f[1] == "" {
+			return usageError{f[0] + " is required (see nnst help " + cmd + ")"}
+		}
+	}
+	return nil
+}
+
 // usageError is an error in the command line: exit status 2.
 type usageError struct{ msg string }
 

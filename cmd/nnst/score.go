@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -53,20 +52,11 @@ Options:
 
 func runScore(args []string) error {
 	fs := scoreFlags()
-	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
-	for _, f := range []struct{ name, v string }{{"--content", sco.content}, {"--style", sco.style}, {"--output", sco.output}} {
-		if f.v == "" {
-			return usageError{f.name + " is required (see nnst help score)"}
-		}
+	if err := required("score", [2]string{"--content", sco.content}, [2]string{"--style", sco.style}, [2]string{"--output", sco.output}); err != nil {
+		return err
 	}
 	start := time.Now()
 	content, err := imageio.DecodeFile(sco.content)

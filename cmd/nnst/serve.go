@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -30,15 +29,8 @@ func serveFlags() *flag.FlagSet {
 
 func runServe(args []string) error {
 	fs := serveFlags()
-	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{"unexpected argument " + fs.Arg(0)}
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	root, err := os.OpenRoot(sv.dir)
 	if err != nil {

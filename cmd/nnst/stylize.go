@@ -66,20 +66,11 @@ func stylizeFlags() *flag.FlagSet {
 func runStylize(args []string) error {
 	so = stylizeOpts{}
 	fs := stylizeFlags()
-	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
-	for _, f := range []struct{ name, v string }{{"--content", so.content}, {"--style", so.style}, {"--output", so.output}} {
-		if f.v == "" {
-			return usageError{f.name + " is required (see nnst help stylize)"}
-		}
+	if err := required("stylize", [2]string{"--content", so.content}, [2]string{"--style", so.style}, [2]string{"--output", so.output}); err != nil {
+		return err
 	}
 	mode, err := nnst.ParseMode(so.mode)
 	if err != nil {
