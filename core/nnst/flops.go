@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"nnst/core/model"
-	"nnst/core/tensor"
 )
 
 // Counter is a Backend that passes every call to another backend and
@@ -111,8 +110,6 @@ func (c *Counter) network(h, w int) float64 {
 	}
 	return n
 }
-
-func (c *Counter) Upload(t *tensor.T) Tensor { return c.Backend.Upload(t) }
 
 func (c *Counter) Axpby(a float32, x Tensor, b float32, y Tensor) Tensor {
 	c.add("elementwise", 3*size(x))
