@@ -374,15 +374,21 @@ func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, sc
 
 // finalPass configures the feature-splitting pass.
 type finalPass struct {
-	steps  int
-	lr     func(t int) float32 // learning rate of step t (1-based)
-	grid   int                 // taps larger than grid are sampled to about grid x grid
-	rots   int                 // style rotations searched
-	target Tensor              // if set, hypercolumns the output is also pulled towards
-	weight float32             // of the target's cosine loss
-	units  float64             // progress work units per step
+	steps   int
+	lr      func(t int) float32 // learning rate of step t (1-based)
+	grid    int                 // taps larger than grid are sampled to about grid x grid
+	rots    int                 // style rotations searched
+	targets []target            // hypercolumns the output is also pulled towards
+	units   float64             // progress work units per step
 	// The optional colour-distance content loss runs for this many steps.
 	contentSteps int
+}
+
+// target is hypercolumns the final pass pulls the output towards, with the
+// weight of their cosine loss.
+type target struct {
+	hc     Tensor
+	weight float32
 }
 
 // bestFinal is NNST.md's final pass.
@@ -450,28 +456,26 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 			samples[l] = s
 		}
 		taps := tr.Taps
-		losses := make([]Tensor, nt, nt+1)
-		var coef Tensor
-		if f.target != nil {
+		losses := make([]Tensor, nt, nt+len(f.targets))
+		coefs := make([]Tensor, len(f.targets))
+		for i, tg := range f.targets {
 			var loss Tensor
-			loss, coef = be.HypercolumnLoss(taps, f.target)
-			losses = append(losses, be.Axpby(f.weight, loss, 0, nil))
+			loss, coefs[i] = be.HypercolumnLoss(taps, tg.hc)
+			losses = append(losses, be.Axpby(tg.weight, loss, 0, nil))
 			be.Free(loss)
 		}
 		g := be.Backward(tr, func(l int) Tensor {
 			loss, g := be.SplitLoss(taps[l], styleTaps[l], samples[l])
 			losses[l] = loss
-			if coef == nil {
-				return g
+			for i, tg := range f.targets {
+				gc := be.HypercolumnLossBackward(coefs[i], taps, tg.hc, l)
+				sum := be.Axpby(1, g, tg.weight, gc)
+				be.Free(g, gc)
+				g = sum
 			}
-			gc := be.HypercolumnLossBackward(coef, taps, f.target, l)
-			sum := be.Axpby(1, g, f.weight, gc)
-			be.Free(g, gc)
-			return sum
+			return g
 		})
-		if coef != nil {
-			be.Free(coef)
-		}
+		be.Free(coefs...)
 		if r.o.ContentLoss && t <= f.contentSteps {
 			g = r.contentLoss(img, content, g)
 		}

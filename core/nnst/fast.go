@@ -33,6 +33,9 @@ type FastParams struct {
 	Keep int
 	// HalfSteps of the final pass run at half the size first (16; -1: none).
 	HalfSteps int
+	// Match weighs a pull towards the style's hypercolumns gathered along
+	// the field (NNST's per-scale target; 0: none).
+	Match float64
 }
 
 func (p FastParams) withDefaults(flip bool) FastParams {
@@ -56,7 +59,7 @@ func (p FastParams) withDefaults(flip bool) FastParams {
 	}
 	deff(&p.LR, 1e-2)
 	deff(&p.Sharp, 0.5)
-	deff(&p.Content, 1)
+	deff(&p.Content, 1) // negative: none
 	def(&p.Keep, 2)
 	def(&p.HalfSteps, 16)
 	if p.Init == "" {
@@ -95,7 +98,7 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	key := voteKey(content, style, o, fp)
 	if c := r.s.fastCache; c != nil && c.key == key && !dry {
 		r.add(10)
-		return r.fastFinal(content, style, c.voted, fp)
+		return r.fastFinal(content, style, c.voted, c.target, fp)
 	}
 	ca, sa := content, style
 	if ms := min(o.Size, fp.MatchSize); ms < o.Size {
@@ -107,6 +110,10 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	caT, saT := be.Upload(ca), be.Upload(sa)
 	ss := r.searchStyle(caT, saT)
 	field, err := be.SearchField(ss.s)
+	var target *tensor.T
+	if err == nil && fp.Match > 0 {
+		target, err = r.gather(ss)
+	}
 	be.FreeSearch(ss.s)
 	be.Free(ss.mean, caT, saT)
 	if err != nil {
@@ -126,13 +133,29 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 		return nil, err
 	}
 	if !dry {
-		r.s.fastCache = &voteCache{key: key, voted: voted}
+		r.s.fastCache = &voteCache{key: key, voted: voted, target: target}
 	}
-	return r.fastFinal(content, style, voted, fp)
+	return r.fastFinal(content, style, voted, target, fp)
+}
+
+// gather returns the style's hypercolumns gathered along a finished
+// search: replace(H(query), H(style)).
+func (r *run) gather(ss *styleSearch) (*tensor.T, error) {
+	be := r.be
+	be.EndSearch(ss.s)
+	t := be.Zeros(ss.c, ss.h, ss.w)
+	for k := 0; k < ss.rots; k++ {
+		b := ss.bank(k)
+		be.SearchGather(ss.s, b, k, t)
+		be.FreeBank(b)
+	}
+	h, err := be.Download(t)
+	be.Free(t)
+	return h, err
 }
 
 // fastFinal is the fast mode after the vote.
-func (r *run) fastFinal(content, style, voted *tensor.T, fp FastParams) (*tensor.T, error) {
+func (r *run) fastFinal(content, style, voted, matched *tensor.T, fp FastParams) (*tensor.T, error) {
 	be := r.be
 	o := r.o
 	h, w := content.H, content.W
@@ -161,12 +184,17 @@ func (r *run) fastFinal(content, style, voted *tensor.T, fp FastParams) (*tensor
 	}
 	pass := func(p []Tensor, c, s Tensor, steps int, units float64) error {
 		f := finalPass{steps: steps, lr: rate(fp.LR, steps), grid: fp.Grid, rots: fp.Rots, units: units, contentSteps: steps / 2}
-		if o.Alpha > 0 {
-			f.target = r.hypercolumns(c)
+		if o.Alpha > 0 && fp.Content > 0 {
 			// Slow at first, steep towards 1: 0.2, 0.67, 1.5 and 4 times
 			// Content at alpha 0.25, 0.5, 0.75 and 1.
-			f.weight = float32(fp.Content * o.Alpha / (1.25 - o.Alpha))
-			defer be.Free(f.target)
+			t := target{r.hypercolumns(c), float32(fp.Content * o.Alpha / (1.25 - o.Alpha))}
+			f.targets = append(f.targets, t)
+			defer be.Free(t.hc)
+		}
+		if matched != nil {
+			t := target{be.Upload(matched), float32(fp.Match)}
+			f.targets = append(f.targets, t)
+			defer be.Free(t.hc)
 		}
 		return r.optimiseFinal(p, s, c, f)
 	}
@@ -189,8 +217,8 @@ func (r *run) fastFinal(content, style, voted *tensor.T, fp FastParams) (*tensor
 
 // voteCache keeps the last vote of a stylizer.
 type voteCache struct {
-	key   string
-	voted *tensor.T
+	key           string
+	voted, target *tensor.T
 }
 
 // voteKey identifies what a vote depends on: both images and the options
@@ -201,7 +229,7 @@ func voteKey(content, style *tensor.T, o Options, fp FastParams) string {
 		binary.Write(h, binary.LittleEndian, [3]int32{int32(t.C), int32(t.H), int32(t.W)})
 		binary.Write(h, binary.LittleEndian, t.Data)
 	}
-	fmt.Fprintf(h, "%d %v %d %g %s", o.Size, o.Flip, fp.MatchSize, fp.Sharp, fp.Init)
+	fmt.Fprintf(h, "%d %v %d %g %s %v", o.Size, o.Flip, fp.MatchSize, fp.Sharp, fp.Init, fp.Match > 0)
 	return string(h.Sum(nil))
 }
 

@@ -15,6 +15,7 @@ import (
 	"nnst/core/model"
 	"nnst/core/nnst"
 	"nnst/core/score"
+	"nnst/core/tensor"
 )
 
 // TestExperiment runs the fast mode's levers on image pairs and scores the
@@ -95,7 +96,53 @@ func TestExperiment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fmt.Printf("| c%s-s%s | %s | %.2f | %.0f | %.4f | %.4f | %.4g | %.4f | %.4f |\n", c, s, r.Name, cb.Flops()/1e12, secs, sc.Split, sc.Hyper, sc.Gram, sc.Content, sc.SSIM)
+			fmt.Printf("| c%s-s%s | %s | %.2f | %.0f | %s\n", c, s, r.Name, cb.Flops()/1e12, secs, row(sc))
 		}
+	}
+}
+
+// row formats scores as the tail of a Markdown table row, split by tap last.
+func row(sc score.Scores) string {
+	taps := make([]string, len(sc.SplitTaps))
+	for i, d := range sc.SplitTaps {
+		taps[i] = fmt.Sprintf("%.3f", d)
+	}
+	return fmt.Sprintf("%.4f | %.4f | %.4g | %.4f | %.4f | %s |", sc.Split, sc.Hyper, sc.Gram, sc.Content, sc.SSIM, strings.Join(taps, " "))
+}
+
+// TestScoreFiles scores saved outputs (not a test: a tool). NNST_SCORE is a
+// comma-separated list of C-S=PATH, e.g. 1-1=/tmp/out.png.
+func TestScoreFiles(t *testing.T) {
+	spec := os.Getenv("NNST_SCORE")
+	if spec == "" {
+		t.Skip("NNST_SCORE not set")
+	}
+	m, err := model.Load(os.Getenv("NNST_MODEL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scorer, err := score.New(cpu.New(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := func(name string) *tensor.T {
+		x, err := imageio.DecodeFile(filepath.Join("..", "..", "..", "shared", "images", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	for _, item := range strings.Split(spec, ",") {
+		pair, path, _ := strings.Cut(item, "=")
+		c, s, _ := strings.Cut(pair, "-")
+		out, err := imageio.DecodeFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := scorer.Images(img("content-c"+c+".jpg"), img("style-s"+s+".jpg"), out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("| c%s-s%s | %s | %s\n", c, s, filepath.Base(path), row(sc))
 	}
 }

@@ -26,6 +26,8 @@ type Scores struct {
 	Gram    float64 `json:"gram"`    // Gatys' style loss (relu1_1..relu4_1)
 	Content float64 `json:"content"` // centred cosine distance to the content's hypercolumns
 	SSIM    float64 `json:"ssim"`    // luminance SSIM to the content
+	// SplitTaps is Split by tap, in the model's tap order.
+	SplitTaps []float64 `json:"split_taps"`
 }
 
 // GramTaps are the layers of the Gram score.
@@ -109,6 +111,7 @@ func (sr *Scorer) Compute(content, style, out *tensor.T, grid int) (Scores, erro
 			return sc, err
 		}
 		sc.Split += d
+		sc.SplitTaps = append(sc.SplitTaps, d)
 	}
 	if sc.Hyper, err = nearestDistance(be, sample(oh, grid), sample(sh, grid)); err != nil {
 		return sc, err
