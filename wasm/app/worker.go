@@ -188,10 +188,13 @@ func (w *worker) run(msg js.Value) {
 	if err := reserve(be, o, fault, m); err != nil {
 		w.clearCancel()
 		smaller, bytes := smallerSize(o.Size), 0.0
-		if gb, ok := be.(*webgpu.Backend); ok && smaller > 0 {
-			os := o
+		if smaller > 0 {
+			os, binding := o, int64(0) // no limit off WebGPU (the fault hook)
 			os.Size = smaller
-			if n, err := gpuNeed(gb, m, os); err == nil {
+			if gb, ok := be.(*webgpu.Backend); ok {
+				binding = bindingLimit(gb)
+			}
+			if n, err := webgpu.Estimate(m, os, smaller, smaller, binding); err == nil {
 				bytes = float64(n.Bytes)
 			}
 		}
