@@ -137,7 +137,7 @@ func benchRun(m *model.Model, sr *score.Scorer, content, style *tensor.T, md nns
 		o = nnst.FastDefaults()
 	}
 	o.Size = size
-	full, _, err := nnst.DryRun(m, o, size, size)
+	full, err := nnst.DryRun(m, o, nil, size, size)
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func benchRun(m *model.Model, sr *score.Scorer, content, style *tensor.T, md nns
 		return err
 	}
 	secs := time.Since(start).Seconds()
-	fmt.Printf("| %d | %s | %d | %.2f | %.1f | %.1f | %.0f | %.0f MB |", size, md, o.Steps, c.Flops()/1e12, full/1e12, secs, c.Flops()/secs/1e9, float64(be.PeakBytes())/1e6)
+	fmt.Printf("| %d | %s | %d | %.2f | %.1f | %.1f | %.0f | %.0f MB |", size, md, o.Steps, c.Flops()/1e12, full.Flops/1e12, secs, c.Flops()/secs/1e9, float64(be.PeakBytes())/1e6)
 	if sr != nil {
 		sc, err := sr.Images(content, style, out)
 		if err != nil {

@@ -145,6 +145,24 @@ func Random(spec Spec, shrink int, seed uint64) *Model {
 	return m
 }
 
+// Shapes returns a model with the layout of spec, channel widths divided
+// by shrink (as Random), and no weights: for dry runs, which need only the
+// shapes.
+func Shapes(spec Spec, shrink int) *Model {
+	m := &Model{Arch: spec.Name, Input: Caffe, Taps: append([]string(nil), DefaultTaps...), Source: "shapes only"}
+	in := 3
+	for _, name := range spec.Layers {
+		if name[:4] == "pool" {
+			m.Layers = append(m.Layers, Layer{Kind: "pool", Name: name})
+			continue
+		}
+		out := max(2, spec.Width[name]/shrink)
+		m.Layers = append(m.Layers, Layer{Kind: "conv", Name: name, Conv: &Conv{In: in, Out: out}})
+		in = out
+	}
+	return m
+}
+
 // TapChannels returns the channel count of each tap, in tap order.
 func (m *Model) TapChannels() ([]int, error) {
 	width := map[string]int{}

@@ -54,7 +54,7 @@ func TestDryMatchesCPU(t *testing.T) {
 		o.Size, o.Steps, o.Scales = 96, 2, 2
 		o.Fast.MatchSize = 64
 		real := dryRun(t, cpu.New(), m, o, 96, 80, 72, 96)
-		dry := dryRun(t, nnst.NewDry(), m, o, 96, 80, 72, 96)
+		dry := dryRun(t, nnst.NewDry(nil), m, o, 96, 80, 72, 96)
 		if real.Flops() != dry.Flops() || real.Flops() == 0 {
 			t.Errorf("%s: counted %.0f on the CPU, %.0f dry", o.Mode, real.Flops(), dry.Flops())
 		}
@@ -66,8 +66,8 @@ func TestDryMatchesCPU(t *testing.T) {
 // shapes).
 func TestFastBudget(t *testing.T) {
 	m := model.Random(model.VGG19, 1, 7)
-	best := dryRun(t, nnst.NewDry(), m, nnst.Defaults(false), 512, 512, 384, 512)
-	fast := dryRun(t, nnst.NewDry(), m, nnst.FastDefaults(), 512, 512, 384, 512)
+	best := dryRun(t, nnst.NewDry(nil), m, nnst.Defaults(false), 512, 512, 384, 512)
+	fast := dryRun(t, nnst.NewDry(nil), m, nnst.FastDefaults(), 512, 512, 384, 512)
 	t.Logf("512 px: best %.1f TFLOP, fast %.2f TFLOP (1/%.1f)", best.Flops()/1e12, fast.Flops()/1e12, best.Flops()/fast.Flops())
 	for _, r := range fast.ByOp() {
 		t.Logf("fast %-18s %.3f TFLOP", r.Op, r.Flops/1e12)
@@ -86,8 +86,8 @@ func TestRate(t *testing.T) {
 	if err != nil || !(r > 1e6) || c.Flops() != 0 {
 		t.Errorf("rate %g, %v; counts left %g", r, err, c.Flops())
 	}
-	f, peak, err := nnst.DryRun(model.Random(model.VGG19, 16, 7), nnst.FastDefaults(), 96, 128)
-	if err != nil || f <= 0 || peak <= 0 {
-		t.Errorf("dry run: %g FLOP, peak %d, %v", f, peak, err)
+	u, err := nnst.DryRun(model.Random(model.VGG19, 16, 7), nnst.FastDefaults(), nil, 96, 128)
+	if err != nil || u.Flops <= 0 || u.Peak <= 0 {
+		t.Errorf("dry run: %+v, %v", u, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"nnst/core/cpu"
+	"nnst/core/model"
 	"nnst/core/nnst"
 	"nnst/wasm/simd"
 	"nnst/wasm/webgpu"
@@ -40,10 +41,11 @@ const cpuMaxSize = 512
 
 // gpuBudget is the memory a run may plan for on a real adapter. WebGPU does
 // not reveal how much memory a GPU has; 8 GiB fits most desktop GPUs.
-// Before each run the worker asks the device for the run's estimated peak
-// (Backend.Reserve) and offers a smaller size when it is refused; a run that
-// still runs out of memory shows a message and a retry. A size is also
-// offered only if its largest buffer fits the device's buffer limits.
+// Before each run the worker asks the device for the run's peak, counted by
+// a dry run (Backend.Reserve), and offers a smaller size when it is refused;
+// a run that still runs out of memory shows a message and a retry. A size
+// is also offered only if its largest buffer fits the device's buffer
+// limits.
 const gpuBudget = 8 << 30
 
 // chooseBackend picks the backend for pref ("auto", "cpu" or "webgpu"):
@@ -76,18 +78,40 @@ func chooseBackend(ctx context.Context, pref string) (nnst.Backend, backendInfo)
 	}
 	info := backendInfo{Name: "webgpu", GPU: gpu}
 	info.Label = "WebGPU (" + gb.Info.Name() + ")"
-	info.MaxSize = 256
-	limit := min(gb.Limits.MaxBufferSize, gb.Limits.MaxStorageBufferBindingSize)
-	for _, size := range []int{512, 1024} {
-		if webgpu.EstimateBytes(size, true) <= gpuBudget && webgpu.LargestBufferBytes(size) <= limit {
-			info.MaxSize = size
-		}
-	}
+	info.MaxSize = 256 // and larger if the dry runs say they fit (gpuMaxSize)
 	info.Note = "Running on the GPU with WebGPU (" + gb.Info.Name() + ")."
 	if gpu.Fallback {
 		info.Note += " This is a software adapter: it is much slower than a real GPU."
 	}
 	return gb, info
+}
+
+// gpuNeed is what a run of o asks of the device, counted by a dry run.
+func gpuNeed(gb *webgpu.Backend, m *model.Model, o nnst.Options) (webgpu.Need, error) {
+	return webgpu.Estimate(m, o, o.Size, o.Size, bindingLimit(gb))
+}
+
+// bindingLimit is the most bytes one buffer may have on the device.
+func bindingLimit(gb *webgpu.Backend) int64 {
+	return min(gb.Limits.MaxBufferSize, gb.Limits.MaxStorageBufferBindingSize)
+}
+
+// gpuMaxSize is the largest size above 256 px whose runs, in each mode,
+// fit gpuBudget and whose largest buffer fits the device's limits, from
+// the needs of each size's runs (those that failed left out); else 256.
+func gpuMaxSize(gb *webgpu.Backend, needs map[int][]webgpu.Need) int {
+	best := 256
+	for _, size := range []int{512, 1024} {
+		ns := needs[size]
+		fits := len(ns) == len(modes)
+		for _, n := range ns {
+			fits = fits && n.Bytes <= gpuBudget && n.Largest <= bindingLimit(gb)
+		}
+		if fits {
+			best = size
+		}
+	}
+	return best
 }
 
 // cpuBackend returns the SIMD CPU backend (WebAssembly SIMD128 kernels on

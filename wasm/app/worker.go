@@ -88,16 +88,32 @@ func (w *worker) init(msg js.Value) {
 			}
 		}
 	}
-	// What each mode and size costs here: counted in dry runs, divided by
-	// this device's rate on a forward pass (the page refines it by runs).
+	// What each mode and size costs here, counted in dry runs: the work,
+	// divided by this device's rate on a forward pass (the page refines it
+	// by runs), and on WebGPU the memory, which sets the largest size.
 	work := map[string]any{}
-	for _, mode := range []nnst.Mode{nnst.ModeFast, nnst.ModeBest} {
+	gb, _ := be.(*webgpu.Backend)
+	needs := map[int][]webgpu.Need{}
+	for _, mode := range modes {
 		for _, size := range []int{256, 512, 1024} {
 			o := modeOptions(mode, size)
-			if f, _, err := nnst.DryRun(m, o, size, size); err == nil {
-				work[fmt.Sprintf("%s-%d", mode, size)] = f
+			var u nnst.Usage
+			if gb != nil {
+				var n webgpu.Need
+				if n, err = gpuNeed(gb, m, o); err == nil {
+					needs[size] = append(needs[size], n)
+				}
+				u = n.Usage
+			} else {
+				u, err = nnst.DryRun(m, o, nil, size, size)
+			}
+			if err == nil {
+				work[fmt.Sprintf("%s-%d", mode, size)] = u.Flops
 			}
 		}
+	}
+	if gb != nil {
+		info.MaxSize = gpuMaxSize(gb, needs)
 	}
 	rate, err := count.Rate()
 	if err != nil {
@@ -171,9 +187,19 @@ func (w *worker) run(msg js.Value) {
 
 	if err := reserve(be, o, fault, m); err != nil {
 		w.clearCancel()
-		smaller := smallerSize(o.Size)
+		smaller, bytes := smallerSize(o.Size), 0.0
+		if smaller > 0 {
+			os, binding := o, int64(0) // no limit off WebGPU (the fault hook)
+			os.Size = smaller
+			if gb, ok := be.(*webgpu.Backend); ok {
+				binding = bindingLimit(gb)
+			}
+			if n, err := webgpu.Estimate(m, os, smaller, smaller, binding); err == nil {
+				bytes = float64(n.Bytes)
+			}
+		}
 		post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error(), "before": true, "size": o.Size,
-			"smaller": smaller, "smallerBytes": float64(webgpu.EstimateBytes(smaller, o.Flip))})
+			"smaller": smaller, "smallerBytes": bytes})
 		return
 	}
 
@@ -262,8 +288,9 @@ func (w *worker) clearCancel() {
 }
 
 // reserve checks before a WebGPU run that the device can hold it: it asks
-// for the estimated peak less what the backend holds already (the model).
-// The ?fault=oom test hook makes it fail as a GPU without the memory would.
+// for the run's peak, counted by a dry run, less what the backend holds
+// already (the model). The ?fault=oom test hook makes it fail as a GPU
+// without the memory would.
 func reserve(be nnst.Backend, o nnst.Options, fault string, m *model.Model) error {
 	if fault == "oom" {
 		return fmt.Errorf("%w (injected by ?fault=oom)", webgpu.ErrOutOfMemory)
@@ -272,12 +299,15 @@ func reserve(be nnst.Backend, o nnst.Options, fault string, m *model.Model) erro
 	if !ok {
 		return nil
 	}
-	need := webgpu.EstimateBytes(o.Size, o.Flip)
-	if o.Mode == nnst.ModeFast {
-		need += nnst.FastExtraBytes(m, o.Size, o.Size)
+	n, err := gpuNeed(gb, m, o)
+	if err != nil {
+		return err
 	}
-	return gb.Reserve(need - gb.LiveBytes())
+	return gb.Reserve(n.Bytes - gb.LiveBytes())
 }
+
+// modes are the modes the page offers.
+var modes = []nnst.Mode{nnst.ModeFast, nnst.ModeBest}
 
 // smallerSize is the next output size below size the page offers, or 0.
 func smallerSize(size int) int {

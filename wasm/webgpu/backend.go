@@ -122,6 +122,7 @@ type Backend struct {
 	frees  int64 // buffers freed so far (buffer.freed)
 
 	live, alloc, peak int64
+	livePeak          int64 // the peak of live (tests: the dry run's peak)
 	largest           int64 // the largest buffer allocated
 	// With tracePeak set, peakInfo says what made the last new peak.
 	tracePeak bool
@@ -405,7 +406,7 @@ func gpuError(v js.Value) error {
 var ErrOutOfMemory = errors.New("out of GPU memory")
 
 // ResetPeak sets the peak to the bytes allocated now.
-func (b *Backend) ResetPeak() { b.peak = b.alloc }
+func (b *Backend) ResetPeak() { b.peak, b.livePeak = b.alloc, b.live }
 
 // Close frees every buffer and destroys the device.
 func (b *Backend) Close() {
@@ -472,9 +473,11 @@ func (b *Backend) newBuf(bytes int64) *buffer {
 		b.pool[from] = slices.Delete(l, i, i+1)
 		b.unpool(buf)
 		b.live += from
+		b.livePeak = max(b.livePeak, b.live)
 		return buf
 	}
 	b.live += size
+	b.livePeak = max(b.livePeak, b.live)
 	if b.budget > 0 && b.alloc+size > b.budget {
 		b.evict(b.alloc + size - b.budget)
 	}
@@ -912,10 +915,6 @@ func (b *Backend) mapRead(buf *buffer, n int, use func(js.Value)) error {
 	return nil
 }
 
-// stageKeep is the largest readback staging buffer kept for the next
-// readback; larger ones are made for one readback.
-const stageKeep = 64 << 20
-
 // stage returns a staging buffer of at least size bytes for a readback and
 // what to call when done with it: the kept one, grown if needed, or, while
 // that one is in use or for very large readbacks, one of its own.
@@ -1034,14 +1033,6 @@ func (b *Backend) Compact(x nnst.Tensor, stride int) nnst.Tensor {
 	}
 	y.host = js.Global().Get("Uint16Array").New(a.Get("buffer"))
 	return y
-}
-
-// phaseBlock returns the rows, columns and (even) length of one block of a
-// stride-phase copy of a c x h x w tensor.
-func phaseBlock(c, h, w, s int) (hs, ws, bl int) {
-	hs, ws = (h+s-1)/s, (w+s-1)/s
-	bl = c * hs * ws
-	return hs, ws, bl + bl%2
 }
 
 // samples uploads the samples of g's host copy as a compact c x 1 x n

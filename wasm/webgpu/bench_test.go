@@ -127,7 +127,7 @@ func benchSize(t *testing.T, size int) {
 			fmt.Printf("step at %d px: Tune chose in %.0f ms: %s\n", size, time.Since(start).Seconds()*1000, gpu.ConvKernels())
 		}
 		if bl.budget {
-			gpu.budget = gpu.alloc + EstimateBytes(size, true) - gpu.LiveBytes()
+			gpu.budget = gpu.alloc + runBytes(t, size, true) - gpu.LiveBytes()
 		}
 		gpu.ResetPeak()
 		for rep := -1; rep < reps; rep++ {
@@ -282,7 +282,7 @@ func oneConvModel(cin, cout int) *model.Model {
 
 // TestPeakStages runs the whole pipeline at NNST_PEAK_SIZE px with VGG19's
 // widths (random weights), rotations on, NNST_PEAK_STEPS steps per scale,
-// and prints the GPU memory peak of each stage next to EstimateBytes. A
+// and prints the GPU memory peak of each stage next to Estimate's. A
 // benchmark for a real GPU (make bench-webgpu with NNST_PEAK_SIZE set).
 // NNST_PEAK_DRY=1 skips the kernels (dispatches are not run): the same
 // buffers are allocated and freed, so the tracked peak is the run's, on an
@@ -311,7 +311,7 @@ func TestPeakStages(t *testing.T) {
 	base := gpu.LiveBytes()
 	fmt.Printf("weights and other buffers before the run: %.1f MiB\n", float64(base)/(1<<20))
 	if os.Getenv("NNST_PEAK_BUDGET") == "1" { // as after the app's Reserve
-		gpu.budget = gpu.alloc + EstimateBytes(size, true) - base
+		gpu.budget = gpu.alloc + runBytes(t, size, true) - base
 		defer func() { gpu.budget = 0 }()
 	}
 	gpu.ResetPeak()
@@ -337,7 +337,7 @@ func TestPeakStages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("%6.1fs done: last stage peak %.1f MiB; EstimateBytes(%d) = %.1f MiB; %d buffers created (%.0f MiB), %d dispatches in %d submits\n", time.Since(start).Seconds(), float64(gpu.PeakBytes()-base)/(1<<20), size, float64(EstimateBytes(size, true))/(1<<20), gpu.created-created, float64(gpu.createdBytes-createdBytes)/(1<<20), gpu.dispatchN-dispatches, gpu.flushes-flushes)
+	fmt.Printf("%6.1fs done: last stage peak %.1f MiB; Estimate at %d px: %.1f MiB; %d buffers created (%.0f MiB), %d dispatches in %d submits\n", time.Since(start).Seconds(), float64(gpu.PeakBytes()-base)/(1<<20), size, float64(runBytes(t, size, true))/(1<<20), gpu.created-created, float64(gpu.createdBytes-createdBytes)/(1<<20), gpu.dispatchN-dispatches, gpu.flushes-flushes)
 }
 
 // TestBenchTransfer times Upload and Download of relu4_3's size for each
@@ -454,7 +454,7 @@ func TestBenchLayers(t *testing.T) {
 		}
 		tuning := time.Since(start)
 		timeWhole(fmt.Sprintf("the kernels Tune chose in %.0f ms (%s)", tuning.Seconds()*1000, gpu.ConvKernels()))
-		gpu.budget = gpu.alloc + EstimateBytes(size, false) - gpu.LiveBytes()
+		gpu.budget = gpu.alloc + runBytes(t, size, false) - gpu.LiveBytes()
 		timeWhole("those kernels and the pool within a run's budget")
 		gpu.budget = 0
 		if err := gpu.LoadModel(m); err != nil {
@@ -724,7 +724,7 @@ func TestBenchTune(t *testing.T) {
 				}
 				mode += fmt.Sprintf(" (%.0f ms: %s)", time.Since(start).Seconds()*1000, gpu.ConvKernels())
 			}
-			gpu.budget = gpu.alloc + EstimateBytes(size, true) - gpu.LiveBytes()
+			gpu.budget = gpu.alloc + runBytes(t, size, true) - gpu.LiveBytes()
 			var ts []time.Duration
 			for rep := -1; rep < 7; rep++ {
 				start := time.Now()

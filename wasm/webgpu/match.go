@@ -39,13 +39,8 @@ type grid struct {
 
 func sampleGrid(t *Tensor, s nnst.Sample) grid {
 	g := grid{t: t, stride: max(s.Stride, 1), y0: s.Y0, x0: s.X0}
-	sh := 0
-	if g.y0 < t.h {
-		sh = (t.h - g.y0 + g.stride - 1) / g.stride
-	}
-	if g.x0 < t.w {
-		g.sw = (t.w - g.x0 + g.stride - 1) / g.stride
-	}
+	var sh int
+	sh, g.sw = gridDims(t.h, t.w, s)
 	g.n = sh * g.sw
 	return g
 }
@@ -91,15 +86,12 @@ func (b *Backend) allocBank(d, capacity int, f16 bool) *bank {
 	k := &bank{d: d, dp: (d + 1) &^ 1, f16: f16, capacity: capacity}
 	k.mean = b.newBuf(int64(d) * 4)
 	k.norms = b.newBuf(int64(max(capacity, 1)) * 4)
-	rowBytes := int64(k.dp) * 4
-	if f16 {
-		rowBytes /= 2
-	}
+	rowBytes := bankRowBytes(d, f16)
 	lim := min(b.Limits.MaxStorageBufferBindingSize, b.Limits.MaxBufferSize)
 	if b.partLimit > 0 {
 		lim = b.partLimit
 	}
-	k.partRows = int(min(int64(max(capacity, 1)), lim/rowBytes/64*64))
+	k.partRows = partRows(capacity, rowBytes, lim)
 	for r := 0; r < capacity || r == 0; r += k.partRows {
 		k.parts = append(k.parts, b.newBuf(int64(min(k.partRows, capacity-r)+1)*rowBytes))
 	}
@@ -200,10 +192,7 @@ func (b *Backend) nearest(k *bank, q *buffer, n int) (idx, sim *buffer) {
 // nearestInto writes the nearest rows into idx and sim (indices plus off);
 // with acc only where strictly nearer than what they hold.
 func (b *Backend) nearestInto(k *bank, q *buffer, n int, idx, sim *buffer, acc bool, off int) {
-	slots := 0
-	for r := 0; r < k.m; r += k.partRows {
-		slots += (min(k.partRows, k.m-r) + chunkRows - 1) / chunkRows
-	}
+	slots := searchSlots(k.m, k.partRows)
 	rsim := b.newBuf(int64(slots*n) * 4)
 	ridx := b.newBuf(int64(slots*n) * 4)
 	slot := 0

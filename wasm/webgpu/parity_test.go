@@ -1002,22 +1002,9 @@ func TestPipeline(t *testing.T) {
 	}
 	p := psnr(got, want)
 	init := psnr(content, want)
-	est := estimate(model.VGG19, 16, 64, 64, o.Flip, gpu.spare+gpu.retain, gpu.hostStride)
-	// The peak must not exceed the estimate (less the uniform arena, which
-	// the peak does not count), nor fall far below it.
-	pk := gpu.PeakBytes() - base
-	if lim := est - arenaSize; pk > lim || pk < lim*6/10 {
-		t.Errorf("GPU peak %d bytes, estimate %d (%d without the uniform arena): the estimate is off", pk, est, lim)
-	}
-	t.Logf("pipeline 64 px, 2 scales, 2 steps, flips, content loss: PSNR(gpu, cpu) = %.1f dB (content vs cpu output %.1f dB); GPU peak %.2f MiB (estimate %.2f MiB), %d dispatches", p, init, float64(pk)/(1<<20), float64(est)/(1<<20), gpu.Dispatches()-d0)
+	t.Logf("pipeline 64 px, 2 scales, 2 steps, flips, content loss: PSNR(gpu, cpu) = %.1f dB (content vs cpu output %.1f dB); GPU peak %.2f MiB, %d dispatches", p, init, float64(gpu.PeakBytes()-base)/(1<<20), gpu.Dispatches()-d0)
 	if p < 40 {
 		t.Errorf("PSNR %.1f dB < 40", p)
-	}
-	// The largest buffer must be what the app checks against the limits.
-	if lg, want := gpu.LargestBytes(), largestBuffer(model.VGG19, 16, 64, 64); lg > want || lg < want/2 {
-		t.Errorf("largest buffer %d bytes, largestBuffer says %d", lg, want)
-	} else {
-		t.Logf("largest buffer %d bytes (largestBuffer %d)", lg, want)
 	}
 	// Again with every final-pass style tap kept in host memory.
 	gpu.hostStride = 1

@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"nnst/core/model"
+	"nnst/core/nnst"
 	"nnst/wasm/webgpu"
 )
 
@@ -74,12 +76,17 @@ func TestGPURun(t *testing.T) {
 		} else if _, err := fmt.Sscanf(details[i+len("Peak memory"):], "%f MB", &mb); err != nil {
 			t.Errorf("%s px: peak in %q: %v", size, details, err)
 		} else if n, err := strconv.Atoi(size); err == nil {
-			est := webgpu.EstimateBytes(n, true)
+			o := nnst.Defaults(n >= 1024)
 			if mode == "fast" {
-				est += int64(n/4) * int64(n/4) * 2688 * 4 // the content's hypercolumns
+				o = nnst.FastDefaults()
 			}
-			if mb*1e6 > float64(est) {
-				t.Errorf("%s px, %s: peak %.0f MB is over the estimate %.0f MB", size, mode, mb, float64(est)/1e6)
+			o.Size = n
+			est, err := webgpu.Estimate(model.Shapes(model.VGG19, 1), o, n, n, 1<<30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mb*1e6 > float64(est.Bytes) {
+				t.Errorf("%s px, %s: peak %.0f MB is over the estimate %.0f MB", size, mode, mb, float64(est.Bytes)/1e6)
 			}
 		}
 		png := evalT[string](tb, `document.getElementById("out").toDataURL("image/png")`, 30*time.Second)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"nnst/core/model"
+	"nnst/core/nnst"
 	"nnst/core/tensor"
 	"nnst/wasm/webgpu"
 )
@@ -75,7 +76,13 @@ func forward(size, reps int) ([]any, error) {
 // buffers) and chooses the conv kernels; it says what it chose and how
 // long that took.
 func tune(size int) (any, error) {
-	if err := be.Reserve(webgpu.EstimateBytes(size, false) - be.LiveBytes()); err != nil {
+	o := nnst.Defaults(false)
+	o.Size, o.Flip = size, false
+	n, err := webgpu.Estimate(m, o, size, size, min(be.Limits.MaxBufferSize, be.Limits.MaxStorageBufferBindingSize))
+	if err != nil {
+		return nil, err
+	}
+	if err := be.Reserve(n.Bytes - be.LiveBytes()); err != nil {
 		return nil, err
 	}
 	t0 := time.Now()

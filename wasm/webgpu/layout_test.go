@@ -2,31 +2,6 @@ package webgpu
 
 import "testing"
 
-func TestEstimateBytes(t *testing.T) {
-	e512, e1024 := EstimateBytes(512, true), EstimateBytes(1024, true)
-	t.Logf("estimated peak: 512 px %.0f MiB, 1024 px %.0f MiB; without flips %.0f and %.0f MiB", float64(e512)/(1<<20), float64(e1024)/(1<<20),
-		float64(EstimateBytes(512, false))/(1<<20), float64(EstimateBytes(1024, false))/(1<<20))
-	if !(e512 < e1024) || EstimateBytes(512, false) >= e512 {
-		t.Error("estimate does not grow with size and flips")
-	}
-	if e512 > 1<<30 {
-		t.Errorf("512 px with rotations: estimate %d MiB > 1 GiB", e512>>20)
-	}
-	if e1024 > 5<<29 {
-		t.Errorf("1024 px with rotations: estimate %d MiB > 2.5 GiB", e1024>>20)
-	}
-}
-
-func TestLargestBufferBytes(t *testing.T) {
-	// 1024 px: the hypercolumns, 2688 x 256 x 256 f32 (672 MiB).
-	if got := LargestBufferBytes(1024); got != 2688*256*256*4 {
-		t.Errorf("LargestBufferBytes(1024) = %d MiB", got>>20)
-	}
-	if LargestBufferBytes(512) >= LargestBufferBytes(1024) {
-		t.Error("the largest buffer does not grow with size")
-	}
-}
-
 func TestSplitK(t *testing.T) {
 	for _, c := range []struct{ groups, k, tk, split, kper int }{
 		{1024, 4608, 16, 1, 4608}, // a full grid is not split

@@ -1,0 +1,91 @@
+package webgpu
+
+import (
+	"testing"
+
+	"nnst/core/model"
+	"nnst/core/nnst"
+)
+
+// modeOptions are a mode's defaults at a size, as the app runs them.
+func modeOptions(mode nnst.Mode, size int, flip bool) nnst.Options {
+	o := nnst.Defaults(size >= 1024)
+	if mode == nnst.ModeFast {
+		o = nnst.FastDefaults()
+	}
+	o.Size, o.Flip = size, flip
+	return o
+}
+
+func estimate(t *testing.T, m *model.Model, mode nnst.Mode, size int, flip bool) Need {
+	t.Helper()
+	n, err := Estimate(m, modeOptions(mode, size, flip), size, size, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// runBytes is Estimate's bytes for a Best run at size px with VGG19.
+func runBytes(t *testing.T, size int, flip bool) int64 {
+	return estimate(t, model.Shapes(model.VGG19, 1), nnst.ModeBest, size, flip).Bytes
+}
+
+// The estimate grows with the size and the rotations, and stays within
+// what the app offers on an 8 GiB GPU.
+func TestEstimate(t *testing.T) {
+	m := model.Shapes(model.VGG19, 1)
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+	for _, mode := range []nnst.Mode{nnst.ModeBest, nnst.ModeFast} {
+		prev := int64(0)
+		for _, size := range []int{256, 512, 1024} {
+			e, noFlip := estimate(t, m, mode, size, true), estimate(t, m, mode, size, false)
+			t.Logf("%s %4d px: %7.1f MiB (buffers %.1f, staging %.1f, largest %.1f); without rotations %.1f MiB",
+				mode, size, mib(e.Bytes), mib(e.Peak), mib(e.Staging), mib(e.Largest), mib(noFlip.Bytes))
+			if e.Bytes <= prev || noFlip.Bytes > e.Bytes {
+				t.Errorf("%s %d px: %.1f MiB, %.1f without rotations, after %.1f at the size below", mode, size, mib(e.Bytes), mib(noFlip.Bytes), mib(prev))
+			}
+			if e.Bytes > 4<<30 {
+				t.Errorf("%s %d px: %.1f MiB, over half the app's 8 GiB budget", mode, size, mib(e.Bytes))
+			}
+			prev = e.Bytes
+		}
+	}
+}
+
+// The largest buffer at 1024 px is the hypercolumns of the image: every
+// tap's channels at a quarter of its size, f32.
+func TestLargest(t *testing.T) {
+	m := model.Shapes(model.VGG19, 1)
+	chans, err := m.TapChannels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := 0
+	for _, c := range chans {
+		d += c
+	}
+	for _, mode := range []nnst.Mode{nnst.ModeBest, nnst.ModeFast} {
+		if got, want := estimate(t, m, mode, 1024, true).Largest, int64(d*256*256*4); got != want {
+			t.Errorf("%s: largest buffer %d bytes, want the hypercolumns' %d", mode, got, want)
+		}
+	}
+}
+
+// Tuned counts the most any choice of Tune needs: more weights and partial
+// sums than the defaults.
+func TestTuned(t *testing.T) {
+	m := model.Shapes(model.VGG19, 1)
+	o := modeOptions(nnst.ModeBest, 256, true)
+	var peaks [2]int64
+	for i, tuned := range []bool{false, true} {
+		u, err := nnst.DryRun(m, o, Sizes{Binding: 1 << 30, HostStride: hostStride, Tuned: tuned}, 256, 256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peaks[i] = u.Peak
+	}
+	if peaks[1] <= peaks[0] {
+		t.Errorf("peak %d bytes tuned, %d with the defaults", peaks[1], peaks[0])
+	}
+}
