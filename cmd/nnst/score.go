@@ -35,6 +35,7 @@ CPU (content and style resized to the output's size as a run resizes them):
   split    NNST's final objective: per tap, mean centred-cosine distance from
            each output feature to its nearest style feature (no rotations;
            maps sampled on a grid of at most 128 x 128), summed over taps
+           (each tap's share on the next line)
   hyper    the same on hypercolumns at a quarter of the size
   gram     Gatys' style loss: mean squared difference of the Gram matrices
            (over C*H*W) of relu1_1, relu2_1, relu3_1, relu4_1, summed
@@ -96,7 +97,11 @@ func runScore(args []string) error {
 		fmt.Println(string(b))
 		return nil
 	}
-	fmt.Printf("split    %.4f\nhyper    %.4f\ngram     %.4g\ncontent  %.4f\nssim     %.4f\n", s.Split, s.Hyper, s.Gram, s.Content, s.SSIM)
+	fmt.Printf("split    %.4f\n", s.Split)
+	for _, d := range s.SplitTaps {
+		fmt.Printf(" %.3f", d)
+	}
+	fmt.Printf("\nhyper    %.4f\ngram     %.4g\ncontent  %.4f\nssim     %.4f\n", s.Hyper, s.Gram, s.Content, s.SSIM)
 	fmt.Fprintf(os.Stderr, "scored %s (%dx%d) in %s\n", sco.output, out.W, out.H, time.Since(start).Round(100*time.Millisecond))
 	return nil
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"nnst/core/score"
 )
 
 // stdout runs the command in-process and returns its exit code, stdout and
@@ -38,14 +41,16 @@ func TestStylizeFastAndScore(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("score: exit %d: %s", code, msg)
 	}
-	var sc map[string]float64
+	var sc score.Scores
 	if err := json.Unmarshal([]byte(js), &sc); err != nil {
 		t.Fatalf("score --json printed %q: %v", js, err)
 	}
-	for _, k := range []string{"split", "hyper", "gram", "content", "ssim"} {
-		if _, ok := sc[k]; !ok {
-			t.Errorf("score lacks %q: %s", k, js)
-		}
+	sum := 0.0
+	for _, d := range sc.SplitTaps {
+		sum += d
+	}
+	if sc.Split <= 0 || sc.Hyper <= 0 || sc.Gram <= 0 || sc.SSIM <= 0 || len(sc.SplitTaps) != 10 || math.Abs(sum-sc.Split) > 1e-6 {
+		t.Errorf("score --json: %s", js)
 	}
 	// The content itself, brought to the output's size, as a baseline.
 	code, txt, msg := stdout(t, "score", "--content", content, "--style", style, "--output", content, "--size", "80", "--model", mp)
