@@ -7,7 +7,6 @@ import (
 	"math"
 
 	"nnst/core/imageio"
-	"nnst/core/model"
 	"nnst/core/tensor"
 )
 
@@ -231,18 +230,4 @@ func voteKey(content, style *tensor.T, o Options, fp FastParams) string {
 	}
 	fmt.Fprintf(h, "%d %v %d %g %s %v", o.Size, o.Flip, fp.MatchSize, fp.Sharp, fp.Init, fp.Match > 0)
 	return string(h.Sum(nil))
-}
-
-// FastExtraBytes is what the fast mode holds beyond Best's final pass for
-// an h x w output: the photo's hypercolumns, as float32.
-func FastExtraBytes(m *model.Model, h, w int) int64 {
-	chans, err := m.TapChannels()
-	if err != nil {
-		return 0
-	}
-	d := 0
-	for _, c := range chans {
-		d += c
-	}
-	return int64(d) * int64(max(h/4, 1)) * int64(max(w/4, 1)) * 4
 }
