@@ -177,7 +177,7 @@ func (r *run) hypercolumns(img Tensor) Tensor {
 // matchTarget returns replace(H(query), H(style, flips)); style is freed.
 func (r *run) matchTarget(query, style Tensor) Tensor {
 	be := r.be
-	ss := r.searchStyle(query, style)
+	ss := r.searchStyle(query, style, false)
 	// The query copy goes before the target and the gather banks come.
 	be.EndSearch(ss.s)
 	target := be.Zeros(ss.c, ss.h, ss.w)
@@ -200,13 +200,16 @@ type styleSearch struct {
 	rots    int
 	c, h, w int      // the query's hypercolumns
 	grids   [][2]int // each rotation's hypercolumn grid (h, w)
+	kept    []Tensor // each rotation's hypercolumns, if kept
 }
 
 // searchStyle searches H(query) over H(style, flips). The style vectors are
 // searched one rotation at a time: each rotation's forward pass runs three
 // times (for the mean, the search, the gather) so that only one rotation's
-// bank is alive, and never with the target. The caller frees s and mean.
-func (r *run) searchStyle(query, style Tensor) *styleSearch {
+// bank is alive, and never with the target; with keep, each rotation's
+// hypercolumns are kept instead (for small images: one forward pass each).
+// The caller frees s, mean and kept.
+func (r *run) searchStyle(query, style Tensor, keep bool) *styleSearch {
 	be := r.be
 	ss := &styleSearch{rots: 1}
 	if r.o.Flip {
@@ -224,16 +227,24 @@ func (r *run) searchStyle(query, style Tensor) *styleSearch {
 		}
 		return tr, max(ih/4, 1), max(iw/4, 1)
 	}
-	ss.mean = BankMean(be, ss.rots, func(k int) Tensor {
+	ss.mean = bankMean(be, ss.rots, !keep, func(k int) Tensor {
 		tr, h, w := forward(k)
 		ss.grids = append(ss.grids, [2]int{h, w})
 		hc := be.Hypercolumns(tr.Taps, h, w)
 		be.Release(tr)
+		if keep {
+			ss.kept = append(ss.kept, hc)
+		}
 		return hc
 	})
 	ss.bank = func(k int) Bank {
-		tr, h, w := forward(k)
+		h, w := ss.grids[k][0], ss.grids[k][1]
 		b := be.NewBank(ss.mean, h*w)
+		if keep {
+			be.BankAdd(b, ss.kept[k])
+			return b
+		}
+		tr, _, _ := forward(k)
 		be.BankAddHypercolumns(b, tr.Taps, h, w)
 		be.Release(tr)
 		return b
@@ -253,13 +264,19 @@ func (r *run) searchStyle(query, style Tensor) *styleSearch {
 // BankMean returns the mean vector (D x 1 x 1) of n parts: part(k) returns
 // a new tensor of vectors, which BankMean frees.
 func BankMean(be Backend, n int, part func(k int) Tensor) Tensor {
+	return bankMean(be, n, true, part)
+}
+
+func bankMean(be Backend, n int, free bool, part func(k int) Tensor) Tensor {
 	var mean Tensor
 	count := 0
 	for k := 0; k < n; k++ {
 		t := part(k)
 		_, h, w := t.Shape()
 		m := be.ChannelMean(t)
-		be.Free(t)
+		if free {
+			be.Free(t)
+		}
 		if mean == nil {
 			mean = m
 		} else {

@@ -107,13 +107,15 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 		}
 	}
 	caT, saT := be.Upload(ca), be.Upload(sa)
-	ss := r.searchStyle(caT, saT)
+	// At the match size the rotations' hypercolumns are small: keep them.
+	ss := r.searchStyle(caT, saT, true)
 	field, err := be.SearchField(ss.s)
 	var target *tensor.T
 	if err == nil && fp.Match > 0 {
 		target, err = r.gather(ss)
 	}
 	be.FreeSearch(ss.s)
+	be.Free(ss.kept...)
 	be.Free(ss.mean, caT, saT)
 	if err != nil {
 		return nil, err
