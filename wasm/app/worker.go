@@ -175,7 +175,7 @@ func (w *worker) run(msg runMsg) {
 	count.Reset()
 
 	var lastPreview time.Time
-	hooks := msg.Fault.inject(runHooks{
+	h := msg.Fault.inject(runHooks{
 		reserve: func() error { return reserve(be, o, m) },
 		progress: func(p nnst.Progress) {
 			pm := progressOf(id, p)
@@ -192,7 +192,7 @@ func (w *worker) run(msg runMsg) {
 		},
 	}, cancelCause)
 
-	if err := hooks.reserve(); err != nil {
+	if err := h.reserve(); err != nil {
 		w.clearCancel()
 		post(refusal(id, be, m, o, err))
 		return
@@ -220,7 +220,7 @@ func (w *worker) run(msg runMsg) {
 	}
 
 	runStart := time.Now()
-	out, err := st.Run(ctx, content, style, o, hooks.progress)
+	out, err := st.Run(ctx, content, style, o, h.progress)
 	w.clearCancel()
 	if gb, ok := be.(*webgpu.Backend); ok {
 		gb.Idle() // the GPU memory kept for speed, until the next run
