@@ -44,7 +44,7 @@ func stylizeFlags() *flag.FlagSet {
 	fs.StringVar(&so.style, "style", "", "style image; required")
 	fs.StringVar(&so.output, "output", "", "output image, .png or .jpg; required")
 	fs.StringVar(&so.mode, "mode", "best", "best (NNST-Opt, the reference's quality) or fast (about 1/25 of the work; see README)")
-	fs.Float64Var(&so.alpha, "alpha", 0.75, "0..1: higher keeps more of the content, lower paints more style")
+	fs.Float64Var(&so.alpha, "alpha", nnst.Defaults(false).Alpha, "0..1: higher keeps more of the content, lower paints more style")
 	fs.IntVar(&so.size, "size", 0, "long side of the output in px (default 512, or 1024 with --high-res)")
 	fs.BoolVar(&so.highRes, "high-res", false, "1024 px output with 5 scales")
 	fs.BoolVar(&so.noFlip, "no-flip", false, "do not add the style's rotations to its features")

@@ -39,15 +39,6 @@ type gpuStatus struct {
 // space make 1024 px impractical.
 const cpuMaxSize = 512
 
-// gpuBudget is the memory a run may plan for on a real adapter. WebGPU does
-// not reveal how much memory a GPU has; 8 GiB fits most desktop GPUs.
-// Before each run the worker asks the device for the run's peak, counted by
-// a dry run (Backend.Reserve), and offers a smaller size when it is refused;
-// a run that still runs out of memory shows a message and a retry. A size
-// is also offered only if its largest buffer fits the device's buffer
-// limits.
-const gpuBudget = 8 << 30
-
 // chooseBackend picks the backend for pref ("auto", "cpu" or "webgpu"):
 // WebGPU on a real adapter, the CPU when WebGPU is missing or the adapter is
 // a software fallback (which is slower than the CPU), or as the user chooses.
@@ -94,24 +85,6 @@ func gpuNeed(gb *webgpu.Backend, m *model.Model, o nnst.Options) (webgpu.Need, e
 // bindingLimit is the most bytes one buffer may have on the device.
 func bindingLimit(gb *webgpu.Backend) int64 {
 	return min(gb.Limits.MaxBufferSize, gb.Limits.MaxStorageBufferBindingSize)
-}
-
-// gpuMaxSize is the largest size above 256 px whose runs, in each mode,
-// fit gpuBudget and whose largest buffer fits the device's limits, from
-// the needs of each size's runs (those that failed left out); else 256.
-func gpuMaxSize(gb *webgpu.Backend, needs map[int][]webgpu.Need) int {
-	best := 256
-	for _, size := range []int{512, 1024} {
-		ns := needs[size]
-		fits := len(ns) == len(modes)
-		for _, n := range ns {
-			fits = fits && n.Bytes <= gpuBudget && n.Largest <= bindingLimit(gb)
-		}
-		if fits {
-			best = size
-		}
-	}
-	return best
 }
 
 // cpuBackend returns the SIMD CPU backend (WebAssembly SIMD128 kernels on

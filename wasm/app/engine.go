@@ -11,19 +11,14 @@ import "syscall/js"
 // are not released.
 type engine struct {
 	w       js.Value
-	model   js.Value // the model file's ArrayBuffer, kept to restart
-	pref    string   // backend preference
-	alive   bool     // the worker's Go program is listening
-	ready   bool     // the model is verified and loaded
-	gen     int      // bumps on each restart; stale messages are dropped
-	pending []queued // messages posted before the worker listened
-	onMsg   func(msg js.Value)
+	model   js.Value  // the model file's ArrayBuffer, kept to restart
+	pref    string    // backend preference
+	alive   bool      // the worker's Go program is listening
+	ready   bool      // the model is verified and loaded
+	gen     int       // bumps on each restart; stale messages are dropped
+	pending []message // messages posted before the worker listened
+	onMsg   func(msg message)
 	onCrash func(reason string)
-}
-
-type queued struct {
-	msg      map[string]any
-	transfer []any
 }
 
 func (e *engine) start() {
@@ -35,30 +30,34 @@ func (e *engine) start() {
 		if gen != e.gen {
 			return nil
 		}
-		msg := arg0(args).Get("data")
-		switch msg.Get("type").String() {
-		case "started":
+		msg, err := received(arg0(args))
+		if err != nil {
+			logf("the page got a bad message: %v", err)
+			return nil
+		}
+		switch m := msg.(type) {
+		case startedMsg:
 			e.alive = true
 			for _, q := range e.pending {
-				e.w.Call("postMessage", q.msg, q.transfer)
+				postTo(e.w, q)
 			}
 			e.pending = nil
 			if e.model.Truthy() {
 				e.sendInit()
 			}
 			return nil
-		case "ready":
+		case readyMsg:
 			e.ready = true
-		case "tune":
-			storageSet(tuneStorage, msg.Get("data").String())
+		case tuneMsg:
+			storageSet(tuneStorage, m.Data)
 			return nil
-		case "exit", "crash":
+		case exitMsg:
 			e.stop()
-			reason := "The compute engine stopped unexpectedly (most likely it ran out of memory)."
-			if m := msg.Get("message"); m.Type() == js.TypeString {
-				reason = "The compute engine failed to start: " + m.String()
-			}
-			e.onCrash(reason)
+			e.onCrash("The compute engine stopped unexpectedly (most likely it ran out of memory).")
+			return nil
+		case crashMsg:
+			e.stop()
+			e.onCrash("The compute engine failed to start: " + m.Message)
 			return nil
 		}
 		e.onMsg(msg)
@@ -93,7 +92,7 @@ func (e *engine) setModel(buf js.Value) {
 
 func (e *engine) sendInit() {
 	e.ready = false
-	e.w.Call("postMessage", map[string]any{"type": "init", "model": e.model.Call("slice", 0), "backend": e.pref, "tune": storageGet(tuneStorage)})
+	postTo(e.w, initMsg{Model: e.model.Call("slice", 0), Backend: e.pref, Tune: storageGet(tuneStorage)})
 }
 
 // tuneStorage is where the page keeps the WebGPU backend's conv kernel
@@ -136,13 +135,14 @@ func (e *engine) stop() {
 	e.gen++
 }
 
-func (e *engine) post(msg map[string]any, transfer ...any) {
+// post sends m to the worker, or queues it until the worker listens.
+func (e *engine) post(m message) {
 	if !e.alive {
 		if !e.w.Truthy() {
 			e.start()
 		}
-		e.pending = append(e.pending, queued{msg, transfer})
+		e.pending = append(e.pending, m)
 		return
 	}
-	e.w.Call("postMessage", msg, transfer)
+	postTo(e.w, m)
 }

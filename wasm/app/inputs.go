@@ -3,16 +3,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"syscall/js"
 
 	"honnef.co/go/js/dom/v2"
 
 	"nnst/core/imageio"
-	"nnst/core/nnst"
 	"nnst/core/tensor"
 )
 
@@ -75,20 +72,16 @@ func (p *page) load(s *slot, file js.Value) {
 	}
 	setText(s.msg, "Decoding “"+name+"”…")
 	res := p.decode(name, buf)
-	if e := res.Get("error"); e.Type() == js.TypeString {
-		p.refuse(s, e.String())
+	if res.Error != "" {
+		p.refuse(s, res.Error)
 		return
 	}
-	t := &tensor.T{C: 3, H: res.Get("h").Int(), W: res.Get("w").Int(), Data: floatsOf(res.Get("data"))}
-	s.origW, s.origH = res.Get("origW").Int(), res.Get("origH").Int()
+	t := &tensor.T{C: 3, H: res.Image.H, W: res.Image.W, Data: floatsOf(res.Image.Data.(js.Value))}
+	s.origW, s.origH = res.OrigW, res.OrigH
 	nextImageID++
 	s.img, s.fits, s.id = t, map[int]*tensor.T{}, nextImageID
-	s.name = slug(strings.TrimSuffix(path.Base(name), path.Ext(name)))
-	if s.name == "" {
-		s.name = s.key
-	}
-	th := res.Get("thumb")
-	drawRGBA(s.thumb, th.Get("w").Int(), th.Get("h").Int(), th.Get("rgba"))
+	s.name = fileStem(name, s.key)
+	drawRGBA(s.thumb, res.Thumb)
 	s.thumb.SetAttribute("aria-label", fmt.Sprintf("%s: %s, %d×%d px", s.what, name, s.origW, s.origH))
 	show(s.thumb, true)
 	s.zone.Class().Add("filled")
@@ -104,13 +97,12 @@ func (p *page) refuse(s *slot, msg string) {
 }
 
 // decode has the worker decode an image file, so the page never blocks.
-// It returns the worker's answer: {error} or {w, h, origW, origH, data, thumb}.
-func (p *page) decode(name string, buf js.Value) js.Value {
+func (p *page) decode(name string, buf js.Value) decodedMsg {
 	p.decodeID++
 	id := p.decodeID
-	ch := make(chan js.Value, 1)
+	ch := make(chan decodedMsg, 1)
 	p.decodes[id] = ch
-	p.eng.post(map[string]any{"type": "decode", "id": id, "name": name, "bytes": buf}, buf)
+	p.eng.post(decodeMsg{ID: id, Name: name, Bytes: buf})
 	return <-ch
 }
 
@@ -118,42 +110,25 @@ func (p *page) decode(name string, buf js.Value) js.Value {
 func (p *page) failDecodes() {
 	for id, ch := range p.decodes {
 		delete(p.decodes, id)
-		ch <- js.ValueOf(map[string]any{"error": "The image could not be decoded: the compute engine stopped. Try again."})
+		ch <- decodedMsg{ID: id, Error: "The image could not be decoded: the compute engine stopped. Try again."}
 	}
 }
 
 // decodeImage decodes a file in the worker and caps its size at keepSize.
-func decodeImage(name string, b []byte) (map[string]any, []any) {
+func decodeImage(name string, b []byte) decodedMsg {
 	t, err := imageio.DecodeBytes(b)
 	if err != nil {
-		return map[string]any{"error": decodeMessage(name, err)}, nil
+		return decodedMsg{Error: decodeMessage(name, err)}
 	}
 	ow, oh := t.W, t.H
 	if max(t.W, t.H) > keepSize {
 		t = imageio.FitLongSide(t, keepSize)
 	}
-	thumb, tbuf := rgbaMessage(imageio.FitLongSide(t, min(320, max(t.W, t.H))))
-	data := uint8Array(floatBytes(t.Data)).Get("buffer")
-	return map[string]any{"w": t.W, "h": t.H, "origW": ow, "origH": oh, "data": data, "thumb": thumb}, []any{data, tbuf}
-}
-
-// decodeMessage says in words why a file was refused.
-func decodeMessage(name string, err error) string {
-	detail := err.Error()
-	for _, e := range []error{imageio.ErrTooSmall, imageio.ErrTooLarge, imageio.ErrCorrupt} {
-		detail = strings.TrimPrefix(detail, e.Error()+": ")
+	return decodedMsg{
+		Image: planes{W: t.W, H: t.H, Data: uint8Array(floatBytes(t.Data)).Get("buffer")},
+		OrigW: ow, OrigH: oh,
+		Thumb: rgbaOf(imageio.FitLongSide(t, min(320, max(t.W, t.H)))),
 	}
-	switch {
-	case errors.Is(err, imageio.ErrNotImage):
-		return fmt.Sprintf("“%s” is not an image this app can read. Use a PNG, JPEG, GIF or WebP file.", name)
-	case errors.Is(err, imageio.ErrTooSmall):
-		return fmt.Sprintf("“%s” is too small: %s. Use a larger image.", name, strings.Replace(detail, "image is", "it is", 1))
-	case errors.Is(err, imageio.ErrTooLarge):
-		return fmt.Sprintf("“%s” is too large: %s.", name, strings.Replace(detail, "image is", "it is", 1))
-	case errors.Is(err, imageio.ErrCorrupt):
-		return fmt.Sprintf("“%s” is damaged or truncated and cannot be decoded (%s).", name, detail)
-	}
-	return fmt.Sprintf("“%s” could not be decoded: %v.", name, err)
 }
 
 // sizeNote tells what happens to the slot's image at the output size.
@@ -161,38 +136,7 @@ func (s *slot) sizeNote(size int) string {
 	if s.img == nil {
 		return ""
 	}
-	h, w := imageio.FitDims(s.origH, s.origW, size)
-	switch {
-	case min(h, w) < nnst.MinSide:
-		return fmt.Sprintf("Too narrow for %d px: it would be %d×%d px, and the short side must stay at least %d px. Choose a larger size or a less elongated image.", size, w, h, nnst.MinSide)
-	case max(s.origW, s.origH) > size:
-		return fmt.Sprintf("It will be scaled down to %d×%d px for the %d px output.", w, h, size)
-	case max(s.origW, s.origH) < size:
-		return fmt.Sprintf("It will be enlarged to %d×%d px for the %d px output.", w, h, size)
-	}
-	return ""
-}
-
-// slug keeps letters and digits, joined by single dashes.
-func slug(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			b.WriteRune(r)
-			dash = false
-		} else {
-			dash = true
-		}
-	}
-	out := b.String()
-	if len(out) > 40 {
-		out = strings.TrimRight(out[:40], "-")
-	}
-	return out
+	return sizeNote(s.origW, s.origH, size)
 }
 
 // imageFile returns the first image file of a FileList or DataTransfer.

@@ -4,9 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"sync"
 	"syscall/js"
 	"time"
@@ -19,7 +16,7 @@ import (
 )
 
 // The worker side: it owns the model and the backend and runs the pipeline,
-// so the page never blocks. Messages are plain objects with a "type".
+// so the page never blocks. The messages are those of proto.go.
 type worker struct {
 	mu     sync.Mutex
 	st     *nnst.Stylizer
@@ -34,68 +31,68 @@ type worker struct {
 func runWorker() {
 	w := &worker{}
 	global.Set("onmessage", js.FuncOf(func(_ js.Value, args []js.Value) any {
-		msg := arg0(args).Get("data")
-		switch msg.Get("type").String() {
-		case "init":
-			go w.init(msg)
-		case "run":
-			go w.run(msg)
-		case "decode":
+		msg, err := received(arg0(args))
+		if err != nil {
+			logf("the worker got a bad message: %v", err)
+			return nil
+		}
+		switch m := msg.(type) {
+		case initMsg:
+			go w.init(m)
+		case runMsg:
+			go w.run(m)
+		case decodeMsg:
 			go func() {
-				res, transfer := decodeImage(msg.Get("name").String(), bytesOf(msg.Get("bytes")))
-				res["type"], res["id"] = "decoded", msg.Get("id").Int()
-				post(res, transfer...)
+				res := decodeImage(m.Name, bytesOf(m.Bytes.(js.Value)))
+				res.ID = m.ID
+				post(res)
 			}()
-		case "cancel":
+		case cancelMsg:
 			w.mu.Lock()
-			if w.cancel != nil && w.runID == msg.Get("id").Int() {
+			if w.cancel != nil && w.runID == m.ID {
 				w.cancel()
 			}
 			w.mu.Unlock()
 		}
 		return nil
 	}))
-	post(map[string]any{"type": "started"})
+	post(startedMsg{})
 }
 
-// post sends msg to the page, transferring the given buffers.
-func post(msg map[string]any, transfer ...any) {
-	global.Call("postMessage", msg, transfer)
-}
+// post sends m to the page.
+func post(m message) { postTo(global, m) }
 
 // init verifies the model (SHA-256 included) and loads it into the backend.
-func (w *worker) init(msg js.Value) {
+func (w *worker) init(msg initMsg) {
 	start := time.Now()
-	m, err := model.Read(bytesOf(msg.Get("model")))
+	m, err := model.Read(bytesOf(msg.Model.(js.Value)))
 	if err != nil {
-		post(map[string]any{"type": "init-error", "message": "The model file is damaged or not an nnst model: " + err.Error()})
+		post(initErrorMsg{"The model file is damaged or not an nnst model: " + err.Error()})
 		return
 	}
-	be, info := chooseBackend(context.Background(), msg.Get("backend").String())
+	be, info := chooseBackend(context.Background(), msg.Backend)
 	count := nnst.Count(be)
 	st, err := nnst.New(count, m)
 	if err != nil {
-		post(map[string]any{"type": "init-error", "message": "Loading the model into the " + info.Label + " backend failed: " + err.Error()})
+		post(initErrorMsg{"Loading the model into the " + info.Label + " backend failed: " + err.Error()})
 		return
 	}
 	// Conv kernel choices a run on an earlier load made on this GPU.
 	restored, tuneNote := 0, ""
-	if gb, ok := be.(*webgpu.Backend); ok {
-		if saved := msg.Get("tune"); saved.Type() == js.TypeString && saved.String() != "" {
-			if restored, err = gb.RestoreTune(saved.String()); err != nil {
-				tuneNote = "kernel choices saved before are not used: " + err.Error()
-				js.Global().Get("console").Call("log", "nnst: "+tuneNote)
-			}
+	gb, _ := be.(*webgpu.Backend)
+	if gb != nil && msg.Tune != "" {
+		if restored, err = gb.RestoreTune(msg.Tune); err != nil {
+			tuneNote = "kernel choices saved before are not used: " + err.Error()
+			logf("%s", tuneNote)
 		}
 	}
 	// What each mode and size costs here, counted in dry runs: the work,
 	// divided by this device's rate on a forward pass (the page refines it
 	// by runs), and on WebGPU the memory, which sets the largest size.
-	work := map[string]any{}
-	gb, _ := be.(*webgpu.Backend)
+	work := map[string]float64{}
 	needs := map[int][]webgpu.Need{}
 	for _, mode := range modes {
-		for _, size := range []int{256, 512, 1024} {
+		for _, size := range sizes {
 			o := modeOptions(mode, size)
 			var u nnst.Usage
 			if gb != nil {
@@ -108,12 +105,12 @@ func (w *worker) init(msg js.Value) {
 				u, err = nnst.DryRun(m, o, nil, size, size)
 			}
 			if err == nil {
-				work[fmt.Sprintf("%s-%d", mode, size)] = u.Flops
+				work[workKey(mode, size)] = u.Flops
 			}
 		}
 	}
 	if gb != nil {
-		info.MaxSize = gpuMaxSize(gb, needs)
+		info.MaxSize = gpuMaxSize(needs, bindingLimit(gb))
 	}
 	rate, err := count.Rate()
 	if err != nil {
@@ -122,62 +119,54 @@ func (w *worker) init(msg js.Value) {
 	w.mu.Lock()
 	w.st, w.info, w.be, w.count, w.model = st, info, be, count, m
 	w.mu.Unlock()
-	post(map[string]any{
-		"type": "ready", "backend": info.Name, "label": info.Label, "note": info.Note,
-		"maxSize": info.MaxSize, "gpu": info.GPU.Available, "gpuReason": info.GPU.Reason,
-		"adapter": info.GPU.Adapter, "webgpuReason": info.WebGPUReason, "arch": m.Arch, "sha256": m.SHA256,
-		"loadMs": time.Since(start).Milliseconds(), "tuneRestored": restored, "tuneNote": tuneNote,
-		"work": work, "rate": rate,
+	post(readyMsg{
+		Backend: info.Name, Label: info.Label, Note: info.Note, MaxSize: info.MaxSize,
+		GPU: info.GPU.Available, GPUReason: info.GPU.Reason, Adapter: info.GPU.Adapter,
+		WebGPUReason: info.WebGPUReason, Arch: m.Arch, SHA256: m.SHA256,
+		Load: time.Since(start), TuneRestored: restored, TuneNote: tuneNote,
+		Work: work, Rate: rate,
 	})
 }
 
-func tensorFrom(v js.Value) *tensor.T {
-	t := &tensor.T{C: 3, H: v.Get("h").Int(), W: v.Get("w").Int(), Data: floatsOf(v.Get("data"))}
+func tensorFrom(p planes) *tensor.T {
+	t := &tensor.T{C: 3, H: p.H, W: p.W, Data: floatsOf(p.Data.(js.Value))}
 	if len(t.Data) != 3*t.H*t.W {
 		panic("bad tensor message")
 	}
 	return t
 }
 
-// rgbaMessage turns an RGB tensor into {w, h, rgba} with its buffer to transfer.
-func rgbaMessage(t *tensor.T) (map[string]any, js.Value) {
+// rgbaOf turns an RGB tensor into 8-bit RGBA in a Uint8ClampedArray.
+func rgbaOf(t *tensor.T) rgba {
 	img := imageio.ToImage(t)
 	arr := global.Get("Uint8ClampedArray").New(len(img.Pix))
 	js.CopyBytesToJS(arr, img.Pix)
-	return map[string]any{"w": t.W, "h": t.H, "rgba": arr}, arr.Get("buffer")
+	return rgba{W: t.W, H: t.H, RGBA: arr}
 }
 
-func (w *worker) run(msg js.Value) {
-	id := msg.Get("id").Int()
-	opts := msg.Get("opts")
-	mode, err := nnst.ParseMode(opts.Get("mode").String())
+// progressOf is the report of where run id is.
+func progressOf(id int, p nnst.Progress) progressMsg {
+	return progressMsg{ID: id, Stage: p.Stage, Scale: p.Scale, Scales: p.Scales, Step: p.Step, Steps: p.Steps,
+		Fraction: p.Fraction, Elapsed: p.Elapsed, ETA: p.ETA}
+}
+
+func (w *worker) run(msg runMsg) {
+	id := msg.ID
+	o, err := msg.Opts.options()
 	if err != nil {
-		post(map[string]any{"type": "error", "id": id, "kind": "other", "message": err.Error()})
+		post(errorMsg{ID: id, Kind: kindOther, Message: err.Error()})
 		return
 	}
-	o := modeOptions(mode, opts.Get("size").Int())
-	o.Alpha = opts.Get("alpha").Float()
-	o.Scales = opts.Get("scales").Int()
-	o.Steps = opts.Get("steps").Int()
-	o.Flip = opts.Get("flip").Bool()
-	o.Color = opts.Get("color").Bool()
-	o.ContentLoss = opts.Get("contentLoss").Bool()
-	content, style := tensorFrom(msg.Get("content")), tensorFrom(msg.Get("style"))
+	content, style := tensorFrom(msg.Content), tensorFrom(msg.Style)
 
 	ctx, cancelCause := context.WithCancelCause(context.Background())
 	cancel := func() { cancelCause(nil) }
 	defer cancel()
-	// A test hook (?fault= in the page address) makes the first report fail
-	// the way a crash or a lost GPU device would.
-	fault := msg.Get("fault").String()
-	if msg.Get("fault").IsUndefined() {
-		fault = ""
-	}
 	w.mu.Lock()
 	st, be, count, m := w.st, w.be, w.count, w.model
 	if st == nil {
 		w.mu.Unlock()
-		post(map[string]any{"type": "error", "id": id, "kind": "other", "message": "The model is not loaded yet."})
+		post(errorMsg{ID: id, Kind: kindOther, Message: "The model is not loaded yet."})
 		return
 	}
 	w.cancel, w.runID = cancel, id
@@ -185,21 +174,27 @@ func (w *worker) run(msg js.Value) {
 	be.ResetPeak() // the page reports each run's own peak
 	count.Reset()
 
-	if err := reserve(be, o, fault, m); err != nil {
+	var lastPreview time.Time
+	h := msg.Fault.inject(runHooks{
+		reserve: func() error { return reserve(be, o, m) },
+		progress: func(p nnst.Progress) {
+			pm := progressOf(id, p)
+			if p.Preview != nil && time.Since(lastPreview) > 400*time.Millisecond {
+				if t, err := p.Preview(); err == nil {
+					pv := rgbaOf(t)
+					pm.Preview = &pv
+					lastPreview = time.Now()
+				}
+			}
+			post(pm)
+			// Let the worker's event loop deliver a cancel message.
+			time.Sleep(time.Millisecond)
+		},
+	}, cancelCause)
+
+	if err := h.reserve(); err != nil {
 		w.clearCancel()
-		smaller, bytes := smallerSize(o.Size), 0.0
-		if smaller > 0 {
-			os, binding := o, int64(0) // no limit off WebGPU (the fault hook)
-			os.Size = smaller
-			if gb, ok := be.(*webgpu.Backend); ok {
-				binding = bindingLimit(gb)
-			}
-			if n, err := webgpu.Estimate(m, os, smaller, smaller, binding); err == nil {
-				bytes = float64(n.Bytes)
-			}
-		}
-		post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error(), "before": true, "size": o.Size,
-			"smaller": smaller, "smallerBytes": bytes})
+		post(refusal(id, be, m, o, err))
 		return
 	}
 
@@ -209,75 +204,50 @@ func (w *worker) run(msg js.Value) {
 		// reports bad options and images).
 		tune := gb.NeedsTune(th, tw, true)
 		if tune {
-			post(map[string]any{"type": "progress", "id": id, "stage": stageTune, "scale": 0, "scales": 0, "step": 0, "steps": 0, "fraction": 0.0, "elapsedMs": 0, "etaMs": 0})
+			post(progressOf(id, nnst.Progress{Stage: stageTune}))
 		}
 		start := time.Now()
 		if err := gb.Tune(th, tw, true); err != nil {
 			w.clearCancel()
 			gb.Idle()
-			post(map[string]any{"type": "error", "id": id, "kind": errorKind(err), "message": err.Error()})
+			post(errorMsg{ID: id, Kind: kindOf(err), Message: err.Error()})
 			return
 		}
 		if tune {
-			post(map[string]any{"type": "tune", "data": gb.SavedTune()})
-			js.Global().Get("console").Call("log", fmt.Sprintf("nnst: conv kernels for %dx%d chosen in %d ms: %s", tw, th, time.Since(start).Milliseconds(), gb.ConvKernels()))
+			post(tuneMsg{gb.SavedTune()})
+			logf("conv kernels for %dx%d chosen in %d ms: %s", tw, th, time.Since(start).Milliseconds(), gb.ConvKernels())
 		}
 	}
 
-	var lastPreview time.Time
 	runStart := time.Now()
-	out, err := st.Run(ctx, content, style, o, func(p nnst.Progress) {
-		switch fault {
-		case "crash":
-			panic("crash injected by ?fault=crash")
-		case "lost":
-			cancelCause(errDeviceLost)
-		}
-		m := map[string]any{
-			"type": "progress", "id": id, "stage": p.Stage, "scale": p.Scale, "scales": p.Scales,
-			"step": p.Step, "steps": p.Steps, "fraction": p.Fraction,
-			"elapsedMs": p.Elapsed.Milliseconds(), "etaMs": p.ETA.Milliseconds(),
-		}
-		var transfer []any
-		if p.Preview != nil && time.Since(lastPreview) > 400*time.Millisecond {
-			if t, err := p.Preview(); err == nil {
-				pm, buf := rgbaMessage(t)
-				m["preview"] = pm
-				transfer = append(transfer, buf)
-				lastPreview = time.Now()
-			}
-		}
-		post(m, transfer...)
-		// Let the worker's event loop deliver a cancel message.
-		time.Sleep(time.Millisecond)
-	})
+	out, err := st.Run(ctx, content, style, o, h.progress)
 	w.clearCancel()
 	if gb, ok := be.(*webgpu.Backend); ok {
 		gb.Idle() // the GPU memory kept for speed, until the next run
 	}
 	if err != nil {
-		kind := errorKind(err)
-		if errors.Is(context.Cause(ctx), errDeviceLost) {
-			kind, err = "device", errDeviceLost
-		}
-		post(map[string]any{"type": "error", "id": id, "kind": kind, "message": err.Error()})
+		err = runError(ctx, err)
+		post(errorMsg{ID: id, Kind: kindOf(err), Message: err.Error()})
 		return
 	}
-	res, buf := rgbaMessage(out)
-	res["type"], res["id"] = "done", id
-	res["peakBytes"] = float64(be.PeakBytes())
-	res["flops"], res["runMs"] = count.Flops(), time.Since(runStart).Milliseconds()
-	post(res, buf)
+	post(doneMsg{ID: id, Image: rgbaOf(out), PeakBytes: be.PeakBytes(), Flops: count.Flops(), Run: time.Since(runStart)})
 }
 
-// modeOptions are a mode's defaults at an output size.
-func modeOptions(mode nnst.Mode, size int) nnst.Options {
-	o := nnst.Defaults(size >= 1024)
-	if mode == nnst.ModeFast {
-		o = nnst.FastDefaults()
+// refusal is the error of a run the memory check refused, with the next
+// smaller size and what it needs.
+func refusal(id int, be nnst.Backend, m *model.Model, o nnst.Options, err error) errorMsg {
+	e := errorMsg{ID: id, Kind: kindOf(err), Message: err.Error(), Before: true, Size: o.Size, Smaller: smallerSize(o.Size)}
+	if e.Smaller > 0 {
+		os, binding := o, int64(0) // no limit off WebGPU (the fault hook)
+		os.Size = e.Smaller
+		if gb, ok := be.(*webgpu.Backend); ok {
+			binding = bindingLimit(gb)
+		}
+		if n, err := webgpu.Estimate(m, os, e.Smaller, e.Smaller, binding); err == nil {
+			e.SmallerBytes = n.Bytes
+		}
 	}
-	o.Size = size
-	return o
+	return e
 }
 
 // clearCancel forgets the running run's cancel function (it has ended).
@@ -289,12 +259,8 @@ func (w *worker) clearCancel() {
 
 // reserve checks before a WebGPU run that the device can hold it: it asks
 // for the run's peak, counted by a dry run, less what the backend holds
-// already (the model). The ?fault=oom test hook makes it fail as a GPU
-// without the memory would.
-func reserve(be nnst.Backend, o nnst.Options, fault string, m *model.Model) error {
-	if fault == "oom" {
-		return fmt.Errorf("%w (injected by ?fault=oom)", webgpu.ErrOutOfMemory)
-	}
+// already (the model).
+func reserve(be nnst.Backend, o nnst.Options, m *model.Model) error {
 	gb, ok := be.(*webgpu.Backend)
 	if !ok {
 		return nil
@@ -304,37 +270,4 @@ func reserve(be nnst.Backend, o nnst.Options, fault string, m *model.Model) erro
 		return err
 	}
 	return gb.Reserve(n.Bytes - gb.LiveBytes())
-}
-
-// modes are the modes the page offers.
-var modes = []nnst.Mode{nnst.ModeFast, nnst.ModeBest}
-
-// smallerSize is the next output size below size the page offers, or 0.
-func smallerSize(size int) int {
-	for _, s := range []int{512, 256} {
-		if s < size {
-			return s
-		}
-	}
-	return 0
-}
-
-// stageTune is the progress stage while Backend.Tune times the conv
-// kernels (the first run at a size on a GPU).
-const stageTune = "tune"
-
-var errDeviceLost = errors.New("GPU device lost (injected by ?fault=lost)")
-
-// errorKind sorts failures for the page: a cancel, a lost GPU device, memory.
-func errorKind(err error) string {
-	s := strings.ToLower(err.Error())
-	switch {
-	case errors.Is(err, nnst.ErrCancelled):
-		return "cancelled"
-	case strings.Contains(s, "device lost") || strings.Contains(s, "device was lost"):
-		return "device"
-	case errors.Is(err, webgpu.ErrOutOfMemory) || strings.Contains(s, "out of memory") || strings.Contains(s, "out of gpu memory") || strings.Contains(s, "allocation"):
-		return "memory"
-	}
-	return "other"
 }

@@ -21,7 +21,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -307,7 +306,7 @@ func (b *Backend) Err() error {
 func (b *Backend) checkLost() {
 	select {
 	case msg := <-b.lost:
-		b.lostE = errors.New("GPU device lost: " + msg)
+		b.lostE = fmt.Errorf("%w: %s", ErrDeviceLost, msg)
 	default:
 	}
 }
@@ -400,10 +399,6 @@ func gpuError(v js.Value) error {
 	}
 	return fmt.Errorf("WebGPU error: %s", jsString(v))
 }
-
-// ErrOutOfMemory is returned by Reserve when the device cannot hold a run,
-// and wrapped by the errors of a run that runs out of GPU memory.
-var ErrOutOfMemory = errors.New("out of GPU memory")
 
 // ResetPeak sets the peak to the bytes allocated now.
 func (b *Backend) ResetPeak() { b.peak, b.livePeak = b.alloc, b.live }

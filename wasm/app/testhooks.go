@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"nnst/core/nnst"
+	"nnst/wasm/webgpu"
+)
+
+// hooks are test settings from the page address
+// (?size=64&steps=2&scales=2&backend=cpu&fault=oom).
+type hooks struct {
+	size, steps, scales int
+	backend             string // "cpu" or "webgpu"
+	fault               fault  // the first run fails this way
+}
+
+// parseHooks reads the hooks from the address's query; get returns a
+// parameter and whether it is there. Values out of range are ignored.
+func parseHooks(get func(string) (string, bool)) hooks {
+	num := func(k string, lo, hi int) int {
+		v, ok := get(k)
+		if !ok {
+			return 0
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return 0
+		}
+		return n
+	}
+	h := hooks{size: num("size", nnst.MinSize, 1024), steps: num("steps", 1, 1000), scales: num("scales", 1, 8)}
+	if b, _ := get("backend"); b == "cpu" || b == "webgpu" {
+		h.backend = b
+	}
+	if f, _ := get("fault"); fault(f).valid() {
+		h.fault = fault(f)
+	}
+	return h
+}
+
+// A fault makes a run fail the way a crashed worker, a lost GPU device or
+// a GPU without the memory would. The page sends it with the first run;
+// the worker's run path meets it only through inject.
+type fault string
+
+const (
+	faultCrash fault = "crash" // the worker dies at the first report
+	faultLost  fault = "lost"  // the GPU device is lost at the first report
+	faultOOM   fault = "oom"   // the memory check before the run fails
+)
+
+func (f fault) valid() bool { return f == faultCrash || f == faultLost || f == faultOOM }
+
+// runHooks are the steps of a worker's run a fault can break: the memory
+// check before it and the progress report.
+type runHooks struct {
+	reserve  func() error
+	progress func(nnst.Progress)
+}
+
+// Errors injected by faults, as the backends would report them.
+var (
+	errFaultLost = fmt.Errorf("%w (injected by ?fault=lost)", webgpu.ErrDeviceLost)
+	errFaultOOM  = fmt.Errorf("%w (injected by ?fault=oom)", webgpu.ErrOutOfMemory)
+)
+
+// inject returns h with the fault in place; cancel ends the run with a
+// cause. No fault leaves h as it is.
+func (f fault) inject(h runHooks, cancel context.CancelCauseFunc) runHooks {
+	switch next := h.progress; f {
+	case faultCrash:
+		h.progress = func(nnst.Progress) { panic("crash injected by ?fault=crash") }
+	case faultLost:
+		h.progress = func(p nnst.Progress) {
+			cancel(errFaultLost)
+			next(p)
+		}
+	case faultOOM:
+		h.reserve = func() error { return errFaultOOM }
+	}
+	return h
+}
