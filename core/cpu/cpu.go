@@ -67,7 +67,7 @@ func NewWith(k Kernels) *Backend {
 		k.NewConv = func(in, out int, w, b []float32) Conv { return conv.NewLayer(in, out, w, b) }
 	}
 	if k.Nearest == nil {
-		k.Nearest = nearest
+		k.Nearest = Nearest
 	}
 	return &Backend{k: k}
 }

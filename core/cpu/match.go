@@ -95,11 +95,12 @@ func centreCols(cols []float32, d, n int) (norms, mean []float32) {
 	return norms, mean
 }
 
-// nearest finds, for each column of q (D x N, normalised), the row of a
-// (M x D, normalised) with the largest inner product: the smallest cosine
-// distance. Ties go to the lowest row. It never holds more than a tile of
-// the M x N similarity matrix.
-func nearest(a []float32, m, d int, q []float32, n int) (idx []int32, sim []float32) {
+// Nearest is the Go Kernels.Nearest, the default: it finds, for each
+// column of q (D x N, normalised), the row of a (M x D, normalised) with
+// the largest inner product: the smallest cosine distance. Ties go to the
+// lowest row. It never holds more than a tile of the M x N similarity
+// matrix.
+func Nearest(a []float32, m, d int, q []float32, n int) (idx []int32, sim []float32) {
 	const mb, nb = 1024, 256
 	idx = make([]int32, n)
 	sim = make([]float32, n)
