@@ -1,9 +1,29 @@
 package conv
 
 import (
-	"nnst/core/internal/torchfix"
+	"fmt"
 	"testing"
+
+	"nnst/core/gemm"
+	"nnst/core/internal/torchfix"
 )
+
+// forBoth runs f with the assembly micro-kernel (where the CPU has it) and
+// without, on 1, 2 and 3 threads.
+func forBoth(t *testing.T, f func(t *testing.T)) {
+	old := gemm.UseAsm
+	defer func() { gemm.UseAsm = old; gemm.SetThreads(0) }()
+	for _, asm := range []bool{true, false} {
+		if asm && !old {
+			continue
+		}
+		for _, th := range []int{1, 2, 3} {
+			gemm.UseAsm = asm
+			gemm.SetThreads(th)
+			t.Run(fmt.Sprintf("asm=%v/threads=%d", asm, th), f)
+		}
+	}
+}
 
 // TestTorchConv compares Layer.Forward (with and without ReLU) and
 // Layer.BackwardData, and their plain references, with F.conv2d(padding=1)

@@ -112,19 +112,6 @@ func refNearest(bank, query [][]float64) refMatch {
 	return m
 }
 
-// vectors returns the positions of a CHW tensor as float64 rows.
-func vectors(t *tensor.T) [][]float64 {
-	hw := t.H * t.W
-	rows := make([][]float64, hw)
-	for p := range rows {
-		rows[p] = make([]float64, t.C)
-		for c := 0; c < t.C; c++ {
-			rows[p][c] = float64(t.Data[c*hw+p])
-		}
-	}
-	return rows
-}
-
 // newBank builds a bank from the vectors of ts as the driver does
 // (nnst.BuildBank); ts stay alive.
 func newBank(be nnst.Backend, ts ...nnst.Tensor) nnst.Bank {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"nnst/core/cpu"
-	"nnst/core/gemm"
 	"nnst/core/nnst"
 	"nnst/core/tensor"
 )
@@ -39,87 +38,6 @@ func gap(sims []float64) float64 {
 	s := append([]float64(nil), sims...)
 	sort.Float64s(s)
 	return s[len(s)-1] - s[len(s)-2]
-}
-
-// TestMatchBruteForce compares Match with a float64 brute-force centred
-// cosine nearest neighbour (global centring of bank and query, ties to the
-// lowest index), on sizes that are not multiples of the search tiles, and
-// checks that the result is the uncentred bank vector.
-func TestMatchBruteForce(t *testing.T) {
-	const d = 37
-	r := rand.New(rand.NewPCG(61, 62))
-	bankOff := randOffsets(r, d, 3)
-	a := offsetT(r, d, 50, 30, bankOff) // 1500 vectors
-	b := offsetT(r, d, 40, 25, bankOff) // 1000 vectors
-	// The first 100 vectors of b repeat vectors of a: exact ties.
-	for p := 0; p < 100; p++ {
-		for c := 0; c < d; c++ {
-			b.Data[c*1000+p] = a.Data[c*1500+7*p]
-		}
-	}
-	q := offsetT(r, d, 28, 25, randOffsets(r, d, 3)) // 700 vectors
-	bank := append(vectors(a), vectors(b)...)
-	ref := refNearest(bank, vectors(q))
-
-	old := gemm.UseAsm
-	defer func() { gemm.UseAsm = old }()
-	for _, asm := range []bool{true, false} {
-		if asm && !old {
-			continue
-		}
-		gemm.UseAsm = asm
-		t.Run(fmt.Sprintf("asm=%v", asm), func(t *testing.T) {
-			be := cpu.New()
-			k := newBank(be, be.Upload(a), be.Upload(b))
-			if k.Len() != 2500 {
-				t.Fatalf("bank has %d vectors, want 2500", k.Len())
-			}
-			out := down(t, be, be.Match(k, be.Upload(q)))
-			if !out.SameShape(q) {
-				t.Fatalf("Match shape %v, want %v", out, q)
-			}
-			n := q.H * q.W
-			nearTies := 0
-			for p := 0; p < n; p++ {
-				// Which bank vector did Match return? It must be one of them.
-				got, dist := -1, math.Inf(1)
-				for i, v := range bank {
-					var s float64
-					for c := 0; c < d; c++ {
-						e := float64(out.Data[c*n+p]) - v[c]
-						s += e * e
-					}
-					if s < dist {
-						got, dist = i, s
-					}
-				}
-				if math.Sqrt(dist) > 1e-5*d {
-					t.Fatalf("query %d: output is not a bank vector (distance %.3g to the nearest)", p, math.Sqrt(dist))
-				}
-				want := ref.idx[p]
-				if got == want || equalRows(bank[got], bank[want]) {
-					continue
-				}
-				if ref.best[p]-ref.sims[p][got] < 1e-5 {
-					nearTies++
-					continue
-				}
-				t.Errorf("query %d: matched bank vector %d (cos %.7f), want %d (cos %.7f)", p, got, ref.sims[p][got], want, ref.best[p])
-			}
-			if nearTies > 3 {
-				t.Errorf("%d near-tie mismatches", nearTies)
-			}
-		})
-	}
-}
-
-func equalRows(a, b []float64) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // subsampleRef gathers positions (Y0 + i*S, X0 + j*S) of t as float64 rows.

@@ -1,0 +1,131 @@
+// Package backendtest is the conformance suite of the nnst backends: one
+// table of ops, shapes and stated tolerances (cases.go), each op run on the
+// backend under test and on the plain Go reference (Reference), and the
+// results compared. The CPU backend's tests run it natively, the SIMD and
+// WebGPU backends' tests in headless Chromium; it does not use syscall/js.
+package backendtest
+
+import (
+	"slices"
+	"testing"
+
+	"nnst/core/cpu"
+	"nnst/core/nnst"
+)
+
+// Config says what to test.
+type Config struct {
+	// New returns the backend under test. It is called once, after the
+	// kernel cases (conv, nearest), which may not leave it usable.
+	New func() nnst.Backend
+	// Convs and Nearest are the backend's kernels, in every variant it
+	// has, for the conv and nearest cases.
+	Convs   []Conv
+	Nearest []Nearest
+	// Half says that the backend keeps banks and Compact copies in fp16:
+	// cases with a Half tolerance use it.
+	Half bool
+	// Skip excludes cases by name; the value is the reason, written out.
+	Skip map[string]string
+	// Only, if not empty, runs just the cases of these names.
+	Only []string
+}
+
+// Case is one op of the suite with its tolerances; its shapes sit next to
+// the table in cases.go.
+type Case struct {
+	Name string
+	// Kernel cases test Config.Convs or Config.Nearest, not the backend.
+	Kernel bool
+	// Tol bounds the error of each output: max |got - want| over
+	// max |want| unless the case says otherwise (0: exact).
+	Tol tol
+	// Half replaces Tol for backends with Config.Half (nil: Tol).
+	Half tol
+	run  func(t *testing.T, s *state)
+}
+
+// tol is a case's tolerances, by output.
+type tol map[string]float64
+
+// state is what a case runs with.
+type state struct {
+	cfg     Config
+	tol     tol
+	be, ref nnst.Backend
+}
+
+// of returns the tolerance of an output; a name the case does not state
+// fails the test.
+func (s *state) of(t *testing.T, name string) float64 {
+	t.Helper()
+	v, ok := s.tol[name]
+	if !ok {
+		t.Fatalf("no tolerance %q stated for this case", name)
+	}
+	return v
+}
+
+// Run runs the suite's cases on the backend that c describes.
+func Run(t *testing.T, c Config) {
+	for name, why := range c.Skip {
+		if why == "" {
+			t.Errorf("case %q is skipped without a reason", name)
+		}
+		if !slices.ContainsFunc(cases, func(k Case) bool { return k.Name == name }) {
+			t.Errorf("Skip names %q, which is not a case", name)
+		}
+	}
+	s := &state{cfg: c, ref: Reference()}
+	for _, k := range cases {
+		if len(c.Only) > 0 && !slices.Contains(c.Only, k.Name) {
+			continue
+		}
+		t.Run(k.Name, func(t *testing.T) {
+			if why, ok := c.Skip[k.Name]; ok {
+				t.Skip(why)
+			}
+			s.tol = k.Tol
+			if c.Half && k.Half != nil {
+				s.tol = k.Half
+			}
+			if k.Kernel {
+				k.run(t, s)
+				return
+			}
+			if s.be == nil {
+				s.be = c.New()
+			}
+			runChecked(t, s, k)
+		})
+	}
+}
+
+// runChecked runs a backend case and checks that it reported no error
+// and left the live bytes as it found them. A first run may leave what a
+// backend caches (resize tables, a model's weights): then a second run
+// must leave the bytes unchanged.
+func runChecked(t *testing.T, s *state, k Case) {
+	for try := 0; try < 2; try++ {
+		live := s.be.LiveBytes()
+		k.run(t, s)
+		if err := s.be.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if t.Failed() {
+			return
+		}
+		if got := s.be.LiveBytes(); got == live {
+			return
+		} else if try == 1 {
+			t.Errorf("live bytes %d after the case, %d before: it leaks", got, live)
+		}
+	}
+}
+
+// Reference returns the plain Go backend the suite compares with: the CPU
+// backend with plain-loop kernels (conv.ForwardRef and BackwardDataRef, a
+// float64 nearest-neighbour search).
+func Reference() nnst.Backend {
+	return cpu.NewWith(cpu.Kernels{Name: "reference", NewConv: newRefConv, Nearest: refNearest})
+}
