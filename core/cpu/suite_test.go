@@ -31,14 +31,14 @@ func TestSuite(t *testing.T) {
 				with(asm, 0, func() { idx, sim = cpu.Nearest(a, m, d, q, n) })
 				return
 			}
-			newBackend := func() nnst.Backend { return cpu.NewWith(cpu.Kernels{NewConv: newConv, Nearest: nearest}) }
+			newBackend := func(*testing.T) nnst.Backend { return cpu.NewWith(cpu.Kernels{NewConv: newConv, Nearest: nearest}) }
 			if asm {
-				newBackend = func() nnst.Backend { return cpu.New() } // the default
+				newBackend = func(*testing.T) nnst.Backend { return cpu.New() } // the default
 			}
 			backendtest.Run(t, backendtest.Config{
 				New:     newBackend,
 				Convs:   convs,
-				Nearest: []backendtest.Nearest{{Name: "go", Find: nearest}},
+				Nearest: []backendtest.Nearest{{Name: "go", New: func(*testing.T) backendtest.NearestFunc { return nearest }}},
 			})
 		})
 	}

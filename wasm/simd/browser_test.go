@@ -57,12 +57,12 @@ func TestBrowser(t *testing.T) {
 	}
 	srv := browser.Serve(dir, nil)
 	defer srv.Close()
-	// On the page with every parity test; in a worker (where the web app
-	// runs its engine) with the backend one.
-	runPage(t, srv.URL+`/page.html?wasm=simd.test.wasm&args=["-test.v","-test.run=Parity|KernelFailure"]`,
-		"TestConvParity", "TestNearestParity", "TestBackendParity", "TestKernelFailure")
-	runPage(t, srv.URL+`/worker.html?wasm=simd.test.wasm&args=["-test.v","-test.run=BackendParity"]`,
-		"TestBackendParity")
+	// On the page with the whole backend suite; in a worker (where the web
+	// app runs its engine) with its network and search cases.
+	runPage(t, srv.URL+`/page.html?wasm=simd.test.wasm&args=["-test.v","-test.run=Suite|KernelFailure"]`,
+		"TestSuite", "TestKernelFailure")
+	runPage(t, srv.URL+`/worker.html?wasm=simd.test.wasm&args=["-test.v","-test.run=Suite/(network|search)"]`,
+		"TestSuite/network", "TestSuite/search")
 	// Without COOP/COEP there is no SharedArrayBuffer: not available.
 	plain := browser.ServePlain(dir)
 	defer plain.Close()

@@ -4,16 +4,15 @@
 package simd
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"syscall/js"
 	"testing"
 
 	"nnst/core/conv"
-	"nnst/core/cpu"
-	"nnst/core/model"
 	"nnst/core/nnst"
-	"nnst/core/tensor"
+	"nnst/core/nnst/backendtest"
 )
 
 func testPool(t *testing.T, n int) *pool {
@@ -52,137 +51,31 @@ func closeTo(t *testing.T, what string, got, want []float32, tol float64) {
 	}
 }
 
-var convShapes = []struct{ in, out, h, w int }{
-	{3, 64, 20, 17},   // first VGG layer, odd size
-	{64, 64, 16, 16},  // full tiles
-	{16, 5, 9, 40},    // rows not a multiple of 4
-	{300, 8, 7, 5},    // k not a multiple of the k block
-	{32, 12, 1, 1},    // one pixel
-	{8, 4, 3, 130},    // rows longer than a tile
-	{512, 32, 12, 12}, // several k blocks
-}
-
-func TestConvParity(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 1))
-	for _, threads := range []int{2, 3} {
-		p := testPool(t, threads)
-		for _, s := range convShapes {
-			wt, b := randSlice(r, s.out*s.in*9), randSlice(r, s.out)
-			ref := conv.NewLayer(s.in, s.out, wt, b)
-			l := p.newConv(s.in, s.out, wt, b)
-			x := randSlice(r, s.in*s.h*s.w)
-			for _, relu := range []bool{false, true} {
-				got := randSlice(r, s.out*s.h*s.w) // stale values must be overwritten
-				want := make([]float32, s.out*s.h*s.w)
-				l.Forward(x, s.h, s.w, relu, got)
-				ref.Forward(x, s.h, s.w, relu, want)
-				closeTo(t, "forward", got, want, 1e-5)
+// TestSuite runs the backend suite on the SIMD kernels: the convs on 3
+// and 2 workers (2 last: opening a pool of another size ends the one
+// before, and the backend's pool has 2).
+func TestSuite(t *testing.T) {
+	var convs []backendtest.Conv
+	for _, n := range []int{3, 2} {
+		convs = append(convs, backendtest.Conv{Name: fmt.Sprintf("threads=%d", n), New: func(t *testing.T, s backendtest.ConvShape, w, b []float32) backendtest.ConvPasses {
+			return backendtest.Passes(s, testPool(t, n).newConv(s.In, s.Out, w, b))
+		}})
+	}
+	nearest := backendtest.Nearest{Name: "threads=2", New: func(t *testing.T) backendtest.NearestFunc { return testPool(t, 2).nearest }}
+	backendtest.Run(t, backendtest.Config{
+		New: func(t *testing.T) nnst.Backend {
+			be, err := NewBackendThreads(2)
+			if err != nil {
+				t.Fatal(err)
 			}
-			g := randSlice(r, s.out*s.h*s.w)
-			got := randSlice(r, s.in*s.h*s.w)
-			want := make([]float32, s.in*s.h*s.w)
-			l.BackwardData(g, s.h, s.w, got)
-			ref.BackwardData(g, s.h, s.w, want)
-			closeTo(t, "backward-data", got, want, 1e-5)
-			if t.Failed() {
-				t.Fatalf("shape %+v, %d threads", s, threads)
+			if be.Name() != "wasm-simd" {
+				t.Errorf("Name() = %q", be.Name())
 			}
-		}
-		if err := p.Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func TestNearestParity(t *testing.T) {
-	p := testPool(t, 2)
-	r := rand.New(rand.NewPCG(2, 2))
-	for _, s := range []struct{ m, d, n int }{{1000, 67, 300}, {5, 3, 9}, {4097, 128, 17}, {30, 1, 8}} {
-		a, q := randSlice(r, s.m*s.d), randSlice(r, s.d*s.n)
-		// A few exact duplicate rows: ties go to the lowest row.
-		if s.m > 10 {
-			copy(a[7*s.d:8*s.d], a[3*s.d:4*s.d])
-		}
-		idx, sim := p.nearest(a, s.m, s.d, q, s.n)
-		for j := 0; j < s.n; j++ {
-			best, bi := math.Inf(-1), -1
-			got := 0.0
-			for i := 0; i < s.m; i++ {
-				var v float64
-				for k := 0; k < s.d; k++ {
-					v += float64(a[i*s.d+k]) * float64(q[k*s.n+j])
-				}
-				if v > best {
-					best, bi = v, i
-				}
-				if i == int(idx[j]) {
-					got = v
-				}
-			}
-			tol := 1e-5 * math.Sqrt(float64(s.d)) * 4
-			if idx[j] < 0 || int(idx[j]) >= s.m || math.Abs(got-best) > tol || math.Abs(float64(sim[j])-best) > tol {
-				t.Fatalf("m=%d d=%d n=%d column %d: got row %d (%g, reported %g), want row %d (%g)", s.m, s.d, s.n, j, idx[j], got, sim[j], bi, best)
-			}
-			if bi == 3 && idx[j] == 7 {
-				t.Fatalf("column %d: tie went to row 7, want 3", j)
-			}
-		}
-	}
-	if err := p.Err(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// The SIMD backend must agree with the Go CPU backend end to end.
-func TestBackendParity(t *testing.T) {
-	be, err := NewBackendThreads(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if be.Name() != "wasm-simd" {
-		t.Errorf("Name() = %q", be.Name())
-	}
-	m := model.Random(model.VGG19, 16, 7)
-	r := rand.New(rand.NewPCG(3, 3))
-	img := tensor.New(3, 40, 36)
-	for i := range img.Data {
-		img.Data[i] = r.Float32()
-	}
-	type result struct {
-		taps       []*tensor.T
-		grad, loss *tensor.T
-	}
-	runBe := func(be nnst.Backend) result {
-		if err := be.LoadModel(m); err != nil {
-			t.Fatal(err)
-		}
-		var res result
-		tr := be.Forward(be.Upload(img), true)
-		g := make([]nnst.Tensor, len(tr.Taps))
-		for i, x := range tr.Taps {
-			h, _ := be.Download(x)
-			res.taps = append(res.taps, h)
-			c, hh, w := x.Shape()
-			gt := tensor.New(c, hh, w)
-			copy(gt.Data, randSlice(rand.New(rand.NewPCG(uint64(i), 5)), len(gt.Data)))
-			g[i] = be.Upload(gt)
-		}
-		// The split loss exercises Nearest; its value is robust to near-ties.
-		st := be.Forward(be.Upload(img), false)
-		l, _ := be.SplitLoss(tr.Taps[4], st.Taps[4:5], nnst.Sample{Stride: 1})
-		res.loss, _ = be.Download(l)
-		res.grad, _ = be.Download(be.Backward(tr, func(l int) nnst.Tensor { return g[l] }))
-		return res
-	}
-	got, want := runBe(be), runBe(cpu.New())
-	for i := range want.taps {
-		closeTo(t, m.Taps[i], got.taps[i].Data, want.taps[i].Data, 1e-5)
-	}
-	closeTo(t, "image gradient", got.grad.Data, want.grad.Data, 1e-4)
-	closeTo(t, "split loss", got.loss.Data, want.loss.Data, 1e-5)
-	if err := be.Err(); err != nil {
-		t.Fatal(err)
-	}
+			return be
+		},
+		Convs:   convs,
+		Nearest: []backendtest.Nearest{nearest},
+	})
 }
 
 // Run on a page served without COOP/COEP (see browser_test.go).

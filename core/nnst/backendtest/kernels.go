@@ -12,8 +12,9 @@ import (
 // Conv is one variant of a backend's conv kernels.
 type Conv struct {
 	Name string
-	// New prepares a layer of shape s from OIHW weights and a bias.
-	New func(s ConvShape, weight, bias []float32) ConvPasses
+	// New prepares a layer of shape s from OIHW weights and a bias; it
+	// fails t where it cannot.
+	New func(t *testing.T, s ConvShape, weight, bias []float32) ConvPasses
 }
 
 // ConvPasses are a prepared layer's passes; a nil pass does not apply to
@@ -26,22 +27,29 @@ type ConvPasses struct {
 	BackwardData func(dOut, dIn []float32)
 }
 
+// Passes are the passes of a cpu.Conv layer of shape s.
+func Passes(s ConvShape, l cpu.Conv) ConvPasses {
+	return ConvPasses{
+		Forward:      func(in []float32, relu bool, out []float32) { l.Forward(in, s.H, s.W, relu, out) },
+		BackwardData: func(dOut, dIn []float32) { l.BackwardData(dOut, s.H, s.W, dIn) },
+	}
+}
+
 // KernelConv is the Conv of a cpu.Kernels.NewConv.
 func KernelConv(name string, newConv func(in, out int, weight, bias []float32) cpu.Conv) Conv {
-	return Conv{Name: name, New: func(s ConvShape, weight, bias []float32) ConvPasses {
-		l := newConv(s.In, s.Out, weight, bias)
-		return ConvPasses{
-			Forward:      func(in []float32, relu bool, out []float32) { l.Forward(in, s.H, s.W, relu, out) },
-			BackwardData: func(dOut, dIn []float32) { l.BackwardData(dOut, s.H, s.W, dIn) },
-		}
+	return Conv{Name: name, New: func(_ *testing.T, s ConvShape, weight, bias []float32) ConvPasses {
+		return Passes(s, newConv(s.In, s.Out, weight, bias))
 	}}
 }
 
-// Nearest is one variant of a backend's nearest-neighbour kernel, as
-// cpu.Kernels.Nearest.
+// NearestFunc is a nearest-neighbour kernel, as cpu.Kernels.Nearest.
+type NearestFunc func(a []float32, m, d int, q []float32, n int) (idx []int32, sim []float32)
+
+// Nearest is one variant of a backend's nearest-neighbour kernel.
 type Nearest struct {
 	Name string
-	Find func(a []float32, m, d int, q []float32, n int) (idx []int32, sim []float32)
+	// New returns the kernel; it fails t where it cannot.
+	New func(t *testing.T) NearestFunc
 }
 
 // convData is a conv shape's random operands and reference results.
@@ -84,7 +92,7 @@ func convCase(t *testing.T, s *state) {
 					data[i] = newConvData(i, sh)
 				}
 				d := data[i]
-				p := v.New(sh, d.weight, d.bias)
+				p := v.New(t, sh, d.weight, d.bias)
 				name := fmt.Sprintf("%dx%d %dx%d", sh.In, sh.Out, sh.H, sh.W)
 				if p.Forward != nil {
 					for _, relu := range []bool{false, true} {
@@ -126,13 +134,17 @@ func nearestCase(t *testing.T, s *state) {
 	}
 	for _, v := range s.cfg.Nearest {
 		t.Run(v.Name, func(t *testing.T) {
+			find := v.New(t)
 			for i, sh := range nearestShapes {
 				a := randT(sh.m, 1, sh.d, uint64(2000+i)).Data
 				q := randT(sh.d, 1, sh.n, uint64(2100+i)).Data
 				if sh.m > 10 {
 					copy(a[7*sh.d:8*sh.d], a[3*sh.d:4*sh.d])
 				}
-				idx, sim := v.Find(a, sh.m, sh.d, q, sh.n)
+				idx, sim := find(a, sh.m, sh.d, q, sh.n)
+				if len(idx) != sh.n || len(sim) != sh.n {
+					t.Fatalf("m=%d d=%d n=%d: %d rows and %d products for %d queries", sh.m, sh.d, sh.n, len(idx), len(sim), sh.n)
+				}
 				tol := s.of(t, "product") * math.Sqrt(float64(sh.d))
 				for j := 0; j < sh.n; j++ {
 					bi, best, got := -1, math.Inf(-1), math.NaN()

@@ -15,9 +15,10 @@ import (
 
 // Config says what to test.
 type Config struct {
-	// New returns the backend under test. It is called once, after the
-	// kernel cases (conv, nearest), which may not leave it usable.
-	New func() nnst.Backend
+	// New returns the backend under test, or fails t. It is called once,
+	// after the kernel cases (conv, nearest), which may not leave a
+	// backend made before them usable.
+	New func(t *testing.T) nnst.Backend
 	// Convs and Nearest are the backend's kernels, in every variant it
 	// has, for the conv and nearest cases.
 	Convs   []Conv
@@ -94,7 +95,7 @@ func Run(t *testing.T, c Config) {
 				return
 			}
 			if s.be == nil {
-				s.be = c.New()
+				s.be = c.New(t)
 			}
 			runChecked(t, s, k)
 		})
