@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"nnst/core/conv"
 	"nnst/core/cpu"
 	"nnst/core/model"
 	"nnst/core/nnst"
@@ -272,18 +271,6 @@ func TestReadStage(t *testing.T) {
 	}
 }
 
-func TestUploadDownloadAxpbyZeros(t *testing.T) {
-	x, y := randT(3, 17, 19, 1), randT(3, 17, 19, 2)
-	gx, gy := gpu.Upload(x), gpu.Upload(y)
-	check(t, "upload", gx, x, 0)
-	check(t, "axpby", gpu.Axpby(0.5, gx, -2, gy), ops3(x, y, 0.5, -2), 1e-6)
-	check(t, "axpby nil", gpu.Axpby(3, gx, 0, nil), ops3(x, nil, 3, 0), 1e-6)
-	check(t, "zeros", gpu.Zeros(2, 5, 7), tensor.New(2, 5, 7), 0)
-	if err := gpu.Err(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestBindGroups checks the cached bind groups: dispatches of one kernel
 // on the same buffers in one submit share one, each with its own uniforms
 // (the dynamic offset); a new buffer gets a new one.
@@ -339,148 +326,12 @@ func TestStepBindGroups(t *testing.T) {
 	}
 }
 
-func ops3(x, y *tensor.T, a, b float32) *tensor.T {
-	return cpuT(ref.Axpby(a, ref.Upload(x), b, upOrNil(y)))
-}
-
-func upOrNil(y *tensor.T) nnst.Tensor {
-	if y == nil {
-		return nil
-	}
-	return ref.Upload(y)
-}
-
-func TestRot90(t *testing.T) {
-	x := randT(2, 5, 8, 3)
-	gx := gpu.Upload(x)
-	for k := -1; k <= 4; k++ {
-		check(t, fmt.Sprintf("rot90 k=%d", k), gpu.Rot90(gx, k), cpuT(ref.Rot90(ref.Upload(x), k)), 0)
-	}
-}
-
-func TestResize(t *testing.T) {
-	cases := [][4]int{{7, 9, 14, 18}, {16, 16, 8, 8}, {13, 11, 6, 5}, {5, 4, 17, 3}, {1, 3, 4, 1}, {9, 9, 9, 9}}
-	for i, c := range cases {
-		for _, align := range []bool{false, true} {
-			x := randT(3, c[0], c[1], uint64(i))
-			gx := gpu.Upload(x)
-			name := fmt.Sprintf("%dx%d->%dx%d align=%v", c[0], c[1], c[2], c[3], align)
-			check(t, "resize "+name, gpu.Resize(gx, c[2], c[3], align), cpuT(ref.Resize(ref.Upload(x), c[2], c[3], align)), 1e-5)
-			g := randT(3, c[2], c[3], uint64(i+50))
-			check(t, "resize backward "+name, gpu.ResizeBackward(gpu.Upload(g), c[0], c[1], align),
-				cpuT(ref.ResizeBackward(ref.Upload(g), c[0], c[1], align)), 1e-5)
-		}
-	}
-}
-
-func TestAdam(t *testing.T) {
-	p, m, v := randT(2, 9, 11, 4), tensor.New(2, 9, 11), tensor.New(2, 9, 11)
-	gp, gm, gv := gpu.Upload(p), gpu.Upload(m), gpu.Upload(v)
-	cp, cm, cv := ref.Upload(p), ref.Upload(m), ref.Upload(v)
-	for step := 1; step <= 3; step++ {
-		g := randT(2, 9, 11, uint64(10+step))
-		gpu.Adam(gp, gpu.Upload(g), gm, gv, step, 2e-3)
-		ref.Adam(cp, ref.Upload(g), cm, cv, step, 2e-3)
-	}
-	check(t, "adam p", gp, cpuT(cp), 1e-5)
-	check(t, "adam m", gm, cpuT(cm), 1e-5)
-	check(t, "adam v", gv, cpuT(cv), 1e-5)
-}
-
-// stepped is cw with K step s.
-func stepped(cw convWeights, s int) convWeights {
-	cw.step = s
-	return cw
-}
-
 // kernelName names the kernel that runs cw: "TK 16", "Winograd WC 4".
 func kernelName(cw convWeights) string {
 	if cw.wino {
 		return fmt.Sprintf("Winograd WC %d", winoWC*cw.step)
 	}
 	return fmt.Sprintf("TK %d", 16*cw.step)
-}
-
-func TestConv(t *testing.T) {
-	// {40, 70, 13, 11} and {64, 64, 9, 9} split K; the backward pass of the
-	// first and the forward pass of the last two have at most narrowConv
-	// outputs (the last with 10 chunks of 256 K rows). With Winograd's
-	// kernel: both passes of {12, 40, 17, 19}, {20, 36, 11, 10}, {16, 20,
-	// 1, 5} and {64, 64, 9, 9} (split), the backward passes of these four
-	// with the forward pass's weights, and the backward passes of {20, 9,
-	// 11, 10} and {40, 70, 13, 11} (split, the last slice with a partial
-	// step) with their own.
-	defer func() { gpu.wino = winoDefault }()
-	winos, trs, nosplits := 0, 0, 0
-	for _, c := range [][4]int{{3, 5, 6, 7}, {5, 70, 9, 13}, {20, 9, 11, 10}, {7, 66, 23, 17}, {40, 70, 13, 11}, {64, 64, 9, 9}, {64, 3, 9, 13}, {300, 2, 5, 6}, {12, 40, 17, 19}, {20, 36, 11, 10}, {16, 20, 1, 5}} {
-		cin, cout, h, w := c[0], c[1], c[2], c[3]
-		r := rand.New(rand.NewPCG(uint64(cin), 5))
-		wt := make([]float32, cout*cin*9)
-		bias := make([]float32, cout)
-		for i := range wt {
-			wt[i] = float32(r.NormFloat64())
-		}
-		for i := range bias {
-			bias[i] = float32(r.NormFloat64())
-		}
-		l := conv.NewLayer(cin, cout, wt, bias)
-		x := randT(cin, h, w, 7)
-		want := tensor.New(cout, h, w)
-		l.Forward(x.Data, h, w, true, want.Data)
-		g := randT(cout, h, w, 8)
-		wantB := tensor.New(cin, h, w)
-		l.BackwardData(g.Data, h, w, wantB.Data)
-		m := &model.Model{Layers: []model.Layer{{Kind: "conv", Name: "conv1_1", Conv: &model.Conv{In: cin, Out: cout, Weight: wt, Bias: bias}}}, Taps: []string{"relu1_1"}, Input: model.Torchvision}
-		gx := gpu.Upload(x).(*Tensor)
-		gg := gpu.Upload(g).(*Tensor)
-		for _, wino := range []bool{false, true} {
-			gpu.wino = wino
-			if err := gpu.LoadModel(m); err != nil {
-				t.Fatal(err)
-			}
-			cl := gpu.convs[0]
-			if cl.fwd.wino != (wino && winoConv(cin, cout)) || cl.bwd.wino != (wino && winoConv(cout, cin)) || cl.bwd.tr != (cl.fwd.wino && cl.bwd.wino) {
-				t.Fatalf("%dx%d: Winograd weights %+v %+v with wino %v", cin, cout, cl.fwd, cl.bwd, wino)
-			}
-			if cl.bwd.tr {
-				trs++
-			}
-			for _, step := range gpu.convSteps() {
-				fw, bw := stepped(cl.fwd, step), stepped(cl.bwd, step)
-				check(t, fmt.Sprintf("conv forward %dx%d %dx%d, %s", cin, cout, h, w, kernelName(fw)), gpu.conv(gx, fw, cl.bias, cin, cout, true), want, 1e-5)
-				check(t, fmt.Sprintf("conv backward %dx%d %dx%d, %s", cin, cout, h, w, kernelName(bw)), gpu.conv(gg, bw, nil, cout, cin, false), wantB, 1e-5)
-				// Where K is split, also without (convRun.nosplit).
-				if _, _, split, _ := convGrid(h, w, cin, cout, fw.wino, step); split > 1 && cout > narrowConv {
-					fw.nosplit = true
-					nosplits++
-					d0 := gpu.Dispatches()
-					y := gpu.conv(gx, fw, cl.bias, cin, cout, true)
-					if d := gpu.Dispatches() - d0; d != 1 {
-						t.Errorf("%dx%d %dx%d forward without split K: %d dispatches, want 1", cin, cout, h, w, d)
-					}
-					check(t, fmt.Sprintf("conv forward %dx%d %dx%d, %s, K not split", cin, cout, h, w, kernelName(fw)), y, want, 1e-5)
-				}
-				if _, _, split, _ := convGrid(h, w, cout, cin, bw.wino, step); split > 1 && cin > narrowConv {
-					bw.nosplit = true
-					nosplits++
-					check(t, fmt.Sprintf("conv backward %dx%d %dx%d, %s, K not split", cin, cout, h, w, kernelName(bw)), gpu.conv(gg, bw, nil, cout, cin, false), wantB, 1e-5)
-				}
-			}
-			for _, cw := range []convWeights{cl.fwd, cl.bwd} {
-				if cw.wino {
-					winos++
-				}
-			}
-		}
-		gpu.Free(gx, gg)
-	}
-	if winos != 10 || trs != 4 {
-		t.Errorf("%d passes by Winograd's kernel, %d of them backward with the forward weights; want 10, 4", winos, trs)
-	}
-	if nosplits == 0 {
-		t.Error("no case with split K ran without")
-	}
-	t.Logf("%d passes ran without split K", nosplits)
 }
 
 // tinyModel is VGG19's layout with 1/16 of the channels.
@@ -495,72 +346,6 @@ func loadBoth(t *testing.T, m *model.Model) {
 	if err := ref.LoadModel(m); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func TestForwardBackward(t *testing.T) {
-	m := tinyModel()
-	loadBoth(t, m)
-	img := randT(3, 37, 29, 9) // odd sizes: pools floor
-	for i := range img.Data {
-		img.Data[i] = 0.5 + 0.2*img.Data[i]
-	}
-	gtr := gpu.Forward(gpu.Upload(img), true)
-	ctr := ref.Forward(ref.Upload(img), true)
-	var tg, cg []nnst.Tensor
-	for i := range ctr.Taps {
-		want := cpuT(ctr.Taps[i])
-		check(t, fmt.Sprintf("tap %d", i), gtr.Taps[i], want, 1e-4)
-		if i%3 == 1 {
-			tg, cg = append(tg, nil), append(cg, nil)
-			continue
-		}
-		g := randT(want.C, want.H, want.W, uint64(20+i))
-		tg, cg = append(tg, gpu.Upload(g)), append(cg, ref.Upload(g))
-	}
-	// Hypercolumns and their backward on these taps.
-	hc := gpu.Hypercolumns(gtr.Taps, 9, 7)
-	check(t, "hypercolumns", hc, cpuT(ref.Hypercolumns(ctr.Taps, 9, 7)), 1e-5)
-	hg := randT(cpuT(ref.Hypercolumns(ctr.Taps, 9, 7)).C, 9, 7, 30)
-	ghg, chg := gpu.Upload(hg), ref.Upload(hg)
-	for i := range ctr.Taps {
-		check(t, fmt.Sprintf("hypercolumns backward %d", i), gpu.HypercolumnsBackward(ghg, gtr.Taps, i), cpuT(ref.HypercolumnsBackward(chg, ctr.Taps, i)), 1e-5)
-	}
-	// Backward frees the trace as it goes: only the image gradient stays.
-	var held int64
-	for _, x := range tg {
-		if x != nil {
-			held += gt(x).buf.size
-		}
-	}
-	st := gtr.State.(*traceState).tr
-	for _, o := range st.outs {
-		held += o.buf.size
-	}
-	live := gpu.LiveBytes()
-	gb := gpu.Backward(gtr, func(l int) nnst.Tensor { return tg[l] })
-	if got, want := gpu.LiveBytes(), live-held+gt(gb).buf.size; got != want {
-		t.Errorf("live bytes after Backward %d, want %d", got, want)
-	}
-	check(t, "backward", gb, cpuT(ref.Backward(ctr, func(l int) nnst.Tensor { return cg[l] })), 1e-4)
-	// Without keep.
-	gtr = gpu.Forward(gpu.Upload(img), false)
-	ctr = ref.Forward(ref.Upload(img), false)
-	check(t, "tap 9 (no keep)", gtr.Taps[9], cpuT(ctr.Taps[9]), 1e-4)
-	gpu.Release(gtr)
-	if err := gpu.Err(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestCosineLoss(t *testing.T) {
-	f, tg := randT(40, 6, 7, 11), randT(40, 6, 7, 12)
-	for i := 0; i < 40; i++ { // one position with a zero vector: clamps
-		f.Data[i*42] = 0
-	}
-	gl, gg := gpu.CosineLoss(gpu.Upload(f), gpu.Upload(tg))
-	cl, cg := ref.CosineLoss(ref.Upload(f), ref.Upload(tg))
-	check(t, "cosine loss", gl, cpuT(cl), 1e-5)
-	check(t, "cosine grad", gg, cpuT(cg), 1e-4)
 }
 
 // hyperTaps are random taps for a 32 x 28 image, some smaller and some
@@ -585,33 +370,6 @@ func upAll(be nnst.Backend, ts []*tensor.T) []nnst.Tensor {
 		out = append(out, be.Upload(x))
 	}
 	return out
-}
-
-// TestHypercolumnLoss checks the fused loss, its coefficients and each
-// tap's gradient against the CPU backend.
-func TestHypercolumnLoss(t *testing.T) {
-	taps := hyperTaps(90)
-	gt, ct := upAll(gpu, taps), upAll(ref, taps)
-	target := randT(35, 8, 7, 91)
-	gtg, ctg := gpu.Upload(target), ref.Upload(target)
-	for l := range taps { // caches the resize tables
-		gpu.table(taps[l].H, 8, true)
-		gpu.table(taps[l].W, 7, true)
-	}
-	live := gpu.LiveBytes()
-	gl, gc := gpu.HypercolumnLoss(gt, gtg)
-	cl, cc := ref.HypercolumnLoss(ct, ctg)
-	check(t, "hypercolumn loss", gl, cpuT(cl), 1e-5)
-	check(t, "hypercolumn loss coefficients", gc, cpuT(cc), 1e-4)
-	for l := range taps {
-		g := gpu.HypercolumnLossBackward(gc, gt, gtg, l)
-		check(t, fmt.Sprintf("hypercolumn loss gradient, tap %d", l), g, cpuT(ref.HypercolumnLossBackward(cc, ct, ctg, l)), 1e-4)
-		gpu.Free(g)
-	}
-	gpu.Free(gl, gc)
-	if got := gpu.LiveBytes(); got != live {
-		t.Errorf("live bytes %d after the loss, %d before", got, live)
-	}
 }
 
 // TestBankAddHypercolumns compares a bank packed from taps with one packed
@@ -668,136 +426,11 @@ func TestBankAddHypercolumns(t *testing.T) {
 	gpu.FreeBank(bb)
 }
 
-// TestSearch runs a search over four banks packed from taps (the last
-// repeats the first: exact ties) against the CPU backend's, with banks of
-// one part and of several.
-func TestSearch(t *testing.T) {
-	const h, w = 16, 14
-	parts := [][]*tensor.T{hyperTaps(100), hyperTaps(110), hyperTaps(120)}
-	parts = append(parts, parts[0])
-	q := randT(35, 12, 11, 130)
-	for i := range q.Data {
-		q.Data[i] = max(q.Data[i]+0.5, 0)
-	}
-	search := func(be nnst.Backend) (nnst.Tensor, []int32) {
-		mean := nnst.BankMean(be, len(parts), func(k int) nnst.Tensor {
-			taps := upAll(be, parts[k])
-			hc := be.Hypercolumns(taps, h, w)
-			be.Free(taps...)
-			return hc
-		})
-		qt := be.Upload(q)
-		s := be.NewSearch(qt)
-		be.Free(qt)
-		bank := func(k int) nnst.Bank {
-			b := be.NewBank(mean, h*w)
-			taps := upAll(be, parts[k])
-			be.BankAddHypercolumns(b, taps, h, w)
-			be.Free(taps...)
-			return b
-		}
-		for k := range parts {
-			b := bank(k)
-			be.SearchBank(s, b, k)
-			be.FreeBank(b)
-		}
-		field, err := be.SearchField(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		target := be.Zeros(35, 12, 11)
-		for k := range parts {
-			b := bank(k)
-			be.SearchGather(s, b, k, target)
-			be.FreeBank(b)
-		}
-		be.FreeSearch(s)
-		be.Free(mean)
-		return target, field
-	}
-	wt, wantField := search(ref)
-	want := cpuT(wt)
-	first, _ := search(gpu)
-	gpu.Free(first) // caches the resize tables
-	for _, limit := range []int64{0, 64 * 36 * 2} {
-		gpu.partLimit = limit
-		live := gpu.LiveBytes()
-		tg, field := search(gpu)
-		got := down(t, tg)
-		gpu.Free(tg)
-		gpu.partLimit = 0
-		if l := gpu.LiveBytes(); l != live {
-			t.Errorf("part limit %d: live bytes %d after the search, %d before", limit, l, live)
-		}
-		n := 12 * 11
-		agree := 0
-		for p := 0; p < n; p++ {
-			var e, m float64
-			for c := 0; c < 35; c++ {
-				e = max(e, math.Abs(float64(got.Data[c*n+p]-want.Data[c*n+p])))
-				m = max(m, math.Abs(float64(want.Data[c*n+p])))
-			}
-			if e <= 2e-3*m {
-				agree++
-			}
-		}
-		if agree < n {
-			t.Errorf("part limit %d: %d of %d queries match the CPU's", limit, agree, n)
-		}
-		same := 0
-		for p := range field {
-			if field[p] == wantField[p] {
-				same++
-			}
-		}
-		if same < n || len(field) != n {
-			t.Errorf("part limit %d: SearchField agrees with the CPU's on %d of %d queries", limit, same, n)
-		}
-	}
-	if err := gpu.Err(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestColorDistanceLoss(t *testing.T) {
-	x, r := randT(3, 9, 11, 13), randT(3, 9, 11, 14)
-	gl, gg := gpu.ColorDistanceLoss(gpu.Upload(x), gpu.Upload(r))
-	cl, cg := ref.ColorDistanceLoss(ref.Upload(x), ref.Upload(r))
-	check(t, "colour loss", gl, cpuT(cl), 1e-5)
-	check(t, "colour grad", gg, cpuT(cg), 1e-4)
-}
-
-func TestSplitLoss(t *testing.T) {
-	for _, s := range []nnst.Sample{{Stride: 1}, {Stride: 2, Y0: 1, X0: 0}, {Stride: 3, Y0: 2, X0: 1}} {
-		out := randT(15, 13, 11, 15)
-		st := []*tensor.T{randT(15, 12, 14, 16), randT(15, 14, 12, 17)}
-		var gs, cs []nnst.Tensor
-		for _, x := range st {
-			gs, cs = append(gs, gpu.Upload(x)), append(cs, ref.Upload(x))
-		}
-		gl, gg := gpu.SplitLoss(gpu.Upload(out), gs, s)
-		cl, cg := ref.SplitLoss(ref.Upload(out), cs, s)
-		check(t, fmt.Sprintf("split loss %+v", s), gl, cpuT(cl), 1e-5)
-		check(t, fmt.Sprintf("split grad %+v", s), gg, cpuT(cg), 1e-4)
-	}
-}
-
-// newBank builds a bank from the vectors of ts as the driver does
-// (nnst.BuildBank); ts stay alive.
-func newBank(be nnst.Backend, ts ...nnst.Tensor) nnst.Bank {
-	return nnst.BuildBank(be, len(ts), func(k int) nnst.Tensor { return be.Axpby(1, ts[k], 0, nil) })
-}
-
-func TestChannelMean(t *testing.T) {
-	x := randT(5, 13, 17, 70)
-	check(t, "channel mean", gpu.ChannelMean(gpu.Upload(x)), cpuT(ref.ChannelMean(ref.Upload(x))), 1e-5)
-}
-
-// TestCompact checks the fp16 copy (odd element count) and SplitLoss on
-// compact style inputs against the CPU's f32 ones: the loss within 2e-3
-// relative, the gradient within 1e-2 of its largest element. Copies with a
-// stride of hostStride or more live in host memory: both kinds are checked
-// (the threshold lowered to 2 for the host ones), and must agree exactly.
+// TestCompact checks the fp16 copies (an odd element count), in device
+// and in host memory (a stride of hostStride or more), and that SplitLoss
+// on host copies (the threshold lowered to 2) gives exactly what it gives
+// on device copies, without a flush. The suite's compact case compares
+// both with the CPU.
 func TestCompact(t *testing.T) {
 	x := randT(3, 7, 5, 71)
 	live := gpu.LiveBytes()
@@ -814,14 +447,9 @@ func TestCompact(t *testing.T) {
 		gpu.Free(c)
 	}
 	defer func() { gpu.hostStride = hostStride }()
-	for _, s := range []nnst.Sample{{Stride: 1}, {Stride: 3, Y0: 2, X0: 1}, {Stride: 2, Y0: 1, X0: 1}} {
+	for _, s := range []nnst.Sample{{Stride: 3, Y0: 2, X0: 1}, {Stride: 2, Y0: 1, X0: 1}} {
 		out := randT(15, 13, 11, 72)
 		st := []*tensor.T{randT(15, 12, 14, 73), randT(15, 14, 12, 74)}
-		var cs []nnst.Tensor
-		for _, x := range st {
-			cs = append(cs, ref.Compact(ref.Upload(x), s.Stride))
-		}
-		cl, cg := ref.SplitLoss(ref.Upload(out), cs, s)
 		var res [2]*tensor.T
 		for k, host := range []bool{false, true} {
 			gpu.hostStride = hostStride
@@ -834,7 +462,7 @@ func TestCompact(t *testing.T) {
 				gs = append(gs, gpu.Compact(u, s.Stride))
 				gpu.Free(u)
 			}
-			if h := gs[0].(*Tensor).buf == nil; h != (host && s.Stride >= 2) {
+			if h := gs[0].(*Tensor).buf == nil; h != host {
 				t.Fatalf("%+v: host copy %v", s, h)
 			}
 			ou := gpu.Upload(out)
@@ -843,9 +471,6 @@ func TestCompact(t *testing.T) {
 			if gpu.flushes != flushes {
 				t.Errorf("%+v: SplitLoss flushed %d times", s, gpu.flushes-flushes)
 			}
-			what := fmt.Sprintf("compact style %+v, host %v", s, host)
-			check(t, "split loss, "+what, gl, cpuT(cl), 2e-3)
-			check(t, "split grad, "+what, gg, cpuT(cg), 1e-2)
 			res[k] = down(t, gg)
 			gpu.Free(gs...)
 			gpu.Free(gl, gg, ou)
@@ -859,59 +484,6 @@ func TestCompact(t *testing.T) {
 	}
 	if l := gpu.LiveBytes(); l != live {
 		t.Errorf("live bytes %d after the test, %d before", l, live)
-	}
-}
-
-func TestMatch(t *testing.T) {
-	const d = 24
-	vecs := []*tensor.T{randT(d, 32, 32, 40), randT(d, 24, 40, 41)}
-	q := randT(d, 48, 48, 42)
-	for i := range q.Data { // shift the query: centring must matter
-		q.Data[i] += 0.3
-	}
-	run := func(partLimit int64) {
-		gpu.partLimit = partLimit
-		defer func() { gpu.partLimit = 0 }()
-		var gv, cv []nnst.Tensor
-		for _, v := range vecs {
-			gv, cv = append(gv, gpu.Upload(v)), append(cv, ref.Upload(v))
-		}
-		gb, cb := newBank(gpu, gv...), newBank(ref, cv...)
-		if gb.Len() != cb.Len() {
-			t.Fatalf("bank len %d, want %d", gb.Len(), cb.Len())
-		}
-		if n := len(gb.(*bank).parts); partLimit > 0 && n < 2 {
-			t.Fatalf("bank has %d parts with a part limit", n)
-		}
-		gq, cq := gpu.Upload(q), ref.Upload(q)
-		want := cpuT(ref.Match(cb, cq))
-		got := down(t, gpu.Match(gb, gq))
-		// A position agrees when the gathered vector is the CPU's one.
-		n := q.H * q.W
-		agree := 0
-		var maxErr float64
-		for p := 0; p < n; p++ {
-			var e, m float64
-			for c := 0; c < d; c++ {
-				e = max(e, math.Abs(float64(got.Data[c*n+p]-want.Data[c*n+p])))
-				m = max(m, math.Abs(float64(want.Data[c*n+p])))
-			}
-			if e <= 2e-3*m {
-				agree++
-				maxErr = max(maxErr, e/m)
-			}
-		}
-		frac := float64(agree) / float64(n)
-		t.Logf("parts %d: arg-min agreement %.4f%% of %d, max relative error of agreeing vectors %.2g (fp16 bank)", len(gb.(*bank).parts), 100*frac, n, maxErr)
-		if frac < 0.999 {
-			t.Errorf("arg-min agreement %.4f < 0.999", frac)
-		}
-		gpu.FreeBank(gb)
-	}
-	run(0)
-	run(int64(700 * d * 2)) // about 700 rows a part: several parts
-	if err := gpu.Err(); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -1087,31 +659,4 @@ fn main() { y[0] = p.n; }
 	if err := b.Reserve(1 << 20); err == nil || !strings.Contains(err.Error(), "GPU device lost") {
 		t.Errorf("Reserve after destroy: err = %v", err)
 	}
-}
-
-// TestFlipSplitLoss is SplitLoss with four style tensors at a tap's full
-// size (stride 1), as the final pass runs it with rotations.
-func TestFlipSplitLoss(t *testing.T) {
-	out := randT(8, 24, 20, 60)
-	var gs, cs []nnst.Tensor
-	for k := 0; k < 4; k++ {
-		x := randT(8, 22, 26, uint64(61+k))
-		gs, cs = append(gs, gpu.Upload(x)), append(cs, ref.Upload(x))
-	}
-	gl, gg := gpu.SplitLoss(gpu.Upload(out), gs, nnst.Sample{Stride: 1})
-	cl, cg := ref.SplitLoss(ref.Upload(out), cs, nnst.Sample{Stride: 1})
-	check(t, "split loss (4 styles)", gl, cpuT(cl), 1e-5)
-	check(t, "split grad (4 styles)", gg, cpuT(cg), 1e-4)
-}
-
-// TestGridSplit lowers the workgroups-per-dimension limit the backend uses
-// so that element kernels take their 2-D grids and conv its z split.
-func TestGridSplit(t *testing.T) {
-	old := gpu.Limits.MaxComputeWorkgroupsPerDim
-	gpu.Limits.MaxComputeWorkgroupsPerDim = 1
-	defer func() { gpu.Limits.MaxComputeWorkgroupsPerDim = old }()
-	TestConv(t)
-	TestResize(t)
-	TestUploadDownloadAxpbyZeros(t)
-	TestRot90(t)
 }

@@ -4,29 +4,29 @@ import "nnst/core/nnst"
 
 // cases is the suite, in the order it runs: kernels first. A new op is
 // added here once, with its shapes below and its tolerances stated.
-var cases = []Case{
-	{Name: "conv", Kernel: true, Tol: tol{"out": 1e-5}, run: convCase},
+var cases = []opCase{
+	{name: "conv", kernel: true, tol: tols{"out": 1e-5}, run: convCase},
 	// "product": |reported - best inner product| over sqrt(d), the size of
 	// a product of random N(0, 1) vectors.
-	{Name: "nearest", Kernel: true, Tol: tol{"product": 4e-5}, run: nearestCase},
-	{Name: "upload", Tol: tol{"out": 0}, run: uploadCase},
-	{Name: "axpby", Tol: tol{"out": 1e-6}, run: axpbyCase},
-	{Name: "rot90", Tol: tol{"out": 0}, run: rot90Case},
-	{Name: "resize", Tol: tol{"out": 1e-5, "grad": 1e-5}, run: resizeCase},
-	{Name: "adam", Tol: tol{"out": 1e-5}, run: adamCase},
-	{Name: "channelmean", Tol: tol{"out": 1e-5}, run: channelMeanCase},
-	{Name: "network", Tol: tol{"taps": 1e-4, "grad": 1e-4, "hyper": 1e-5, "loss": 1e-5}, run: networkCase},
-	{Name: "hypercolumns", Tol: tol{"out": 1e-5, "grad": 1e-5}, run: hypercolumnsCase},
-	{Name: "hypercolumnloss", Tol: tol{"loss": 1e-5, "coef": 1e-4, "grad": 1e-4}, run: hypercolumnLossCase},
-	{Name: "cosineloss", Tol: tol{"loss": 1e-5, "grad": 1e-4}, run: cosineLossCase},
-	{Name: "colorloss", Tol: tol{"loss": 1e-5, "grad": 1e-4}, run: colorLossCase},
-	{Name: "splitloss", Tol: tol{"loss": 1e-5, "grad": 1e-4}, run: splitLossCase},
-	{Name: "compact", Tol: tol{"loss": 1e-5, "grad": 1e-4}, Half: tol{"loss": 2e-3, "grad": 1e-2}, run: compactCase},
+	{name: "nearest", kernel: true, tol: tols{"product": 4e-5}, run: nearestCase},
+	{name: "upload", tol: tols{"out": 0}, run: uploadCase},
+	{name: "axpby", tol: tols{"out": 1e-6}, run: axpbyCase},
+	{name: "rot90", tol: tols{"out": 0}, run: rot90Case},
+	{name: "resize", tol: tols{"out": 1e-5, "grad": 1e-5}, run: resizeCase},
+	{name: "adam", tol: tols{"out": 1e-5}, run: adamCase},
+	{name: "channelmean", tol: tols{"out": 1e-5}, run: channelMeanCase},
+	{name: "network", tol: tols{"taps": 1e-5, "grad": 1e-4, "hyper": 1e-5, "loss": 1e-5}, run: networkCase},
+	{name: "hypercolumns", tol: tols{"out": 1e-5, "grad": 1e-5}, run: hypercolumnsCase},
+	{name: "hypercolumnloss", tol: tols{"loss": 1e-5, "coef": 1e-4, "grad": 1e-4}, run: hypercolumnLossCase},
+	{name: "cosineloss", tol: tols{"loss": 1e-5, "grad": 1e-4}, run: cosineLossCase},
+	{name: "colorloss", tol: tols{"loss": 1e-5, "grad": 1e-4}, run: colorLossCase},
+	{name: "splitloss", tol: tols{"loss": 1e-5, "grad": 1e-4}, run: splitLossCase},
+	{name: "compact", tol: tols{"loss": 1e-5, "grad": 1e-4}, half: tols{"loss": 2e-3, "grad": 1e-2}, run: compactCase},
 	// Match and search: "vector", each result is a bank vector within this
 	// of the bank's largest element; "cosine", its centred cosine to the
 	// query is within this of the best (near-ties may go either way).
-	{Name: "match", Tol: tol{"vector": 1e-5, "cosine": 1e-5}, Half: tol{"vector": 2e-3, "cosine": 1e-3}, run: matchCase},
-	{Name: "search", Tol: tol{"vector": 1e-5, "cosine": 1e-5}, Half: tol{"vector": 2e-3, "cosine": 1e-3}, run: searchCase},
+	{name: "match", tol: tols{"vector": 1e-5, "cosine": 1e-5}, half: tols{"vector": 2e-3, "cosine": 1e-3}, run: matchCase},
+	{name: "search", tol: tols{"vector": 1e-5, "cosine": 1e-5}, half: tols{"vector": 2e-3, "cosine": 1e-3}, run: searchCase},
 }
 
 // ConvShape is a 3x3 conv from In to Out channels on an H x W image.
@@ -108,7 +108,7 @@ var compactCases = []splitCase{
 	{15, 13, 11, [][2]int{{12, 14}, {14, 12}}, nnst.Sample{Stride: 2, Y0: 1, X0: 1}},
 }
 
-// matchCase is Match of a query on a bank of d-channel tensors; offsets
+// matchSpec is Match of a query on a bank of d-channel tensors; offsets
 // shift channels so that centring matters, and with ties the first tie
 // vectors of the second bank tensor repeat vectors of the first.
 type matchSpec struct {

@@ -32,27 +32,27 @@ type Config struct {
 	Only []string
 }
 
-// Case is one op of the suite with its tolerances; its shapes sit next to
-// the table in cases.go.
-type Case struct {
-	Name string
-	// Kernel cases test Config.Convs or Config.Nearest, not the backend.
-	Kernel bool
-	// Tol bounds the error of each output: max |got - want| over
+// opCase is one op of the suite with its tolerances; its shapes sit next
+// to the table in cases.go.
+type opCase struct {
+	name string
+	// kernel cases test Config.Convs or Config.Nearest, not the backend.
+	kernel bool
+	// tol bounds the error of each output: max |got - want| over
 	// max |want| unless the case says otherwise (0: exact).
-	Tol tol
-	// Half replaces Tol for backends with Config.Half (nil: Tol).
-	Half tol
+	tol tols
+	// half replaces tol for backends with Config.Half (nil: tol).
+	half tols
 	run  func(t *testing.T, s *state)
 }
 
-// tol is a case's tolerances, by output.
-type tol map[string]float64
+// tols are a case's tolerances, by output.
+type tols map[string]float64
 
 // state is what a case runs with.
 type state struct {
 	cfg     Config
-	tol     tol
+	tol     tols
 	be, ref nnst.Backend
 }
 
@@ -73,24 +73,24 @@ func Run(t *testing.T, c Config) {
 		if why == "" {
 			t.Errorf("case %q is skipped without a reason", name)
 		}
-		if !slices.ContainsFunc(cases, func(k Case) bool { return k.Name == name }) {
+		if !slices.ContainsFunc(cases, func(k opCase) bool { return k.name == name }) {
 			t.Errorf("Skip names %q, which is not a case", name)
 		}
 	}
 	s := &state{cfg: c, ref: Reference()}
 	for _, k := range cases {
-		if len(c.Only) > 0 && !slices.Contains(c.Only, k.Name) {
+		if len(c.Only) > 0 && !slices.Contains(c.Only, k.name) {
 			continue
 		}
-		t.Run(k.Name, func(t *testing.T) {
-			if why, ok := c.Skip[k.Name]; ok {
+		t.Run(k.name, func(t *testing.T) {
+			if why, ok := c.Skip[k.name]; ok {
 				t.Skip(why)
 			}
-			s.tol = k.Tol
-			if c.Half && k.Half != nil {
-				s.tol = k.Half
+			s.tol = k.tol
+			if c.Half && k.half != nil {
+				s.tol = k.half
 			}
-			if k.Kernel {
+			if k.kernel {
 				k.run(t, s)
 				return
 			}
@@ -106,7 +106,7 @@ func Run(t *testing.T, c Config) {
 // and left the live bytes as it found them. A first run may leave what a
 // backend caches (resize tables, a model's weights): then a second run
 // must leave the bytes unchanged.
-func runChecked(t *testing.T, s *state, k Case) {
+func runChecked(t *testing.T, s *state, k opCase) {
 	for try := 0; try < 2; try++ {
 		live := s.be.LiveBytes()
 		k.run(t, s)
