@@ -1,6 +1,6 @@
 // Package backendtest is the conformance suite of the nnst backends: one
 // table of ops, shapes and stated tolerances (cases.go), each op run on the
-// backend under test and on the plain Go reference (Reference), and the
+// backend under test and on the plain Go reference (reference), and the
 // results compared. The CPU backend's tests run it natively, the SIMD and
 // WebGPU backends' tests in headless Chromium; it does not use syscall/js.
 package backendtest
@@ -77,7 +77,7 @@ func Run(t *testing.T, c Config) {
 			t.Errorf("Skip names %q, which is not a case", name)
 		}
 	}
-	s := &state{cfg: c, ref: Reference()}
+	s := &state{cfg: c, ref: reference()}
 	for _, k := range cases {
 		if len(c.Only) > 0 && !slices.Contains(c.Only, k.name) {
 			continue
@@ -124,9 +124,9 @@ func runChecked(t *testing.T, s *state, k opCase) {
 	}
 }
 
-// Reference returns the plain Go backend the suite compares with: the CPU
+// reference returns the plain Go backend the suite compares with: the CPU
 // backend with plain-loop kernels (conv.ForwardRef and BackwardDataRef, a
 // float64 nearest-neighbour search).
-func Reference() nnst.Backend {
+func reference() nnst.Backend {
 	return cpu.NewWith(cpu.Kernels{Name: "reference", NewConv: newRefConv, Nearest: refNearest})
 }
