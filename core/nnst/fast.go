@@ -13,8 +13,9 @@ import (
 // Fast mode (ours, not the reference's): one nearest-neighbour search of
 // the content's hypercolumns over the style's at a reduced size; the output
 // starts as the style's own pixels voted along that field at full size;
-// a short feature-splitting pass at full size, pulled towards the content's
-// hypercolumns as much as alpha asks, finishes it.
+// a short feature-splitting pass at half and full size finishes it, pulled
+// towards the style's hypercolumns gathered along the field and towards the
+// content's as much as alpha asks.
 // FastSteps is the default number of steps of the fast mode's final pass.
 const FastSteps = 12
 
@@ -33,7 +34,7 @@ type FastParams struct {
 	// HalfSteps of the final pass run at half the size first (16; -1: none).
 	HalfSteps int
 	// Match weighs a pull towards the style's hypercolumns gathered along
-	// the field (NNST's per-scale target; 0: none).
+	// the field, NNST's per-scale target (3; negative: none).
 	Match float64
 }
 
@@ -59,6 +60,7 @@ func (p FastParams) withDefaults(flip bool) FastParams {
 	deff(&p.LR, 1e-2)
 	deff(&p.Sharp, 0.5)
 	deff(&p.Content, 1) // negative: none
+	deff(&p.Match, 3)
 	def(&p.Keep, 2)
 	def(&p.HalfSteps, 16)
 	if p.Init == "" {
@@ -193,7 +195,8 @@ func (r *run) fastFinal(content, style, voted, matched *tensor.T, fp FastParams)
 			defer be.Free(t.hc)
 		}
 		if matched != nil {
-			t := target{be.Upload(matched), float32(fp.Match)}
+			// Match at the default alpha 0.75, none at 1.
+			t := target{be.Upload(matched), float32(fp.Match * 4 * (1 - o.Alpha))}
 			f.targets = append(f.targets, t)
 			defer be.Free(t.hc)
 		}

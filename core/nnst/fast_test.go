@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"nnst/core/cpu"
+	"nnst/core/imageio"
 	"nnst/core/model"
 	"nnst/core/nnst"
 	"nnst/core/score"
@@ -83,11 +84,18 @@ func TestFastCancel(t *testing.T) {
 	}
 }
 
-// In the fast mode alpha governs the whole run: with the real model, the
-// content score falls as alpha rises.
+// In the fast mode alpha governs the whole run: with the real model and a
+// real photo and painting, the content score falls as alpha rises.
 func TestFastAlpha(t *testing.T) {
 	m := realModel(t)
-	content, style := testImage(128, 128, 3), testImage(128, 128, 8)
+	content, err := imageio.DecodeFile("../../../shared/images/content-c1.jpg")
+	if err != nil {
+		t.Skip("shared images not available: ", err)
+	}
+	style, err := imageio.DecodeFile("../../../shared/images/style-s1.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
 	sr, err := score.New(cpu.New(), m)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +107,7 @@ func TestFastAlpha(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := nnst.FastDefaults()
-		o.Size, o.Steps, o.Alpha = 128, 8, a
+		o.Size, o.Steps, o.Alpha = 160, 8, a
 		out, err := s.Run(context.Background(), content, style, o, nil)
 		if err != nil {
 			t.Fatal(err)
