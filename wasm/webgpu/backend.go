@@ -58,30 +58,13 @@ type Backend struct {
 	Info       AdapterInfo
 	Limits     Limits
 
+	bufferPool // the storage buffers, pooled
+
 	pipes      map[pipeKey]*pipe
 	groups     map[groupKey]js.Value // bind groups, reused while their buffers live
 	dynOff     js.Value              // a Uint32Array(1): the uniforms' offset for setBindGroup
 	groupsMade int                   // bind groups made (not found in groups)
-	pool       map[int64][]*buffer
-	tables     map[[3]int]*buffer
-	big        int64 // pooled buffers of this size or more go at the next flush (see trim)
-	spare      int64 // flushSpare flushes when the pool holds more big bytes
-	pooled     int64 // bytes of big pooled buffers freed since the last flush
-	retain     int64 // pooled buffers kept past trim, at most (bytes)
-	kept       int64 // bytes of pooled buffers kept past trim
-	// With budget set (by Reserve, for a run), the pool keeps every freed
-	// buffer while all buffers allocated fit in it; a new buffer that
-	// would pass it takes a pooled one up to twice its size, else first
-	// destroys the least recently freed (evict). Steps then reuse their
-	// buffers. Idle clears it.
-	budget int64
-	frees  int64 // buffers freed so far (buffer.freed)
-
-	live, alloc, peak int64
-	livePeak          int64 // the peak of live (tests: the dry run's peak)
-	largest           int64 // the largest buffer allocated
-	// With tracePeak set, peakInfo says what made the last new peak.
-	tracePeak bool
+	tables     map[[3]int]*buffer    // resize tables (table)
 	// With dry set, dispatches are recorded without their workgroups: a test
 	// walks a whole run's allocations at sizes a software adapter cannot
 	// compute in time (TestPeakStages with NNST_PEAK_DRY).
@@ -103,10 +86,6 @@ type Backend struct {
 	stageBuf  js.Value
 	stageSize int64
 	stageBusy bool
-	// created and createdBytes count the buffers created (not reused).
-	created, createdBytes int64
-	peakInfo              string
-	flushes               int
 
 	enc, pass js.Value   // open encoder and compute pass, or undefined
 	staged    []js.Value // staging buffers of copyIn, destroyed at the flush
@@ -186,11 +165,12 @@ func New(ctx context.Context) (*Backend, error) {
 func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 	b := &Backend{
 		dev: dev, queue: dev.Get("queue"), Info: info, Limits: lim,
-		pipes: map[pipeKey]*pipe{}, groups: map[groupKey]js.Value{}, dynOff: js.Global().Get("Uint32Array").New(1), pool: map[int64][]*buffer{}, tables: map[[3]int]*buffer{},
+		pipes: map[pipeKey]*pipe{}, groups: map[groupKey]js.Value{}, dynOff: js.Global().Get("Uint32Array").New(1), tables: map[[3]int]*buffer{},
 		enc: js.Undefined(), pass: js.Undefined(),
-		arena: make([]byte, arenaSize), lost: make(chan string, 1), big: bigBuf, spare: spareBytes, retain: retainBytes, wino: winoDefault, tuned: map[tuneKey]convChoice{},
+		arena: make([]byte, arenaSize), lost: make(chan string, 1), wino: winoDefault, tuned: map[tuneKey]convChoice{},
 		hostStride: hostStride,
 	}
+	b.bufferPool = newBufferPool(b, min(lim.MaxBufferSize, lim.MaxStorageBufferBindingSize))
 	b.slot = max(256, lim.MinUniformBufferOffsetAlignment)
 	b.arenaBuf = dev.Call("createBuffer", jsObject(map[string]any{"size": arenaSize, "usage": usageUniform | usageCopyDst}))
 	var onLost, onErr js.Func
@@ -215,6 +195,14 @@ func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 	dev.Call("addEventListener", "uncapturederror", onErr)
 	return b
 }
+
+// createBuffer and destroyBuffer make and destroy the pool's storage
+// buffers.
+func (b *Backend) createBuffer(size int64) handle {
+	return b.dev.Call("createBuffer", jsObject(map[string]any{"size": size, "usage": storageUsages}))
+}
+
+func (b *Backend) destroyBuffer(buf *buffer) { buf.v.Call("destroy") }
 
 func (b *Backend) Name() string { return "webgpu: " + b.Info.Name() }
 

@@ -269,6 +269,5 @@ func (b *Backend) Flush() {
 	b.scopes = append(b.scopes, b.dev.Call("popErrorScope"), b.dev.Call("popErrorScope"))
 	b.enc, b.pass = js.Undefined(), js.Undefined()
 	b.arenaOff = 0
-	b.flushes++
-	b.trim(false)
+	b.flushed()
 }
