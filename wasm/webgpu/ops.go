@@ -25,7 +25,7 @@ func (b *Backend) Zeros(c, h, w int) nnst.Tensor {
 }
 
 func (b *Backend) fill(buf *buffer, n int, v float32) {
-	b.run1("elementwise", "fill", -1, n, params{uint32(n), f32(v)}, buf)
+	b.run1("elementwise", "fill", noOverrides, n, params{uint32(n), f32(v)}, buf)
 }
 
 func (b *Backend) Free(ts ...nnst.Tensor) {
@@ -50,7 +50,7 @@ func (b *Backend) Axpby(a float32, x nnst.Tensor, c float32, y nnst.Tensor) nnst
 		}
 		yb, has = yt.buf, 1
 	}
-	b.run1("elementwise", "axpby", -1, z.n(), params{uint32(z.n()), f32(a), f32(c), has}, xt.buf, yb, z.buf)
+	b.run1("elementwise", "axpby", noOverrides, z.n(), params{uint32(z.n()), f32(a), f32(c), has}, xt.buf, yb, z.buf)
 	return z
 }
 
@@ -95,7 +95,7 @@ func (b *Backend) table(in, out int, align bool) *buffer {
 func (b *Backend) resize(x *Tensor, y *Tensor, c0 int, scale float32, align bool) {
 	ty := b.table(x.h, y.h, align)
 	tx := b.table(x.w, y.w, align)
-	b.run1("resize", "resize", -1, x.c*y.h*y.w, params{uint32(x.c), uint32(x.h), uint32(x.w), uint32(y.h), uint32(y.w), f32(scale), uint32(c0)}, x.buf, ty, tx, y.buf)
+	b.run1("resize", "resize", noOverrides, x.c*y.h*y.w, params{uint32(x.c), uint32(x.h), uint32(x.w), uint32(y.h), uint32(y.w), f32(scale), uint32(c0)}, x.buf, ty, tx, y.buf)
 }
 
 // resizeBack writes into dx the adjoint of resize applied to channels
@@ -103,7 +103,7 @@ func (b *Backend) resize(x *Tensor, y *Tensor, c0 int, scale float32, align bool
 func (b *Backend) resizeBack(g *Tensor, c0 int, dx *Tensor, scale float32, align bool) {
 	ty := b.table(dx.h, g.h, align)
 	tx := b.table(dx.w, g.w, align)
-	b.run1("resize", "resize_back", -1, dx.n(), params{uint32(dx.c), uint32(dx.h), uint32(dx.w), uint32(g.h), uint32(g.w), f32(scale), uint32(c0)}, g.buf, ty, tx, dx.buf)
+	b.run1("resize", "resize_back", noOverrides, dx.n(), params{uint32(dx.c), uint32(dx.h), uint32(dx.w), uint32(g.h), uint32(g.w), f32(scale), uint32(c0)}, g.buf, ty, tx, dx.buf)
 }
 
 func (b *Backend) Resize(x nnst.Tensor, h, w int, align bool) nnst.Tensor {
@@ -128,7 +128,7 @@ func (b *Backend) Rot90(x nnst.Tensor, k int) nnst.Tensor {
 		h, w = w, h
 	}
 	y := b.tensor(xt.c, h, w)
-	b.run1("elementwise", "rot90", -1, y.n(), params{uint32(xt.c), uint32(xt.h), uint32(xt.w), uint32(k)}, xt.buf, y.buf)
+	b.run1("elementwise", "rot90", noOverrides, y.n(), params{uint32(xt.c), uint32(xt.h), uint32(xt.w), uint32(k)}, xt.buf, y.buf)
 	return y
 }
 
@@ -139,7 +139,7 @@ func (b *Backend) Adam(p, g, m, v nnst.Tensor, t int, lr float32) {
 	step := float32(float64(lr) / bc1)
 	sq := float32(math.Sqrt(bc2))
 	pt := gt(p)
-	b.run1("elementwise", "adam", -1, pt.n(), params{uint32(pt.n()), f32(step), f32(sq)}, pt.buf, gt(g).buf, gt(m).buf, gt(v).buf)
+	b.run1("elementwise", "adam", noOverrides, pt.n(), params{uint32(pt.n()), f32(step), f32(sq)}, pt.buf, gt(g).buf, gt(m).buf, gt(v).buf)
 }
 
 var _ nnst.Backend = (*Backend)(nil)

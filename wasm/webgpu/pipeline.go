@@ -44,16 +44,15 @@ type groupKey struct {
 // anew (entries of destroyed buffers are never hit again, and go then).
 const maxGroups = 4096
 
-// pipeKey names a compiled kernel: family, kernel and overrides (the
-// f16 bits of pipeline).
+// pipeKey names a compiled kernel: family, kernel and overrides.
 type pipeKey struct {
 	family, name string
-	f16          int
+	over         overrides
 }
 
 // pipeline returns the cached pipeline of a kernel.
-func (b *Backend) pipeline(family, name string, f16 int) *pipe {
-	key := pipeKey{family, name, f16}
+func (b *Backend) pipeline(family, name string, over overrides) *pipe {
+	key := pipeKey{family, name, over}
 	if p, ok := b.pipes[key]; ok {
 		return p
 	}
@@ -66,7 +65,7 @@ func (b *Backend) pipeline(family, name string, f16 int) *pipe {
 
 // compile makes and caches the pipeline of a kernel's WGSL source.
 func (b *Backend) compile(key pipeKey, src string) *pipe {
-	family, name, f16 := key.family, key.name, key.f16
+	family, name := key.family, key.name
 	mod := b.dev.Call("createShaderModule", jsObject(map[string]any{"code": src, "label": family + "/" + name}))
 	// Not awaited here (a round trip to the GPU process per new kernel):
 	// Err reads it.
@@ -76,27 +75,11 @@ func (b *Backend) compile(key pipeKey, src string) *pipe {
 		panic(fmt.Sprintf("kernel %s/%s: %v", family, name, err))
 	}
 	comp := map[string]any{"module": mod, "entryPoint": "main"}
-	if f16 >= 0 {
-		// Bit 0 sets F16 (bank storage), bit 1 SRC16 (compact input), bit
-		// 2 doubles the conv's K step: TK 32 instead of 16, WC 8 instead
-		// of 4.
-		cs := map[string]any{}
-		if strings.Contains(src, "override TK") {
-			cs["TK"] = 16 << (f16 >> 2 & 1)
-		}
-		if strings.Contains(src, "override WC") {
-			cs["WC"] = winoWC << (f16 >> 2 & 1)
-		}
-		if strings.Contains(src, "override F16") {
-			cs["F16"] = f16 & 1
-		}
-		if strings.Contains(src, "override SRC16") {
-			cs["SRC16"] = f16 >> 1 & 1
-		}
+	if cs := key.over.constants(src); cs != nil {
 		comp["constants"] = jsObject(cs)
 	}
 	var v js.Value
-	label := fmt.Sprintf("%s/%s/%d", family, name, f16)
+	label := fmt.Sprintf("%s/%s/%d", family, name, key.over)
 	if err := try(func() {
 		pl := b.dev.Call("createPipelineLayout", jsObject(map[string]any{"bindGroupLayouts": jsArray(layout)}))
 		v = b.dev.Call("createComputePipeline", jsObject(map[string]any{"layout": pl, "compute": jsObject(comp), "label": label}))
@@ -155,7 +138,7 @@ func f32(v float32) uint32 { return math.Float32bits(v) }
 
 // run1 dispatches one invocation per element (256 per workgroup, 2-D grid
 // when needed).
-func (b *Backend) run1(family, name string, f16 int, n int, ps params, bufs ...*buffer) {
+func (b *Backend) run1(family, name string, over overrides, n int, ps params, bufs ...*buffer) {
 	g := (n + 255) / 256
 	if g == 0 {
 		return
@@ -165,21 +148,21 @@ func (b *Backend) run1(family, name string, f16 int, n int, ps params, bufs ...*
 	if g > mx {
 		gx, gy = mx, (g+mx-1)/mx
 	}
-	b.dispatch(family, name, f16, gx, gy, ps, bufs...)
+	b.dispatch(family, name, over, gx, gy, ps, bufs...)
 }
 
 // dispatch records one dispatch of kernel family/name over the workgroup
-// grid gx x gy; bufs bind to 0..n-1 and the params to n. f16 >= 0 sets the
-// F16 override.
-func (b *Backend) dispatch(family, name string, f16 int, gx, gy int, ps params, bufs ...*buffer) {
-	b.dispatch3(family, name, f16, gx, gy, 1, ps, bufs...)
+// grid gx x gy, compiled with the overrides over; bufs bind to 0..n-1 and
+// the params to n.
+func (b *Backend) dispatch(family, name string, over overrides, gx, gy int, ps params, bufs ...*buffer) {
+	b.dispatch3(family, name, over, gx, gy, 1, ps, bufs...)
 }
 
-func (b *Backend) dispatch3(family, name string, f16 int, gx, gy, gz int, ps params, bufs ...*buffer) {
+func (b *Backend) dispatch3(family, name string, over overrides, gx, gy, gz int, ps params, bufs ...*buffer) {
 	if gx == 0 || gy == 0 || gz == 0 {
 		return
 	}
-	p := b.pipeline(family, name, f16)
+	p := b.pipeline(family, name, over)
 	if b.arenaOff+b.slot > arenaSize {
 		b.Flush()
 	}

@@ -236,7 +236,7 @@ func (b *Backend) Compact(x nnst.Tensor, stride int) nnst.Tensor {
 	n := xt.n()
 	if stride < b.hostStride {
 		y := &Tensor{c: xt.c, h: xt.h, w: xt.w, half: true, buf: b.newBuf(int64((n+1)/2) * 4)}
-		b.run1("elementwise", "pack_half", -1, (n+1)/2, params{uint32(n)}, xt.buf, y.buf)
+		b.run1("elementwise", "pack_half", noOverrides, (n+1)/2, params{uint32(n)}, xt.buf, y.buf)
 		return y
 	}
 	// A host copy in stride-phase order: the samples of one step (one
@@ -246,7 +246,7 @@ func (b *Backend) Compact(x nnst.Tensor, stride int) nnst.Tensor {
 	tot := s * s * bl
 	y := &Tensor{c: xt.c, h: xt.h, w: xt.w, half: true, phase: s}
 	buf := b.newBuf(int64(tot/2) * 4)
-	b.run1("elementwise", "pack_half_phase", -1, tot/2, params{uint32(tot), uint32(xt.c), uint32(xt.h), uint32(xt.w), uint32(s), uint32(hs), uint32(ws), uint32(bl)}, xt.buf, buf)
+	b.run1("elementwise", "pack_half_phase", noOverrides, tot/2, params{uint32(tot), uint32(xt.c), uint32(xt.h), uint32(xt.w), uint32(s), uint32(hs), uint32(ws), uint32(bl)}, xt.buf, buf)
 	a, err := b.readJS(buf, tot*2)
 	b.freeBuf(buf)
 	if err != nil {
@@ -278,7 +278,7 @@ func (b *Backend) samples(g grid) *Tensor {
 	})
 	sh := g.n / g.sw
 	n := t.c * g.n
-	b.run1("elementwise", "crop_half", -1, (n+1)/2, params{uint32(n), uint32(hs), uint32(ws), uint32(g.y0 / s), uint32(g.x0 / s), uint32(sh), uint32(g.sw)}, blk, y.buf)
+	b.run1("elementwise", "crop_half", noOverrides, (n+1)/2, params{uint32(n), uint32(hs), uint32(ws), uint32(g.y0 / s), uint32(g.x0 / s), uint32(sh), uint32(g.sw)}, blk, y.buf)
 	b.freeBuf(blk)
 	return y
 }
