@@ -9,9 +9,10 @@ package webgpu
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"syscall/js"
 	"unsafe"
+
+	"github.com/x448/float16"
 
 	"nnst/core/nnst"
 	"nnst/core/tensor"
@@ -213,22 +214,7 @@ func hostTensor(x *Tensor) *tensor.T {
 }
 
 // halfToFloat converts IEEE fp16 bits to float32.
-func halfToFloat(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	e := uint32(h>>10) & 31
-	m := uint32(h) & 1023
-	switch {
-	case e == 31:
-		return math.Float32frombits(sign | 0xff<<23 | m<<13)
-	case e == 0:
-		v := float32(m) / (1 << 24)
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	}
-	return math.Float32frombits(sign | (e+112)<<23 | m<<13)
-}
+func halfToFloat(h uint16) float32 { return float16.Frombits(h).Float32() }
 
 // Compact packs x into fp16 pairs, in host memory for large strides.
 func (b *Backend) Compact(x nnst.Tensor, stride int) nnst.Tensor {
