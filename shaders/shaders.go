@@ -9,6 +9,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -84,4 +85,39 @@ func Version() string {
 		fmt.Fprintf(h, "%s %d\n%s", f, len(src), src)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// uniformRE matches a module's uniform binding and its type.
+var uniformRE = regexp.MustCompile(`var<uniform>\s*\w+\s*:\s*(\w+)\s*;`)
+
+// lineComment matches a // comment to the end of its line.
+var lineComment = regexp.MustCompile(`//[^\n]*`)
+
+// Params returns the field names of the struct that a kernel module binds
+// as its uniforms: the words a dispatch writes, in order. Each field must
+// be one 32-bit word (u32, i32 or f32).
+func Params(src string) ([]string, error) {
+	src = lineComment.ReplaceAllString(src, "")
+	m := uniformRE.FindAllStringSubmatch(src, -1)
+	if len(m) != 1 {
+		return nil, fmt.Errorf("%d uniform bindings, want 1", len(m))
+	}
+	typ := m[0][1]
+	def := regexp.MustCompile(`struct\s+`+typ+`\s*\{([^}]*)\}`).FindAllStringSubmatch(src, -1)
+	if len(def) != 1 {
+		return nil, fmt.Errorf("%d definitions of struct %s, want 1", len(def), typ)
+	}
+	var names []string
+	for _, f := range strings.Split(def[0][1], ",") {
+		if strings.TrimSpace(f) == "" {
+			continue
+		}
+		name, ft, ok := strings.Cut(f, ":")
+		name, ft = strings.TrimSpace(name), strings.TrimSpace(ft)
+		if !ok || (ft != "u32" && ft != "i32" && ft != "f32") {
+			return nil, fmt.Errorf("struct %s: field %q is not one u32, i32 or f32", typ, strings.TrimSpace(f))
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }

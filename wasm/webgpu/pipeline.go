@@ -23,6 +23,7 @@ type pipe struct {
 	v      js.Value
 	layout js.Value // its bind group layout: storage buffers, then the uniforms at a dynamic offset
 	nbuf   int      // storage buffers
+	nparam int      // uniform words (the fields of its WGSL struct)
 	// A bind group descriptor kept for reuse: a new bind group sets its
 	// buffers in it (createBindGroup copies it), far fewer calls into
 	// JavaScript than building it anew.
@@ -74,6 +75,13 @@ func (b *Backend) compile(key pipeKey, src string) *pipe {
 	if err != nil {
 		panic(fmt.Sprintf("kernel %s/%s: %v", family, name, err))
 	}
+	fields, err := shaders.Params(src)
+	if err == nil && len(fields) > paramWords {
+		err = fmt.Errorf("%d uniform words, more than an arena slot's %d", len(fields), paramWords)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("kernel %s/%s: %v", family, name, err))
+	}
 	comp := map[string]any{"module": mod, "entryPoint": "main"}
 	if cs := key.over.constants(src); cs != nil {
 		comp["constants"] = jsObject(cs)
@@ -86,7 +94,7 @@ func (b *Backend) compile(key pipeKey, src string) *pipe {
 	}); err != nil {
 		b.fail(fmt.Errorf("pipeline %s: %w", label, err))
 	}
-	p := &pipe{v: v, layout: layout, nbuf: nbuf}
+	p := &pipe{v: v, layout: layout, nbuf: nbuf, nparam: len(fields)}
 	b.pipes[key] = p
 	return p
 }
@@ -131,8 +139,12 @@ func bindLayout(dev js.Value, src string) (js.Value, int, error) {
 // bindingRE matches a binding of group 0 and its address space and access.
 var bindingRE = regexp.MustCompile(`@group\(0\)\s*@binding\((\d+)\)\s*var<([^>]*)>`)
 
-// params are a kernel's uniform words.
+// params are a kernel's uniform words, one per field of its WGSL struct.
 type params []uint32
+
+// paramWords is the most uniform words a kernel has: its slot of the
+// arena binds 64 bytes.
+const paramWords = 16
 
 func f32(v float32) uint32 { return math.Float32bits(v) }
 
@@ -163,6 +175,9 @@ func (b *Backend) dispatch3(family, name string, over overrides, gx, gy, gz int,
 		return
 	}
 	p := b.pipeline(family, name, over)
+	if len(ps) != p.nparam {
+		panic(fmt.Sprintf("kernel %s/%s takes %d uniform words, not %d", family, name, p.nparam, len(ps)))
+	}
 	if b.arenaOff+b.slot > arenaSize {
 		b.Flush()
 	}
@@ -174,7 +189,7 @@ func (b *Backend) dispatch3(family, name string, over overrides, gx, gy, gz int,
 	for i, w := range ps {
 		binary.LittleEndian.PutUint32(b.arena[off+4*i:], w)
 	}
-	for i := len(ps); i < 16; i++ {
+	for i := len(ps); i < paramWords; i++ {
 		binary.LittleEndian.PutUint32(b.arena[off+4*i:], 0)
 	}
 	b.arenaOff += b.slot
@@ -213,7 +228,7 @@ func (b *Backend) bindGroup(p *pipe, bufs []*buffer) js.Value {
 			p.res[i] = jsObject(map[string]any{"buffer": b.arenaBuf})
 			ents.SetIndex(i, jsObject(map[string]any{"binding": i, "resource": p.res[i]}))
 		}
-		ents.SetIndex(p.nbuf, jsObject(map[string]any{"binding": p.nbuf, "resource": jsObject(map[string]any{"buffer": b.arenaBuf, "size": 64})}))
+		ents.SetIndex(p.nbuf, jsObject(map[string]any{"binding": p.nbuf, "resource": jsObject(map[string]any{"buffer": b.arenaBuf, "size": 4 * paramWords})}))
 		p.desc = jsObject(map[string]any{"layout": p.layout, "entries": ents})
 	}
 	for i, buf := range bufs {
