@@ -54,21 +54,47 @@ func gt(t nnst.Tensor) *Tensor {
 
 // Backend is the WebGPU backend.
 type Backend struct {
+	// The device and its errors (backend.go).
 	dev, queue js.Value
 	Info       AdapterInfo
 	Limits     Limits
+	scopes     []js.Value    // popErrorScope promises not yet awaited
+	compiles   []compileInfo // shader compilation messages not yet read
+	err        error
+	lost       chan string
+	lostE      error
 
-	bufferPool // the storage buffers, pooled
+	bufferPool // the storage buffers (pool.go)
 
+	// Pipelines and the commands recorded (pipeline.go).
 	pipes      map[pipeKey]*pipe
 	groups     map[groupKey]js.Value // bind groups, reused while their buffers live
 	dynOff     js.Value              // a Uint32Array(1): the uniforms' offset for setBindGroup
 	groupsMade int                   // bind groups made (not found in groups)
-	tables     map[[3]int]*buffer    // resize tables (table)
+	enc, pass  js.Value              // open encoder and compute pass, or undefined
+	staged     []js.Value            // staging buffers of copyIn, destroyed at the flush
+	passPipe   *pipe                 // the pipeline last set in the open pass
+	arena      []byte                // the recorded dispatches' uniforms, a slot each
+	arenaBuf   js.Value              // the arena on the GPU, written at the flush
+	arenaOff   int                   // the next slot's offset
+	slot       int                   // bytes per slot: 256 or the device's uniform offset alignment
+	dispatchN  int                   // dispatches recorded so far
 	// With dry set, dispatches are recorded without their workgroups: a test
 	// walks a whole run's allocations at sizes a software adapter cannot
 	// compute in time (TestPeakStages with NNST_PEAK_DRY).
 	dry bool
+	// prof, when set, times each dispatch on the GPU (benches only).
+	prof *profile
+
+	// Transfers (transfer.go): the staging buffer readbacks reuse (stage),
+	// its size and whether a readback is using it.
+	stageBuf   js.Value
+	stageSize  int64
+	stageBusy  bool
+	hostStride int // Compact keeps copies with this stride or more in host memory
+
+	// Ops and the network (ops.go, network.go, match.go, tune.go).
+	tables map[[3]int]*buffer // resize tables (table)
 	// wino: convs where winoConv allows run by Winograd's F(2x2, 3x3)
 	// (conv3x3_wino) unless Tune chose otherwise; LoadModel prepares the
 	// weights for it.
@@ -78,64 +104,12 @@ type Backend struct {
 	tuned   map[tuneKey]convChoice
 	tuneAny bool
 	// tuneLog, when set, gets each conv's candidates and their times.
-	tuneLog func(k tuneKey, cands []tuneCand, times []time.Duration)
-	// prof, when set, times each dispatch on the GPU (benches only).
-	prof *profile
-	// The staging buffer readbacks reuse (stage), its size and whether a
-	// readback is using it.
-	stageBuf  js.Value
-	stageSize int64
-	stageBusy bool
-
-	enc, pass js.Value   // open encoder and compute pass, or undefined
-	staged    []js.Value // staging buffers of copyIn, destroyed at the flush
-	passPipe  *pipe      // the pipeline last set in the open pass
-	arena     []byte
-	arenaBuf  js.Value
-	arenaOff  int
-	slot      int
-	dispatchN int
-
-	scopes   []js.Value    // popErrorScope promises not yet awaited
-	compiles []compileInfo // shader compilation messages not yet read
-	err      error
-	lost     chan string
-	lostE    error
-
-	hostStride int // Compact keeps copies with this stride or more in host memory
-
+	tuneLog   func(k tuneKey, cands []tuneCand, times []time.Duration)
 	partLimit int64 // tests: bytes per bank part, if > 0
-
-	model *model.Model
-	convs []*convLayer
-	tapOf []int
-	last  int
-}
-
-type convLayer struct {
-	in, out  int
-	conv     *model.Conv
-	fwd, bwd convWeights
-	bias     *buffer
-}
-
-// convWeights are one direction of a conv's weights: the 3x3 taps K-major
-// (row ci*9 + tap holds every output channel), or with wino set Winograd's
-// transformed weights (row ci*16 + e); with tr set too, the forward conv's
-// (the same buffer), read transposed and turned for the backward pass.
-type convWeights struct {
-	buf      *buffer
-	wino, tr bool
-	convRun
-}
-
-// convRun is how a conv pass runs: step is the kernel's K step, 1 (TK 16
-// rows, or WC 4 input channels in Winograd's kernel) or 2 (TK 32, WC 8:
-// 24 KiB of workgroup memory); with nosplit set a small grid is not split
-// along K (fillGroups).
-type convRun struct {
-	step    int
-	nosplit bool
+	model     *model.Model
+	convs     []*convLayer
+	tapOf     []int
+	last      int
 }
 
 // New opens the GPU device. ctx is unused for now except for cancelling

@@ -9,6 +9,33 @@ import (
 	"nnst/core/nnst"
 )
 
+// convLayer is a conv of the model: its channels and weights on the GPU.
+type convLayer struct {
+	in, out  int
+	conv     *model.Conv
+	fwd, bwd convWeights
+	bias     *buffer
+}
+
+// convWeights are one direction of a conv's weights: the 3x3 taps K-major
+// (row ci*9 + tap holds every output channel), or with wino set Winograd's
+// transformed weights (row ci*16 + e); with tr set too, the forward conv's
+// (the same buffer), read transposed and turned for the backward pass.
+type convWeights struct {
+	buf      *buffer
+	wino, tr bool
+	convRun
+}
+
+// convRun is how a conv pass runs: step is the kernel's K step, 1 (TK 16
+// rows, or WC 4 input channels in Winograd's kernel) or 2 (TK 32, WC 8:
+// 24 KiB of workgroup memory); with nosplit set a small grid is not split
+// along K (fillGroups).
+type convRun struct {
+	step    int
+	nosplit bool
+}
+
 // LoadModel uploads the conv weights: for the forward pass, and for the
 // backward-data pass the same conv transposed with the kernel flipped; each
 // K-major, or transformed for Winograd's kernel where the conv takes it,
