@@ -178,6 +178,9 @@ func (b *Backend) dispatch3(family, name string, over overrides, gx, gy, gz int,
 	if len(ps) != p.nparam {
 		panic(fmt.Sprintf("kernel %s/%s takes %d uniform words, not %d", family, name, p.nparam, len(ps)))
 	}
+	if len(bufs) != p.nbuf {
+		panic(fmt.Sprintf("kernel %s/%s binds %d buffers, not %d", family, name, p.nbuf, len(bufs)))
+	}
 	if b.arenaOff+b.slot > arenaSize {
 		b.Flush()
 	}
@@ -193,9 +196,6 @@ func (b *Backend) dispatch3(family, name string, over overrides, gx, gy, gz int,
 		binary.LittleEndian.PutUint32(b.arena[off+4*i:], 0)
 	}
 	b.arenaOff += b.slot
-	if len(bufs) != p.nbuf {
-		panic(fmt.Sprintf("kernel %s/%s binds %d buffers, not %d", family, name, p.nbuf, len(bufs)))
-	}
 	key := groupKey{p: p}
 	copy(key.bufs[:], bufs)
 	bg, ok := b.groups[key]
