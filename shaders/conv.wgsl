@@ -455,8 +455,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 @group(0) @binding(3) var<uniform> p: P;
 
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-	let i = gid.y * nw.x * 256u + gid.x;
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let i = gid(wg, nw, lid);
 	let hw = p.h * p.w;
 	let n = p.cout * hw;
 	if (i >= n) {

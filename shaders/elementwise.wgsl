@@ -1,8 +1,5 @@
 // Element-wise kernels: axpby, fp16 packing (plain, stride-phase order, crop), fill, rot90, input normalisation and its
 // backward, Adam. One invocation per element.
-fn gid(wg: vec3<u32>, nw: vec3<u32>, lid: vec3<u32>) -> u32 {
-	return (wg.y * nw.x + wg.x) * 256u + lid.x;
-}
 
 //! axpby
 // z = a*x + b*y; with has_y == 0, y is not read (bind any buffer).
@@ -98,8 +95,7 @@ fn crop_at(e: u32) -> f32 {
 	let i = (e % m) / p.sw;
 	let j = e % p.sw;
 	let src = (ch * p.hs + p.r0 + i) * p.ws + p.c0 + j;
-	let v = unpack2x16float(x[src / 2u]);
-	return select(v.x, v.y, (src & 1u) == 1u);
+	return half_at(x[src / 2u], src);
 }
 
 @compute @workgroup_size(256)

@@ -15,10 +15,6 @@ struct P {
 @group(0) @binding(1) var<storage, read> ty: array<u32>;
 @group(0) @binding(2) var<storage, read> tx: array<u32>;
 
-fn gid(wg: vec3<u32>, nw: vec3<u32>, lid: vec3<u32>) -> u32 {
-	return (wg.y * nw.x + wg.x) * 256u + lid.x;
-}
-
 // hc is hypercolumn channel off+c at grid position q (as resize computes it).
 fn hc(c: u32, q: u32) -> f32 {
 	let oy = q / p.ow;

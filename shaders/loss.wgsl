@@ -1,9 +1,6 @@
 // Losses and their gradients: cosine loss (squared norms clamped to
 // [1e-8, 1e8]), the feature-splitting loss's gradient and scatter, and the
 // colour-distance loss. Means are finished by reduce.wgsl.
-fn gid(wg: vec3<u32>, nw: vec3<u32>, lid: vec3<u32>) -> u32 {
-	return (wg.y * nw.x + wg.x) * 256u + lid.x;
-}
 
 //! cos_stats
 // Per position: st[p] = 1 - cos, st[n+p] = ka, st[2n+p] = kb, where the

@@ -12,10 +12,6 @@ override SRC16: bool = false;
 // where its bank row and its norm go.
 struct S { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, n: u32, off: u32, dp: u32, i0: u32, noff: u32 }
 
-fn gid(wg: vec3<u32>, nw: vec3<u32>, lid: vec3<u32>) -> u32 {
-	return (wg.y * nw.x + wg.x) * 256u + lid.x;
-}
-
 fn spos(s: S, i: u32) -> u32 {
 	return (s.y0 + (i / s.sw) * s.stride) * s.w + s.x0 + (i % s.sw) * s.stride;
 }
@@ -29,8 +25,7 @@ fn spos(s: S, i: u32) -> u32 {
 
 fn ld(i: u32) -> f32 {
 	if (SRC16) {
-		let v = unpack2x16float(x[i / 2u]);
-		return select(v.x, v.y, (i & 1u) == 1u);
+		return half_at(x[i / 2u], i);
 	}
 	return bitcast<f32>(x[i]);
 }
@@ -61,8 +56,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 
 fn ld(i: u32) -> f32 {
 	if (SRC16) {
-		let v = unpack2x16float(x[i / 2u]);
-		return select(v.x, v.y, (i & 1u) == 1u);
+		return half_at(x[i / 2u], i);
 	}
 	return bitcast<f32>(x[i]);
 }
@@ -292,8 +286,7 @@ struct P { c: u32, n: u32, dp: u32, base: u32, m: u32, nbase: u32 }
 
 fn bank_at(m: u32, k: u32) -> f32 {
 	if (F16) {
-		let v = unpack2x16float(bank[(m * p.dp + k) / 2u]);
-		return select(v.x, v.y, (k & 1u) == 1u);
+		return half_at(bank[(m * p.dp + k) / 2u], k);
 	}
 	return bitcast<f32>(bank[m * p.dp + k]);
 }

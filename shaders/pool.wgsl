@@ -1,9 +1,6 @@
 // Max-pool 2x2 stride 2 (output size floors), its backward in gather form
 // (the arg-max recomputed from the input), and the ReLU backward. One invocation per
 // element; dispatches may be 2-D for large tensors.
-fn gid(wg: vec3<u32>, nw: vec3<u32>, lid: vec3<u32>) -> u32 {
-	return (wg.y * nw.x + wg.x) * 256u + lid.x;
-}
 
 //! maxpool
 struct P { c: u32, h: u32, w: u32 }

@@ -26,8 +26,7 @@ struct P { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, n: u3
 
 fn ld(i: u32) -> f32 {
 	if (SRC16) {
-		let v = unpack2x16float(x[i / 2u]);
-		return select(v.x, v.y, (i & 1u) == 1u);
+		return half_at(x[i / 2u], i);
 	}
 	return bitcast<f32>(x[i]);
 }

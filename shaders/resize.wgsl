@@ -11,9 +11,6 @@ struct P {
 	scale: f32,
 	c0: u32, // dst channel offset (forward), src channel offset (backward)
 }
-fn gid(wg: vec3<u32>, nw: vec3<u32>, lid: vec3<u32>) -> u32 {
-	return (wg.y * nw.x + wg.x) * 256u + lid.x;
-}
 
 //! resize
 @group(0) @binding(0) var<storage, read> x: array<f32>;

@@ -156,15 +156,8 @@ func openDevice() (dev js.Value, info AdapterInfo, lim Limits, err error) {
 	return dev, info, lim, err
 }
 
-// buffer is a GPU storage buffer.
-type buffer struct {
-	v     js.Value
-	size  int64
-	idle  int   // flush count when it went back to the pool
-	freed int64 // when it went back to the pool (Backend.frees then)
-	kept  bool  // a pooled buffer kept past trim (Backend.retain)
-	id    int64
-}
+// handle is a GPU object (a GPUBuffer).
+type handle = js.Value
 
 func bytesToJS(b []byte) js.Value {
 	a := js.Global().Get("Uint8Array").New(len(b))

@@ -19,7 +19,7 @@ const chunkRows = 1024
 const hostStride = 8
 
 // spareBytes is how much freed memory the backend's buffer pool may hold
-// before it flushes to destroy it (without a budget; see Backend.budget).
+// before it flushes to destroy it (without a budget; see bufferPool).
 const spareBytes = 16 << 20
 
 // retainBytes is how much of the freed buffers due for destruction (big

@@ -24,9 +24,10 @@ type bank struct {
 
 func (k *bank) Len() int { return k.m }
 
-func (k *bank) f16i() int {
+// over is the F16 override of the bank's kernels.
+func (k *bank) over() overrides {
 	if k.f16 {
-		return 1
+		return bankF16
 	}
 	return 0
 }
@@ -51,10 +52,10 @@ func (g grid) sparams(off, dp, i0, n, noff int) params {
 		uint32(max(g.sw, 1)), uint32(n), uint32(off), uint32(dp), uint32(i0), uint32(noff)}
 }
 
-// src16 is the SRC16 bit of a kernel's constants for reading t.
-func src16(t *Tensor) int {
+// src16 is the SRC16 override of a kernel reading t.
+func src16(t *Tensor) overrides {
 	if t.half {
-		return 2
+		return srcF16
 	}
 	return 0
 }
@@ -111,7 +112,7 @@ func (b *Backend) bankAdd(k *bank, g grid) {
 	}
 	// Rows split at part boundaries.
 	row := k.m
-	f := k.f16i() | src16(g.t)
+	f := k.over() | src16(g.t)
 	for i := 0; i < g.n; {
 		part := row / k.partRows
 		local := row % k.partRows
@@ -156,7 +157,7 @@ func (b *Backend) ChannelMean(x nnst.Tensor) nnst.Tensor {
 func (b *Backend) NewBank(mean nnst.Tensor, capacity int) nnst.Bank {
 	mt := gt(mean)
 	k := b.allocBank(mt.c, capacity, true)
-	b.run1("elementwise", "axpby", -1, mt.c, params{uint32(mt.c), f32(1), f32(0), 0}, mt.buf, mt.buf, k.mean)
+	b.run1("elementwise", "axpby", noOverrides, mt.c, params{uint32(mt.c), f32(1), f32(0), 0}, mt.buf, mt.buf, k.mean)
 	return k
 }
 
@@ -173,9 +174,9 @@ func (b *Backend) query(g grid) (q, norms *buffer) {
 	mean := b.newBuf(int64(c) * 4)
 	b.chanMean([]grid{g}, mean)
 	norms = b.newBuf(int64(max(g.n, 1)) * 4)
-	b.run1("match", "colnorm", -1, g.n, g.sparams(0, 0, 0, g.n, 0), g.t.buf, mean, norms)
+	b.run1("match", "colnorm", noOverrides, g.n, g.sparams(0, 0, 0, g.n, 0), g.t.buf, mean, norms)
 	q = b.newBuf(int64(max(c*g.n, 1)) * 4)
-	b.run1("match", "centre_cols", -1, c*g.n, g.sparams(0, 0, 0, g.n, 0), g.t.buf, mean, norms, q)
+	b.run1("match", "centre_cols", noOverrides, c*g.n, g.sparams(0, 0, 0, g.n, 0), g.t.buf, mean, norms, q)
 	b.freeBuf(mean)
 	return q, norms
 }
@@ -199,7 +200,7 @@ func (b *Backend) nearestInto(k *bank, q *buffer, n int, idx, sim *buffer, acc b
 	for pi, r := 0, 0; r < k.m; pi, r = pi+1, r+k.partRows {
 		rows := min(k.partRows, k.m-r)
 		ch := (rows + chunkRows - 1) / chunkRows
-		b.dispatch("match", "nearest", k.f16i(), (n+63)/64, ch,
+		b.dispatch("match", "nearest", k.over(), (n+63)/64, ch,
 			params{uint32(rows), uint32(k.d), uint32(k.dp), uint32(n), uint32(r), chunkRows, uint32(slot)}, k.parts[pi], q, rsim, ridx)
 		slot += ch
 	}
@@ -207,7 +208,7 @@ func (b *Backend) nearestInto(k *bank, q *buffer, n int, idx, sim *buffer, acc b
 	if acc {
 		a = 1
 	}
-	b.run1("match", "nearest_reduce", -1, n, params{uint32(n), uint32(slots), a, uint32(off)}, rsim, ridx, sim, idx)
+	b.run1("match", "nearest_reduce", noOverrides, n, params{uint32(n), uint32(slots), a, uint32(off)}, rsim, ridx, sim, idx)
 	b.freeBuf(rsim)
 	b.freeBuf(ridx)
 }
@@ -218,7 +219,7 @@ func (b *Backend) gather(k *bank, idx *buffer, base int, out *Tensor) {
 	n := out.h * out.w
 	for pi, r := 0, 0; r < k.m; pi, r = pi+1, r+k.partRows {
 		rows := min(k.partRows, k.m-r)
-		b.run1("match", "gather", k.f16i(), out.c*n, params{uint32(out.c), uint32(n), uint32(k.dp), uint32(base + r), uint32(rows), uint32(base)},
+		b.run1("match", "gather", k.over(), out.c*n, params{uint32(out.c), uint32(n), uint32(k.dp), uint32(base + r), uint32(rows), uint32(base)},
 			k.parts[pi], idx, k.norms, k.mean, out.buf)
 	}
 }
@@ -324,7 +325,7 @@ func (b *Backend) BankAddHypercolumns(nb nnst.Bank, taps []nnst.Tensor, h, w int
 	}
 	b.eachTap(taps, h, w, func(_ int, x *Tensor, ps params, ty, tx *buffer) {
 		ps[12] = uint32(k.m)
-		b.run1("hyper", "hc_norm", -1, n, ps, x.buf, ty, tx, k.mean, k.norms)
+		b.run1("hyper", "hc_norm", noOverrides, n, ps, x.buf, ty, tx, k.mean, k.norms)
 	})
 	b.eachTap(taps, h, w, func(_ int, x *Tensor, ps params, ty, tx *buffer) {
 		off := ps[6]
@@ -333,7 +334,7 @@ func (b *Backend) BankAddHypercolumns(nb nnst.Bank, taps []nnst.Tensor, h, w int
 			part, local := row/k.partRows, row%k.partRows
 			cnt := min(n-i, k.partRows-local)
 			ps[9], ps[10], ps[11], ps[12], ps[13] = uint32(k.dp), uint32(local), uint32(i), uint32(row), uint32(cnt)
-			b.run1("hyper", "hc_pack", -1, cnt*words, ps, x.buf, ty, tx, k.mean, k.norms, k.parts[part])
+			b.run1("hyper", "hc_pack", noOverrides, cnt*words, ps, x.buf, ty, tx, k.mean, k.norms, k.parts[part])
 			i += cnt
 			row += cnt
 		}
@@ -363,13 +364,13 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	x, norms := b.query(og)
 	idx, sim := b.nearest(k, x, n)
 	loss := b.tensor(1, 1, 1)
-	b.dispatch("reduce", "sum", -1, 1, 1, params{uint32(n), 0, 1, f32(1 / float32(n))}, sim, loss.buf)
+	b.dispatch("reduce", "sum", noOverrides, 1, 1, params{uint32(n), 0, 1, f32(1 / float32(n))}, sim, loss.buf)
 	raw := b.newBuf(int64(c*n) * 4)
-	b.run1("loss", "split_grad", -1, c*n, params{uint32(c), uint32(n), uint32(k.dp)}, k.parts[0], idx, sim, x, norms, raw)
+	b.run1("loss", "split_grad", noOverrides, c*n, params{uint32(c), uint32(n), uint32(k.dp)}, k.parts[0], idx, sim, x, norms, raw)
 	mean := b.newBuf(int64(c) * 4)
-	b.dispatch("reduce", "chansum", -1, c, 1, params{uint32(c), 1, uint32(n), 1, 0, 0, uint32(n), uint32(n), 0, f32(1 / float32(n))}, raw, mean)
+	b.dispatch("reduce", "chansum", noOverrides, c, 1, params{uint32(c), 1, uint32(n), 1, 0, 0, uint32(n), uint32(n), 0, f32(1 / float32(n))}, raw, mean)
 	g := b.tensor(c, ot.h, ot.w)
-	b.run1("loss", "split_scatter", -1, g.n(), params{uint32(c), uint32(ot.h), uint32(ot.w), uint32(og.stride), uint32(og.y0),
+	b.run1("loss", "split_scatter", noOverrides, g.n(), params{uint32(c), uint32(ot.h), uint32(ot.w), uint32(og.stride), uint32(og.y0),
 		uint32(og.x0), uint32(max(og.sw, 1)), uint32(n)}, raw, mean, g.buf)
 	for _, bb := range []*buffer{x, norms, idx, sim, raw, mean} {
 		b.freeBuf(bb)
@@ -382,11 +383,11 @@ func (b *Backend) CosineLoss(f, target nnst.Tensor) (nnst.Tensor, nnst.Tensor) {
 	ft, tt := gt(f), gt(target)
 	n := ft.h * ft.w
 	st := b.newBuf(int64(3*n) * 4)
-	b.run1("loss", "cos_stats", -1, n, params{uint32(ft.c), uint32(n)}, ft.buf, tt.buf, st)
+	b.run1("loss", "cos_stats", noOverrides, n, params{uint32(ft.c), uint32(n)}, ft.buf, tt.buf, st)
 	loss := b.tensor(1, 1, 1)
-	b.dispatch("reduce", "sum", -1, 1, 1, params{uint32(n), 0, 0, f32(1 / float32(n))}, st, loss.buf)
+	b.dispatch("reduce", "sum", noOverrides, 1, 1, params{uint32(n), 0, 0, f32(1 / float32(n))}, st, loss.buf)
 	g := b.tensor(ft.c, ft.h, ft.w)
-	b.run1("loss", "cos_grad", -1, g.n(), params{uint32(ft.c), uint32(n)}, ft.buf, tt.buf, st, g.buf)
+	b.run1("loss", "cos_grad", noOverrides, g.n(), params{uint32(ft.c), uint32(n)}, ft.buf, tt.buf, st, g.buf)
 	b.freeBuf(st)
 	return loss, g
 }
@@ -428,10 +429,10 @@ func (b *Backend) HypercolumnLoss(taps []nnst.Tensor, target nnst.Tensor) (nnst.
 	n := tt.h * tt.w
 	coef := b.tensor(3, tt.h, tt.w)
 	b.eachTap(taps, tt.h, tt.w, func(_ int, x *Tensor, ps params, ty, tx *buffer) {
-		b.run1("hyper", "hc_stats", -1, n, ps, x.buf, ty, tx, tt.buf, coef.buf)
+		b.run1("hyper", "hc_stats", noOverrides, n, ps, x.buf, ty, tx, tt.buf, coef.buf)
 	})
 	loss := b.tensor(1, 1, 1)
-	b.dispatch("reduce", "sum", -1, 1, 1, params{uint32(n), 0, 0, f32(1 / float32(n))}, coef.buf, loss.buf)
+	b.dispatch("reduce", "sum", noOverrides, 1, 1, params{uint32(n), 0, 0, f32(1 / float32(n))}, coef.buf, loss.buf)
 	return loss, coef
 }
 
@@ -443,7 +444,7 @@ func (b *Backend) HypercolumnLossBackward(coef nnst.Tensor, taps []nnst.Tensor, 
 			return
 		}
 		dx = b.tensor(x.c, x.h, x.w)
-		b.run1("hyper", "hc_grad", -1, dx.n(), ps, x.buf, ty, tx, tt.buf, ct.buf, dx.buf)
+		b.run1("hyper", "hc_grad", noOverrides, dx.n(), ps, x.buf, ty, tx, tt.buf, ct.buf, dx.buf)
 	})
 	return dx
 }
@@ -453,9 +454,9 @@ func (b *Backend) ColorDistanceLoss(x, ref nnst.Tensor) (nnst.Tensor, nnst.Tenso
 	n := xt.h * xt.w
 	part := b.newBuf(int64(n) * 4)
 	g := b.tensor(3, xt.h, xt.w)
-	b.run1("loss", "color_dist", -1, n, params{uint32(n)}, xt.buf, rt.buf, part, g.buf)
+	b.run1("loss", "color_dist", noOverrides, n, params{uint32(n)}, xt.buf, rt.buf, part, g.buf)
 	loss := b.tensor(1, 1, 1)
-	b.dispatch("reduce", "sum", -1, 1, 1, params{uint32(n), 0, 0, f32(1 / float32(n) / float32(n))}, part, loss.buf)
+	b.dispatch("reduce", "sum", noOverrides, 1, 1, params{uint32(n), 0, 0, f32(1 / float32(n) / float32(n))}, part, loss.buf)
 	b.freeBuf(part)
 	return loss, g
 }

@@ -9,6 +9,33 @@ import (
 	"nnst/core/nnst"
 )
 
+// convLayer is a conv of the model: its channels and weights on the GPU.
+type convLayer struct {
+	in, out  int
+	conv     *model.Conv
+	fwd, bwd convWeights
+	bias     *buffer
+}
+
+// convWeights are one direction of a conv's weights: the 3x3 taps K-major
+// (row ci*9 + tap holds every output channel), or with wino set Winograd's
+// transformed weights (row ci*16 + e); with tr set too, the forward conv's
+// (the same buffer), read transposed and turned for the backward pass.
+type convWeights struct {
+	buf      *buffer
+	wino, tr bool
+	convRun
+}
+
+// convRun is how a conv pass runs: step is the kernel's K step, 1 (TK 16
+// rows, or WC 4 input channels in Winograd's kernel) or 2 (TK 32, WC 8:
+// 24 KiB of workgroup memory); with nosplit set a small grid is not split
+// along K (fillGroups).
+type convRun struct {
+	step    int
+	nosplit bool
+}
+
 // LoadModel uploads the conv weights: for the forward pass, and for the
 // backward-data pass the same conv transposed with the kernel flipped; each
 // K-major, or transformed for Winograd's kernel where the conv takes it,
@@ -145,12 +172,12 @@ func (b *Backend) conv(x *Tensor, w convWeights, bias *buffer, cin, cout int, re
 		return params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, uint32(kper)}
 	}
 	if cout <= narrowConv {
-		b.run1("conv", "conv3x3_narrow", -1, x.h*x.w, ps(flags, 0), x.buf, w.buf, bias, y.buf)
+		b.run1("conv", "conv3x3_narrow", noOverrides, x.h*x.w, ps(flags, 0), x.buf, w.buf, bias, y.buf)
 		return y
 	}
-	name, over, step := "conv3x3", 0, 1 // pipeline overrides: TK 16, WC 4
+	name, over, step := "conv3x3", overrides(0), 1 // TK 16, WC 4
 	if w.step == 2 {
-		over, step = 4, 2
+		over, step = step2, 2
 	}
 	if w.wino {
 		name = "conv3x3_wino"
@@ -159,7 +186,7 @@ func (b *Backend) conv(x *Tensor, w convWeights, bias *buffer, cin, cout int, re
 	if split > 1 && !w.nosplit && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
 		part := b.tensor(split*cout, x.h, x.w)
 		b.dispatch3("conv", name, over, tiles, mt, split, ps(4|tr, kper), x.buf, w.buf, bias, part.buf)
-		b.run1("conv", "conv_sum", -1, y.n(), ps(flags, split), part.buf, bias, y.buf)
+		b.run1("conv", "conv_sum", noOverrides, y.n(), ps(flags, split), part.buf, bias, y.buf)
 		b.Free(part)
 		return y
 	}
@@ -175,7 +202,7 @@ func (b *Backend) normalize(img *Tensor) *Tensor {
 	if n.Order == "bgr" {
 		bgr = 1
 	}
-	b.run1("elementwise", "normalize", -1, y.n(), params{uint32(img.h * img.w), bgr, f32(n.Scale),
+	b.run1("elementwise", "normalize", noOverrides, y.n(), params{uint32(img.h * img.w), bgr, f32(n.Scale),
 		f32(n.Mean[0]), f32(n.Mean[1]), f32(n.Mean[2]), f32(n.Std[0]), f32(n.Std[1]), f32(n.Std[2])}, img.buf, y.buf)
 	return y
 }
@@ -191,7 +218,7 @@ func (b *Backend) normalizeBack(g *Tensor) *Tensor {
 	for c := range k {
 		k[c] = n.Scale / n.Std[c]
 	}
-	b.run1("elementwise", "normalize_back", -1, y.n(), params{uint32(g.h * g.w), bgr, f32(k[0]), f32(k[1]), f32(k[2])}, g.buf, y.buf)
+	b.run1("elementwise", "normalize_back", noOverrides, y.n(), params{uint32(g.h * g.w), bgr, f32(k[0]), f32(k[1]), f32(k[2])}, g.buf, y.buf)
 	return y
 }
 
@@ -231,7 +258,7 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 func (b *Backend) layer(i int, x *Tensor) *Tensor {
 	if b.model.Layers[i].Kind == "pool" {
 		y := b.tensor(x.c, x.h/2, x.w/2)
-		b.run1("pool", "maxpool", -1, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf)
+		b.run1("pool", "maxpool", noOverrides, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf)
 		return y
 	}
 	c := b.convs[i]
@@ -292,12 +319,12 @@ func (b *Backend) Backward(ntr *nnst.Trace, tapGrad func(l int) nnst.Tensor) nns
 			}
 			if l.Kind == "pool" {
 				dx := b.tensor(y.c, ih, iw)
-				b.run1("pool", "maxpool_back", -1, dx.n(), params{uint32(y.c), uint32(ih), uint32(iw)}, g.buf, tr.outs[i-1].buf, dx.buf)
+				b.run1("pool", "maxpool_back", noOverrides, dx.n(), params{uint32(y.c), uint32(ih), uint32(iw)}, g.buf, tr.outs[i-1].buf, dx.buf)
 				b.freeBuf(g.buf)
 				g = dx
 			} else {
 				gm := b.tensor(g.c, g.h, g.w)
-				b.run1("pool", "relu_back", -1, gm.n(), params{uint32(gm.n())}, g.buf, y.buf, gm.buf)
+				b.run1("pool", "relu_back", noOverrides, gm.n(), params{uint32(gm.n())}, g.buf, y.buf, gm.buf)
 				b.freeBuf(g.buf)
 				b.freeBuf(y.buf)
 				tr.outs[i] = nil

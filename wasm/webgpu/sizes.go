@@ -11,8 +11,8 @@ import (
 // convs; resize tables, kept; fp16 search banks in parts that fit a
 // binding; SplitLoss's f32 bank; style taps in fp16 or in host memory; and
 // the staging of transfers. What each method allocates is what the
-// backend's call of the same name does (network.go, match.go and
-// backend.go); the Chromium tests hold the dry run to their measured peaks.
+// backend's call of the same name does (network.go, match.go, transfer.go
+// and ops.go); the Chromium tests hold the dry run to their measured peaks.
 type Sizes struct {
 	Binding    int64 // the most bytes a bank part may have (the device's limits; 0: no limit)
 	HostStride int   // Compact keeps copies of this stride or more in host memory
