@@ -55,6 +55,9 @@ type Backend struct {
 	live, peak int64
 }
 
+// The backend has the ops only tests use.
+var _ nnst.Unfused = (*Backend)(nil)
+
 // New returns a CPU backend.
 func New() *Backend { return NewWith(Kernels{}) }
 

@@ -172,13 +172,6 @@ func (d *Dry) Hypercolumns(taps []Tensor, h, w int) Tensor {
 	return out
 }
 
-func (d *Dry) HypercolumnsBackward(g Tensor, taps []Tensor, l int) Tensor {
-	_, gh, gw := g.Shape()
-	dx := d.like(taps[l])
-	d.tables(taps[l:l+1], gh, gw)
-	return dx
-}
-
 func (d *Dry) HypercolumnLoss(taps []Tensor, target Tensor) (Tensor, Tensor) {
 	_, h, w := target.Shape()
 	coef := d.t(3, h, w)
@@ -224,15 +217,6 @@ func (d *Dry) FreeBank(b Bank) {
 	k.bytes = 0
 }
 
-// Match is NewSearch, SearchBank and a gather into a new tensor.
-func (d *Dry) Match(b Bank, query Tensor) Tensor {
-	s := d.NewSearch(query)
-	d.SearchBank(s, b, 0)
-	out := d.like(query)
-	d.FreeSearch(s)
-	return out
-}
-
 func (d *Dry) NewSearch(query Tensor) Search {
 	c, h, w := query.Shape()
 	s := &drySearch{n: h * w, d: c}
@@ -264,12 +248,6 @@ func (d *Dry) FreeSearch(s Search) {
 	ds := s.(*drySearch)
 	d.a.Free(ds.rest)
 	ds.rest = 0
-}
-
-func (d *Dry) CosineLoss(f, target Tensor) (Tensor, Tensor) {
-	c, h, w := f.Shape()
-	lb, gb := d.mem.CosineLoss(&d.a, c, h, w)
-	return &dryT{c: 1, h: 1, w: 1, bytes: lb}, &dryT{c: c, h: h, w: w, bytes: gb}
 }
 
 func (d *Dry) SplitLoss(out Tensor, style []Tensor, s Sample) (Tensor, Tensor) {

@@ -29,6 +29,10 @@ type convShape struct {
 // Count wraps be; its counts start at zero.
 func Count(be Backend) *Counter { return &Counter{Backend: be, by: map[string]float64{}} }
 
+// Unwrap returns the counted backend, for As: its optional interfaces
+// (Preparer, Unfused) are called uncounted.
+func (c *Counter) Unwrap() Backend { return c.Backend }
+
 func (c *Counter) add(op string, n float64) {
 	c.mu.Lock()
 	c.by[op] += n
@@ -162,12 +166,6 @@ func (c *Counter) Hypercolumns(taps []Tensor, h, w int) Tensor {
 	return c.Backend.Hypercolumns(taps, h, w)
 }
 
-func (c *Counter) HypercolumnsBackward(g Tensor, taps []Tensor, l int) Tensor {
-	_, h, w := g.Shape()
-	c.add("resize", hyperCost(taps[l:l+1], h, w))
-	return c.Backend.HypercolumnsBackward(g, taps, l)
-}
-
 func (c *Counter) HypercolumnLoss(taps []Tensor, target Tensor) (Tensor, Tensor) {
 	_, h, w := target.Shape()
 	c.add("resize", hyperCost(taps, h, w))
@@ -207,11 +205,6 @@ func hyperChannels(taps []Tensor) float64 {
 	return d
 }
 
-func (c *Counter) Match(b Bank, query Tensor) Tensor {
-	c.add("match", (2*float64(b.Len())+5)*size(query))
-	return c.Backend.Match(b, query)
-}
-
 // counted is a search with its query's size, for SearchBank's count.
 type counted struct {
 	Search
@@ -242,11 +235,6 @@ func (c *Counter) SearchField(s Search) ([]int32, error) {
 }
 
 func (c *Counter) FreeSearch(s Search) { c.Backend.FreeSearch(s.(*counted).Search) }
-
-func (c *Counter) CosineLoss(f, target Tensor) (Tensor, Tensor) {
-	c.add("loss", 9*size(f))
-	return c.Backend.CosineLoss(f, target)
-}
 
 // samples counts the positions of an h x w map that s keeps.
 func samples(h, w int, s Sample) float64 {
