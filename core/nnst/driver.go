@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"nnst/core/imageio"
@@ -516,9 +515,8 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 // tapSize is the size of tap l for an h x w input: halved at each pool
 // before the tap's layer.
 func (r *run) tapSize(l, h, w int) (int, int) {
-	name := "conv" + strings.TrimPrefix(r.s.model.Taps[l], "relu")
 	for _, ly := range r.s.model.Layers {
-		if ly.Name == name {
+		if ly.Kind == "conv" && ly.ReLU() == r.s.model.Taps[l] {
 			break
 		}
 		if ly.Kind == "pool" {

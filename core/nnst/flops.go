@@ -2,7 +2,6 @@ package nnst
 
 import (
 	"sort"
-	"strings"
 	"sync"
 
 	"nnst/core/model"
@@ -79,16 +78,15 @@ func size(t Tensor) float64 {
 func (c *Counter) LoadModel(m *model.Model) error {
 	c.convs = nil
 	c.taps = map[int]int{}
+	tapOf, _ := m.TapOf() // the backend reports a bad tap list
 	for i, l := range m.Layers {
 		if l.Kind == "pool" {
 			c.convs = append(c.convs, convShape{pool: true})
 		} else {
 			c.convs = append(c.convs, convShape{in: l.Conv.In, out: l.Conv.Out})
-			for t, name := range m.Taps {
-				if name == "relu"+strings.TrimPrefix(l.Name, "conv") {
-					c.taps[t] = i
-				}
-			}
+		}
+		if tapOf != nil && tapOf[i] >= 0 {
+			c.taps[tapOf[i]] = i
 		}
 	}
 	return c.Backend.LoadModel(m)

@@ -14,9 +14,9 @@ import (
 // K-major, or transformed for Winograd's kernel where the conv takes it,
 // whose backward pass reads the forward pass's weights.
 func (b *Backend) LoadModel(m *model.Model) error {
-	tapIndex := map[string]int{}
-	for i, t := range m.Taps {
-		tapIndex[t] = i
+	tapOf, err := m.TapOf()
+	if err != nil {
+		return fmt.Errorf("model %s: %w", m.Arch, err)
 	}
 	for _, c := range b.convs {
 		if c != nil {
@@ -27,11 +27,9 @@ func (b *Backend) LoadModel(m *model.Model) error {
 	b.Flush()
 	b.model = m
 	b.convs = make([]*convLayer, len(m.Layers))
-	b.tapOf = make([]int, len(m.Layers))
+	b.tapOf = tapOf
 	b.last = -1
-	found := 0
 	for i, l := range m.Layers {
-		b.tapOf[i] = -1
 		if l.Kind != "conv" {
 			continue
 		}
@@ -40,14 +38,9 @@ func (b *Backend) LoadModel(m *model.Model) error {
 		c.bias = b.newBuf(int64(len(l.Conv.Bias)) * 4)
 		b.write(c.bias, floatBytes(l.Conv.Bias))
 		b.convs[i] = c
-		if t, ok := tapIndex["relu"+l.Name[4:]]; ok {
-			b.tapOf[i] = t
+		if tapOf[i] >= 0 {
 			b.last = i
-			found++
 		}
-	}
-	if found != len(m.Taps) {
-		return fmt.Errorf("model %s: %d of %d taps found in its layers", m.Arch, found, len(m.Taps))
 	}
 	return b.Err()
 }
