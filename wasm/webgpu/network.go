@@ -5,6 +5,7 @@ package webgpu
 import (
 	"fmt"
 
+	"nnst/core/conv"
 	"nnst/core/model"
 	"nnst/core/nnst"
 )
@@ -54,7 +55,8 @@ func (b *Backend) uploadConvWeights(c *convLayer, wino bool) {
 	if c.fwd.wino && winoConv(out, in) {
 		c.bwd = convWeights{buf: c.fwd.buf, wino: true, tr: true, convRun: convRun{step: 1}}
 	} else {
-		c.bwd = b.convWeights(out, in, wino, func(co, ci, k int) float32 { return wt[(ci*in+co)*9+8-k] })
+		fw := conv.Flip(wt, in, out)
+		c.bwd = b.convWeights(out, in, wino, func(co, ci, k int) float32 { return fw[(co*out+ci)*9+k] })
 	}
 }
 
