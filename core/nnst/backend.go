@@ -163,8 +163,9 @@ type Preparer interface {
 	Reserve(bytes int64) error
 	// NeedsTune says whether Tune(h, w, backward) has kernels to time.
 	NeedsTune(h, w int, backward bool) bool
-	// Tune times the conv kernels for an h x w image (and their backward
-	// passes if backward) and keeps the fastest.
+	// Tune times the conv kernels for an h x w image and keeps the
+	// fastest for later runs: with backward, for the forward and
+	// backward-data passes together (an optimisation step).
 	Tune(h, w int, backward bool) error
 	// SavedTune returns the choices Tune made, as text for RestoreTune on a
 	// later load; RestoreTune returns how many choices it restored.
