@@ -6,7 +6,7 @@ MODEL := build/models/vgg19.safetensors
 NNST := build/nnst
 GOSRC := $(shell find core cmd -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build model test test-go test-hosting test-browser test-web test-simd run bench bench-conv bench-webgpu bench-simd bench-webgpu-ort real-gpu-pack dist serve worker worker-local wabt simd-kernels clean
+.PHONY: all build model test test-go test-hosting test-browser test-web test-simd run bench bench-conv bench-webgpu bench-simd bench-webgpu-ort real-gpu-pack dist serve worker worker-local wabt chromium simd-kernels clean site serve-site audit
 
 all: build model
 
@@ -30,9 +30,11 @@ $(MODEL): $(NNST)
 	$(NNST) convert --src "$$src" --out $@
 
 # Everything: native tests (unit, fixtures, fuzz seeds, end to end with the
-# real model), hosting (server, bundle, Worker in workerd).
+# real model), hosting (server, bundle, Worker in workerd), the WebGPU
+# backend and the web app in headless Chromium, and the SIMD kernels.
 test: test-go test-hosting test-browser test-web test-simd
 
+# Native: go vet and every Go test, end to end with the real model.
 test-go: model
 	$(GO) vet ./...
 	NNST_MODEL=$(abspath $(MODEL)) $(GO) test -timeout 20m ./...
@@ -45,16 +47,14 @@ WASMBROWSER := build/wasmbrowser
 $(WASMBROWSER): $(wildcard wasm/webgpu/wasmbrowser/*.go) go.mod go.sum
 	$(GO) build -o $@ ./wasm/webgpu/wasmbrowser
 
-test-browser: $(WASMBROWSER)
-	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+test-browser: $(WASMBROWSER) chromium
 	$(GO) test ./shaders ./wasm/webgpu
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/webgpu ./shaders
 	GOOS=js GOARCH=wasm $(GO) test -timeout 15m -exec $(abspath $(WASMBROWSER)) -v ./wasm/webgpu
 
 # WebGPU timings in headless Chromium (not a test): conv GFLOP/s and one
 # step at NNST_TEST_SIZE px (256), printed as a Markdown table.
-bench-webgpu: $(WASMBROWSER)
-	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+bench-webgpu: $(WASMBROWSER) chromium
 	NNST_BENCH=1 NNST_TEST_SIZE=$${NNST_TEST_SIZE:-256} NNST_CHROMIUM_FLAGS=$${NNST_CHROMIUM_FLAGS:-enable-webgpu-developer-features} GOOS=js GOARCH=wasm $(GO) test -timeout 60m -exec $(abspath $(WASMBROWSER)) -run TestBench -v ./wasm/webgpu
 
 # The app: build the wasm app, the model and the site, bundle it and serve
@@ -106,8 +106,12 @@ test-hosting: $(WORKERD)
 # wat2wasm; the site serves it next to web/simd.js and web/simd-worker.js.
 SIMD_KERNELS := build/simd/simd-kernels.wasm
 
+# Debian's wabt and chromium, installed with apt-get (as root) when missing.
 wabt:
 	@command -v wat2wasm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wabt; }
+
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 simd-kernels: $(SIMD_KERNELS)
 
@@ -116,8 +120,7 @@ $(SIMD_KERNELS): wasm/simd/kernels.wat | wabt
 	wat2wasm --enable-threads $< -o $@
 
 # Parity of the SIMD kernels with the Go CPU ops, in headless Chromium.
-test-simd: wabt
-	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+test-simd: wabt chromium
 	NNST_SIMD_REQUIRE=1 $(GO) test -count=1 -timeout 5m ./wasm/simd/...
 
 # VGG19 to relu4_3 with our kernels against onnxruntime-web (wasm backend)
@@ -130,16 +133,16 @@ bench-simd: wabt model
 # execution provider in one headless Chromium (--enable-unsafe-webgpu).
 # WEBGPU_SIZES=64,128,256 adds 256 px (on SwiftShader, minutes a pass).
 WEBGPU_SIZES ?= 64,128
+
+bench-webgpu-ort: model chromium
+	cd wasm/simd/bench && { [ -d node_modules/onnxruntime-web ] || npm ci --no-audit --no-fund; }
+	$(GO) run ./wasm/simd/bench -webgpu -sizes $(WEBGPU_SIZES) -model $(MODEL)
+
 # Packs the WebGPU checks and benchmarks for a lent GPU machine without Go,
 # Chromium or network (docs/real-gpu.md): writes .dev/a, .dev/b and .gl.
 real-gpu-pack: dist
 	cd wasm/simd/bench && { [ -d node_modules/onnxruntime-web ] || npm ci --no-audit --no-fund; }
 	sh docs/real-gpu/pack.sh
-
-bench-webgpu-ort: model
-	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
-	cd wasm/simd/bench && { [ -d node_modules/onnxruntime-web ] || npm ci --no-audit --no-fund; }
-	$(GO) run ./wasm/simd/bench -webgpu -sizes $(WEBGPU_SIZES) -model $(MODEL)
 
 clean:
 	rm -rf build dist $(WORKER)/build
@@ -150,8 +153,6 @@ bench-conv:
 	$(GO) run ./cmd/convbench
 
 # The web app: build/site/ is the whole static site (see web/site.sh).
-.PHONY: site serve-site test-web audit
-
 site: $(MODEL) $(SIMD_KERNELS)
 	GO=$(GO) sh web/site.sh $(SITE) $(MODEL) $(SIMD_KERNELS)
 
@@ -159,20 +160,20 @@ site: $(MODEL) $(SIMD_KERNELS)
 serve-site: site
 	cd $(SITE) && python3 -m http.server 8080 --bind 127.0.0.1
 
-# End to end in headless Chromium (chromedp): upload, run, cancel, download,
-# refusals, no-WebGPU path, offline reload, accessibility (axe-core, and
-# Lighthouse on dist). Needs /usr/bin/chromium.
 # axe-core (TestAccessibility) and Lighthouse (TestLighthouse) from npm.
 A11Y := wasm/app/browsertest/a11y
 $(A11Y)/node_modules/.package-lock.json: $(A11Y)/package.json $(A11Y)/package-lock.json
 	cd $(A11Y) && npm ci --no-audit --no-fund
 	@touch $@
 
-test-web: dist $(A11Y)/node_modules/.package-lock.json
+# End to end in headless Chromium (chromedp): upload, run, cancel, download,
+# refusals, no-WebGPU path, offline reload, accessibility (axe-core, and
+# Lighthouse on dist).
+test-web: dist $(A11Y)/node_modules/.package-lock.json chromium
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app
 	NNST_SITE=$(abspath $(SITE)) NNST_DIST=$(abspath dist) $(GO) test -count=1 -timeout 20m -v ./wasm/app/browsertest/
 
 # Only the accessibility checks (about half a minute): axe-core on the page
 # idle and after a run, Lighthouse accessibility and best practices on dist.
-audit: dist $(A11Y)/node_modules/.package-lock.json
+audit: dist $(A11Y)/node_modules/.package-lock.json chromium
 	NNST_SITE=$(abspath $(SITE)) NNST_DIST=$(abspath dist) $(GO) test -count=1 -timeout 10m -v -run 'TestAccessibility|TestLighthouse' ./wasm/app/browsertest/

@@ -57,13 +57,10 @@ func pack(w []float32, m, k int) packed {
 	return packed{m: m, k: k, mp: mp, data: d}
 }
 
-// NewLayer builds a layer from OIHW weights (len out*in*9) and bias (len out).
-func NewLayer(in, out int, weight, bias []float32) *Layer {
-	if in <= 0 || out <= 0 || len(weight) != out*in*9 || len(bias) != out {
-		panic(fmt.Sprintf("conv: NewLayer(%d, %d): weight len %d, bias len %d", in, out, len(weight), len(bias)))
-	}
-	l := &Layer{In: in, Out: out}
-	l.fwd = pack(weight, out, in*9)
+// Flip returns the weights of the backward-data pass of a 3x3 conv from
+// in to out channels with OIHW weights: the conv from out to in channels
+// with the kernel turned by 180 degrees (OIHW, in x out x 3 x 3).
+func Flip(weight []float32, in, out int) []float32 {
 	t := make([]float32, in*out*9)
 	for co := 0; co < out; co++ {
 		for ci := 0; ci < in; ci++ {
@@ -72,7 +69,17 @@ func NewLayer(in, out int, weight, bias []float32) *Layer {
 			}
 		}
 	}
-	l.bwd = pack(t, in, out*9)
+	return t
+}
+
+// NewLayer builds a layer from OIHW weights (len out*in*9) and bias (len out).
+func NewLayer(in, out int, weight, bias []float32) *Layer {
+	if in <= 0 || out <= 0 || len(weight) != out*in*9 || len(bias) != out {
+		panic(fmt.Sprintf("conv: NewLayer(%d, %d): weight len %d, bias len %d", in, out, len(weight), len(bias)))
+	}
+	l := &Layer{In: in, Out: out}
+	l.fwd = pack(weight, out, in*9)
+	l.bwd = pack(Flip(weight, in, out), in, out*9)
 	l.bias = make([]float32, l.fwd.mp)
 	copy(l.bias, bias)
 	return l

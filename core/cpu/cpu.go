@@ -55,6 +55,9 @@ type Backend struct {
 	live, peak int64
 }
 
+// The backend has the ops only tests use.
+var _ nnst.Unfused = (*Backend)(nil)
+
 // New returns a CPU backend.
 func New() *Backend { return NewWith(Kernels{}) }
 
@@ -127,29 +130,22 @@ func (b *Backend) Rot90(x nnst.Tensor, k int) nnst.Tensor { return b.wrap(ops.Ro
 
 // LoadModel prepacks the conv weights.
 func (b *Backend) LoadModel(m *model.Model) error {
-	tapIndex := map[string]int{}
-	for i, t := range m.Taps {
-		tapIndex[t] = i
+	tapOf, err := m.TapOf()
+	if err != nil {
+		return fmt.Errorf("model %s: %w", m.Arch, err)
 	}
 	b.model = m
 	b.convs = make([]Conv, len(m.Layers))
-	b.tapOf = make([]int, len(m.Layers))
+	b.tapOf = tapOf
 	b.last = -1
-	found := 0
 	for i, l := range m.Layers {
-		b.tapOf[i] = -1
 		if l.Kind != "conv" {
 			continue
 		}
 		b.convs[i] = b.k.NewConv(l.Conv.In, l.Conv.Out, l.Conv.Weight, l.Conv.Bias)
-		if t, ok := tapIndex["relu"+l.Name[4:]]; ok {
-			b.tapOf[i] = t
+		if tapOf[i] >= 0 {
 			b.last = i
-			found++
 		}
-	}
-	if found != len(m.Taps) {
-		return fmt.Errorf("model %s: %d of %d taps found in its layers", m.Arch, found, len(m.Taps))
 	}
 	return nil
 }

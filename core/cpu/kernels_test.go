@@ -72,7 +72,7 @@ func TestNewWithKernels(t *testing.T) {
 	for i := range img.Data {
 		img.Data[i] = r.Float32()
 	}
-	run := func(be nnst.Backend) (taps []*tensor.T, grad, match, split *tensor.T) {
+	run := func(be *cpu.Backend) (taps []*tensor.T, grad, match, split *tensor.T) {
 		if err := be.LoadModel(m); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 )
 
 // Conv is a 3x3 convolution, stride 1, padding 1, followed by a ReLU.
@@ -163,21 +164,45 @@ func Shapes(spec Spec, shrink int) *Model {
 	return m
 }
 
-// TapChannels returns the channel count of each tap, in tap order.
-func (m *Model) TapChannels() ([]int, error) {
-	width := map[string]int{}
-	for _, l := range m.Layers {
+// ReLU is the name the ReLU after conv layer l is tapped by: "relu1_1"
+// after "conv1_1".
+func (l Layer) ReLU() string { return "relu" + strings.TrimPrefix(l.Name, "conv") }
+
+// TapOf returns, for each layer, its index in Taps, or -1; it fails if a
+// tap is not the ReLU of one conv layer, or is listed twice.
+func (m *Model) TapOf() ([]int, error) {
+	of := make([]int, len(m.Layers))
+	conv := map[string]int{} // conv layers by their ReLU's name
+	for i, l := range m.Layers {
+		of[i] = -1
 		if l.Kind == "conv" {
-			width["relu"+l.Name[4:]] = l.Conv.Out
+			conv[l.ReLU()] = i
 		}
 	}
-	out := make([]int, len(m.Taps))
-	for i, t := range m.Taps {
-		w, ok := width[t]
+	for t, name := range m.Taps {
+		i, ok := conv[name]
 		if !ok {
-			return nil, fmt.Errorf("tap %q is not produced by any layer", t)
+			return nil, fmt.Errorf("tap %q is not produced by any layer", name)
 		}
-		out[i] = w
+		if of[i] >= 0 {
+			return nil, fmt.Errorf("tap %q is listed twice", name)
+		}
+		of[i] = t
+	}
+	return of, nil
+}
+
+// TapChannels returns the channel count of each tap, in tap order.
+func (m *Model) TapChannels() ([]int, error) {
+	of, err := m.TapOf()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(m.Taps))
+	for i, t := range of {
+		if t >= 0 {
+			out[t] = m.Layers[i].Conv.Out
+		}
 	}
 	return out, nil
 }

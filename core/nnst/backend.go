@@ -74,16 +74,15 @@ type Backend interface {
 	// Hypercolumns divides each tap by its channel count, resizes it with
 	// bilinear(align corners) to h x w and concatenates along channels.
 	Hypercolumns(taps []Tensor, h, w int) Tensor
-	// HypercolumnsBackward returns the gradient of tap l given the gradient
-	// g of Hypercolumns(taps, ...).
-	HypercolumnsBackward(g Tensor, taps []Tensor, l int) Tensor
-	// HypercolumnLoss is CosineLoss(Hypercolumns(taps, h, w), target), h x w
-	// the target's size, computed tap by tap without the hypercolumns. It
-	// returns the loss (1x1x1) and per position 1 - cos, ka and kb
-	// (3 x h x w), where the gradient of the hypercolumns is ka*target + kb*f.
+	// HypercolumnLoss is Unfused.CosineLoss(Hypercolumns(taps, h, w),
+	// target), h x w the target's size, computed tap by tap without the
+	// hypercolumns. It returns the loss (1x1x1) and per position 1 - cos,
+	// ka and kb (3 x h x w), where the gradient of the hypercolumns is
+	// ka*target + kb*f.
 	HypercolumnLoss(taps []Tensor, target Tensor) (loss, coef Tensor)
-	// HypercolumnLossBackward returns the gradient of that loss with respect
-	// to tap l: HypercolumnsBackward of (ka*target + kb*f), without f.
+	// HypercolumnLossBackward returns the gradient of that loss with
+	// respect to tap l: Unfused.HypercolumnsBackward of (ka*target + kb*f),
+	// without f.
 	HypercolumnLossBackward(coef Tensor, taps []Tensor, target Tensor, l int) Tensor
 	// ChannelMean returns the mean over positions of each channel (C x 1 x 1).
 	ChannelMean(x Tensor) Tensor
@@ -96,11 +95,8 @@ type Backend interface {
 	// the hypercolumns.
 	BankAddHypercolumns(b Bank, taps []Tensor, h, w int)
 	FreeBank(b Bank)
-	// Match replaces each vector of query by the uncentred bank vector
-	// nearest to it in centred cosine distance (query centred on its own mean).
-	Match(b Bank, query Tensor) Tensor
-	// NewSearch is Match over banks 0, 1, ... that are never alive together:
-	// it copies the vectors of query (centred on their own mean). SearchBank
+	// NewSearch is Unfused.Match over banks 0, 1, ... that are never alive
+	// together: it copies the vectors of query (centred on their own mean). SearchBank
 	// updates each vector's nearest with bank k (a later bank wins only when
 	// strictly nearer, so ties go to the lowest bank and row, as Match).
 	// SearchGather writes into target (query's shape) the uncentred vectors
@@ -118,9 +114,6 @@ type Backend interface {
 	// may be called after the last SearchBank, before or after gathers.
 	SearchField(s Search) ([]int32, error)
 	FreeSearch(s Search)
-	// CosineLoss returns mean(1 - cos(f, target)) over positions (as a
-	// 1x1x1 tensor) and its gradient with respect to f.
-	CosineLoss(f, target Tensor) (loss, grad Tensor)
 	// SplitLoss is the feature-splitting loss of one tap: out and each style
 	// tensor are subsampled by s; each output sample is matched to its
 	// nearest style sample in centred cosine distance; it returns the mean
@@ -136,4 +129,75 @@ type Backend interface {
 	ColorDistanceLoss(x, ref Tensor) (loss, grad Tensor)
 	// Adam updates p in place with gradient g and moments m, v at step t (1-based).
 	Adam(p, g, m, v Tensor, t int, lr float32)
+}
+
+// Unfused are the plain forms of ops the driver runs fused, which only
+// tests use, to check the fused ones against: a backend may leave them
+// out. Find them with As.
+type Unfused interface {
+	Backend
+	// HypercolumnsBackward returns the gradient of tap l given the gradient
+	// g of Hypercolumns(taps, ...).
+	HypercolumnsBackward(g Tensor, taps []Tensor, l int) Tensor
+	// Match replaces each vector of query by the uncentred bank vector
+	// nearest to it in centred cosine distance (query centred on its own
+	// mean): NewSearch, SearchBank and SearchGather on one bank.
+	Match(b Bank, query Tensor) Tensor
+	// CosineLoss returns mean(1 - cos(f, target)) over positions (as a
+	// 1x1x1 tensor) and its gradient with respect to f.
+	CosineLoss(f, target Tensor) (loss, grad Tensor)
+}
+
+// Preparer is a backend that prepares for a run (WebGPU does): it counts
+// and reserves the device memory a run needs, tunes its kernels for a
+// size, and gives back what it keeps for speed when idle. Find it with As.
+type Preparer interface {
+	Backend
+	// Need is what a run of o on an h x w content and style asks of the
+	// device, counted by a dry run with the backend's own sizes.
+	Need(m *model.Model, o Options, h, w int) (Need, error)
+	// MaxBuffer is the most bytes one buffer may have on the device.
+	MaxBuffer() int64
+	// Reserve checks that the device can hold bytes more than it holds
+	// now; it fails with an out-of-memory error if not.
+	Reserve(bytes int64) error
+	// NeedsTune says whether Tune(h, w, backward) has kernels to time.
+	NeedsTune(h, w int, backward bool) bool
+	// Tune times the conv kernels for an h x w image and keeps the
+	// fastest for later runs: with backward, for the forward and
+	// backward-data passes together (an optimisation step).
+	Tune(h, w int, backward bool) error
+	// SavedTune returns the choices Tune made, as text for RestoreTune on a
+	// later load; RestoreTune returns how many choices it restored.
+	SavedTune() string
+	RestoreTune(text string) (int, error)
+	// ConvKernels describes the conv kernels chosen, for a log.
+	ConvKernels() string
+	// Idle gives back the memory kept for speed, until the next run.
+	Idle()
+}
+
+// Need is what a run asks of a device (see Preparer).
+type Need struct {
+	Usage // the dry run's counts
+	// Bytes is the device memory at the peak: the buffers (weights
+	// included) and what the backend holds besides (pools, staging).
+	Bytes int64
+}
+
+// As returns be, or the first backend it wraps (through Unwrap, as a
+// Counter does), that implements T.
+func As[T Backend](be Backend) (T, bool) {
+	for be != nil {
+		if t, ok := be.(T); ok {
+			return t, true
+		}
+		w, ok := be.(interface{ Unwrap() Backend })
+		if !ok {
+			break
+		}
+		be = w.Unwrap()
+	}
+	var zero T
+	return zero, false
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"nnst/core/imageio"
@@ -211,20 +210,12 @@ type styleSearch struct {
 // The caller frees s, mean and kept.
 func (r *run) searchStyle(query, style Tensor, keep bool) *styleSearch {
 	be := r.be
-	ss := &styleSearch{rots: 1}
-	if r.o.Flip {
-		ss.rots = 4
-	}
+	ss := &styleSearch{rots: r.rotations()}
 	forward := func(k int) (tr *Trace, h, w int) {
-		img := style
-		if k > 0 {
-			img = be.Rot90(style, k)
-		}
+		img, free := turned(be, style, k)
 		_, ih, iw := img.Shape()
 		tr = be.Forward(img, false)
-		if k > 0 {
-			be.Free(img)
-		}
+		free()
 		return tr, max(ih/4, 1), max(iw/4, 1)
 	}
 	ss.mean = bankMean(be, ss.rots, !keep, func(k int) Tensor {
@@ -259,6 +250,24 @@ func (r *run) searchStyle(query, style Tensor, keep bool) *styleSearch {
 		be.FreeBank(b)
 	}
 	return ss
+}
+
+// rotations is the number of style rotations searched: 4 with Flip.
+func (r *run) rotations() int {
+	if r.o.Flip {
+		return 4
+	}
+	return 1
+}
+
+// turned returns x turned k quarter turns (x itself for k = 0) and a
+// function that frees what it made.
+func turned(be Backend, x Tensor, k int) (Tensor, func()) {
+	if k == 0 {
+		return x, func() {}
+	}
+	y := be.Rot90(x, k)
+	return y, func() { be.Free(y) }
 }
 
 // BankMean returns the mean vector (D x 1 x 1) of n parts: part(k) returns
@@ -348,6 +357,14 @@ func newAdam(be Backend, p []Tensor) *adam {
 
 func (a *adam) free(be Backend) { be.Free(a.m...); be.Free(a.v...) }
 
+// step updates p with gradients g at step t (1-based) and frees g.
+func (a *adam) step(be Backend, p, g []Tensor, t int, lr float32) {
+	for i := range p {
+		be.Adam(p[i], g[i], a.m[i], a.v[i], t, lr)
+	}
+	be.Free(g...)
+}
+
 // optimiseHypercolumn runs the per-scale optimisation of the pyramid levels
 // p (updated in place) towards the target hypercolumns.
 func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, scales int, cost float64) error {
@@ -368,11 +385,7 @@ func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, sc
 			g = r.contentLoss(img, contentS, g)
 		}
 		be.Free(img)
-		grads := SynBackward(be, g, p)
-		for i := range p {
-			be.Adam(p[i], grads[i], opt.m[i], opt.v[i], t, r.o.LR)
-		}
-		be.Free(grads...)
+		opt.step(be, p, SynBackward(be, g, p), t, r.o.LR)
 		r.add(cost)
 		r.step(StageScale, scale, scales, t, r.o.Steps, loss)
 		be.Free(loss)
@@ -410,11 +423,7 @@ type target struct {
 
 // bestFinal is NNST.md's final pass.
 func (r *run) bestFinal() finalPass {
-	f := finalPass{steps: r.o.Steps, lr: func(int) float32 { return r.o.LR }, grid: 64, rots: 1, units: 2, contentSteps: 100}
-	if r.o.Flip {
-		f.rots = 4
-	}
-	return f
+	return finalPass{steps: r.o.Steps, lr: func(int) float32 { return r.o.LR }, grid: 64, rots: r.rotations(), units: 2, contentSteps: 100}
 }
 
 // optimiseFinal is the feature-splitting pass at full resolution.
@@ -427,26 +436,16 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 	_, ch, cw := p[0].Shape()
 	styleTaps := make([][]Tensor, nt)
 	for k := 0; k < f.rots; k++ {
-		img := style
-		if k > 0 {
-			img = be.Rot90(style, k)
-		}
+		img, free := turned(be, style, k)
 		tr := be.Forward(img, false)
 		for l, t := range tr.Taps {
 			th, tw := r.tapSize(l, ch, cw)
-			stride := sampleStride(th, tw, f.grid)
-			if k == 0 {
-				styleTaps[l] = append(styleTaps[l], be.Compact(t, stride))
-			} else {
-				x := be.Rot90(t, -k)
-				styleTaps[l] = append(styleTaps[l], be.Compact(x, stride))
-				be.Free(x)
-			}
+			x, freeX := turned(be, t, -k)
+			styleTaps[l] = append(styleTaps[l], be.Compact(x, sampleStride(th, tw, f.grid)))
+			freeX()
 		}
 		be.Release(tr)
-		if k > 0 {
-			be.Free(img)
-		}
+		free()
 	}
 	defer func() {
 		for _, ts := range styleTaps {
@@ -497,12 +496,7 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 			g = r.contentLoss(img, content, g)
 		}
 		be.Free(img)
-		pg := SynBackward(be, g, p)
-		lr := f.lr(t)
-		for i := range p {
-			be.Adam(p[i], pg[i], opt.m[i], opt.v[i], t, lr)
-		}
-		be.Free(pg...)
+		opt.step(be, p, SynBackward(be, g, p), t, f.lr(t))
 		r.add(f.units)
 		r.step(StageFinal, 0, 0, t, f.steps, losses...)
 		be.Free(losses...)
@@ -516,9 +510,8 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 // tapSize is the size of tap l for an h x w input: halved at each pool
 // before the tap's layer.
 func (r *run) tapSize(l, h, w int) (int, int) {
-	name := "conv" + strings.TrimPrefix(r.s.model.Taps[l], "relu")
 	for _, ly := range r.s.model.Layers {
-		if ly.Name == name {
+		if ly.Kind == "conv" && ly.ReLU() == r.s.model.Taps[l] {
 			break
 		}
 		if ly.Kind == "pool" {

@@ -13,11 +13,12 @@ import (
 // moments. It counts bytes as its Memory says a backend holds them
 // (Usage); wrapped in a Counter it counts the run's operations.
 type Dry struct {
-	mem      Memory
-	a        Alloc
-	layers   []model.Layer
-	tapLayer []int // layer index of each tap
-	last     int   // the last tap's layer
+	mem    Memory
+	a      Alloc
+	layers []model.Layer
+	tapOf  []int // each layer's tap, or -1
+	taps   int   // the number of taps
+	last   int   // the last tap's layer
 }
 
 // NewDry returns a dry backend that counts bytes as mem does (nil:

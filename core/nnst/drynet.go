@@ -6,28 +6,18 @@ import "nnst/core/model"
 // in the order the backends do.
 
 func (d *Dry) LoadModel(m *model.Model) error {
-	d.layers = m.Layers
-	d.tapLayer, d.last = nil, 0
-	for _, name := range m.Taps {
-		for i, l := range m.Layers {
-			if l.Kind == "conv" && "relu"+l.Name[4:] == name {
-				d.tapLayer = append(d.tapLayer, i)
-				d.last = max(d.last, i)
-			}
+	tapOf, err := m.TapOf()
+	if err != nil {
+		return err
+	}
+	d.layers, d.tapOf, d.taps, d.last = m.Layers, tapOf, len(m.Taps), 0
+	for i, t := range tapOf {
+		if t >= 0 {
+			d.last = i
 		}
 	}
 	d.mem.LoadModel(&d.a, m)
 	return nil
-}
-
-// tapOf returns layer i's tap, or -1.
-func (d *Dry) tapOf(i int) int {
-	for t, li := range d.tapLayer {
-		if li == i {
-			return t
-		}
-	}
-	return -1
 }
 
 // dryTrace is a forward pass's state: the input's size and, when the
@@ -51,14 +41,14 @@ func (d *Dry) layer(i int, x *dryT) *dryT {
 
 func (d *Dry) Forward(img Tensor, keep bool) *Trace {
 	_, h, w := img.Shape()
-	taps := make([]Tensor, len(d.tapLayer))
+	taps := make([]Tensor, d.taps)
 	st := &dryTrace{h: h, w: w, keep: keep}
 	if !d.mem.Layers() {
 		lh, lw := h, w
 		for i, l := range d.layers[:d.last+1] {
 			if l.Kind == "pool" {
 				lh, lw = lh/2, lw/2
-			} else if t := d.tapOf(i); t >= 0 {
+			} else if t := d.tapOf[i]; t >= 0 {
 				taps[t] = d.t(l.Conv.Out, lh, lw)
 			}
 		}
@@ -75,7 +65,7 @@ func (d *Dry) Forward(img Tensor, keep bool) *Trace {
 			d.free(x)
 		}
 		st.outs[i] = y
-		t := d.tapOf(i)
+		t := d.tapOf[i]
 		if prevTap = t >= 0; prevTap {
 			taps[t] = y
 		}
@@ -115,7 +105,7 @@ func (d *Dry) Backward(tr *Trace, tapGrad func(l int) Tensor) Tensor {
 	var g *dryT
 	for i := d.last; i >= 0; i-- {
 		y := st.outs[i]
-		if t := d.tapOf(i); t >= 0 {
+		if t := d.tapOf[i]; t >= 0 {
 			if tg := tapGrad(t); tg != nil {
 				if g == nil {
 					g = dt(tg)
@@ -172,13 +162,6 @@ func (d *Dry) Hypercolumns(taps []Tensor, h, w int) Tensor {
 	return out
 }
 
-func (d *Dry) HypercolumnsBackward(g Tensor, taps []Tensor, l int) Tensor {
-	_, gh, gw := g.Shape()
-	dx := d.like(taps[l])
-	d.tables(taps[l:l+1], gh, gw)
-	return dx
-}
-
 func (d *Dry) HypercolumnLoss(taps []Tensor, target Tensor) (Tensor, Tensor) {
 	_, h, w := target.Shape()
 	coef := d.t(3, h, w)
@@ -224,15 +207,6 @@ func (d *Dry) FreeBank(b Bank) {
 	k.bytes = 0
 }
 
-// Match is NewSearch, SearchBank and a gather into a new tensor.
-func (d *Dry) Match(b Bank, query Tensor) Tensor {
-	s := d.NewSearch(query)
-	d.SearchBank(s, b, 0)
-	out := d.like(query)
-	d.FreeSearch(s)
-	return out
-}
-
 func (d *Dry) NewSearch(query Tensor) Search {
 	c, h, w := query.Shape()
 	s := &drySearch{n: h * w, d: c}
@@ -264,12 +238,6 @@ func (d *Dry) FreeSearch(s Search) {
 	ds := s.(*drySearch)
 	d.a.Free(ds.rest)
 	ds.rest = 0
-}
-
-func (d *Dry) CosineLoss(f, target Tensor) (Tensor, Tensor) {
-	c, h, w := f.Shape()
-	lb, gb := d.mem.CosineLoss(&d.a, c, h, w)
-	return &dryT{c: 1, h: 1, w: 1, bytes: lb}, &dryT{c: c, h: h, w: w, bytes: gb}
 }
 
 func (d *Dry) SplitLoss(out Tensor, style []Tensor, s Sample) (Tensor, Tensor) {

@@ -2,7 +2,6 @@ package nnst
 
 import (
 	"sort"
-	"strings"
 	"sync"
 
 	"nnst/core/model"
@@ -28,6 +27,10 @@ type convShape struct {
 
 // Count wraps be; its counts start at zero.
 func Count(be Backend) *Counter { return &Counter{Backend: be, by: map[string]float64{}} }
+
+// Unwrap returns the counted backend, for As: its optional interfaces
+// (Preparer, Unfused) are called uncounted.
+func (c *Counter) Unwrap() Backend { return c.Backend }
 
 func (c *Counter) add(op string, n float64) {
 	c.mu.Lock()
@@ -75,16 +78,15 @@ func size(t Tensor) float64 {
 func (c *Counter) LoadModel(m *model.Model) error {
 	c.convs = nil
 	c.taps = map[int]int{}
+	tapOf, _ := m.TapOf() // the backend reports a bad tap list
 	for i, l := range m.Layers {
 		if l.Kind == "pool" {
 			c.convs = append(c.convs, convShape{pool: true})
 		} else {
 			c.convs = append(c.convs, convShape{in: l.Conv.In, out: l.Conv.Out})
-			for t, name := range m.Taps {
-				if name == "relu"+strings.TrimPrefix(l.Name, "conv") {
-					c.taps[t] = i
-				}
-			}
+		}
+		if tapOf != nil && tapOf[i] >= 0 {
+			c.taps[tapOf[i]] = i
 		}
 	}
 	return c.Backend.LoadModel(m)
@@ -162,12 +164,6 @@ func (c *Counter) Hypercolumns(taps []Tensor, h, w int) Tensor {
 	return c.Backend.Hypercolumns(taps, h, w)
 }
 
-func (c *Counter) HypercolumnsBackward(g Tensor, taps []Tensor, l int) Tensor {
-	_, h, w := g.Shape()
-	c.add("resize", hyperCost(taps[l:l+1], h, w))
-	return c.Backend.HypercolumnsBackward(g, taps, l)
-}
-
 func (c *Counter) HypercolumnLoss(taps []Tensor, target Tensor) (Tensor, Tensor) {
 	_, h, w := target.Shape()
 	c.add("resize", hyperCost(taps, h, w))
@@ -207,11 +203,6 @@ func hyperChannels(taps []Tensor) float64 {
 	return d
 }
 
-func (c *Counter) Match(b Bank, query Tensor) Tensor {
-	c.add("match", (2*float64(b.Len())+5)*size(query))
-	return c.Backend.Match(b, query)
-}
-
 // counted is a search with its query's size, for SearchBank's count.
 type counted struct {
 	Search
@@ -242,11 +233,6 @@ func (c *Counter) SearchField(s Search) ([]int32, error) {
 }
 
 func (c *Counter) FreeSearch(s Search) { c.Backend.FreeSearch(s.(*counted).Search) }
-
-func (c *Counter) CosineLoss(f, target Tensor) (Tensor, Tensor) {
-	c.add("loss", 9*size(f))
-	return c.Backend.CosineLoss(f, target)
-}
 
 // samples counts the positions of an h x w map that s keeps.
 func samples(h, w int, s Sample) float64 {

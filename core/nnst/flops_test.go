@@ -91,3 +91,20 @@ func TestRate(t *testing.T) {
 		t.Errorf("dry run: %+v, %v", u, err)
 	}
 }
+
+// As finds an optional interface on a backend and through a Counter, and
+// only where the backend has it.
+func TestAs(t *testing.T) {
+	be := cpu.New()
+	for _, b := range []nnst.Backend{be, nnst.Count(be), nnst.Count(nnst.Count(be))} {
+		if u, ok := nnst.As[nnst.Unfused](b); !ok || u != nnst.Unfused(be) {
+			t.Errorf("As[Unfused](%T) = %v, %v; want the CPU backend", b, u, ok)
+		}
+		if _, ok := nnst.As[nnst.Preparer](b); ok {
+			t.Errorf("As[Preparer](%T) found one; the CPU backend has none", b)
+		}
+	}
+	if _, ok := nnst.As[nnst.Unfused](nnst.Count(nnst.NewDry(nil))); ok {
+		t.Error("As[Unfused] found one on a counted dry run, which has none")
+	}
+}

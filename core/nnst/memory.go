@@ -46,9 +46,7 @@ type Memory interface {
 	// SplitLoss allocates SplitLoss's scratch and results (for out's shape
 	// and the style tensors') and returns the results' bytes.
 	SplitLoss(a *Alloc, out Shape, style []Shape, s Sample) (loss, grad int64)
-	// CosineLoss and ColorDistanceLoss likewise, for f (c x h x w) and x
-	// (3 x h x w).
-	CosineLoss(a *Alloc, c, h, w int) (loss, grad int64)
+	// ColorDistanceLoss likewise, for x (3 x h x w).
 	ColorDistanceLoss(a *Alloc, h, w int) (loss, grad int64)
 	// Transfer notes (Alloc.Stage) the staging of a copy of n bytes to the
 	// device, or from it if read.
@@ -148,10 +146,6 @@ func (HostMemory) NewSearch(a *Alloc, n, d int) (int64, int64) {
 
 func (HostMemory) SplitLoss(a *Alloc, out Shape, _ []Shape, _ Sample) (int64, int64) {
 	return a.New(4), a.New(int64(out.C*out.H*out.W) * 4)
-}
-
-func (HostMemory) CosineLoss(a *Alloc, c, h, w int) (int64, int64) {
-	return a.New(4), a.New(int64(c*h*w) * 4)
 }
 
 func (HostMemory) ColorDistanceLoss(a *Alloc, h, w int) (int64, int64) {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"nnst/core/cpu"
-	"nnst/core/model"
 	"nnst/core/nnst"
 	"nnst/wasm/simd"
 	"nnst/wasm/webgpu"
@@ -75,16 +74,6 @@ func chooseBackend(ctx context.Context, pref string) (nnst.Backend, backendInfo)
 		info.Note += " This is a software adapter: it is much slower than a real GPU."
 	}
 	return gb, info
-}
-
-// gpuNeed is what a run of o asks of the device, counted by a dry run.
-func gpuNeed(gb *webgpu.Backend, m *model.Model, o nnst.Options) (webgpu.Need, error) {
-	return webgpu.Estimate(m, o, o.Size, o.Size, bindingLimit(gb))
-}
-
-// bindingLimit is the most bytes one buffer may have on the device.
-func bindingLimit(gb *webgpu.Backend) int64 {
-	return min(gb.Limits.MaxBufferSize, gb.Limits.MaxStorageBufferBindingSize)
 }
 
 // cpuBackend returns the SIMD CPU backend (WebAssembly SIMD128 kernels on

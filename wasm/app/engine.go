@@ -96,7 +96,7 @@ func (e *engine) sendInit() {
 }
 
 // tuneStorage is where the page keeps the WebGPU backend's conv kernel
-// choices (Backend.SavedTune) from one load to the next, so that a size
+// choices (nnst.Preparer.SavedTune) from one load to the next, so that a size
 // tuned before starts at once.
 const tuneStorage = "nnst-kernel-choices"
 

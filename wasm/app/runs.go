@@ -89,7 +89,7 @@ func (r *readyMsg) estimate(mode nnst.Mode, size int, rate float64) time.Duratio
 // gpuBudget is the memory a run may plan for on a real adapter. WebGPU does
 // not reveal how much memory a GPU has; 8 GiB fits most desktop GPUs.
 // Before each run the worker asks the device for the run's peak, counted by
-// a dry run (Backend.Reserve), and offers a smaller size when it is refused;
+// a dry run (Preparer.Reserve), and offers a smaller size when it is refused;
 // a run that still runs out of memory shows a message and a retry. A size
 // is also offered only if its largest buffer fits the device's buffer
 // limits.
@@ -99,7 +99,7 @@ const gpuBudget = 8 << 30
 // fit gpuBudget and whose largest buffer fits binding, the device's limit
 // on one buffer, from the needs of each size's runs (those that failed
 // left out); else 256.
-func gpuMaxSize(needs map[int][]webgpu.Need, binding int64) int {
+func gpuMaxSize(needs map[int][]nnst.Need, binding int64) int {
 	best := 256
 	for _, size := range sizes[1:] {
 		ns := needs[size]

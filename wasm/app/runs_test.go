@@ -73,17 +73,17 @@ func TestEstimate(t *testing.T) {
 }
 
 func TestGPUMaxSize(t *testing.T) {
-	fit := webgpu.Need{Bytes: 1 << 30, Usage: nnst.Usage{Largest: 100 << 20}}
-	big := webgpu.Need{Bytes: 9 << 30, Usage: nnst.Usage{Largest: 100 << 20}}
-	wide := webgpu.Need{Bytes: 1 << 30, Usage: nnst.Usage{Largest: 2 << 30}}
+	fit := nnst.Need{Bytes: 1 << 30, Usage: nnst.Usage{Largest: 100 << 20}}
+	big := nnst.Need{Bytes: 9 << 30, Usage: nnst.Usage{Largest: 100 << 20}}
+	wide := nnst.Need{Bytes: 1 << 30, Usage: nnst.Usage{Largest: 2 << 30}}
 	for _, c := range []struct {
-		needs map[int][]webgpu.Need
+		needs map[int][]nnst.Need
 		want  int
 	}{
-		{map[int][]webgpu.Need{512: {fit, fit}, 1024: {fit, fit}}, 1024},
-		{map[int][]webgpu.Need{512: {fit, fit}, 1024: {fit, big}}, 512},
-		{map[int][]webgpu.Need{512: {fit, fit}, 1024: {wide, fit}}, 512},
-		{map[int][]webgpu.Need{512: {fit}, 1024: {fit}}, 256}, // a dry run failed
+		{map[int][]nnst.Need{512: {fit, fit}, 1024: {fit, fit}}, 1024},
+		{map[int][]nnst.Need{512: {fit, fit}, 1024: {fit, big}}, 512},
+		{map[int][]nnst.Need{512: {fit, fit}, 1024: {wide, fit}}, 512},
+		{map[int][]nnst.Need{512: {fit}, 1024: {fit}}, 256}, // a dry run failed
 		{nil, 256},
 	} {
 		if got := gpuMaxSize(c.needs, 1<<30); got != c.want {

@@ -46,7 +46,7 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// stageTune is the progress stage while Backend.Tune times the conv
+// stageTune is the progress stage while Preparer.Tune times the conv
 // kernels (the first run at a size on a GPU).
 const stageTune = "tune"
 

@@ -20,8 +20,7 @@ import (
 type worker struct {
 	mu     sync.Mutex
 	st     *nnst.Stylizer
-	be     nnst.Backend  // the stylizer's backend, under its counter
-	count  *nnst.Counter // counts each run's operations
+	be     *nnst.Counter // the stylizer's backend, counting each run's operations
 	model  *model.Model
 	info   backendInfo
 	cancel context.CancelFunc
@@ -79,9 +78,9 @@ func (w *worker) init(msg initMsg) {
 	}
 	// Conv kernel choices a run on an earlier load made on this GPU.
 	restored, tuneNote := 0, ""
-	gb, _ := be.(*webgpu.Backend)
-	if gb != nil && msg.Tune != "" {
-		if restored, err = gb.RestoreTune(msg.Tune); err != nil {
+	prep, isPrep := nnst.As[nnst.Preparer](count)
+	if isPrep && msg.Tune != "" {
+		if restored, err = prep.RestoreTune(msg.Tune); err != nil {
 			tuneNote = "kernel choices saved before are not used: " + err.Error()
 			logf("%s", tuneNote)
 		}
@@ -90,14 +89,14 @@ func (w *worker) init(msg initMsg) {
 	// divided by this device's rate on a forward pass (the page refines it
 	// by runs), and on WebGPU the memory, which sets the largest size.
 	work := map[string]float64{}
-	needs := map[int][]webgpu.Need{}
+	needs := map[int][]nnst.Need{}
 	for _, mode := range modes {
 		for _, size := range sizes {
 			o := modeOptions(mode, size)
 			var u nnst.Usage
-			if gb != nil {
-				var n webgpu.Need
-				if n, err = gpuNeed(gb, m, o); err == nil {
+			if isPrep {
+				var n nnst.Need
+				if n, err = prep.Need(m, o, size, size); err == nil {
 					needs[size] = append(needs[size], n)
 				}
 				u = n.Usage
@@ -109,15 +108,15 @@ func (w *worker) init(msg initMsg) {
 			}
 		}
 	}
-	if gb != nil {
-		info.MaxSize = gpuMaxSize(needs, bindingLimit(gb))
+	if isPrep {
+		info.MaxSize = gpuMaxSize(needs, prep.MaxBuffer())
 	}
 	rate, err := count.Rate()
 	if err != nil {
 		rate = 0
 	}
 	w.mu.Lock()
-	w.st, w.info, w.be, w.count, w.model = st, info, be, count, m
+	w.st, w.info, w.be, w.model = st, info, count, m
 	w.mu.Unlock()
 	post(readyMsg{
 		Backend: info.Name, Label: info.Label, Note: info.Note, MaxSize: info.MaxSize,
@@ -163,7 +162,7 @@ func (w *worker) run(msg runMsg) {
 	cancel := func() { cancelCause(nil) }
 	defer cancel()
 	w.mu.Lock()
-	st, be, count, m := w.st, w.be, w.count, w.model
+	st, be, m := w.st, w.be, w.model
 	if st == nil {
 		w.mu.Unlock()
 		post(errorMsg{ID: id, Kind: kindOther, Message: "The model is not loaded yet."})
@@ -172,7 +171,7 @@ func (w *worker) run(msg runMsg) {
 	w.cancel, w.runID = cancel, id
 	w.mu.Unlock()
 	be.ResetPeak() // the page reports each run's own peak
-	count.Reset()
+	be.Reset()
 
 	var lastPreview time.Time
 	h := msg.Fault.inject(runHooks{
@@ -199,38 +198,39 @@ func (w *worker) run(msg runMsg) {
 	}
 
 	th, tw := imageio.FitDims(content.H, content.W, o.Size)
-	if gb, ok := be.(*webgpu.Backend); ok && o.Validate() == nil && min(th, tw) >= nnst.MinSide {
+	prep, isPrep := nnst.As[nnst.Preparer](be)
+	if isPrep && o.Validate() == nil && min(th, tw) >= nnst.MinSide {
 		// The first run at a size times the conv kernels on this GPU (Run
 		// reports bad options and images).
-		tune := gb.NeedsTune(th, tw, true)
+		tune := prep.NeedsTune(th, tw, true)
 		if tune {
 			post(progressOf(id, nnst.Progress{Stage: stageTune}))
 		}
 		start := time.Now()
-		if err := gb.Tune(th, tw, true); err != nil {
+		if err := prep.Tune(th, tw, true); err != nil {
 			w.clearCancel()
-			gb.Idle()
+			prep.Idle()
 			post(errorMsg{ID: id, Kind: kindOf(err), Message: err.Error()})
 			return
 		}
 		if tune {
-			post(tuneMsg{gb.SavedTune()})
-			logf("conv kernels for %dx%d chosen in %d ms: %s", tw, th, time.Since(start).Milliseconds(), gb.ConvKernels())
+			post(tuneMsg{prep.SavedTune()})
+			logf("conv kernels for %dx%d chosen in %d ms: %s", tw, th, time.Since(start).Milliseconds(), prep.ConvKernels())
 		}
 	}
 
 	runStart := time.Now()
 	out, err := st.Run(ctx, content, style, o, h.progress)
 	w.clearCancel()
-	if gb, ok := be.(*webgpu.Backend); ok {
-		gb.Idle() // the GPU memory kept for speed, until the next run
+	if isPrep {
+		prep.Idle() // the GPU memory kept for speed, until the next run
 	}
 	if err != nil {
 		err = runError(ctx, err)
 		post(errorMsg{ID: id, Kind: kindOf(err), Message: err.Error()})
 		return
 	}
-	post(doneMsg{ID: id, Image: rgbaOf(out), PeakBytes: be.PeakBytes(), Flops: count.Flops(), Run: time.Since(runStart)})
+	post(doneMsg{ID: id, Image: rgbaOf(out), PeakBytes: be.PeakBytes(), Flops: be.Flops(), Run: time.Since(runStart)})
 }
 
 // refusal is the error of a run the memory check refused, with the next
@@ -238,12 +238,16 @@ func (w *worker) run(msg runMsg) {
 func refusal(id int, be nnst.Backend, m *model.Model, o nnst.Options, err error) errorMsg {
 	e := errorMsg{ID: id, Kind: kindOf(err), Message: err.Error(), Before: true, Size: o.Size, Smaller: smallerSize(o.Size)}
 	if e.Smaller > 0 {
-		os, binding := o, int64(0) // no limit off WebGPU (the fault hook)
+		os := o
 		os.Size = e.Smaller
-		if gb, ok := be.(*webgpu.Backend); ok {
-			binding = bindingLimit(gb)
+		var n nnst.Need
+		var nerr error
+		if p, ok := nnst.As[nnst.Preparer](be); ok {
+			n, nerr = p.Need(m, os, e.Smaller, e.Smaller)
+		} else { // the fault hook off WebGPU: WebGPU's sizes, no buffer limit
+			n, nerr = webgpu.Estimate(m, os, e.Smaller, e.Smaller, 0)
 		}
-		if n, err := webgpu.Estimate(m, os, e.Smaller, e.Smaller, binding); err == nil {
+		if nerr == nil {
 			e.SmallerBytes = n.Bytes
 		}
 	}
@@ -257,17 +261,17 @@ func (w *worker) clearCancel() {
 	w.mu.Unlock()
 }
 
-// reserve checks before a WebGPU run that the device can hold it: it asks
-// for the run's peak, counted by a dry run, less what the backend holds
-// already (the model).
+// reserve checks before a run on a backend that prepares (WebGPU) that
+// the device can hold it: it asks for the run's peak, counted by a dry
+// run, less what the backend holds already (the model).
 func reserve(be nnst.Backend, o nnst.Options, m *model.Model) error {
-	gb, ok := be.(*webgpu.Backend)
+	p, ok := nnst.As[nnst.Preparer](be)
 	if !ok {
 		return nil
 	}
-	n, err := gpuNeed(gb, m, o)
+	n, err := p.Need(m, o, o.Size, o.Size)
 	if err != nil {
 		return err
 	}
-	return gb.Reserve(n.Bytes - gb.LiveBytes())
+	return p.Reserve(n.Bytes - p.LiveBytes())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"nnst/core/conv"
 	"nnst/core/cpu"
 )
 
@@ -46,14 +47,7 @@ func (p *pool) newConv(in, out int, weight, bias []float32) cpu.Conv {
 		panic(fmt.Sprintf("simd: newConv(%d, %d): weight len %d, bias len %d", in, out, len(weight), len(bias)))
 	}
 	// Backward-data is the conv with the kernel flipped and in/out swapped.
-	bwd := make([]float32, in*out*9)
-	for co := 0; co < out; co++ {
-		for ci := 0; ci < in; ci++ {
-			for k := 0; k < 9; k++ {
-				bwd[(ci*out+co)*9+8-k] = weight[(co*in+ci)*9+k]
-			}
-		}
-	}
+	bwd := conv.Flip(weight, in, out)
 	r := &convRegs{fwd: p.pack(weight, out, in*9), bwd: p.pack(bwd, in, out*9), bias: p.alloc(out * 4)}
 	put(p, r.bias, bias)
 	l := &convLayer{p: p, in: in, out: out, regs: r}

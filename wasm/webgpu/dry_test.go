@@ -42,7 +42,7 @@ func TestDryPeaks(t *testing.T) {
 		{best, 64, 56, 60, 64, hostStride, true}, {fast, 96, 80, 72, 96, hostStride, true}} {
 		name := fmt.Sprintf("%s, host stride %d, budget %v", c.o.Mode, c.host, c.budget)
 		content, style := smooth(c.ch, c.cw, 1), smooth(c.sh, c.sw, 2)
-		sizes := Sizes{Binding: min(gpu.Limits.MaxBufferSize, gpu.Limits.MaxStorageBufferBindingSize), HostStride: c.host}
+		sizes := Sizes{Binding: gpu.MaxBuffer(), HostStride: c.host}
 		dry := nnst.NewDry(sizes)
 		want := stagePeaks(t, stylizer(t, dry, m), c.o, content, style, dry.PeakBytes, dry.ResetPeak)
 

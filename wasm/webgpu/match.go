@@ -88,7 +88,7 @@ func (b *Backend) allocBank(d, capacity int, f16 bool) *bank {
 	k.mean = b.newBuf(int64(d) * 4)
 	k.norms = b.newBuf(int64(max(capacity, 1)) * 4)
 	rowBytes := bankRowBytes(d, f16)
-	lim := min(b.Limits.MaxStorageBufferBindingSize, b.Limits.MaxBufferSize)
+	lim := b.MaxBuffer()
 	if b.partLimit > 0 {
 		lim = b.partLimit
 	}

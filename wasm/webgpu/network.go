@@ -5,6 +5,7 @@ package webgpu
 import (
 	"fmt"
 
+	"nnst/core/conv"
 	"nnst/core/model"
 	"nnst/core/nnst"
 )
@@ -41,9 +42,9 @@ type convRun struct {
 // K-major, or transformed for Winograd's kernel where the conv takes it,
 // whose backward pass reads the forward pass's weights.
 func (b *Backend) LoadModel(m *model.Model) error {
-	tapIndex := map[string]int{}
-	for i, t := range m.Taps {
-		tapIndex[t] = i
+	tapOf, err := m.TapOf()
+	if err != nil {
+		return fmt.Errorf("model %s: %w", m.Arch, err)
 	}
 	for _, c := range b.convs {
 		if c != nil {
@@ -54,11 +55,9 @@ func (b *Backend) LoadModel(m *model.Model) error {
 	b.Flush()
 	b.model = m
 	b.convs = make([]*convLayer, len(m.Layers))
-	b.tapOf = make([]int, len(m.Layers))
+	b.tapOf = tapOf
 	b.last = -1
-	found := 0
 	for i, l := range m.Layers {
-		b.tapOf[i] = -1
 		if l.Kind != "conv" {
 			continue
 		}
@@ -67,14 +66,9 @@ func (b *Backend) LoadModel(m *model.Model) error {
 		c.bias = b.newBuf(int64(len(l.Conv.Bias)) * 4)
 		b.write(c.bias, floatBytes(l.Conv.Bias))
 		b.convs[i] = c
-		if t, ok := tapIndex["relu"+l.Name[4:]]; ok {
-			b.tapOf[i] = t
+		if tapOf[i] >= 0 {
 			b.last = i
-			found++
 		}
-	}
-	if found != len(m.Taps) {
-		return fmt.Errorf("model %s: %d of %d taps found in its layers", m.Arch, found, len(m.Taps))
 	}
 	return b.Err()
 }
@@ -88,7 +82,8 @@ func (b *Backend) uploadConvWeights(c *convLayer, wino bool) {
 	if c.fwd.wino && winoConv(out, in) {
 		c.bwd = convWeights{buf: c.fwd.buf, wino: true, tr: true, convRun: convRun{step: 1}}
 	} else {
-		c.bwd = b.convWeights(out, in, wino, func(co, ci, k int) float32 { return wt[(ci*in+co)*9+8-k] })
+		fw := conv.Flip(wt, in, out)
+		c.bwd = b.convWeights(out, in, wino, func(co, ci, k int) float32 { return fw[(co*out+ci)*9+k] })
 	}
 }
 

@@ -22,25 +22,18 @@ type Sizes struct {
 	Tuned bool
 }
 
-// Need is what a run asks of a WebGPU device.
-type Need struct {
-	nnst.Usage // the dry run's counts
-	// Bytes is the GPU memory at the peak: the buffers (weights included),
-	// room for the buffer pool (spareBytes and retainBytes), the uniform
-	// arena and the staging of transfers.
-	Bytes int64
-}
-
 // Estimate runs o dry with the backend's sizes for an h x w content and
 // style image (square, of side o.Size: the worst case for that size), as
 // the app runs it: Tune free to choose any conv kernel, on a device whose
-// buffers hold binding bytes.
-func Estimate(m *model.Model, o nnst.Options, h, w int, binding int64) (Need, error) {
+// buffers hold binding bytes. The bytes needed are the buffers' peak
+// (weights included), room for the buffer pool (spareBytes and
+// retainBytes), the uniform arena and the staging of transfers.
+func Estimate(m *model.Model, o nnst.Options, h, w int, binding int64) (nnst.Need, error) {
 	u, err := nnst.DryRun(m, o, Sizes{Binding: binding, HostStride: hostStride, Tuned: true}, h, w)
 	if err != nil {
-		return Need{}, err
+		return nnst.Need{}, err
 	}
-	return Need{Usage: u, Bytes: u.Peak + spareBytes + retainBytes + arenaSize + u.Staging}, nil
+	return nnst.Need{Usage: u, Bytes: u.Peak + spareBytes + retainBytes + arenaSize + u.Staging}, nil
 }
 
 func (s Sizes) Buffer(n int64) int64 { return roundSize(n) }
@@ -204,14 +197,6 @@ func (s Sizes) SplitLoss(a *nnst.Alloc, out nnst.Shape, style []nnst.Shape, smp 
 	raw, mean := a.New(int64(c*n)*4), a.New(int64(c)*4)
 	grad = a.New(int64(c*out.H*out.W) * 4)
 	a.Free(x + norms + idx + sim + raw + mean + bank)
-	return loss, grad
-}
-
-// CosineLoss: three statistics per position.
-func (s Sizes) CosineLoss(a *nnst.Alloc, c, h, w int) (loss, grad int64) {
-	st := a.New(int64(3*h*w) * 4)
-	loss, grad = a.New(4), a.New(int64(c*h*w)*4)
-	a.Free(st)
 	return loss, grad
 }
 

@@ -17,7 +17,7 @@ func modeOptions(mode nnst.Mode, size int, flip bool) nnst.Options {
 	return o
 }
 
-func estimate(t *testing.T, m *model.Model, mode nnst.Mode, size int, flip bool) Need {
+func estimate(t *testing.T, m *model.Model, mode nnst.Mode, size int, flip bool) nnst.Need {
 	t.Helper()
 	n, err := Estimate(m, modeOptions(mode, size, flip), size, size, 1<<30)
 	if err != nil {

@@ -76,17 +76,18 @@ func channelMeanCase(t *testing.T, s *state) {
 
 // cosineLossCase: CosineLoss with one zero vector (the norm clamps).
 func cosineLossCase(t *testing.T, s *state) {
+	be := s.unfused(t)
 	c, h, w := cosineShape[0], cosineShape[1], cosineShape[2]
 	f, tg := randT(c, h, w, 11), randT(c, h, w, 12)
 	for i := 0; i < c; i++ {
 		f.Data[i*h*w] = 0
 	}
-	bf, bt := s.be.Upload(f), s.be.Upload(tg)
-	bl, bg := s.be.CosineLoss(bf, bt)
+	bf, bt := be.Upload(f), be.Upload(tg)
+	bl, bg := be.CosineLoss(bf, bt)
 	rl, rg := s.ref.CosineLoss(s.ref.Upload(f), s.ref.Upload(tg))
 	s.check(t, "loss", bl, rl, s.of(t, "loss"))
 	s.check(t, "gradient", bg, rg, s.of(t, "grad"))
-	s.be.Free(bf, bt)
+	be.Free(bf, bt)
 }
 
 func colorLossCase(t *testing.T, s *state) {

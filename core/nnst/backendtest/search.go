@@ -160,7 +160,7 @@ func matchCase(t *testing.T, s *state) {
 				t.Fatalf("bank of %d vectors, want %d", b.Len(), n)
 			}
 			bq := s.be.Upload(q)
-			out := s.be.Match(b, bq)
+			out := s.unfused(t).Match(b, bq)
 			got := down(t, s.be, out)
 			s.be.Free(out, bq)
 			s.be.FreeBank(b)

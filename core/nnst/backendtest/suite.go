@@ -51,9 +51,10 @@ type tols map[string]float64
 
 // state is what a case runs with.
 type state struct {
-	cfg     Config
-	tol     tols
-	be, ref nnst.Backend
+	cfg Config
+	tol tols
+	be  nnst.Backend
+	ref *cpu.Backend
 }
 
 // of returns the tolerance of an output; a name the case does not state
@@ -102,6 +103,16 @@ func Run(t *testing.T, c Config) {
 	}
 }
 
+// unfused returns the backend's unfused ops, or skips a case that tests
+// them when it has none: they are optional.
+func (s *state) unfused(t *testing.T) nnst.Unfused {
+	u, ok := nnst.As[nnst.Unfused](s.be)
+	if !ok {
+		t.Skip("the backend has no unfused ops (nnst.Unfused)")
+	}
+	return u
+}
+
 // runChecked runs a backend case and checks that it reported no error
 // and left the live bytes as it found them. A first run may leave what a
 // backend caches (resize tables, a model's weights): then a second run
@@ -127,6 +138,6 @@ func runChecked(t *testing.T, s *state, k opCase) {
 // reference returns the plain Go backend the suite compares with: the CPU
 // backend with plain-loop kernels (conv.ForwardRef and BackwardDataRef, a
 // float64 nearest-neighbour search).
-func reference() nnst.Backend {
+func reference() *cpu.Backend {
 	return cpu.NewWith(cpu.Kernels{Name: "reference", NewConv: newRefConv, Nearest: refNearest})
 }

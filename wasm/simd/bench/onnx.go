@@ -95,7 +95,7 @@ func vggONNX(m *model.Model) ([]byte, error) {
 			g = g.bytes(5, tensorProto(b, []int64{int64(c.Out)}, c.Bias))
 			g = g.bytes(1, node("Conv", l.Name, []string{x, w, b}, []string{l.Name},
 				attrInts("kernel_shape", 3, 3), attrInts("pads", 1, 1, 1, 1)))
-			x = "relu" + l.Name[4:]
+			x = l.ReLU()
 			g = g.bytes(1, node("Relu", x, []string{l.Name}, []string{x}))
 			last = x
 		case "pool":

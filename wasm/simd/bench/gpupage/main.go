@@ -78,7 +78,7 @@ func forward(size, reps int) ([]any, error) {
 func tune(size int) (any, error) {
 	o := nnst.Defaults(false)
 	o.Size, o.Flip = size, false
-	n, err := webgpu.Estimate(m, o, size, size, min(be.Limits.MaxBufferSize, be.Limits.MaxStorageBufferBindingSize))
+	n, err := be.Need(m, o, size, size)
 	if err != nil {
 		return nil, err
 	}
