@@ -187,16 +187,36 @@ func (r *run) fastFinal(content, style, voted, matched *tensor.T, fp FastParams)
 	}
 	pass := func(p []Tensor, c, s Tensor, steps int, units float64) error {
 		f := finalPass{steps: steps, lr: rate(fp.LR, steps), grid: fp.Grid, rots: fp.Rots, units: units, contentSteps: steps / 2}
+		// The photo's weight rises slowly, then steeply towards alpha 1
+		// (0.2, 0.67, 1.5 and 4 times Content at alpha 0.25, 0.5, 0.75
+		// and 1); the matched target's is Match at the default alpha 0.75
+		// and none at 1.
+		wp := 0.0
 		if o.Alpha > 0 && fp.Content > 0 {
-			// Slow at first, steep towards 1: 0.2, 0.67, 1.5 and 4 times
-			// Content at alpha 0.25, 0.5, 0.75 and 1.
-			t := target{r.hypercolumns(c), float32(fp.Content * o.Alpha / (1.25 - o.Alpha))}
+			wp = fp.Content * o.Alpha / (1.25 - o.Alpha)
+		}
+		wm := 0.0
+		if matched != nil {
+			wm = fp.Match * 4 * (1 - o.Alpha)
+		}
+		switch {
+		case wm > 0:
+			// One target on the match grid, the photo's hypercolumns
+			// blended with the matched ones: one loss per step, not two.
+			M := be.Upload(matched)
+			hc := M
+			if wp > 0 {
+				_, mh, mw := M.Shape()
+				ph := r.hypercolumns(c)
+				pr := be.Resize(ph, mh, mw, false)
+				hc = be.Axpby(float32(wp/(wp+wm)), pr, float32(wm/(wp+wm)), M)
+				be.Free(ph, pr, M)
+			}
+			t := target{hc, float32(wp + wm)}
 			f.targets = append(f.targets, t)
 			defer be.Free(t.hc)
-		}
-		if matched != nil {
-			// Match at the default alpha 0.75, none at 1.
-			t := target{be.Upload(matched), float32(fp.Match * 4 * (1 - o.Alpha))}
+		case wp > 0:
+			t := target{r.hypercolumns(c), float32(wp)}
 			f.targets = append(f.targets, t)
 			defer be.Free(t.hc)
 		}
