@@ -115,16 +115,14 @@ func (d *Dry) like(x Tensor) Tensor { return d.t(x.Shape()) }
 
 func (d *Dry) Axpby(a float32, x Tensor, b float32, y Tensor) Tensor { return d.like(x) }
 
-// resize allocates an h x w result of x's channels and x's axis tables.
-func (d *Dry) resize(x Tensor, h, w int, ac bool) Tensor {
+// Resize allocates an h x w result of x's channels and x's axis tables.
+func (d *Dry) Resize(x Tensor, h, w int, ac bool) Tensor {
 	c, xh, xw := x.Shape()
 	y := d.t(c, h, w)
 	d.mem.Table(&d.a, xh, h, ac)
 	d.mem.Table(&d.a, xw, w, ac)
 	return y
 }
-
-func (d *Dry) Resize(x Tensor, h, w int, ac bool) Tensor { return d.resize(x, h, w, ac) }
 
 func (d *Dry) ResizeBackward(g Tensor, h, w int, ac bool) Tensor {
 	c, gh, gw := g.Shape()
