@@ -1,8 +1,6 @@
 package cpu_test
 
 import (
-	"context"
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -10,6 +8,7 @@ import (
 	"nnst/core/cpu"
 	"nnst/core/model"
 	"nnst/core/nnst"
+	"nnst/core/nnst/backendtest"
 	"nnst/core/tensor"
 )
 
@@ -32,26 +31,11 @@ func TestDryPeak(t *testing.T) {
 	}
 }
 
-// stagePeaks runs o on be and returns the peak of each stage (each scale
-// of a stage on its own) and of the whole run.
+// stagePeaks loads m into be and returns its peak bytes by stage.
 func stagePeaks(t *testing.T, be nnst.Backend, m *model.Model, o nnst.Options, content, style *tensor.T) []int64 {
 	s, err := nnst.New(be, m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var peaks []int64
-	all, last := int64(0), ""
-	_, err = s.Run(context.Background(), content, style, o, func(p nnst.Progress) {
-		if k := fmt.Sprint(p.Stage, p.Scale); k != last {
-			all = max(all, be.PeakBytes())
-			peaks = append(peaks, be.PeakBytes())
-			be.ResetPeak()
-			last = k
-		}
-		nnst.Previews(p)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(peaks, max(all, be.PeakBytes()))
+	return backendtest.StagePeaks(t, s, o, content, style, be.PeakBytes, be.ResetPeak, true)
 }

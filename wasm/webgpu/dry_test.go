@@ -3,14 +3,13 @@
 package webgpu
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
 
 	"nnst/core/model"
 	"nnst/core/nnst"
-	"nnst/core/tensor"
+	"nnst/core/nnst/backendtest"
 )
 
 // A dry run with the backend's Sizes counts its live buffers' peak of each
@@ -44,7 +43,7 @@ func TestDryPeaks(t *testing.T) {
 		content, style := smooth(c.ch, c.cw, 1), smooth(c.sh, c.sw, 2)
 		sizes := Sizes{Binding: gpu.MaxBuffer(), HostStride: c.host}
 		dry := nnst.NewDry(sizes)
-		want := stagePeaks(t, stylizer(t, dry, m), c.o, content, style, dry.PeakBytes, dry.ResetPeak)
+		want := backendtest.StagePeaks(t, stylizer(t, dry, m), c.o, content, style, dry.PeakBytes, dry.ResetPeak, false)
 
 		// Start as the dry run does: no resize tables, the model loaded
 		// (what other tests hold is left out), the pool empty.
@@ -64,7 +63,7 @@ func TestDryPeaks(t *testing.T) {
 		if c.budget {
 			gpu.budget = gpu.alloc + want[len(want)-1] + room - weights.LiveBytes()
 		}
-		got := stagePeaks(t, gs, c.o, content, style, func() int64 { return gpu.livePeak - base }, func() { gpu.livePeak = gpu.live })
+		got := backendtest.StagePeaks(t, gs, c.o, content, style, func() int64 { return gpu.livePeak - base }, func() { gpu.livePeak = gpu.live }, false)
 		gpu.budget = 0
 		if err := gpu.Err(); err != nil {
 			t.Fatal(err)
@@ -91,25 +90,4 @@ func stylizer(t *testing.T, be nnst.Backend, m *model.Model) *nnst.Stylizer {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// stagePeaks runs o with s and returns peak() at each stage's end (each
-// scale on its own), reset() at its start, and the most of them.
-func stagePeaks(t *testing.T, s *nnst.Stylizer, o nnst.Options, content, style *tensor.T, peak func() int64, reset func()) []int64 {
-	t.Helper()
-	reset()
-	var peaks []int64
-	all, last := int64(0), ""
-	_, err := s.Run(context.Background(), content, style, o, func(p nnst.Progress) {
-		if k := fmt.Sprint(p.Stage, p.Scale); k != last {
-			all = max(all, peak())
-			peaks = append(peaks, peak())
-			reset()
-			last = k
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(peaks, max(all, peak()))
 }
