@@ -176,7 +176,7 @@ func (r *run) hypercolumns(img Tensor) Tensor {
 // matchTarget returns replace(H(query), H(style, flips)); style is freed.
 func (r *run) matchTarget(query, style Tensor) Tensor {
 	be := r.be
-	ss := r.searchStyle(query, style, false)
+	ss := r.searchStyle(query, style, false, 0)
 	// The query copy goes before the target and the gather banks come.
 	be.EndSearch(ss.s)
 	target := be.Zeros(ss.c, ss.h, ss.w)
@@ -200,6 +200,10 @@ type styleSearch struct {
 	c, h, w int      // the query's hypercolumns
 	grids   [][2]int // each rotation's hypercolumn grid (h, w)
 	kept    []Tensor // each rotation's hypercolumns, if kept
+	// With a grid, also kept for a final pass at the query's size: the
+	// query's hypercolumns and the style's compact taps (styleTaps).
+	query Tensor
+	taps  [][]Tensor
 }
 
 // searchStyle searches H(query) over H(style, flips). The style vectors are
@@ -207,10 +211,16 @@ type styleSearch struct {
 // times (for the mean, the search, the gather) so that only one rotation's
 // bank is alive, and never with the target; with keep, each rotation's
 // hypercolumns are kept instead (for small images: one forward pass each).
-// The caller frees s, mean and kept.
-func (r *run) searchStyle(query, style Tensor, keep bool) *styleSearch {
+// A grid above 0 also keeps what a final pass of that grid at the query's
+// size would compute again (see styleSearch). The caller frees s, mean,
+// kept, query and taps.
+func (r *run) searchStyle(query, style Tensor, keep bool, grid int) *styleSearch {
 	be := r.be
 	ss := &styleSearch{rots: r.rotations()}
+	_, qh, qw := query.Shape()
+	if grid > 0 {
+		ss.taps = make([][]Tensor, len(r.s.model.Taps))
+	}
 	forward := func(k int) (tr *Trace, h, w int) {
 		img, free := turned(be, style, k)
 		_, ih, iw := img.Shape()
@@ -222,6 +232,9 @@ func (r *run) searchStyle(query, style Tensor, keep bool) *styleSearch {
 		tr, h, w := forward(k)
 		ss.grids = append(ss.grids, [2]int{h, w})
 		hc := be.Hypercolumns(tr.Taps, h, w)
+		if grid > 0 {
+			r.styleTaps(ss.taps, tr, k, qh, qw, grid)
+		}
 		be.Release(tr)
 		if keep {
 			ss.kept = append(ss.kept, hc)
@@ -243,7 +256,11 @@ func (r *run) searchStyle(query, style Tensor, keep bool) *styleSearch {
 	hq := r.hypercolumns(query)
 	ss.c, ss.h, ss.w = hq.Shape()
 	ss.s = be.NewSearch(hq)
-	be.Free(hq)
+	if grid > 0 {
+		ss.query = hq
+	} else {
+		be.Free(hq)
+	}
 	for k := 0; k < ss.rots; k++ {
 		b := ss.bank(k)
 		be.SearchBank(ss.s, b, k)
@@ -409,7 +426,10 @@ type finalPass struct {
 	grid    int                 // taps larger than grid are sampled to about grid x grid
 	rots    int                 // style rotations searched
 	targets []target            // hypercolumns the output is also pulled towards
-	units   float64             // progress work units per step
+	// styleTaps, when set, are the style's compact taps of each rotation
+	// made already (see styleTaps); the pass does not free them.
+	styleTaps [][]Tensor
+	units     float64 // progress work units per step
 	// The optional colour-distance content loss runs for this many steps.
 	contentSteps int
 }
@@ -431,27 +451,24 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 	be := r.be
 	rng := rand.New(rand.NewPCG(r.o.Seed, 0x4e4e5354))
 	r.tick(Progress{Stage: StageFinal, Steps: f.steps}, true)
-	// Style tap features of each rotation, rotated back, kept compact.
 	nt := len(r.s.model.Taps)
-	_, ch, cw := p[0].Shape()
-	styleTaps := make([][]Tensor, nt)
-	for k := 0; k < f.rots; k++ {
-		img, free := turned(be, style, k)
-		tr := be.Forward(img, false)
-		for l, t := range tr.Taps {
-			th, tw := r.tapSize(l, ch, cw)
-			x, freeX := turned(be, t, -k)
-			styleTaps[l] = append(styleTaps[l], be.Compact(x, sampleStride(th, tw, f.grid)))
-			freeX()
+	styleTaps := f.styleTaps
+	if styleTaps == nil {
+		_, ch, cw := p[0].Shape()
+		styleTaps = make([][]Tensor, nt)
+		for k := 0; k < f.rots; k++ {
+			img, free := turned(be, style, k)
+			tr := be.Forward(img, false)
+			r.styleTaps(styleTaps, tr, k, ch, cw, f.grid)
+			be.Release(tr)
+			free()
 		}
-		be.Release(tr)
-		free()
+		defer func() {
+			for _, ts := range styleTaps {
+				be.Free(ts...)
+			}
+		}()
 	}
-	defer func() {
-		for _, ts := range styleTaps {
-			be.Free(ts...)
-		}
-	}()
 	opt := newAdam(be, p)
 	defer opt.free(be)
 	for t := 1; t <= f.steps; t++ {
@@ -505,6 +522,17 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 		}
 	}
 	return nil
+}
+
+// styleTaps appends rotation k's style tap features, turned back and kept
+// compact as a final pass of this grid at h x w samples them.
+func (r *run) styleTaps(into [][]Tensor, tr *Trace, k, h, w, grid int) {
+	for l, t := range tr.Taps {
+		th, tw := r.tapSize(l, h, w)
+		x, free := turned(r.be, t, -k)
+		into[l] = append(into[l], r.be.Compact(x, sampleStride(th, tw, grid)))
+		free()
+	}
 }
 
 // tapSize is the size of tap l for an h x w input: halved at each pool

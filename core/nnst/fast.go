@@ -99,7 +99,7 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	key := voteKey(content, style, o, fp)
 	if c := r.s.fastCache; c != nil && c.key == key && !dry {
 		r.add(10)
-		return r.fastFinal(content, style, c.voted, c.target, fp)
+		return r.fastFinal(content, style, c.voted, c.target, fp, nil)
 	}
 	ca, sa := content, style
 	if ms := min(o.Size, fp.MatchSize); ms < o.Size {
@@ -109,8 +109,15 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 		}
 	}
 	caT, saT := be.Upload(ca), be.Upload(sa)
-	// At the match size the rotations' hypercolumns are small: keep them.
-	ss := r.searchStyle(caT, saT, true)
+	// At the match size the rotations' hypercolumns are small: keep them,
+	// and what a pass at this size can reuse.
+	grid := 0
+	if fp.Rots == r.rotations() {
+		grid = fp.Grid
+	}
+	ss := r.searchStyle(caT, saT, true, grid)
+	ru := &reuse{c: caT, s: saT, query: ss.query, taps: ss.taps}
+	defer ru.free(be)
 	field, err := be.SearchField(ss.s)
 	var target *tensor.T
 	if err == nil && fp.Match > 0 {
@@ -118,9 +125,12 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	}
 	be.FreeSearch(ss.s)
 	be.Free(ss.kept...)
-	be.Free(ss.mean, caT, saT)
+	be.Free(ss.mean)
 	if err != nil {
 		return nil, err
+	}
+	if grid == 0 {
+		ru = nil
 	}
 	if err := be.Err(); err != nil {
 		return nil, err
@@ -138,7 +148,33 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	if !dry {
 		r.s.fastCache = &voteCache{key: key, voted: voted, target: target}
 	}
-	return r.fastFinal(content, style, voted, target, fp)
+	return r.fastFinal(content, style, voted, target, fp, ru)
+}
+
+// reuse is what the search made at the match size that a final pass at
+// that size would make again: the images, the content's hypercolumns and
+// the style's compact taps.
+type reuse struct {
+	c, s, query Tensor
+	taps        [][]Tensor
+}
+
+func (u *reuse) free(be Backend) {
+	be.Free(u.c, u.s, u.query)
+	for _, ts := range u.taps {
+		be.Free(ts...)
+	}
+}
+
+// at returns u if its content is h x w.
+func (u *reuse) at(h, w int) *reuse {
+	if u == nil {
+		return nil
+	}
+	if _, ch, cw := u.c.Shape(); ch != h || cw != w {
+		return nil
+	}
+	return u
 }
 
 // gather returns the style's hypercolumns gathered along a finished
@@ -158,7 +194,7 @@ func (r *run) gather(ss *styleSearch) (*tensor.T, error) {
 }
 
 // fastFinal is the fast mode after the vote.
-func (r *run) fastFinal(content, style, voted, matched *tensor.T, fp FastParams) (*tensor.T, error) {
+func (r *run) fastFinal(content, style, voted, matched *tensor.T, fp FastParams, ru *reuse) (*tensor.T, error) {
 	be := r.be
 	o := r.o
 	h, w := content.H, content.W
@@ -185,8 +221,17 @@ func (r *run) fastFinal(content, style, voted, matched *tensor.T, fp FastParams)
 		}
 		be.Free(C...)
 	}
-	pass := func(p []Tensor, c, s Tensor, steps int, units float64) error {
+	pass := func(p []Tensor, c, s Tensor, steps int, units float64, ru *reuse) error {
 		f := finalPass{steps: steps, lr: rate(fp.LR, steps), grid: fp.Grid, rots: fp.Rots, units: units, contentSteps: steps / 2}
+		photo := func() Tensor { // the content's hypercolumns, to free
+			if ru != nil {
+				return be.Axpby(1, ru.query, 0, nil)
+			}
+			return r.hypercolumns(c)
+		}
+		if ru != nil {
+			f.styleTaps = ru.taps
+		}
 		// The photo's weight rises slowly, then steeply towards alpha 1
 		// (0.2, 0.67, 1.5 and 4 times Content at alpha 0.25, 0.5, 0.75
 		// and 1); the matched target's is Match at the default alpha 0.75
@@ -207,16 +252,20 @@ func (r *run) fastFinal(content, style, voted, matched *tensor.T, fp FastParams)
 			hc := M
 			if wp > 0 {
 				_, mh, mw := M.Shape()
-				ph := r.hypercolumns(c)
-				pr := be.Resize(ph, mh, mw, false)
-				hc = be.Axpby(float32(wp/(wp+wm)), pr, float32(wm/(wp+wm)), M)
-				be.Free(ph, pr, M)
+				ph := photo()
+				if _, ph0, pw0 := ph.Shape(); ph0 != mh || pw0 != mw {
+					pr := be.Resize(ph, mh, mw, false)
+					be.Free(ph)
+					ph = pr
+				}
+				hc = be.Axpby(float32(wp/(wp+wm)), ph, float32(wm/(wp+wm)), M)
+				be.Free(ph, M)
 			}
 			t := target{hc, float32(wp + wm)}
 			f.targets = append(f.targets, t)
 			defer be.Free(t.hc)
 		case wp > 0:
-			t := target{r.hypercolumns(c), float32(wp)}
+			t := target{photo(), float32(wp)}
 			f.targets = append(f.targets, t)
 			defer be.Free(t.hc)
 		}
@@ -225,15 +274,20 @@ func (r *run) fastFinal(content, style, voted, matched *tensor.T, fp FastParams)
 	if fp.HalfSteps > 0 && len(O) > 2 {
 		// First at half the size, where a step costs a quarter.
 		_, hh, hw := O[1].Shape()
-		_, sh, sw := sT.Shape()
-		cH, sH := be.Resize(cT, hh, hw, false), be.Resize(sT, max(sh/2, 1), max(sw/2, 1), false)
-		err := pass(O[1:], cH, sH, fp.HalfSteps, 0.25)
-		be.Free(cH, sH)
+		var err error
+		if u := ru.at(hh, hw); u != nil {
+			err = pass(O[1:], u.c, u.s, fp.HalfSteps, 0.25, u)
+		} else {
+			_, sh, sw := sT.Shape()
+			cH, sH := be.Resize(cT, hh, hw, false), be.Resize(sT, max(sh/2, 1), max(sw/2, 1), false)
+			err = pass(O[1:], cH, sH, fp.HalfSteps, 0.25, nil)
+			be.Free(cH, sH)
+		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	if err := pass(O, cT, sT, o.Steps, 1); err != nil {
+	if err := pass(O, cT, sT, o.Steps, 1, ru.at(h, w)); err != nil {
 		return nil, err
 	}
 	return r.finish(content, style, O)
