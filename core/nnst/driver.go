@@ -144,6 +144,15 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 
 // finish downloads the output pyramid's image and colour-matches it.
 func (r *run) finish(content, style *tensor.T, O []Tensor) (*tensor.T, error) {
+	out, err := r.image(O)
+	if err != nil {
+		return nil, err
+	}
+	return r.finishImage(content, style, out)
+}
+
+// image downloads the output pyramid's image.
+func (r *run) image(O []Tensor) (*tensor.T, error) {
 	be := r.be
 	img := Syn(be, O)
 	out, err := be.Download(img)
@@ -151,9 +160,11 @@ func (r *run) finish(content, style *tensor.T, O []Tensor) (*tensor.T, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := be.Err(); err != nil {
-		return nil, err
-	}
+	return out, be.Err()
+}
+
+// finishImage clamps the output and colour-matches it.
+func (r *run) finishImage(content, style, out *tensor.T) (*tensor.T, error) {
 	clamp01(out)
 	if r.o.Color {
 		r.tick(Progress{Stage: StageColor}, true)

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"nnst/core/imageio"
+	"nnst/core/ops"
 	"nnst/core/tensor"
 )
 
@@ -33,6 +34,9 @@ type FastParams struct {
 	Keep int
 	// HalfSteps of the final pass run at half the size first (16; -1: none).
 	HalfSteps int
+	// PassSize bounds the final pass's long side (512): above it the pass
+	// runs on the vote's coarser bands and its finest bands stay as voted.
+	PassSize int
 	// Match weighs a pull towards the style's hypercolumns gathered along
 	// the field, NNST's per-scale target (3; negative: none).
 	Match float64
@@ -63,6 +67,7 @@ func (p FastParams) withDefaults(flip bool) FastParams {
 	deff(&p.Match, 3)
 	def(&p.Keep, 2)
 	def(&p.HalfSteps, 16)
+	def(&p.PassSize, 512)
 	if p.Init == "" {
 		p.Init = "vote"
 	}
@@ -193,8 +198,70 @@ func (r *run) gather(ss *styleSearch) (*tensor.T, error) {
 	return h, err
 }
 
-// fastFinal is the fast mode after the vote.
+// fastFinal is the fast mode after the vote. Above the pass size the
+// passes run on the vote's low-pass band at that size, and the vote's finer
+// bands, kept on the host, are added back: the device never holds a
+// full-size image, and a print size costs about what the pass size costs.
 func (r *run) fastFinal(content, style, voted, matched *tensor.T, fp FastParams, ru *reuse) (*tensor.T, error) {
+	h, w := content.H, content.W
+	j := 0 // levels above the pass size
+	for max(h>>j, w>>j) > fp.PassSize && min(h>>(j+1), w>>(j+1)) >= MinSide {
+		j++
+	}
+	if j == 0 {
+		out, err := r.fastPasses(content, style, voted, matched, fp, ru)
+		if err != nil {
+			return nil, err
+		}
+		return r.finishImage(content, style, out)
+	}
+	ph, pw := h>>j, w>>j
+	var bands []*tensor.T
+	var low, c, s *tensor.T
+	if isDry(r.be) {
+		low, c = tensor.New(3, ph, pw), tensor.New(3, ph, pw)
+		sh, sw := imageio.FitDims(style.H, style.W, max(ph, pw))
+		s = tensor.New(3, sh, sw)
+	} else {
+		bands, low = hostDec(voted, j)
+		c = imageio.Resize(content, ph, pw)
+		var err error
+		if s, err = Fit(style, max(ph, pw), "style"); err != nil {
+			return nil, err
+		}
+	}
+	out, err := r.fastPasses(c, s, low, matched, fp, ru)
+	if err != nil {
+		return nil, err
+	}
+	if isDry(r.be) {
+		return r.finishImage(content, style, tensor.New(3, h, w))
+	}
+	return r.finishImage(content, style, hostSyn(bands, out))
+}
+
+// hostDec is Dec on the host, l levels: the bands and the low-pass.
+func hostDec(x *tensor.T, l int) ([]*tensor.T, *tensor.T) {
+	var bands []*tensor.T
+	for i := 0; i < l; i++ {
+		small := ops.Resize(x, x.H/2, x.W/2, false)
+		bands = append(bands, ops.Axpby(1, x, -1, ops.Resize(small, x.H, x.W, false)))
+		x = small
+	}
+	return bands, x
+}
+
+// hostSyn is Syn on the host: low plus the bands, finest first.
+func hostSyn(bands []*tensor.T, low *tensor.T) *tensor.T {
+	for i := len(bands) - 1; i >= 0; i-- {
+		b := bands[i]
+		low = ops.Axpby(1, b, 1, ops.Resize(low, b.H, b.W, false))
+	}
+	return low
+}
+
+// fastPasses runs the final passes on the vote and returns the image.
+func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams, ru *reuse) (*tensor.T, error) {
 	be := r.be
 	o := r.o
 	h, w := content.H, content.W
@@ -290,7 +357,7 @@ func (r *run) fastFinal(content, style, voted, matched *tensor.T, fp FastParams,
 	if err := pass(O, cT, sT, o.Steps, 1, ru.at(h, w)); err != nil {
 		return nil, err
 	}
-	return r.finish(content, style, O)
+	return r.image(O)
 }
 
 // voteCache keeps the last vote of a stylizer.

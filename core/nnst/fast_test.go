@@ -3,6 +3,7 @@ package nnst_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"nnst/core/imageio"
 	"nnst/core/model"
 	"nnst/core/nnst"
+	"nnst/core/ops"
 	"nnst/core/score"
 	"nnst/core/tensor"
 )
@@ -171,4 +173,64 @@ func TestFastReuse(t *testing.T) {
 	if c.Flops() < first/2 {
 		t.Errorf("a new style counted %.3g FLOP, the first run %.3g", c.Flops(), first)
 	}
+}
+
+// Above the pass size, Fast runs its passes at the pass size and keeps the
+// vote's finer bands: the device memory does not grow with the size, and
+// the output keeps detail that a pass-size run scaled up lacks.
+func TestFastPrint(t *testing.T) {
+	m := model.Random(model.VGG19, 16, 7)
+	o := nnst.FastDefaults()
+	o.Steps, o.Color = 2, false
+	o.Fast.MatchSize, o.Fast.PassSize, o.Fast.HalfSteps = 64, 64, -1
+	var peaks []int64
+	for _, size := range []int{128, 256} {
+		o.Size = size
+		u, err := nnst.DryRun(m, o, nil, size*3/4, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peaks = append(peaks, u.Peak)
+	}
+	if peaks[0] != peaks[1] {
+		t.Errorf("device peak %d bytes at 128 px, %d at 256 px: want the same", peaks[0], peaks[1])
+	}
+	s, err := nnst.New(cpu.New(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, style := testImage(192, 256, 1), grainy(200, 256, 2)
+	run := func(size int) *tensor.T {
+		o.Size = size
+		out, err := s.Run(context.Background(), content, style, o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	out := run(256)
+	if out.H != 192 || out.W != 256 {
+		t.Fatalf("output %dx%d, want 256x192", out.W, out.H)
+	}
+	up := imageio.Resize(run(64), out.H, out.W)
+	f, fu := fine(out), fine(up)
+	t.Logf("finest band: %.4g, a 64 px run scaled up: %.4g", f, fu)
+	if f < 2*fu {
+		t.Errorf("finest band %.4g, a 64 px run scaled up %.4g: want at least twice", f, fu)
+	}
+}
+
+// grainy is testImage with pixel noise: fine detail to vote with.
+func grainy(h, w int, seed uint64) *tensor.T {
+	t := testImage(h, w, seed)
+	r := rand.New(rand.NewPCG(seed, 2))
+	for i := range t.Data {
+		t.Data[i] = min(max(t.Data[i]+0.3*(r.Float32()-0.5), 0), 1)
+	}
+	return t
+}
+
+// fine is the mean magnitude of x's finest Laplacian band.
+func fine(x *tensor.T) float64 {
+	return meanAbs(x, ops.Resize(ops.Resize(x, x.H/2, x.W/2, false), x.H, x.W, false))
 }

@@ -27,21 +27,26 @@ func TestVote(t *testing.T) {
 		}
 	}
 	// Each position (i, j) of a 5 x 5 grid over 17 x 17 px takes rotation
-	// 1's grid position (i+1, j+1): every patch agrees, and the output is
-	// rotation 1's pixels shifted by one spacing (4 px).
-	rot := ops.Rot90(style, 1)
-	field = field[:25]
-	for i := 0; i < 5; i++ {
-		for j := 0; j < 5; j++ {
-			field[i*5+j] = int32(gh*gw + (i+1)*gh + j + 1)
+	// k's grid position (i+1, j+1): every patch agrees, and the output is
+	// rotation k's pixels shifted by one spacing (4 px).
+	grids = [][2]int{{gh, gw}, {gw, gh}, {gh, gw}, {gw, gh}}
+	base := 0
+	for k, g := range grids {
+		rot := ops.Rot90(style, k)
+		field = field[:25]
+		for i := 0; i < 5; i++ {
+			for j := 0; j < 5; j++ {
+				field[i*5+j] = int32(base + (i+1)*g[1] + j + 1)
+			}
 		}
-	}
-	out = nnst.Vote(style, grids, field, 5, 5, 17, 17, 0.5)
-	for c := 0; c < 3; c++ {
-		for y := 0; y < 17; y++ {
-			for x := 0; x < 17; x++ {
-				if got, want := out.At(c, y, x), rot.At(c, y+4, x+4); got-want > 1e-6 || want-got > 1e-6 {
-					t.Fatalf("shifted field: (%d, %d, %d) is %g, want %g", c, y, x, got, want)
+		base += g[0] * g[1]
+		out = nnst.Vote(style, grids, field, 5, 5, 17, 17, 0.5)
+		for c := 0; c < 3; c++ {
+			for y := 0; y < 17; y++ {
+				for x := 0; x < 17; x++ {
+					if got, want := out.At(c, y, x), rot.At(c, y+4, x+4); got-want > 1e-6 || want-got > 1e-6 {
+						t.Fatalf("rotation %d, shifted field: (%d, %d, %d) is %g, want %g", k, c, y, x, got, want)
+					}
 				}
 			}
 		}
