@@ -94,6 +94,9 @@ func FuzzPTH(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	for _, c := range hostilePickles() { // a few KB zipped
+		f.Add(pthZip([]byte(c[0])))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		debugPanics = os.Getenv("NNST_FUZZ_PANICS") != ""
 		ts, err := readPTH(bytes.NewReader(data), int64(len(data)))
