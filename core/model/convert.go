@@ -1,9 +1,8 @@
 package model
 
 import (
-	"encoding/binary"
 	"fmt"
-	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -146,32 +145,11 @@ func fromTorchvision(ts map[string]srcTensor, arch, source string) (*Model, erro
 // FromSafetensors reads a safetensors file: either our own format (then it
 // is just Load) or a torchvision VGG state dict in F32, F16 or BF16.
 func FromSafetensors(path string, arch string) (*Model, error) {
-	f, err := os.Open(path)
+	f, h, base, err := openSafetensors(path, math.MaxInt64)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	var lenb [8]byte
-	if _, err := io.ReadFull(f, lenb[:]); err != nil {
-		return nil, fmt.Errorf("%s: not a safetensors file (%v)", path, err)
-	}
-	n := binary.LittleEndian.Uint64(lenb[:])
-	if n < 2 || n > maxHeader || int64(n) > st.Size()-8 {
-		return nil, fmt.Errorf("%s: not a safetensors file or truncated: header length %d, file size %s", path, n, commas(st.Size()))
-	}
-	hdr := make([]byte, n)
-	if _, err := io.ReadFull(f, hdr); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	base := 8 + int64(n)
-	h, err := parseHeader(hdr, st.Size()-base)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
 	if h.Meta["format"] == fileFormat {
 		m, err := Load(path)
 		if err == nil && arch != "" && m.Arch != arch {
