@@ -78,6 +78,7 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 	const limit = int64(1) << 40
 	entries := map[string]*tfjsEntry{}
 	names := map[string]bool{}
+	totals := make([]int64, len(mj.WeightsManifest)) // bytes of each group
 	for g, grp := range mj.WeightsManifest {
 		for _, p := range grp.Paths {
 			if p == "" || path.IsAbs(p) || strings.Contains(p, "..") || strings.Contains(p, "\\") {
@@ -112,6 +113,7 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 				names["block"+sm[1]+"_conv"+sm[2]] = true
 			}
 		}
+		totals[g] = off
 	}
 	collectNames(mj.ModelTopology, names)
 	arch := "vgg16"
@@ -151,7 +153,9 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 		in = s[3]
 		need = append(need, k, b)
 	}
-	// Read each group's shards in order until the needed bytes are covered.
+	// Read each group's shards in order until the needed bytes are covered,
+	// checking each shard's length: the group's bytes are cut into shards
+	// as long as the first, the last holding the rest.
 	bufs := make([][]byte, len(mj.WeightsManifest))
 	for g, grp := range mj.WeightsManifest {
 		var end int64
@@ -162,7 +166,9 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 			}
 		}
 		var buf []byte
-		for _, p := range grp.Paths {
+		total, k := totals[g], int64(len(grp.Paths))
+		var size int64 // of each shard but the last
+		for i, p := range grp.Paths {
 			if int64(len(buf)) >= end {
 				break
 			}
@@ -179,10 +185,20 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 			if err != nil {
 				return nil, err
 			}
+			n := int64(len(b))
+			if i == 0 && k > 1 {
+				if size = n; n == 0 || (total+n-1)/n != k {
+					return nil, fmt.Errorf("shard %s is %s bytes, but weight group %d's %s bytes cannot be cut into %d shards of that size (truncated shard?)", p, commas(n), g+1, commas(total), k)
+				}
+			}
+			want := size
+			if i == len(grp.Paths)-1 {
+				want = total - (k-1)*size
+			}
+			if n != want {
+				return nil, fmt.Errorf("shard %s is %s bytes, but the manifest makes it %s (truncated or wrong shard?)", p, commas(n), commas(want))
+			}
 			buf = append(buf, b...)
-		}
-		if int64(len(buf)) < end {
-			return nil, fmt.Errorf("tensor %s needs bytes %s..%s of weight group %d, but its shards hold only %s", last.w.Name, commas(last.begin), commas(last.end), g+1, commas(int64(len(buf))))
 		}
 		bufs[g] = buf
 	}
