@@ -491,15 +491,7 @@ func Load(path string) (*Model, error) {
 // regular one whose size is exactly what the header declares. Errors name
 // the file.
 func openSafetensors(path string, limit int64) (*os.File, *stHeader, int64, error) {
-	// Stat before opening: opening a named pipe would block.
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, 0, fmt.Errorf("%s: not a regular file (mode %s)", path, st.Mode())
-	}
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -509,6 +501,20 @@ func openSafetensors(path string, limit int64) (*os.File, *stHeader, int64, erro
 		return nil, nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, h, base, nil
+}
+
+// openRegular opens a file for reading if it is a regular one: not a
+// device such as /dev/zero, whose reading never ends, nor a named pipe,
+// whose opening blocks (hence the Stat before the Open).
+func openRegular(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (mode %s)", path, st.Mode())
+	}
+	return os.Open(path)
 }
 
 // readHeader does the work of openSafetensors once the file is open.

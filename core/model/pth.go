@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"math/big"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -22,7 +21,7 @@ import (
 // (features.N.weight, optionally "module."-prefixed). arch is "vgg16",
 // "vgg19" or "" to detect it. Channel widths come from the file.
 func FromPTH(path string, arch string) (*Model, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +34,11 @@ func FromPTH(path string, arch string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return fromTorchvision(ts, arch, filepath.Base(path))
+	m, err := fromTorchvision(ts, arch, filepath.Base(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
 }
 
 // Limits on one pickle, far above what a state dict needs, so that a small

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
-	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -51,13 +51,16 @@ var kerasConv = regexp.MustCompile(`(?:^|/)block(\d+)_conv(\d+)/(kernel|bias)(?:
 // weight shards next to it) holding Keras VGG16 or VGG19. Shards listed but
 // absent are fine as long as they hold nothing NNST needs.
 func FromTFJS(modelJSON string) (*Model, error) {
-	data, err := os.ReadFile(modelJSON)
+	data, err := readRegular(modelJSON, maxHeader)
 	if err != nil {
 		return nil, err
 	}
+	if len(data) > maxHeader {
+		return nil, fmt.Errorf("%s: larger than %s bytes: not a model.json", modelJSON, commas(maxHeader))
+	}
 	dir := filepath.Dir(modelJSON)
-	m, err := fromTFJS(data, func(p string) ([]byte, error) {
-		return os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))
+	m, err := fromTFJS(data, func(p string, limit int64) ([]byte, error) {
+		return readRegular(filepath.Join(dir, filepath.FromSlash(p)), limit)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", modelJSON, err)
@@ -65,9 +68,20 @@ func FromTFJS(modelJSON string) (*Model, error) {
 	return m, nil
 }
 
-// fromTFJS does the work of FromTFJS; readShard returns a shard's bytes or
-// an error satisfying errors.Is(err, fs.ErrNotExist) when it is absent.
-func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model, error) {
+// readRegular reads a regular file, stopping after limit+1 bytes.
+func readRegular(path string, limit int64) ([]byte, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit+1))
+}
+
+// fromTFJS does the work of FromTFJS; readShard returns a shard's bytes
+// (it may stop after limit+1) or an error satisfying errors.Is(err,
+// fs.ErrNotExist) when it is absent.
+func fromTFJS(data []byte, readShard func(path string, limit int64) ([]byte, error)) (*Model, error) {
 	var mj tfjsJSON
 	if err := json.Unmarshal(data, &mj); err != nil {
 		return nil, fmt.Errorf("not a TensorFlow.js model.json: %v", err)
@@ -172,7 +186,13 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 			if int64(len(buf)) >= end {
 				break
 			}
-			b, err := readShard(p)
+			want := size
+			if i == len(grp.Paths)-1 {
+				want = total - (k-1)*size
+			} else if i == 0 {
+				want = total // at most: the first of several sets size
+			}
+			b, err := readShard(p, want)
 			if errors.Is(err, fs.ErrNotExist) {
 				for _, e := range need { // name the first tensor it holds
 					if e.group == g && e.end > int64(len(buf)) {
@@ -190,10 +210,7 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 				if size = n; n == 0 || (total+n-1)/n != k {
 					return nil, fmt.Errorf("shard %s is %s bytes, but weight group %d's %s bytes cannot be cut into %d shards of that size (truncated shard?)", p, commas(n), g+1, commas(total), k)
 				}
-			}
-			want := size
-			if i == len(grp.Paths)-1 {
-				want = total - (k-1)*size
+				want = n
 			}
 			if n != want {
 				return nil, fmt.Errorf("shard %s is %s bytes, but the manifest makes it %s (truncated or wrong shard?)", p, commas(n), commas(want))

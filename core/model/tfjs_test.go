@@ -217,7 +217,7 @@ func TestFromTFJSErrors(t *testing.T) {
 		{`{"weightsManifest":[{"paths":["../a.bin"],"weights":[{"name":"block1_conv1/kernel","shape":[3,3,3,2],"dtype":"float32"},{"name":"block1_conv1/bias","shape":[2],"dtype":"float32"}]}]}`, "not a plain relative path"},
 		{`{"weightsManifest":[{"paths":["a.bin"],"weights":[{"name":"block1_conv1/kernel","shape":[3,3,4,2],"dtype":"float32"}]}]}`, "block1_conv1/kernel has shape [3 3 4 2]: 4 input channels"},
 	} {
-		_, err := fromTFJS([]byte(c.json), func(string) ([]byte, error) { return nil, os.ErrNotExist })
+		_, err := fromTFJS([]byte(c.json), func(string, int64) ([]byte, error) { return nil, os.ErrNotExist })
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got error %v, want it to mention %q", c.json, err, c.want)
 		}
