@@ -47,7 +47,7 @@ func FromPTH(path string, arch string) (*Model, error) {
 // bytes, each value pushed or memoised tens.
 const (
 	maxPickle = 64 << 20
-	maxLong   = 256     // bytes of a LONG1/LONG4, or digits of a LONG
+	maxLong   = 256     // bytes of a LONG1/LONG4, characters of a LONG
 	maxMarks  = 1 << 16 // MARK opcodes
 	maxPushes = 1 << 20 // opcodes that push a value
 	maxMemo   = 1 << 20 // opcodes that memoise a value

@@ -51,7 +51,7 @@ var kerasConv = regexp.MustCompile(`(?:^|/)block(\d+)_conv(\d+)/(kernel|bias)(?:
 // weight shards next to it) holding Keras VGG16 or VGG19. Shards listed but
 // absent are fine as long as they hold nothing NNST needs.
 func FromTFJS(modelJSON string) (*Model, error) {
-	data, err := readRegular(modelJSON, maxHeader)
+	data, err := readRegular(modelJSON, maxHeader) // real ones: tens of KB
 	if err != nil {
 		return nil, err
 	}
