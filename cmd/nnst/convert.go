@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"nnst/core/model"
 )
@@ -35,6 +36,9 @@ func runConvert(args []string) error {
 	}
 	if co.src == "" || co.out == "" {
 		return usageError{"--src and --out are required (see nnst help convert)"}
+	}
+	if !strings.EqualFold(filepath.Ext(co.out), ".safetensors") {
+		return usageError{fmt.Sprintf("--out %s: the model file must end in .safetensors", co.out)}
 	}
 	m, err := model.Convert(co.src, co.arch)
 	if err != nil {

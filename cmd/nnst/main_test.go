@@ -191,3 +191,44 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// convert --out must name a .safetensors file; errors about a file name it
+// once (stylize used to wrap the model package's error in its path again).
+func TestConvertOutAndErrorPaths(t *testing.T) {
+	dir, content, style, _ := fixture(t)
+	src := filepath.Join("..", "..", "core", "model", "testdata", "tiny_vgg16.pth")
+	stdout := os.Stdout
+	os.Stdout, _ = os.Open(os.DevNull)
+	defer func() { os.Stdout.Close(); os.Stdout = stdout }()
+	bin := filepath.Join(dir, "m.bin")
+	if code, msg := runCLI(t, "convert", "--src", src, "--out", bin); code != 2 || !strings.Contains(msg, "--out "+bin+": the model file must end in .safetensors") {
+		t.Errorf("--out m.bin: exit %d, stderr %q", code, msg)
+	}
+	if _, err := os.Stat(bin); err == nil {
+		t.Error("m.bin written")
+	}
+	good := filepath.Join(dir, "m.SafeTensors")
+	if code, msg := runCLI(t, "convert", "--src", src, "--out", good); code != 0 {
+		t.Fatalf("--out m.SafeTensors: exit %d, stderr %q", code, msg)
+	}
+	junk := filepath.Join(dir, "junk")
+	for _, ext := range []string{".safetensors", ".pth"} {
+		os.WriteFile(junk+ext, []byte("hello, not a model"), 0o644)
+	}
+	out := filepath.Join(dir, "out.png")
+	for _, c := range []struct {
+		args []string
+		path string
+	}{
+		{[]string{"convert", "--src", src, "--out", good, "--arch", "vgg19"}, src},
+		{[]string{"convert", "--src", junk + ".pth", "--out", good}, junk + ".pth"},
+		{[]string{"stylize", "--content", content, "--style", style, "--output", out, "--model", junk + ".safetensors"}, junk + ".safetensors"},
+		{[]string{"stylize", "--content", content, "--style", style, "--output", out, "--model", junk + ".pth"}, junk + ".pth"},
+		{[]string{"stylize", "--content", content, "--style", style, "--output", out + ".bmp", "--model", good}, out + ".bmp"},
+	} {
+		code, msg := runCLI(t, c.args...)
+		if code == 0 || strings.Count(msg, c.path) != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want %s named once", c.args, code, msg, c.path)
+		}
+	}
+}

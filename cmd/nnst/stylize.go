@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -149,7 +148,7 @@ func runStylize(args []string) error {
 // checkWritable fails early on an output path that could not be written.
 func checkWritable(path string) error {
 	if _, err := imageio.FormatForPath(path); err != nil {
-		return usageError{fmt.Sprintf("--output %s: %v", path, err)}
+		return usageError{"--output: " + err.Error()} // err names the file
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return fmt.Errorf("output %s is a directory", path)
@@ -164,7 +163,8 @@ func checkWritable(path string) error {
 	return nil
 }
 
-// loadModel loads our model file, converting other formats on the fly.
+// loadModel loads our model file, converting other formats on the fly
+// (Convert loads our own .safetensors as it is).
 func loadModel(path string) (*model.Model, error) {
 	if path == "" {
 		p, err := defaultModelPath()
@@ -173,22 +173,9 @@ func loadModel(path string) (*model.Model, error) {
 		}
 		path = p
 	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	if strings.HasSuffix(path, ".safetensors") {
-		m, err := model.Load(path)
-		if err == nil {
-			return m, nil
-		}
-		if m2, err2 := model.FromSafetensors(path, ""); err2 == nil {
-			return m2, nil
-		}
-		return nil, fmt.Errorf("model %s: %w", path, err)
-	}
 	m, err := model.Convert(path, "")
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", path, err)
+		return nil, fmt.Errorf("model: %w", err) // err names the file
 	}
 	return m, nil
 }

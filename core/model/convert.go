@@ -1,9 +1,8 @@
 package model
 
 import (
-	"encoding/binary"
 	"fmt"
-	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -64,7 +63,8 @@ func torchvisionIndex(spec Spec) map[string]int {
 // fromTorchvision builds a model from torchvision-named tensors
 // (features.N.weight/bias, optionally prefixed "module."). Channel widths
 // come from the tensor shapes, so narrow test models work too; arch "" is
-// detected from which indexes exist.
+// detected from which indexes exist. source names the file in m.Source;
+// errors do not name it.
 func fromTorchvision(ts map[string]srcTensor, arch, source string) (*Model, error) {
 	named := map[string]srcTensor{}
 	for k, t := range ts {
@@ -72,7 +72,7 @@ func fromTorchvision(ts map[string]srcTensor, arch, source string) (*Model, erro
 	}
 	for k := range named {
 		if strings.HasPrefix(k, "features.") && strings.HasSuffix(k, ".running_mean") {
-			return nil, fmt.Errorf("%s: batch-norm VGG (%s) is not supported", source, k)
+			return nil, fmt.Errorf("batch-norm VGG (%s) is not supported", k)
 		}
 	}
 	has := func(k string) bool { _, ok := named[k]; return ok }
@@ -84,9 +84,9 @@ func fromTorchvision(ts map[string]srcTensor, arch, source string) (*Model, erro
 			arch = "vgg16"
 		default:
 			if !has("features.0.weight") {
-				return nil, fmt.Errorf("%s: no torchvision VGG tensors (features.0.weight missing; %d tensors)", source, len(named))
+				return nil, fmt.Errorf("no torchvision VGG tensors (features.0.weight missing; %d tensors)", len(named))
 			}
-			return nil, fmt.Errorf("%s: cannot tell vgg16 from vgg19 (features.16.weight present: %v, features.17.weight present: %v)", source, a, b)
+			return nil, fmt.Errorf("cannot tell vgg16 from vgg19 (features.16.weight present: %v, features.17.weight present: %v)", a, b)
 		}
 	}
 	spec, err := SpecFor(arch)
@@ -104,20 +104,20 @@ func fromTorchvision(ts map[string]srcTensor, arch, source string) (*Model, erro
 		bk := fmt.Sprintf("features.%d.bias", idx[name])
 		w, ok := named[wk]
 		if !ok {
-			return nil, fmt.Errorf("%s: missing tensor %s (%s of %s)", source, wk, name, arch)
+			return nil, fmt.Errorf("missing tensor %s (%s of %s)", wk, name, arch)
 		}
 		b, ok := named[bk]
 		if !ok {
-			return nil, fmt.Errorf("%s: missing tensor %s (%s of %s)", source, bk, name, arch)
+			return nil, fmt.Errorf("missing tensor %s (%s of %s)", bk, name, arch)
 		}
 		if len(w.shape) != 4 || w.shape[2] != 3 || w.shape[3] != 3 || w.shape[0] < 1 || w.shape[0] > 1<<16 {
-			return nil, fmt.Errorf("%s: %s has shape %v, want [out, in, 3, 3]", source, wk, w.shape)
+			return nil, fmt.Errorf("%s has shape %v, want [out, in, 3, 3]", wk, w.shape)
 		}
 		if w.shape[1] != in {
-			return nil, fmt.Errorf("%s: %s has shape %v: %d input channels, but the previous conv gives %d", source, wk, w.shape, w.shape[1], in)
+			return nil, fmt.Errorf("%s has shape %v: %d input channels, but the previous conv gives %d", wk, w.shape, w.shape[1], in)
 		}
 		if len(b.shape) != 1 || b.shape[0] != w.shape[0] {
-			return nil, fmt.Errorf("%s: %s has shape %v, want [%d]", source, bk, b.shape, w.shape[0])
+			return nil, fmt.Errorf("%s has shape %v, want [%d]", bk, b.shape, w.shape[0])
 		}
 		widths.Width[name] = int(w.shape[0])
 		in = w.shape[0]
@@ -125,11 +125,11 @@ func fromTorchvision(ts map[string]srcTensor, arch, source string) (*Model, erro
 	m, err := Build(widths, Torchvision, func(name string, in, out int) (*Conv, error) {
 		w, err := named[fmt.Sprintf("features.%d.weight", idx[name])].get()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %v", source, name, err)
+			return nil, fmt.Errorf("%s: %v", name, err)
 		}
 		b, err := named[fmt.Sprintf("features.%d.bias", idx[name])].get()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %v", source, name, err)
+			return nil, fmt.Errorf("%s: %v", name, err)
 		}
 		return &Conv{In: in, Out: out, Weight: w, Bias: b}, nil
 	})
@@ -146,32 +146,11 @@ func fromTorchvision(ts map[string]srcTensor, arch, source string) (*Model, erro
 // FromSafetensors reads a safetensors file: either our own format (then it
 // is just Load) or a torchvision VGG state dict in F32, F16 or BF16.
 func FromSafetensors(path string, arch string) (*Model, error) {
-	f, err := os.Open(path)
+	f, h, base, err := openSafetensors(path, math.MaxInt64)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	var lenb [8]byte
-	if _, err := io.ReadFull(f, lenb[:]); err != nil {
-		return nil, fmt.Errorf("%s: not a safetensors file (%v)", path, err)
-	}
-	n := binary.LittleEndian.Uint64(lenb[:])
-	if n < 2 || n > maxHeader || int64(n) > st.Size()-8 {
-		return nil, fmt.Errorf("%s: not a safetensors file or truncated: header length %d, file size %s", path, n, commas(st.Size()))
-	}
-	hdr := make([]byte, n)
-	if _, err := io.ReadFull(f, hdr); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	base := 8 + int64(n)
-	h, err := parseHeader(hdr, st.Size()-base)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
 	if h.Meta["format"] == fileFormat {
 		m, err := Load(path)
 		if err == nil && arch != "" && m.Arch != arch {
@@ -189,7 +168,11 @@ func FromSafetensors(path string, arch string) (*Model, error) {
 			return decode(t.Dtype, buf)
 		}}
 	}
-	return fromTorchvision(ts, arch, filepath.Base(path))
+	m, err := fromTorchvision(ts, arch, filepath.Base(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
 }
 
 // sortedKeys is for stable error messages.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -25,7 +26,8 @@ import (
 const (
 	fileFormat  = "nnst-model"
 	fileVersion = "1"
-	maxHeader   = 16 << 20 // far more than any real header needs
+	maxHeader   = 16 << 20  // far more than any real header needs
+	maxModel    = 256 << 20 // far more than VGG19's 16 MB
 )
 
 // stTensor is one entry of a safetensors header.
@@ -85,22 +87,30 @@ func splitSafetensors(data []byte) (hdr, payload []byte, err error) {
 		return nil, nil, fmt.Errorf("not a safetensors file: %d bytes, need at least 8", len(data))
 	}
 	n := binary.LittleEndian.Uint64(data)
+	if err := checkHeaderLen(n, int64(len(data)-8)); err != nil {
+		return nil, nil, err
+	}
+	return data[8 : 8+n], data[8+n:], nil
+}
+
+// checkHeaderLen checks the header length n of a file with have bytes
+// after it.
+func checkHeaderLen(n uint64, have int64) error {
 	if n < 2 || n > maxHeader {
-		return nil, nil, fmt.Errorf("not a safetensors file: header length %s is implausible", commas(int64(min(n, math.MaxInt64))))
+		return fmt.Errorf("not a safetensors file: header length %s is implausible", commas(int64(min(n, math.MaxInt64))))
 	}
-	if uint64(len(data)-8) < n {
-		return nil, nil, fmt.Errorf("model file truncated: header says %s header bytes, file has %s after the length", commas(int64(n)), commas(int64(len(data)-8)))
+	if uint64(have) < n {
+		return fmt.Errorf("model file truncated: header says %s header bytes, file has %s after the length", commas(int64(n)), commas(have))
 	}
-	hdr = data[8 : 8+n]
-	if hdr[0] != '{' {
-		return nil, nil, fmt.Errorf("not a safetensors file: header does not start with '{'")
-	}
-	return hdr, data[8+n:], nil
+	return nil
 }
 
 // parseHeader decodes and checks a safetensors header: known dtypes, sizes
 // that match shapes, offsets within the payload and not overlapping.
 func parseHeader(hdr []byte, have int64) (*stHeader, error) {
+	if len(hdr) == 0 || hdr[0] != '{' {
+		return nil, fmt.Errorf("not a safetensors file: header does not start with '{'")
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(hdr, &raw); err != nil {
 		return nil, fmt.Errorf("model file header is not valid JSON: %v", err)
@@ -257,6 +267,11 @@ func Read(data []byte) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	return fromHeader(h, payload)
+}
+
+// fromHeader builds the model of a parsed header and its payload.
+func fromHeader(h *stHeader, payload []byte) (*Model, error) {
 	if h.Meta == nil {
 		return nil, errors.New("model file has no __metadata__ (not an nnst model file)")
 	}
@@ -452,17 +467,90 @@ func sameSpec(m *Model, spec Spec) bool {
 	return true
 }
 
-// Load reads and validates a model file.
+// Load reads and validates a model file. Its header is read and checked
+// first, so that a huge, sparse or endless file is refused unread.
 func Load(path string) (*Model, error) {
-	data, err := os.ReadFile(path)
+	f, h, base, err := openSafetensors(path, maxModel)
 	if err != nil {
 		return nil, err
 	}
-	m, err := Read(data)
+	defer f.Close()
+	payload := make([]byte, h.Payload)
+	if _, err := f.ReadAt(payload, base); err != nil {
+		return nil, fmt.Errorf("%s: reading the payload: %v", path, err)
+	}
+	m, err := fromHeader(h, payload)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
+}
+
+// openSafetensors opens a safetensors file of at most limit bytes and
+// reads its header; base is where the payload starts. The file must be a
+// regular one whose size is exactly what the header declares. Errors name
+// the file.
+func openSafetensors(path string, limit int64) (*os.File, *stHeader, int64, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	h, base, err := readHeader(f, limit)
+	if err != nil {
+		f.Close()
+		return nil, nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, h, base, nil
+}
+
+// openRegular opens a file for reading if it is a regular one: not a
+// device such as /dev/zero, whose reading never ends, nor a named pipe,
+// whose opening blocks (hence the Stat before the Open).
+func openRegular(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (mode %s)", path, st.Mode())
+	}
+	return os.Open(path)
+}
+
+// readHeader does the work of openSafetensors once the file is open.
+func readHeader(f *os.File, limit int64) (*stHeader, int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() { // replaced since the Stat
+		return nil, 0, fmt.Errorf("not a regular file (mode %s)", st.Mode())
+	}
+	size := st.Size()
+	if size > limit {
+		return nil, 0, fmt.Errorf("model file is %s bytes, more than the limit of %s", commas(size), commas(limit))
+	}
+	var lenb [8]byte
+	if _, err := io.ReadFull(f, lenb[:]); err != nil {
+		return nil, 0, fmt.Errorf("not a safetensors file: %s bytes, need at least 8", commas(size))
+	}
+	n := binary.LittleEndian.Uint64(lenb[:])
+	if err := checkHeaderLen(n, size-8); err != nil {
+		return nil, 0, err
+	}
+	hdr := make([]byte, n)
+	if _, err := io.ReadFull(f, hdr); err != nil {
+		return nil, 0, fmt.Errorf("reading the header: %v", err)
+	}
+	base := 8 + int64(n)
+	h, err := parseHeader(hdr, size-base)
+	if err != nil {
+		return nil, 0, err
+	}
+	if extra := size - base - h.Payload; extra > 0 {
+		return nil, 0, fmt.Errorf("model file has %s stray bytes after the last tensor", commas(extra))
+	}
+	return h, base, nil
 }
 
 // Save writes the model file atomically (temp file in the same folder, then

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -254,5 +255,68 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Convert("x.onnx", ""); err == nil {
 		t.Fatal("Convert accepted a missing file")
+	}
+}
+
+// loadAllocs runs load and returns its error and the bytes it allocated.
+func loadAllocs(load func() error) (error, uint64) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := load()
+	runtime.ReadMemStats(&after)
+	return err, after.TotalAlloc - before.TotalAlloc
+}
+
+// Files that Load used to read whole (out of memory, or a 100 MB header
+// read before the 16 MB cap refused it) are refused from their size and
+// header alone.
+func TestLoadHostile(t *testing.T) {
+	dir := t.TempDir()
+	valid := filepath.Join(dir, "valid.safetensors")
+	if err := Random(VGG19, 32, 1).Save(valid); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(valid)
+	write := func(name string, b []byte, size int64) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, size); err != nil { // sparse: no disk used
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct{ name, path, want string }{
+		{"sparse 20 GB", write("sparse.safetensors", data, 20<<30), "model file is 21,474,836,480 bytes, more than the limit of 268,435,456"},
+		{"stray 64 MB", write("stray.safetensors", data, int64(len(data))+64<<20), "model file has 67,108,864 stray bytes after the last tensor"},
+		{"100 MB header", write("header.safetensors", binary.LittleEndian.AppendUint64(nil, 100<<20), 8+100<<20), "header length 104,857,600 is implausible"},
+		{"folder", dir, "not a regular file"},
+	}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		p := filepath.Join(dir, "zero.safetensors")
+		if err := os.Symlink("/dev/zero", p); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, struct{ name, path, want string }{"/dev/zero", p, "not a regular file"})
+	}
+	for _, c := range cases {
+		err, n := loadAllocs(func() error { _, err := Load(c.path); return err })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got error %v, want it to mention %q", c.name, err, c.want)
+		} else if strings.Count(err.Error(), c.path) != 1 {
+			t.Errorf("%s: error %q should name the file once", c.name, err)
+		}
+		if n > 1<<20 {
+			t.Errorf("%s: Load allocated %s bytes", c.name, commas(int64(n)))
+		}
+		// stylize --model falls back to this one.
+		err, n = loadAllocs(func() error { _, err := FromSafetensors(c.path, ""); return err })
+		if err == nil || n > 1<<20 {
+			t.Errorf("%s: FromSafetensors: error %v, %s bytes allocated", c.name, err, commas(int64(n)))
+		}
+	}
+	if _, err := Load(valid); err != nil {
+		t.Fatalf("valid file: %v", err)
 	}
 }

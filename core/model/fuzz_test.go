@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -20,6 +21,7 @@ func FuzzRead(f *testing.F) {
 		f.Add(data[:len(data)/2])
 	}
 	f.Add([]byte("\x10\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\":"))
+	f.Add(binary.LittleEndian.AppendUint64(nil, 100<<20)) // a 100 MB header claimed
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Read(data)
 		if err != nil {
@@ -70,9 +72,25 @@ func FuzzFromTFJSManifest(f *testing.F) {
 			shards[e.Name()] = b
 		}
 	}
+	// Seeds with a 7-byte first shard and a second shard one byte short.
+	var mj map[string]any
+	js, _ := os.ReadFile(filepath.Join(dir, "model.json"))
+	if err := json.Unmarshal(js, &mj); err != nil {
+		f.Fatal(err)
+	}
+	paths := mj["weightsManifest"].([]any)[0].(map[string]any)["paths"].([]any)
+	shards["seven.bin"] = make([]byte, 7)
+	shards["short.bin"] = shards[paths[1].(string)][1:]
+	for i, name := range []string{"seven.bin", "short.bin"} {
+		old := paths[i]
+		paths[i] = name
+		b, _ := json.Marshal(mj)
+		f.Add(b)
+		paths[i] = old
+	}
 	f.Add([]byte(`{"weightsManifest":[{"paths":["group1-shard1of3.bin"],"weights":[{"name":"block1_conv1/kernel","shape":[3,3,3,2],"dtype":"float32","quantization":{"dtype":"uint16","scale":1,"min":0}}]}]}`))
 	f.Fuzz(func(t *testing.T, js []byte) {
-		m, err := fromTFJS(js, func(p string) ([]byte, error) {
+		m, err := fromTFJS(js, func(p string, _ int64) ([]byte, error) {
 			if b, ok := shards[p]; ok {
 				return b, nil
 			}
@@ -93,6 +111,9 @@ func FuzzPTH(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(b)
+	}
+	for _, c := range hostilePickles() { // a few KB zipped
+		f.Add(pthZip([]byte(c[0])))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		debugPanics = os.Getenv("NNST_FUZZ_PANICS") != ""

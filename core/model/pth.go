@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"math/big"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -22,7 +21,7 @@ import (
 // (features.N.weight, optionally "module."-prefixed). arch is "vgg16",
 // "vgg19" or "" to detect it. Channel widths come from the file.
 func FromPTH(path string, arch string) (*Model, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -35,10 +34,24 @@ func FromPTH(path string, arch string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return fromTorchvision(ts, arch, filepath.Base(path))
+	m, err := fromTorchvision(ts, arch, filepath.Base(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
 }
 
-const maxPickle = 64 << 20
+// Limits on one pickle, far above what a state dict needs, so that a small
+// hostile file cannot make the decoder take days or gigabytes: big-integer
+// decoding takes time quadratic in the length, each MARK costs about 250
+// bytes, each value pushed or memoised tens.
+const (
+	maxPickle = 64 << 20
+	maxLong   = 256     // bytes of a LONG1/LONG4, characters of a LONG
+	maxMarks  = 1 << 16 // MARK opcodes
+	maxPushes = 1 << 20 // opcodes that push a value
+	maxMemo   = 1 << 20 // opcodes that memoise a value
+)
 
 // debugPanics lets fuzzing see panics that readPTH would turn into errors.
 var debugPanics = false
@@ -335,6 +348,9 @@ func readPTHZip(ra io.ReaderAt, size int64) (any, error) {
 	if pkl == nil {
 		return nil, errors.New("zip file has no data.pkl: not a torch.save file")
 	}
+	if pkl.UncompressedSize64 > maxPickle {
+		return nil, fmt.Errorf("%s: pickle too long (%s bytes, limit %s)", pkl.Name, commas(int64(min(pkl.UncompressedSize64, math.MaxInt64))), commas(maxPickle))
+	}
 	prefix := strings.TrimSuffix(pkl.Name, "data.pkl")
 	data, err := readZip(pkl, maxPickle, size)
 	if err != nil {
@@ -539,8 +555,23 @@ func (r *posReader) skip(n int64) error {
 }
 
 // scanPickle walks the opcodes of one pickle up to STOP, checking that every
-// length-prefixed argument fits in the data.
+// length-prefixed argument fits in the data and that the pickle keeps to
+// the limits above.
 func scanPickle(r *posReader) error {
+	start := r.pos
+	var marks, pushes, memos int
+	count := func(n *int, limit int, what string) error {
+		if *n++; *n > limit {
+			return fmt.Errorf("pickle: too many %s (limit %s)", what, commas(int64(limit)))
+		}
+		return nil
+	}
+	long := func(n int64, unit string) error { // decoding is quadratic
+		if n > maxLong {
+			return fmt.Errorf("pickle: integer of %s %s is too long (limit %d)", commas(n), unit, maxLong)
+		}
+		return nil
+	}
 	le := func(n int) (int64, error) {
 		var b [8]byte
 		if _, err := io.ReadFull(r, b[:n]); err != nil {
@@ -555,24 +586,39 @@ func scanPickle(r *posReader) error {
 		}
 		return int64(v), nil
 	}
-	line := func() error {
-		for i := 0; ; i++ {
+	line := func() (int64, error) { // returns the length without the newline
+		for i := int64(0); ; i++ {
 			b, err := r.ReadByte()
 			if err != nil {
-				return errors.New("pickle truncated")
+				return 0, errors.New("pickle truncated")
 			}
 			if b == '\n' {
-				return nil
+				return i, nil
 			}
 			if i > 1<<16 {
-				return errors.New("pickle: line too long")
+				return 0, errors.New("pickle: line too long")
 			}
 		}
 	}
 	for {
+		if r.pos-start > maxPickle {
+			return fmt.Errorf("pickle: too long (limit %s bytes)", commas(maxPickle))
+		}
 		op, err := r.ReadByte()
 		if err != nil {
 			return errors.New("pickle truncated (no STOP)")
+		}
+		switch op {
+		case '.', 0x80, 0x95, '0', '1':
+		case '(':
+			err = count(&marks, maxMarks, "marks")
+		case 'p', 'q', 'r', 0x94:
+			err = count(&memos, maxMemo, "memo entries")
+		default:
+			err = count(&pushes, maxPushes, "values pushed")
+		}
+		if err != nil {
+			return err
 		}
 		switch op {
 		case '.':
@@ -592,26 +638,42 @@ func scanPickle(r *posReader) error {
 			if n, err = le(8); err == nil && (n < 0 || n > r.size-r.pos) {
 				err = fmt.Errorf("pickle: frame of %d bytes runs past the end of the data", n)
 			}
-		case 'U', 0x8c, 'C', 0x8a:
+		case 'U', 0x8c, 'C':
 			var n int64
 			if n, err = le(1); err == nil {
 				err = r.skip(n)
 			}
-		case 'T', 'X', 'B', 0x8b:
+		case 'T', 'X', 'B':
 			var n int64
 			if n, err = le(4); err == nil {
 				err = r.skip(n)
+			}
+		case 0x8a, 0x8b: // LONG1, LONG4
+			var n int64
+			w := 1
+			if op == 0x8b {
+				w = 4
+			}
+			if n, err = le(w); err == nil {
+				if err = long(n, "bytes"); err == nil {
+					err = r.skip(n)
+				}
 			}
 		case 0x8d, 0x8e, 0x96:
 			var n int64
 			if n, err = le(8); err == nil {
 				err = r.skip(n)
 			}
-		case 'I', 'L', 'F', 'S', 'V', 'p', 'g', 'P':
-			err = line()
+		case 'L':
+			var n int64
+			if n, err = line(); err == nil {
+				err = long(n, "characters")
+			}
+		case 'I', 'F', 'S', 'V', 'p', 'g', 'P':
+			_, err = line()
 		case 'c', 'i':
-			if err = line(); err == nil {
-				err = line()
+			if _, err = line(); err == nil {
+				_, err = line()
 			}
 		default:
 			return fmt.Errorf("pickle: unsupported opcode 0x%02x", op)

@@ -1,9 +1,13 @@
 package model
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,5 +211,79 @@ func TestPTHPanicIsError(t *testing.T) {
 	_, err := readPTH(strings.NewReader(string(data)), int64(len(data)))
 	if err == nil || !strings.Contains(err.Error(), "malformed PyTorch file") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// pthZip wraps a pickle in a torch.save zip archive.
+func pthZip(pkl []byte) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, _ := zw.Create("archive/data.pkl")
+	w.Write(pkl)
+	zw.Close()
+	return b.Bytes()
+}
+
+// hostilePickles are pickles that cost days or gigabytes to decode unless
+// the limits of scanPickle refuse them, with the error each must give.
+func hostilePickles() map[string][2]string {
+	p := func(body string) string { return "\x80\x02" + body + "." }
+	long4 := binary.LittleEndian.AppendUint32([]byte("\x8b"), 1<<16)
+	return map[string][2]string{
+		"LONG4":  {p(string(long4) + strings.Repeat("\x01", 1<<16)), "pickle: integer of 65,536 bytes is too long (limit 256)"},
+		"LONG":   {p("L" + strings.Repeat("9", 300) + "L\n"), "pickle: integer of 301 characters is too long (limit 256)"},
+		"marks":  {p(strings.Repeat("(", maxMarks+1)), "pickle: too many marks (limit 65,536)"},
+		"pushes": {p(strings.Repeat("N", maxPushes+1)), "pickle: too many values pushed (limit 1,048,576)"},
+		"memo":   {p("N" + strings.Repeat("\x94", maxMemo+1)), "pickle: too many memo entries (limit 1,048,576)"},
+	}
+}
+
+func TestPTHHostilePickles(t *testing.T) {
+	for name, c := range hostilePickles() {
+		data := pthZip([]byte(c[0]))
+		_, err := readPTH(bytes.NewReader(data), int64(len(data)))
+		if err == nil || !strings.Contains(err.Error(), c[1]) {
+			t.Errorf("%s: got error %v, want it to mention %q", name, err, c[1])
+		}
+	}
+	// A legit LONG1, the legacy magic number, still decodes.
+	r := &posReader{ra: strings.NewReader("\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."), size: 16}
+	if v, err := unpickle(r, nil); err != nil || v.(*big.Int).Text(16) != "1950a86a20f9469cfc6c" {
+		t.Fatalf("magic number: %v %v", v, err)
+	}
+}
+
+// hugeLegacy is a legacy .pth whose first pickle is a BINUNICODE8 string
+// just over maxPickle bytes long, all zeros, without storing them.
+type hugeLegacy struct{}
+
+const hugeLegacySize = maxPickle + 100
+
+func (hugeLegacy) ReadAt(p []byte, off int64) (int, error) {
+	head := binary.LittleEndian.AppendUint64([]byte("\x80\x02\x8d"), maxPickle+1)
+	clear(p)
+	if off < int64(len(head)) {
+		copy(p, head[off:])
+	}
+	if n := hugeLegacySize - off; n < int64(len(p)) {
+		return int(max(n, 0)), io.EOF
+	}
+	return len(p), nil
+}
+
+func TestPTHPickleTooLong(t *testing.T) {
+	_, err := readPTH(hugeLegacy{}, hugeLegacySize)
+	if want := "pickle: too long (limit 67,108,864 bytes)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("legacy: got error %v, want it to mention %q", err, want)
+	}
+	// A zip whose data.pkl claims 100 MB is refused before it is inflated.
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, _ := zw.CreateRaw(&zip.FileHeader{Name: "archive/data.pkl", Method: zip.Deflate, CompressedSize64: 100 << 10, UncompressedSize64: 100 << 20})
+	w.Write(make([]byte, 100<<10))
+	zw.Close()
+	_, err = readPTH(bytes.NewReader(b.Bytes()), int64(b.Len()))
+	if want := "archive/data.pkl: pickle too long (104,857,600 bytes, limit 67,108,864)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("zip: got error %v, want it to mention %q", err, want)
 	}
 }

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
-	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -51,13 +51,16 @@ var kerasConv = regexp.MustCompile(`(?:^|/)block(\d+)_conv(\d+)/(kernel|bias)(?:
 // weight shards next to it) holding Keras VGG16 or VGG19. Shards listed but
 // absent are fine as long as they hold nothing NNST needs.
 func FromTFJS(modelJSON string) (*Model, error) {
-	data, err := os.ReadFile(modelJSON)
+	data, err := readRegular(modelJSON, maxHeader) // real ones: tens of KB
 	if err != nil {
 		return nil, err
 	}
+	if len(data) > maxHeader {
+		return nil, fmt.Errorf("%s: larger than %s bytes: not a model.json", modelJSON, commas(maxHeader))
+	}
 	dir := filepath.Dir(modelJSON)
-	m, err := fromTFJS(data, func(p string) ([]byte, error) {
-		return os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))
+	m, err := fromTFJS(data, func(p string, limit int64) ([]byte, error) {
+		return readRegular(filepath.Join(dir, filepath.FromSlash(p)), limit)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", modelJSON, err)
@@ -65,9 +68,20 @@ func FromTFJS(modelJSON string) (*Model, error) {
 	return m, nil
 }
 
-// fromTFJS does the work of FromTFJS; readShard returns a shard's bytes or
-// an error satisfying errors.Is(err, fs.ErrNotExist) when it is absent.
-func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model, error) {
+// readRegular reads a regular file, stopping after limit+1 bytes.
+func readRegular(path string, limit int64) ([]byte, error) {
+	f, err := openRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit+1))
+}
+
+// fromTFJS does the work of FromTFJS; readShard returns a shard's bytes
+// (it may stop after limit+1) or an error satisfying errors.Is(err,
+// fs.ErrNotExist) when it is absent.
+func fromTFJS(data []byte, readShard func(path string, limit int64) ([]byte, error)) (*Model, error) {
 	var mj tfjsJSON
 	if err := json.Unmarshal(data, &mj); err != nil {
 		return nil, fmt.Errorf("not a TensorFlow.js model.json: %v", err)
@@ -78,6 +92,7 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 	const limit = int64(1) << 40
 	entries := map[string]*tfjsEntry{}
 	names := map[string]bool{}
+	totals := make([]int64, len(mj.WeightsManifest)) // bytes of each group
 	for g, grp := range mj.WeightsManifest {
 		for _, p := range grp.Paths {
 			if p == "" || path.IsAbs(p) || strings.Contains(p, "..") || strings.Contains(p, "\\") {
@@ -112,6 +127,7 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 				names["block"+sm[1]+"_conv"+sm[2]] = true
 			}
 		}
+		totals[g] = off
 	}
 	collectNames(mj.ModelTopology, names)
 	arch := "vgg16"
@@ -151,7 +167,9 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 		in = s[3]
 		need = append(need, k, b)
 	}
-	// Read each group's shards in order until the needed bytes are covered.
+	// Read each group's shards in order until the needed bytes are covered,
+	// checking each shard's length: the group's bytes are cut into shards
+	// as long as the first, the last holding the rest.
 	bufs := make([][]byte, len(mj.WeightsManifest))
 	for g, grp := range mj.WeightsManifest {
 		var end int64
@@ -162,11 +180,19 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 			}
 		}
 		var buf []byte
-		for _, p := range grp.Paths {
+		total, k := totals[g], int64(len(grp.Paths))
+		var size int64 // of each shard but the last
+		for i, p := range grp.Paths {
 			if int64(len(buf)) >= end {
 				break
 			}
-			b, err := readShard(p)
+			want := size
+			if i == len(grp.Paths)-1 {
+				want = total - (k-1)*size
+			} else if i == 0 {
+				want = total // at most: the first of several sets size
+			}
+			b, err := readShard(p, want)
 			if errors.Is(err, fs.ErrNotExist) {
 				for _, e := range need { // name the first tensor it holds
 					if e.group == g && e.end > int64(len(buf)) {
@@ -179,10 +205,17 @@ func fromTFJS(data []byte, readShard func(path string) ([]byte, error)) (*Model,
 			if err != nil {
 				return nil, err
 			}
+			n := int64(len(b))
+			if i == 0 && k > 1 {
+				if size = n; n == 0 || (total+n-1)/n != k {
+					return nil, fmt.Errorf("shard %s is %s bytes, but weight group %d's %s bytes cannot be cut into %d shards of that size (truncated shard?)", p, commas(n), g+1, commas(total), k)
+				}
+				want = n
+			}
+			if n != want {
+				return nil, fmt.Errorf("shard %s is %s bytes, but the manifest makes it %s (truncated or wrong shard?)", p, commas(n), commas(want))
+			}
 			buf = append(buf, b...)
-		}
-		if int64(len(buf)) < end {
-			return nil, fmt.Errorf("tensor %s needs bytes %s..%s of weight group %d, but its shards hold only %s", last.w.Name, commas(last.begin), commas(last.end), g+1, commas(int64(len(buf))))
 		}
 		bufs[g] = buf
 	}

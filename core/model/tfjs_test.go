@@ -198,7 +198,7 @@ func TestFromTFJSErrors(t *testing.T) {
 	}{
 		{tfjsOpts{spec: VGG16, shrink: 16, shard: 4096, drop: []int{3}}, "needs shard group1-shard3of"},
 		{tfjsOpts{spec: VGG19, shrink: 16, shard: 4096, omit: "block2_conv1/bias"}, "tensor block2_conv1/bias (conv2_1) is not in the weights manifest"},
-		{tfjsOpts{spec: VGG16, shrink: 16, shard: 1 << 20, cut: 50000}, "but its shards hold only"},
+		{tfjsOpts{spec: VGG16, shrink: 16, shard: 1 << 20, cut: 50000}, "shard group1-shard1of1.bin is 115,520 bytes, but the manifest makes it 165,520"},
 	}
 	for _, c := range cases {
 		dir := t.TempDir()
@@ -217,9 +217,45 @@ func TestFromTFJSErrors(t *testing.T) {
 		{`{"weightsManifest":[{"paths":["../a.bin"],"weights":[{"name":"block1_conv1/kernel","shape":[3,3,3,2],"dtype":"float32"},{"name":"block1_conv1/bias","shape":[2],"dtype":"float32"}]}]}`, "not a plain relative path"},
 		{`{"weightsManifest":[{"paths":["a.bin"],"weights":[{"name":"block1_conv1/kernel","shape":[3,3,4,2],"dtype":"float32"}]}]}`, "block1_conv1/kernel has shape [3 3 4 2]: 4 input channels"},
 	} {
-		_, err := fromTFJS([]byte(c.json), func(string) ([]byte, error) { return nil, os.ErrNotExist })
+		_, err := fromTFJS([]byte(c.json), func(string, int64) ([]byte, error) { return nil, os.ErrNotExist })
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got error %v, want it to mention %q", c.json, err, c.want)
+		}
+	}
+}
+
+// A shard one byte short, one byte long or of 7 bytes used to give a
+// model with every later weight shifted (uint8 weights: no error at all)
+// when the shards together still held the bytes needed.
+func TestFromTFJSShardLengths(t *testing.T) {
+	o := tfjsOpts{spec: VGG16, shrink: 16, quant: "uint8", shard: 1024}
+	shard := func(i int) string { return fmt.Sprintf("group1-shard%dof41.bin", i) }
+	cases := []struct {
+		name string
+		edit func(dir string) error
+		want string
+	}{
+		{"one byte short", func(dir string) error { return os.Truncate(filepath.Join(dir, shard(2)), 1023) },
+			"shard group1-shard2of41.bin is 1,023 bytes, but the manifest makes it 1,024"},
+		{"one byte long", func(dir string) error { return os.Truncate(filepath.Join(dir, shard(3)), 1025) },
+			"shard group1-shard3of41.bin is 1,025 bytes, but the manifest makes it 1,024"},
+		{"7-byte first shard", func(dir string) error { return os.WriteFile(filepath.Join(dir, shard(1)), make([]byte, 7), 0o644) },
+			"shard group1-shard1of41.bin is 7 bytes, but weight group 1's 41,380 bytes cannot be cut into 41 shards of that size"},
+		{"first shard one byte short", func(dir string) error { return os.Truncate(filepath.Join(dir, shard(1)), 1023) },
+			"shard group1-shard2of41.bin is 1,024 bytes, but the manifest makes it 1,023"},
+	}
+	for _, c := range cases {
+		dir := t.TempDir()
+		writeTFJS(t, dir, o)
+		if _, err := os.Stat(filepath.Join(dir, shard(41))); err != nil {
+			t.Fatalf("shard layout changed: %v", err)
+		}
+		if err := c.edit(dir); err != nil {
+			t.Fatal(err)
+		}
+		_, err := FromTFJS(filepath.Join(dir, "model.json"))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got error %v, want it to mention %q", c.name, err, c.want)
 		}
 	}
 }
