@@ -257,6 +257,23 @@ func TestBuildRefusals(t *testing.T) {
 			os.MkdirAll(out, 0o755)
 			write(t, out, "precious.txt", "keep me")
 		}, nil, "not a bundle"},
+		{"link to a file outside", func(t *testing.T, src, out string) {
+			secret := filepath.Join(t.TempDir(), "secret.txt")
+			write(t, filepath.Dir(secret), "secret.txt", "password")
+			if err := os.Symlink(secret, filepath.Join(src, "icons", "notes.txt")); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, "icons/notes.txt is a symbolic link"},
+		{"link to a folder", func(t *testing.T, src, out string) {
+			if err := os.Symlink(t.TempDir(), filepath.Join(src, "more")); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, "more is a symbolic link"},
+		{"link inside the site", func(t *testing.T, src, out string) {
+			if err := os.Symlink("app.js", filepath.Join(src, "copy.js")); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, "copy.js is a symbolic link"},
 		{"output inside source", nil, func(src, out string) Options { return Options{Src: src, Out: filepath.Join(src, "dist")} }, "overlap"},
 		{"bad pattern", nil, func(src, out string) Options { return Options{Src: src, Out: out, Hash: []string{"["}} }, "pattern"},
 	}
@@ -277,6 +294,9 @@ func TestBuildRefusals(t *testing.T) {
 			_, err := Build(o)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one with %q", err, c.want)
+			}
+			if _, err := os.Stat(out); c.name != "output not a bundle" && err == nil {
+				t.Error("a refused build wrote the output")
 			}
 			if c.name == "output not a bundle" {
 				if b, _ := os.ReadFile(filepath.Join(out, "precious.txt")); string(b) != "keep me" {
