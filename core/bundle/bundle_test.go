@@ -226,6 +226,31 @@ func snapshot(t *testing.T, dir string) map[string]string {
 	return s
 }
 
+// TestContentTypes checks that every kind of file the bundler knows, and
+// every kind the web app ships, has a MIME type of its own.
+func TestContentTypes(t *testing.T) {
+	exts := []string{".png", ".woff2", ".map"}
+	for e := range textExt {
+		exts = append(exts, e)
+	}
+	for e := range compressExt {
+		exts = append(exts, e)
+	}
+	for _, e := range exts {
+		if e == ".safetensors" {
+			continue
+		}
+		for _, name := range []string{"a" + e, "A" + strings.ToUpper(e)} {
+			if got := site.ContentType(name); got == "application/octet-stream" {
+				t.Errorf("%s is served as %s", name, got)
+			}
+		}
+	}
+	if a, b := site.ContentType("x.htm"), site.ContentType("x.html"); a != b {
+		t.Errorf(".htm is %s, .html %s", a, b)
+	}
+}
+
 func TestBuildRefusals(t *testing.T) {
 	write := func(t *testing.T, src, name, text string) {
 		if err := os.WriteFile(filepath.Join(src, name), []byte(text), 0o644); err != nil {

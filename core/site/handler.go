@@ -42,6 +42,7 @@ func CacheControl(f *File) string {
 
 var mimeTypes = map[string]string{
 	".html":        "text/html; charset=utf-8",
+	".htm":         "text/html; charset=utf-8",
 	".css":         "text/css; charset=utf-8",
 	".js":          "text/javascript; charset=utf-8",
 	".mjs":         "text/javascript; charset=utf-8",
@@ -51,6 +52,7 @@ var mimeTypes = map[string]string{
 	".wasm":        "application/wasm",
 	".wgsl":        "text/plain; charset=utf-8",
 	".txt":         "text/plain; charset=utf-8",
+	".xml":         "application/xml",
 	".svg":         "image/svg+xml",
 	".png":         "image/png",
 	".jpg":         "image/jpeg",
