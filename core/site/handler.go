@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"net/http"
 	"path"
 	"strconv"
@@ -93,6 +94,10 @@ type RangeOpener interface {
 
 // Handler serves a bundle.
 type Handler struct {
+	// ErrorLog gets a line for each file that fails to open (a 500); nil
+	// means the log package's standard logger.
+	ErrorLog *log.Logger
+
 	fsys  fs.FS
 	files map[string]*File
 }
@@ -198,6 +203,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		src, err = h.fsys.Open(file)
 	}
 	if err != nil {
+		h.logf("%s %s: %v", r.Method, r.URL.Path, err)
 		for _, k := range []string{"ETag", "Cache-Control", "Content-Type", "Content-Encoding", "Accept-Ranges", "Content-Range", "Vary"} {
 			hd.Del(k)
 		}
@@ -214,6 +220,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		off = 0
 	}
 	copyRange(w, src, off, n)
+}
+
+func (h *Handler) logf(format string, args ...any) {
+	if h.ErrorLog != nil {
+		h.ErrorLog.Printf(format, args...)
+	} else {
+		log.Printf(format, args...)
+	}
 }
 
 // fail writes a short plain-text error.
