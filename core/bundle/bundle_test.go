@@ -133,8 +133,8 @@ func TestBuild(t *testing.T) {
 	if err := json.Unmarshal(read(t, filepath.Join(out, site.ManifestName)), &disk); err != nil {
 		t.Fatal(err)
 	}
-	if len(disk.Files) != len(m.Files) || len(m.Files) != 10 {
-		t.Fatalf("%d files in the manifest, %d returned, want 10", len(disk.Files), len(m.Files))
+	if len(disk.Files) != len(m.Files) || len(m.Files) != 11 {
+		t.Fatalf("%d files in the manifest, %d returned, want 11", len(disk.Files), len(m.Files))
 	}
 	scan, err := site.ScanManifest(os.DirFS(out))
 	if err != nil {
