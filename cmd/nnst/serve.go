@@ -1,15 +1,14 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
+	"io/fs"
+	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"nnst/core/site"
 )
@@ -21,15 +20,14 @@ func serveFlags() *flag.FlagSet {
 	fs.StringVar(&sv.addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
 	fs.StringVar(&sv.dir, "dir", "dist", "folder to serve: a bundle from nnst dist, or any site folder")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: nnst serve [--addr 127.0.0.1:8080] [--dir dist]\n\nServes the web app with the headers of the hosted site: MIME types,\nprecompressed copies by Accept-Encoding, ETags, ranges, caching and security\nheaders. Ctrl-C stops it.\n\nOptions:\n")
+		fmt.Fprintf(fs.Output(), "Usage: nnst serve [--addr 127.0.0.1:8080] [--dir dist]\n\nServes the web app with the headers of the hosted site: MIME types,\nprecompressed copies by Accept-Encoding, ETags, ranges, caching and security\nheaders. A bundle's files must match its file list. Ctrl-C stops it, waiting\na few seconds for downloads in progress.\n\nOptions:\n")
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
 func runServe(args []string) error {
-	fs := serveFlags()
-	if err := parseArgs(fs, args); err != nil {
+	if err := parseArgs(serveFlags(), args); err != nil {
 		return err
 	}
 	root, err := os.OpenRoot(sv.dir)
@@ -37,10 +35,20 @@ func runServe(args []string) error {
 		return fmt.Errorf("%w (run `make dist` first, or pass --dir)", err)
 	}
 	defer root.Close()
-	h, err := site.New(root.FS())
+	fsys := root.FS()
+	m, err := site.LoadManifest(fsys)
 	if err != nil {
 		return err
 	}
+	if _, err := fs.Stat(fsys, site.ManifestName); err == nil {
+		// A bundle: its files must still be those nnst dist wrote.
+		if err := site.Verify(fsys, m); err != nil {
+			return fmt.Errorf("%s: %w", sv.dir, err)
+		}
+	}
+	lg := log.New(os.Stderr, "nnst serve: ", log.LstdFlags)
+	h := site.NewWithManifest(site.SizeChecked(fsys, m), m)
+	h.ErrorLog = lg
 	if !h.Has("index.html") {
 		return fmt.Errorf("%s has no index.html", sv.dir)
 	}
@@ -48,29 +56,11 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler: h,
-		// The handler answers 431 past site.MaxHeaderBytes, with the same
-		// headers as every answer; this is the hard cap of the server.
-		MaxHeaderBytes:    4 * site.MaxHeaderBytes,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	fmt.Printf("serving %s at %s\n", sv.dir, listenURL(ln.Addr()))
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	fmt.Println("stopped")
-	return err
+	return newServer(h, lg).serve(ln, sig, os.Stdout)
 }
 
 func listenURL(a net.Addr) string {

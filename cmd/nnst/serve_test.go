@@ -206,6 +206,9 @@ func TestServeBundle(t *testing.T) {
 	if resp, _ := get(t, root+"manifest.webmanifest"); resp.Header.Get("Content-Type") != "application/manifest+json" {
 		t.Errorf("manifest type %q", resp.Header.Get("Content-Type"))
 	}
+	if resp, _ := get(t, root+"help.htm"); resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Errorf(".htm type %q", resp.Header.Get("Content-Type"))
+	}
 
 	// Raw requests: what a client library would clean up first.
 	host := strings.TrimSuffix(strings.TrimPrefix(root, "http://"), "/")

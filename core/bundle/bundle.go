@@ -22,6 +22,8 @@
 //     as `nnst serve`; _files.json lists every file with its size and SHA-256
 //     (site.Manifest) for the server and the Worker. Names starting with "."
 //     or "_" are never served; the source's own such files are skipped.
+//   - Symbolic links (and other files that are not regular) are refused: a
+//     link could publish a file from outside the source.
 package bundle
 
 import (
@@ -32,6 +34,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -228,37 +231,42 @@ func checkReplaceable(out string) error {
 	return nil
 }
 
+// readSite reads every regular file of src. Links are refused, not followed:
+// a link to a file outside the site would publish it. Reads go through an
+// os.Root, so a link swapped in during the walk still cannot leave src.
 func readSite(src string) ([]file, error) {
+	root, err := os.OpenRoot(src)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	fsys := root.FS()
 	var files []file
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(fsys, ".", func(rel string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
 		if rel == "." {
 			return nil
 		}
 		if b := path.Base(rel); strings.HasPrefix(b, ".") || strings.HasPrefix(b, "_") {
 			if d.IsDir() {
-				return filepath.SkipDir
+				return fs.SkipDir
 			}
 			return nil
 		}
-		st, err := os.Stat(p) // follows links
-		if err != nil {
-			return err
-		}
-		if !st.Mode().IsRegular() {
+		switch t := d.Type(); {
+		case t&fs.ModeSymlink != 0:
+			return fmt.Errorf("%s is a symbolic link: nnst dist copies only regular files (replace the link with the file itself)", rel)
+		case d.IsDir():
 			return nil
+		case !t.IsRegular():
+			return fmt.Errorf("%s is not a regular file (%s)", rel, t)
 		}
 		if strings.HasSuffix(rel, ".br") || strings.HasSuffix(rel, ".gz") {
 			return fmt.Errorf("%s: the source must not hold .br or .gz files (the bundle makes them)", rel)
 		}
-		data, err := os.ReadFile(p)
+		data, err := readRegular(fsys, rel)
 		if err != nil {
 			return err
 		}
@@ -266,6 +274,23 @@ func readSite(src string) ([]file, error) {
 		return nil
 	})
 	return files, err
+}
+
+// readRegular reads a file, refusing one that is no longer regular.
+func readRegular(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	return io.ReadAll(f)
 }
 
 func findFile(files []file, p string) (file, bool) {

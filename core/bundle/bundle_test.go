@@ -133,8 +133,8 @@ func TestBuild(t *testing.T) {
 	if err := json.Unmarshal(read(t, filepath.Join(out, site.ManifestName)), &disk); err != nil {
 		t.Fatal(err)
 	}
-	if len(disk.Files) != len(m.Files) || len(m.Files) != 10 {
-		t.Fatalf("%d files in the manifest, %d returned, want 10", len(disk.Files), len(m.Files))
+	if len(disk.Files) != len(m.Files) || len(m.Files) != 11 {
+		t.Fatalf("%d files in the manifest, %d returned, want 11", len(disk.Files), len(m.Files))
 	}
 	scan, err := site.ScanManifest(os.DirFS(out))
 	if err != nil {
@@ -226,6 +226,31 @@ func snapshot(t *testing.T, dir string) map[string]string {
 	return s
 }
 
+// TestContentTypes checks that every kind of file the bundler knows, and
+// every kind the web app ships, has a MIME type of its own.
+func TestContentTypes(t *testing.T) {
+	exts := []string{".png", ".woff2", ".map"}
+	for e := range textExt {
+		exts = append(exts, e)
+	}
+	for e := range compressExt {
+		exts = append(exts, e)
+	}
+	for _, e := range exts {
+		if e == ".safetensors" {
+			continue
+		}
+		for _, name := range []string{"a" + e, "A" + strings.ToUpper(e)} {
+			if got := site.ContentType(name); got == "application/octet-stream" {
+				t.Errorf("%s is served as %s", name, got)
+			}
+		}
+	}
+	if a, b := site.ContentType("x.htm"), site.ContentType("x.html"); a != b {
+		t.Errorf(".htm is %s, .html %s", a, b)
+	}
+}
+
 func TestBuildRefusals(t *testing.T) {
 	write := func(t *testing.T, src, name, text string) {
 		if err := os.WriteFile(filepath.Join(src, name), []byte(text), 0o644); err != nil {
@@ -257,6 +282,23 @@ func TestBuildRefusals(t *testing.T) {
 			os.MkdirAll(out, 0o755)
 			write(t, out, "precious.txt", "keep me")
 		}, nil, "not a bundle"},
+		{"link to a file outside", func(t *testing.T, src, out string) {
+			secret := filepath.Join(t.TempDir(), "secret.txt")
+			write(t, filepath.Dir(secret), "secret.txt", "password")
+			if err := os.Symlink(secret, filepath.Join(src, "icons", "notes.txt")); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, "icons/notes.txt is a symbolic link"},
+		{"link to a folder", func(t *testing.T, src, out string) {
+			if err := os.Symlink(t.TempDir(), filepath.Join(src, "more")); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, "more is a symbolic link"},
+		{"link inside the site", func(t *testing.T, src, out string) {
+			if err := os.Symlink("app.js", filepath.Join(src, "copy.js")); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, "copy.js is a symbolic link"},
 		{"output inside source", nil, func(src, out string) Options { return Options{Src: src, Out: filepath.Join(src, "dist")} }, "overlap"},
 		{"bad pattern", nil, func(src, out string) Options { return Options{Src: src, Out: out, Hash: []string{"["}} }, "pattern"},
 	}
@@ -277,6 +319,9 @@ func TestBuildRefusals(t *testing.T) {
 			_, err := Build(o)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one with %q", err, c.want)
+			}
+			if _, err := os.Stat(out); c.name != "output not a bundle" && err == nil {
+				t.Error("a refused build wrote the output")
 			}
 			if c.name == "output not a bundle" {
 				if b, _ := os.ReadFile(filepath.Join(out, "precious.txt")); string(b) != "keep me" {

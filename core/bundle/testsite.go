@@ -9,8 +9,8 @@ import (
 
 // WriteTestSite writes a small synthetic site folder with the shape of the
 // web app (index.html, CSS, JS, wasm_exec.js, a service worker with a
-// precache list, the web app manifest, icons, a wasm binary and a model) for
-// tests of the bundle and its servers.
+// precache list, the web app manifest, icons, a wasm binary, a model and an
+// .htm page) for tests of the bundle and its servers.
 func WriteTestSite(dir string) error {
 	var wasm bytes.Buffer
 	wasm.WriteString("\x00asm\x01\x00\x00\x00")
@@ -44,6 +44,7 @@ func WriteTestSite(dir string) error {
 <body><h1>nnst</h1><canvas id="out"></canvas></body>
 </html>
 `),
+		"help.htm":  []byte("<!doctype html>\n<title>nnst help</title>\n<p>An .htm page, served as HTML.</p>\n"),
 		"style.css": []byte("body { font-family: sans-serif; background: url(icons/icon-192.png) no-repeat; }\n"),
 		"app.js": []byte(`// Loads the wasm app and the model by relative URLs.
 const WASM_URL = "./app.wasm";

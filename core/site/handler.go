@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"net/http"
 	"path"
 	"strconv"
@@ -42,6 +43,7 @@ func CacheControl(f *File) string {
 
 var mimeTypes = map[string]string{
 	".html":        "text/html; charset=utf-8",
+	".htm":         "text/html; charset=utf-8",
 	".css":         "text/css; charset=utf-8",
 	".js":          "text/javascript; charset=utf-8",
 	".mjs":         "text/javascript; charset=utf-8",
@@ -51,6 +53,7 @@ var mimeTypes = map[string]string{
 	".wasm":        "application/wasm",
 	".wgsl":        "text/plain; charset=utf-8",
 	".txt":         "text/plain; charset=utf-8",
+	".xml":         "application/xml",
 	".svg":         "image/svg+xml",
 	".png":         "image/png",
 	".jpg":         "image/jpeg",
@@ -91,6 +94,10 @@ type RangeOpener interface {
 
 // Handler serves a bundle.
 type Handler struct {
+	// ErrorLog gets a line for each file that fails to open (a 500); nil
+	// means the log package's standard logger.
+	ErrorLog *log.Logger
+
 	fsys  fs.FS
 	files map[string]*File
 }
@@ -196,6 +203,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		src, err = h.fsys.Open(file)
 	}
 	if err != nil {
+		h.logf("%s %s: %v", r.Method, r.URL.Path, err)
 		for _, k := range []string{"ETag", "Cache-Control", "Content-Type", "Content-Encoding", "Accept-Ranges", "Content-Range", "Vary"} {
 			hd.Del(k)
 		}
@@ -212,6 +220,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		off = 0
 	}
 	copyRange(w, src, off, n)
+}
+
+func (h *Handler) logf(format string, args ...any) {
+	if h.ErrorLog != nil {
+		h.ErrorLog.Printf(format, args...)
+	} else {
+		log.Printf(format, args...)
+	}
 }
 
 // fail writes a short plain-text error.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -422,9 +423,77 @@ func TestOpenFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var logged bytes.Buffer
+	h.ErrorLog = log.New(&logged, "", 0)
 	delete(fsys, "sw.js")
 	w := do(h, "GET", "/sw.js")
 	if w.Code != 500 || w.Header().Get("ETag") != "" {
 		t.Errorf("missing file: %d %v", w.Code, w.Header())
+	}
+	if !strings.HasPrefix(logged.String(), "GET /sw.js: ") {
+		t.Errorf("logged %q", &logged)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	fsys := testFS()
+	m, err := ScanManifest(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(fsys, m); err != nil {
+		t.Fatalf("unchanged bundle: %v", err)
+	}
+	fsys["app.js"] = &fstest.MapFile{Data: []byte("console.log('changed')")}
+	fsys["style.css"] = &fstest.MapFile{Data: []byte("body[]")} // same size
+	delete(fsys, "index.html.br")
+	err = Verify(fsys, m)
+	if err == nil {
+		t.Fatal("changed bundle verified")
+	}
+	for _, want := range []string{"the bundle changed after it was written", "app.js: 22 bytes, the manifest says 18", "style.css: the content differs", "index.html.br: missing"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%v\nlacks %q", err, want)
+		}
+	}
+	if n := strings.Count(err.Error(), "\n  "); n != 3 {
+		t.Errorf("%d files listed, want 3: %v", n, err)
+	}
+}
+
+// TestSizeChecked edits files after the handler started: they get a 500
+// and a log line, never a body that disagrees with Content-Length.
+func TestSizeChecked(t *testing.T) {
+	fsys := testFS()
+	m, err := ScanManifest(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewWithManifest(SizeChecked(fsys, m), m)
+	var logged bytes.Buffer
+	h.ErrorLog = log.New(&logged, "", 0)
+	if w := do(h, "GET", "/app.js"); w.Code != 200 || logged.Len() != 0 {
+		t.Fatalf("unchanged file: %d %s", w.Code, &logged)
+	}
+	fsys["app.js"] = &fstest.MapFile{Data: []byte("console.log('app'); more()")}
+	fsys["models/vgg.89abcdef.safetensors"] = &fstest.MapFile{Data: []byte("0123")}
+	fsys["app.0123abcd.wasm.br"] = &fstest.MapFile{Data: []byte("BR-wasm, longer")}
+	for _, c := range []struct{ target, header, value string }{
+		{"/app.js", "", ""},
+		{"/models/vgg.89abcdef.safetensors", "Range", "bytes=2-5"},
+		{"/app.0123abcd.wasm", "Accept-Encoding", "br"},
+	} {
+		logged.Reset()
+		w := do(h, "GET", c.target, c.header, c.value)
+		if w.Code != 500 || w.Header().Get("ETag") != "" || w.Header().Get("Content-Length") != "26" {
+			t.Errorf("%s: %d %v", c.target, w.Code, w.Header())
+		}
+		checkSecurity(t, w)
+		if !strings.Contains(logged.String(), "GET "+c.target+": ") || !strings.Contains(logged.String(), "the manifest says") {
+			t.Errorf("%s: logged %q", c.target, &logged)
+		}
+	}
+	if w := do(h, "GET", "/app.0123abcd.wasm"); w.Code != 200 || w.Body.String() != "\x00asm0123456789" {
+		t.Errorf("unchanged identity copy: %d %q", w.Code, w.Body)
 	}
 }
