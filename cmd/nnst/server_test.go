@@ -87,13 +87,15 @@ func stuckGet(t *testing.T, addr string) (net.Conn, *http.Response) {
 // stall timeout; one that reads slowly, for longer than the timeout in all,
 // gets the whole file.
 func TestServeSlowReader(t *testing.T) {
-	ts := startServer(t, bigSite(t), func(s *server) { s.stall = 500 * time.Millisecond })
+	// The slow reader drains 256 KiB every 100 ms: ten pauses per stall
+	// timeout, margin enough on a loaded machine.
+	ts := startServer(t, bigSite(t), func(s *server) { s.stall = time.Second })
 
 	_, resp := stuckGet(t, ts.addr)
 	start := time.Now()
 	var n int64
 	for {
-		m, err := io.CopyN(io.Discard, resp.Body, 1<<20)
+		m, err := io.CopyN(io.Discard, resp.Body, 256<<10)
 		n += m
 		if err != nil {
 			break
@@ -110,7 +112,7 @@ func TestServeSlowReader(t *testing.T) {
 	if err == nil || n >= resp.ContentLength {
 		t.Errorf("stuck reader got %d of %d bytes (%v) after the stall timeout", n, resp.ContentLength, err)
 	}
-	if !strings.Contains(ts.log.String(), "stopped reading: closing the connection after 500ms without progress") {
+	if !strings.Contains(ts.log.String(), "stopped reading: closing the connection after 1s without progress") {
 		t.Errorf("log: %q", ts.log.String())
 	}
 }
