@@ -6,6 +6,7 @@ package score
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"nnst/core/gemm"
 	"nnst/core/imageio"
@@ -76,61 +77,81 @@ func (sr *Scorer) Compute(content, style, out *tensor.T, grid int) (Scores, erro
 		return Scores{}, fmt.Errorf("content %v and output %v differ in shape", content, out)
 	}
 	var sc Scores
-	features := func(img *tensor.T) (fs []*tensor.T, hc *tensor.T, err error) {
-		t := be.Upload(img)
-		tr := be.Forward(t, false)
-		be.Free(t)
-		defer be.Release(tr)
-		for _, tp := range tr.Taps {
-			h, err := be.Download(tp)
-			if err != nil {
-				return nil, nil, err
-			}
-			fs = append(fs, h)
+	isGram := make([]bool, len(taps))
+	for _, name := range GramTaps {
+		for l, t := range taps {
+			isGram[l] = isGram[l] || t == name
 		}
-		hct := be.Hypercolumns(tr.Taps, max(img.H/4, 1), max(img.W/4, 1))
-		hc, err = be.Download(hct)
-		be.Free(hct)
-		return fs, hc, err
 	}
-	of, oh, err := features(out)
+	if !slices.Contains(isGram, true) {
+		return sc, fmt.Errorf("the model taps none of %v, which the Gram score needs", GramTaps)
+	}
+	of, err := sr.features(out, grid, isGram)
 	if err != nil {
 		return sc, err
 	}
-	sf, sh, err := features(style)
+	sf, err := sr.features(style, grid, isGram)
 	if err != nil {
 		return sc, err
 	}
-	_, ch, err := features(content)
-	if err != nil {
-		return sc, err
-	}
-	for l := range of {
-		d, err := nearestDistance(be, sample(of[l], grid), sample(sf[l], grid))
+	for l := range of.taps {
+		d, err := nearestDistance(be, of.taps[l], sf.taps[l])
 		if err != nil {
 			return sc, err
 		}
 		sc.Split += d
 		sc.SplitTaps = append(sc.SplitTaps, d)
-	}
-	if sc.Hyper, err = nearestDistance(be, sample(oh, grid), sample(sh, grid)); err != nil {
-		return sc, err
-	}
-	found := 0
-	for _, name := range GramTaps {
-		for l, t := range taps {
-			if t == name {
-				sc.Gram += gramDistance(of[l], sf[l])
-				found++
-			}
+		if isGram[l] {
+			sc.Gram += gramDistance(of.grams[l], sf.grams[l])
 		}
 	}
-	if found == 0 {
-		return sc, fmt.Errorf("the model taps none of %v, which the Gram score needs", GramTaps)
+	if sc.Hyper, err = nearestDistance(be, sample(of.hc, grid), sample(sf.hc, grid)); err != nil {
+		return sc, err
 	}
-	sc.Content = positionDistance(oh, ch)
+	sf = features{}
+	cf, err := sr.features(content, grid, nil)
+	if err != nil {
+		return sc, err
+	}
+	sc.Content = positionDistance(of.hc, cf.hc)
 	sc.SSIM = LumaSSIM(out, content)
 	return sc, be.Err()
+}
+
+// features is what the scores need of one image: each tap sampled to the
+// grid, the Gram matrices of the taps marked, and the hypercolumns at a
+// quarter of the size. Nothing else of the network's output is kept: at
+// print sizes the taps are gigabytes.
+type features struct {
+	taps  []*tensor.T
+	grams [][]float32
+	hc    *tensor.T
+}
+
+func (sr *Scorer) features(img *tensor.T, grid int, grams []bool) (features, error) {
+	be := sr.be
+	var f features
+	t := be.Upload(img)
+	tr := be.Forward(t, false)
+	be.Free(t)
+	defer be.Release(tr)
+	for l, tp := range tr.Taps {
+		h, err := be.Download(tp)
+		if err != nil {
+			return f, err
+		}
+		f.taps = append(f.taps, sample(h, grid))
+		var g []float32
+		if l < len(grams) && grams[l] {
+			g = gram(h)
+		}
+		f.grams = append(f.grams, g)
+	}
+	hc := be.Hypercolumns(tr.Taps, max(img.H/4, 1), max(img.W/4, 1))
+	var err error
+	f.hc, err = be.Download(hc)
+	be.Free(hc)
+	return f, err
 }
 
 // sample keeps rows and columns 0, s, 2s, ... of t, with the stride s that
@@ -174,9 +195,8 @@ func gram(t *tensor.T) []float32 {
 	return g
 }
 
-// gramDistance is the mean squared difference of the Gram matrices.
-func gramDistance(a, b *tensor.T) float64 {
-	ga, gb := gram(a), gram(b)
+// gramDistance is the mean squared difference of two Gram matrices.
+func gramDistance(ga, gb []float32) float64 {
 	var s float64
 	for i := range ga {
 		d := float64(ga[i]) - float64(gb[i])
