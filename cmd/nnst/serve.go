@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -31,6 +32,11 @@ func runServe(args []string) error {
 	fs := serveFlags()
 	if err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if _, port, err := net.SplitHostPort(sv.addr); err != nil {
+		return usageError{"--addr: " + err.Error()}
+	} else if p, err := strconv.Atoi(port); err == nil && (p < 0 || p > 65535) {
+		return usageError{fmt.Sprintf("--addr: the port must be between 0 and 65535, got %d", p)}
 	}
 	root, err := os.OpenRoot(sv.dir)
 	if err != nil {
