@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -23,20 +22,22 @@ import (
 
 var bo struct {
 	sizes, content, style, model, modes string
+	maxMemory                           string
 	steps                               int
 	convOnly, score                     bool
 }
 
 func benchFlags() *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&bo.sizes, "sizes", "256,512", "stylization sizes to time")
+	fs.StringVar(&bo.sizes, "sizes", "256,512", fmt.Sprintf("stylization sizes to time, %d..%d px each", nnst.MinSize, nnst.MaxSize))
 	fs.StringVar(&bo.modes, "modes", "fast,best", "modes to time, side by side")
-	fs.IntVar(&bo.steps, "steps", 10, "Best's steps per scale and final pass in the timed stylizations (Fast runs its defaults)")
+	fs.IntVar(&bo.steps, "steps", 10, fmt.Sprintf("Best's steps per scale and final pass in the timed stylizations, 0..%d (Fast runs its defaults)", nnst.MaxSteps))
 	fs.BoolVar(&bo.score, "score", false, "also score each output (nnst score; about a minute each at 512 px)")
 	fs.StringVar(&bo.content, "content", "../shared/images/content-c1.jpg", "content image")
 	fs.StringVar(&bo.style, "style", "../shared/images/style-s4.jpg", "style image")
 	fs.StringVar(&bo.model, "model", "", "model file (default build/models/vgg19.safetensors)")
 	fs.BoolVar(&bo.convOnly, "conv-only", false, "only time the convolutions")
+	fs.StringVar(&bo.maxMemory, "max-memory", "", maxMemoryHelp)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: nnst bench [options]\n\nPrints a Markdown report: GFLOP/s of conv forward and backward-data on\nVGG19's shapes at 256 px, and seconds per stylization, using all cores.\n\nOptions:\n")
 		fs.PrintDefaults()
@@ -46,12 +47,62 @@ func benchFlags() *flag.FlagSet {
 
 func runBench(args []string) error {
 	fs := benchFlags()
-	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if err := inRange("steps", bo.steps, 0, nnst.MaxSteps); err != nil {
+		return err
+	}
+	var sizes []int
+	for _, f := range strings.Split(bo.sizes, ",") {
+		size, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return usageError{fmt.Sprintf("--sizes: want sizes in px separated by commas, got %q", bo.sizes)}
+		}
+		if err := inRange("sizes", size, nnst.MinSize, nnst.MaxSize); err != nil {
 			return err
 		}
-		return usageError{err.Error()}
+		sizes = append(sizes, size)
+	}
+	var modes []nnst.Mode
+	for _, f := range strings.Split(bo.modes, ",") {
+		md, err := nnst.ParseMode(strings.TrimSpace(f))
+		if err != nil {
+			return usageError{"--modes: " + err.Error()}
+		}
+		modes = append(modes, md)
+	}
+	mem, err := memoryBudget(bo.maxMemory)
+	if err != nil {
+		return err
+	}
+	var m *model.Model
+	if !bo.convOnly {
+		// The sizes from the headers: refuse what cannot run before timing.
+		var inputs [2][2]int
+		for i, f := range [2][2]string{{"content", bo.content}, {"style", bo.style}} {
+			h, w, err := imageio.ReadSize(f[1])
+			if err != nil {
+				return fmt.Errorf("%s: %w", f[0], err)
+			}
+			for _, size := range sizes {
+				if _, _, err := nnst.FitSize(h, w, size, f[0]); err != nil {
+					return err
+				}
+			}
+			inputs[i] = [2]int{h, w}
+		}
+		if m, err = loadModel(bo.model); err != nil {
+			return err
+		}
+		for _, size := range sizes {
+			for _, md := range modes {
+				if err := checkMemory(m, benchOptions(md, size), mem, inputs[:]...); err != nil {
+					return err
+				}
+			}
+		}
+		limitHeap(mem)
 	}
 	fmt.Printf("## CPU (Go), %s, %d threads, %s/%s\n\n", cpuName(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("Conv 3x3 on VGG19's shapes at 256 px input:\n\n| layer | in->out | size | forward GFLOP/s | backward-data GFLOP/s |\n|---|---|---|---|---|\n")
@@ -80,28 +131,9 @@ func runBench(args []string) error {
 	if bo.convOnly {
 		return nil
 	}
-	m, err := loadModel(bo.model)
-	if err != nil {
-		return err
-	}
-	content, err := imageio.DecodeFile(bo.content)
-	if err != nil {
-		return err
-	}
-	style, err := imageio.DecodeFile(bo.style)
-	if err != nil {
-		return err
-	}
-	var modes []nnst.Mode
-	for _, f := range strings.Split(bo.modes, ",") {
-		md, err := nnst.ParseMode(strings.TrimSpace(f))
-		if err != nil {
-			return usageError{"--modes: " + err.Error()}
-		}
-		modes = append(modes, md)
-	}
 	var sr *score.Scorer
 	if bo.score {
+		var err error
 		if sr, err = score.New(cpu.New(), m); err != nil {
 			return err
 		}
@@ -116,10 +148,15 @@ func runBench(args []string) error {
 		sep += "---|---|---|---|---|"
 	}
 	fmt.Println("\n" + sep)
-	for _, f := range strings.Split(bo.sizes, ",") {
-		size, err := strconv.Atoi(strings.TrimSpace(f))
+	for _, size := range sizes {
+		// Decoded straight to the size, as nnst stylize does.
+		content, err := imageio.DecodeFileFit(bo.content, fitTo(size, "content"))
 		if err != nil {
-			return usageError{"bad --sizes: " + bo.sizes}
+			return err
+		}
+		style, err := imageio.DecodeFileFit(bo.style, fitTo(size, "style"))
+		if err != nil {
+			return err
 		}
 		for _, md := range modes {
 			if err := benchRun(m, sr, content, style, md, size); err != nil {
@@ -132,11 +169,7 @@ func runBench(args []string) error {
 
 // benchRun times one stylization and prints its row.
 func benchRun(m *model.Model, sr *score.Scorer, content, style *tensor.T, md nnst.Mode, size int) error {
-	o := nnst.Defaults(size > 512)
-	if md == nnst.ModeFast {
-		o = nnst.FastDefaults()
-	}
-	o.Size = size
+	o := benchOptions(md, size)
 	full, err := nnst.DryRun(m, o, nil, size, size)
 	if err != nil {
 		return err
@@ -166,6 +199,16 @@ func benchRun(m *model.Model, sr *score.Scorer, content, style *tensor.T, md nns
 	}
 	fmt.Println()
 	return nil
+}
+
+// benchOptions are a default run's options of mode md at size.
+func benchOptions(md nnst.Mode, size int) nnst.Options {
+	o := nnst.Defaults(size > 512)
+	if md == nnst.ModeFast {
+		o = nnst.FastDefaults()
+	}
+	o.Size = size
+	return o
 }
 
 // timeIt returns the best of a few runs.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -27,12 +26,8 @@ func convertFlags() *flag.FlagSet {
 
 func runConvert(args []string) error {
 	fs := convertFlags()
-	fs.SetOutput(os.Stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if co.src == "" || co.out == "" {
 		return usageError{"--src and --out are required (see nnst help convert)"}

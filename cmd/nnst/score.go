@@ -15,6 +15,7 @@ import (
 
 var sco struct {
 	content, style, output, model string
+	maxMemory                     string
 	json                          bool
 	size                          int
 }
@@ -26,7 +27,8 @@ func scoreFlags() *flag.FlagSet {
 	fs.StringVar(&sco.output, "output", "", "stylized image to score; required")
 	fs.StringVar(&sco.model, "model", "", "model file (default: build/models/vgg19.safetensors)")
 	fs.BoolVar(&sco.json, "json", false, "print one JSON object")
-	fs.IntVar(&sco.size, "size", 0, "first resize the output so its long side is this (e.g. to score the content photo itself as a baseline: --output C --size 512)")
+	fs.IntVar(&sco.size, "size", 0, fmt.Sprintf("first resize the output so its long side is this, %d..%d px (e.g. to score the content photo itself as a baseline: --output C --size 512); without it the output's long side must be at most %d px", nnst.MinSize, nnst.MaxSize, nnst.MaxSize))
+	fs.StringVar(&sco.maxMemory, "max-memory", "", maxMemoryHelp)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: nnst score --content C --style S --output O [--json]
 
@@ -59,30 +61,58 @@ func runScore(args []string) error {
 	if err := required("score", [2]string{"--content", sco.content}, [2]string{"--style", sco.style}, [2]string{"--output", sco.output}); err != nil {
 		return err
 	}
+	set := setFlags(fs)
+	if err := ifSet(set, "size", sco.size, nnst.MinSize, nnst.MaxSize); err != nil {
+		return err
+	}
+	mem, err := memoryBudget(sco.maxMemory)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	content, err := imageio.DecodeFile(sco.content)
-	if err != nil {
-		return fmt.Errorf("content: %w", err)
-	}
-	style, err := imageio.DecodeFile(sco.style)
-	if err != nil {
-		return fmt.Errorf("style: %w", err)
-	}
-	out, err := imageio.DecodeFile(sco.output)
-	if err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	if sco.size != 0 {
-		if sco.size < nnst.MinSize || sco.size > nnst.MaxSize {
-			return usageError{fmt.Sprintf("--size must be between %d and %d px, got %d", nnst.MinSize, nnst.MaxSize, sco.size)}
+	// The sizes from the headers: the output's sets the others'.
+	var shapes [3][2]int
+	for i, f := range [3][2]string{{"output", sco.output}, {"content", sco.content}, {"style", sco.style}} {
+		h, w, err := imageio.ReadSize(f[1])
+		if err != nil {
+			return fmt.Errorf("%s: %w", f[0], err)
 		}
-		if out, err = nnst.Fit(out, sco.size, "output"); err != nil {
+		shapes[i] = [2]int{h, w}
+	}
+	size := max(shapes[0][0], shapes[0][1])
+	outFit := imageio.Fit(nil)
+	if set["size"] {
+		size, outFit = sco.size, fitTo(sco.size, "output")
+	} else if size > nnst.MaxSize {
+		return fmt.Errorf("output image is %dx%d px: scores take at most %d px on the long side (pass --size)", shapes[0][1], shapes[0][0], nnst.MaxSize)
+	}
+	var fitted [3][2]int
+	for i, what := range []string{"output", "content", "style"} {
+		h, w, err := nnst.FitSize(shapes[i][0], shapes[i][1], size, what)
+		if err != nil {
 			return err
 		}
+		fitted[i] = [2]int{h, w}
 	}
 	m, err := loadModel(sco.model)
 	if err != nil {
 		return err
+	}
+	if err := checkScoreMemory(m, mem, size, fitted[0], fitted[2]); err != nil {
+		return err
+	}
+	limitHeap(mem)
+	out, err := imageio.DecodeFileFit(sco.output, outFit)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	content, err := imageio.DecodeFileFit(sco.content, fitTo(size, "content"))
+	if err != nil {
+		return fmt.Errorf("content: %w", err)
+	}
+	style, err := imageio.DecodeFileFit(sco.style, fitTo(size, "style"))
+	if err != nil {
+		return fmt.Errorf("style: %w", err)
 	}
 	sr, err := score.New(cpu.New(), m)
 	if err != nil {

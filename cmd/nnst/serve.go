@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"nnst/core/site"
@@ -29,6 +30,11 @@ func serveFlags() *flag.FlagSet {
 func runServe(args []string) error {
 	if err := parseArgs(serveFlags(), args); err != nil {
 		return err
+	}
+	if _, port, err := net.SplitHostPort(sv.addr); err != nil {
+		return usageError{"--addr: " + err.Error()}
+	} else if p, err := strconv.Atoi(port); err == nil && (p < 0 || p > 65535) {
+		return usageError{fmt.Sprintf("--addr: the port must be between 0 and 65535, got %d", p)}
 	}
 	root, err := os.OpenRoot(sv.dir)
 	if err != nil {

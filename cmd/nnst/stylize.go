@@ -27,7 +27,7 @@ var errInterrupted = errors.New("interrupted")
 
 type stylizeOpts struct {
 	content, style, output, model string
-	mode                          string
+	mode, maxMemory               string
 	alpha                         float64
 	size, steps, scales, threads  int
 	highRes, noFlip, noColor      bool
@@ -44,16 +44,17 @@ func stylizeFlags() *flag.FlagSet {
 	fs.StringVar(&so.output, "output", "", "output image, .png or .jpg; required")
 	fs.StringVar(&so.mode, "mode", "best", "best (NNST-Opt, the reference's quality) or fast (about 1/25 of the work; see README)")
 	fs.Float64Var(&so.alpha, "alpha", nnst.Defaults(false).Alpha, "0..1: higher keeps more of the content, lower paints more style")
-	fs.IntVar(&so.size, "size", 0, "long side of the output in px (default 512, or 1024 with --high-res)")
+	fs.IntVar(&so.size, "size", 0, fmt.Sprintf("long side of the output in px, %d..%d (default 512, or 1024 with --high-res)", nnst.MinSize, nnst.MaxSize))
 	fs.BoolVar(&so.highRes, "high-res", false, "1024 px output with 5 scales")
 	fs.BoolVar(&so.noFlip, "no-flip", false, "do not add the style's rotations to its features")
 	fs.BoolVar(&so.noColor, "no-color", false, "skip colour matching")
 	fs.BoolVar(&so.contentLoss, "content-loss", false, "add the content (colour distance) loss")
-	fs.IntVar(&so.steps, "steps", 200, fmt.Sprintf("Adam steps per scale and in the final pass (fast mode: of its final pass, default %d)", nnst.FastSteps))
-	fs.IntVar(&so.scales, "scales", 0, "coarse-to-fine scales (default 4, or 5 with --high-res)")
+	fs.IntVar(&so.steps, "steps", 200, fmt.Sprintf("Adam steps per scale and in the final pass, 0..%d (fast mode: of its final pass, default %d)", nnst.MaxSteps, nnst.FastSteps))
+	fs.IntVar(&so.scales, "scales", 0, fmt.Sprintf("coarse-to-fine scales, 1..%d (default 4, or 5 with --high-res)", nnst.MaxScales))
 	fs.Uint64Var(&so.seed, "seed", 0, "random seed of the final pass (runs are deterministic for a seed)")
 	fs.StringVar(&so.model, "model", "", "model file (default: build/models/vgg19.safetensors, built by 'make model'); a TensorFlow.js model.json, .pth or .safetensors source is converted on the fly")
-	fs.IntVar(&so.threads, "threads", 0, "CPU threads (default: all cores)")
+	fs.IntVar(&so.threads, "threads", 0, fmt.Sprintf("CPU threads, 1..%d (4 per core; default: all cores)", maxThreads()))
+	fs.StringVar(&so.maxMemory, "max-memory", "", maxMemoryHelp)
 	fs.BoolVar(&so.quiet, "quiet", false, "no progress output")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: nnst stylize --content C --style S --output O [options]\n\nPaints the content image in the style of the style image (NNST-Opt) on the CPU.\nCtrl-C stops cleanly and writes nothing.\n\nOptions:\n")
@@ -82,24 +83,36 @@ func runStylize(args []string) error {
 			o.Size = 1024
 		}
 	}
+	set := setFlags(fs)
+	if err := firstErr(
+		alphaRange(so.alpha),
+		ifSet(set, "size", so.size, nnst.MinSize, nnst.MaxSize),
+		ifSet(set, "scales", so.scales, 1, nnst.MaxScales),
+		ifSet(set, "steps", so.steps, 0, nnst.MaxSteps),
+		ifSet(set, "threads", so.threads, 1, maxThreads()),
+	); err != nil {
+		return err
+	}
 	o.Alpha = so.alpha
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "steps" {
-			o.Steps = so.steps
-		}
-	})
+	if set["steps"] {
+		o.Steps = so.steps
+	}
 	o.Flip = !so.noFlip
 	o.Color = !so.noColor
 	o.ContentLoss = so.contentLoss
 	o.Seed = so.seed
-	if so.size != 0 {
+	if set["size"] {
 		o.Size = so.size
 	}
-	if so.scales != 0 {
+	if set["scales"] {
 		o.Scales = so.scales
 	}
 	if err := o.Validate(); err != nil {
 		return usageError{err.Error()}
+	}
+	mem, err := memoryBudget(so.maxMemory)
+	if err != nil {
+		return err
 	}
 	if so.threads > 0 {
 		runtime.GOMAXPROCS(so.threads)
@@ -107,17 +120,33 @@ func runStylize(args []string) error {
 	if err := checkWritable(so.output); err != nil {
 		return err
 	}
-	content, err := imageio.DecodeFile(so.content)
-	if err != nil {
-		return fmt.Errorf("content: %w", err)
-	}
-	style, err := imageio.DecodeFile(so.style)
-	if err != nil {
-		return fmt.Errorf("style: %w", err)
+	// The sizes from the headers: refuse what cannot run before decoding.
+	var shapes [2][2]int
+	for i, f := range [2][2]string{{"content", so.content}, {"style", so.style}} {
+		h, w, err := imageio.ReadSize(f[1])
+		if err != nil {
+			return fmt.Errorf("%s: %w", f[0], err)
+		}
+		if _, _, err := nnst.FitSize(h, w, o.Size, f[0]); err != nil {
+			return err
+		}
+		shapes[i] = [2]int{h, w}
 	}
 	m, err := loadModel(so.model)
 	if err != nil {
 		return err
+	}
+	if err := checkMemory(m, o, mem, shapes[:]...); err != nil {
+		return err
+	}
+	limitHeap(mem)
+	content, err := imageio.DecodeFileFit(so.content, fitTo(o.Size, "content"))
+	if err != nil {
+		return fmt.Errorf("content: %w", err)
+	}
+	style, err := imageio.DecodeFileFit(so.style, fitTo(o.Size, "style"))
+	if err != nil {
+		return fmt.Errorf("style: %w", err)
 	}
 	be := nnst.Count(cpu.New())
 	s, err := nnst.New(be, m)

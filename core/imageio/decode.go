@@ -3,7 +3,9 @@
 //
 // Supported inputs are PNG (8 and 16 bit, grey, paletted, with or without
 // alpha), JPEG (honouring the EXIF orientation tag), GIF (first frame) and
-// WebP. Alpha is dropped; premultiplied colour is un-premultiplied first.
+// still WebP. Alpha is dropped; premultiplied colour is un-premultiplied
+// first. The Fit variants decode straight to a working size, a few rows at
+// a time.
 package imageio
 
 import (
@@ -12,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -44,6 +45,9 @@ var (
 	ErrTooSmall = errors.New("image too small")
 	ErrTooLarge = errors.New("image too large")
 	ErrCorrupt  = errors.New("corrupt or truncated image")
+	// ErrUnsupported is an image of a kind the decoders do not read, such
+	// as an animated WebP.
+	ErrUnsupported = errors.New("unsupported image")
 )
 
 // maxPixels is MaxPixels, lowered by the fuzz test to keep it fast.
@@ -52,6 +56,15 @@ var maxPixels = MaxPixels
 // Decode reads a whole PNG, JPEG, GIF or WebP image from r and returns it as
 // a 3 x H x W tensor with values in [0,1].
 func Decode(r io.Reader) (*tensor.T, error) {
+	b, err := readAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeBytes(b)
+}
+
+// readAll reads at most MaxFileBytes from r.
+func readAll(r io.Reader) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading image: %w", err)
@@ -59,22 +72,11 @@ func Decode(r io.Reader) (*tensor.T, error) {
 	if len(b) > MaxFileBytes {
 		return nil, fmt.Errorf("%w: the file is larger than %d MiB", ErrTooLarge, MaxFileBytes>>20)
 	}
-	return DecodeBytes(b)
+	return b, nil
 }
 
 // DecodeFile decodes the image file at path; errors name the file.
-func DecodeFile(path string) (*tensor.T, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err // *PathError already names the file
-	}
-	defer f.Close()
-	t, err := Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return t, nil
-}
+func DecodeFile(path string) (*tensor.T, error) { return DecodeFileFit(path, nil) }
 
 type format struct {
 	name         string
@@ -130,51 +132,164 @@ func sniff(b []byte) (*format, error) {
 }
 
 // DecodeBytes decodes a whole PNG, JPEG, GIF or WebP image held in b.
-func DecodeBytes(b []byte) (*tensor.T, error) {
-	f, err := sniff(b)
+func DecodeBytes(b []byte) (*tensor.T, error) { return DecodeBytesFit(b, nil) }
+
+// A Fit picks the size h x w at which to decode an image shown h x w (its
+// EXIF orientation applied), or refuses it. It is called with the size in
+// the header, before any pixel is decoded.
+type Fit func(h, w int) (int, int, error)
+
+// DecodeBytesFit decodes the image in b and resizes it to the size fit
+// picks (nil: its own) as it goes, a few rows at a time: besides the
+// result it holds at most the standard decoder's image (none for a PNG
+// that is not interlaced), never a full-size float copy.
+func DecodeBytesFit(b []byte, fit Fit) (*tensor.T, error) {
+	f, orient, h, w, err := config(b)
 	if err != nil {
 		return nil, err
+	}
+	th, tw, err := fitStored(fit, h, w, orient)
+	if err != nil {
+		return nil, err
+	}
+	if f == &fmtPNG {
+		p, err := readPNG(b)
+		if err != nil {
+			return nil, corrupt(f, err)
+		}
+		if !p.interlaced {
+			return p.decode(th, tw)
+		}
+	}
+	var img image.Image
+	if err := safely(func() (err error) { img, err = f.decode(bytes.NewReader(b)); return }); err != nil {
+		return nil, corrupt(f, err)
+	}
+	r := img.Bounds()
+	if r.Dx() != w || r.Dy() != h {
+		// A GIF's first frame may be smaller than its logical screen.
+		if err := checkSize(r.Dx(), r.Dy(), orient); err != nil {
+			return nil, err
+		}
+		if th, tw, err = fitStored(fit, r.Dy(), r.Dx(), orient); err != nil {
+			return nil, err
+		}
+	}
+	rs := newResampler(r.Dy(), r.Dx(), th, tw)
+	row := rowFunc(img)
+	for y := 0; y < r.Dy(); y++ {
+		R, G, B := rs.row()
+		row(y, R, G, B)
+	}
+	return orientTensor(rs.finish(), orient), nil
+}
+
+// DecodeFileFit decodes the image file at path as DecodeBytesFit does;
+// errors name the file.
+func DecodeFileFit(path string, fit Fit) (*tensor.T, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := DecodeBytesFit(b, fit)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// ReadSize returns the size, h x w as shown, of the image file at path from
+// its header, with Decode's checks; errors name the file.
+func ReadSize(path string) (int, int, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, orient, h, w, err := config(b)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	if orient >= 5 {
+		h, w = w, h
+	}
+	return h, w, nil
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err // *PathError already names the file
+	}
+	defer f.Close()
+	b, err := readAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
+}
+
+// config reads the format, the EXIF orientation and the stored size of the
+// image in b, and checks the limits.
+func config(b []byte) (f *format, orient, h, w int, err error) {
+	if f, err = sniff(b); err != nil {
+		return nil, 0, 0, 0, err
 	}
 	if f == &fmtPNG && len(b) >= 24 && string(b[12:16]) == "IHDR" {
 		// Refuse huge sizes even where the PNG decoder itself would call them
 		// an overflow (it accepts up to 2^31-1 per side).
 		w, h := binary.BigEndian.Uint32(b[16:20]), binary.BigEndian.Uint32(b[20:24])
 		if w > 0 && h > 0 && w < 1<<31 && h < 1<<31 && int64(w)*int64(h) > int64(maxPixels) {
-			return nil, checkSize(int(w), int(h), 1)
+			return nil, 0, 0, 0, checkSize(int(w), int(h), 1)
 		}
+	}
+	if f == &fmtWebP && len(b) >= 21 && string(b[12:16]) == "VP8X" && b[20]&2 != 0 {
+		return nil, 0, 0, 0, fmt.Errorf("%w: animated WebP is not supported (save one frame as a still image)", ErrUnsupported)
 	}
 	cfg, err := f.decodeConfig(bytes.NewReader(b))
 	if err != nil {
-		return nil, corrupt(f, err)
+		return nil, 0, 0, 0, corrupt(f, err)
 	}
-	orient := 1
+	orient = 1
 	if f == &fmtJPEG {
 		orient = jpegOrientation(b)
 	}
 	if err := checkSize(cfg.Width, cfg.Height, orient); err != nil {
-		return nil, err
+		return nil, 0, 0, 0, err
 	}
-	img, err := decodeSafely(f, b)
-	if err != nil {
-		return nil, corrupt(f, err)
-	}
-	r := img.Bounds()
-	// A GIF's first frame may be smaller than its logical screen.
-	if err := checkSize(r.Dx(), r.Dy(), orient); err != nil {
-		return nil, err
-	}
-	return orientTensor(toTensor(img), orient), nil
+	return f, orient, cfg.Height, cfg.Width, nil
 }
 
-// decodeSafely runs the standard decoder, turning a panic inside it (none is
-// known, but the input is untrusted) into an error.
-func decodeSafely(f *format, b []byte) (img image.Image, err error) {
+// fitStored returns the size to decode a stored h x w image at: fit's
+// choice for it as shown with EXIF orientation orient, stored.
+func fitStored(fit Fit, h, w, orient int) (int, int, error) {
+	if fit == nil {
+		return h, w, nil
+	}
+	if orient >= 5 {
+		h, w = w, h
+	}
+	th, tw, err := fit(h, w)
+	if err != nil {
+		return 0, 0, err
+	}
+	if th <= 0 || tw <= 0 {
+		return 0, 0, fmt.Errorf("cannot decode a %dx%d px image at %dx%d px", w, h, tw, th)
+	}
+	if orient >= 5 {
+		th, tw = tw, th
+	}
+	return th, tw, nil
+}
+
+// safely runs a decoder, turning a panic inside it (none is known, but the
+// input is untrusted) into an error.
+func safely(f func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			img, err = nil, fmt.Errorf("decoder failed: %v", p)
+			err = fmt.Errorf("decoder failed: %v", p)
 		}
 	}()
-	return f.decode(bytes.NewReader(b))
+	return f()
 }
 
 func corrupt(f *format, err error) error {
@@ -221,130 +336,4 @@ func megapixels(n, limit int64) string {
 		}
 	}
 	return strconv.FormatFloat(float64(n)/1e6, 'f', 6, 64)
-}
-
-// toTensor converts any image to a 3 x H x W tensor of straight (not
-// premultiplied) RGB in [0,1], dropping alpha.
-func toTensor(img image.Image) *tensor.T {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	t := tensor.New(3, h, w)
-	R, G, B := t.Plane(0), t.Plane(1), t.Plane(2)
-	switch m := img.(type) {
-	case *image.YCbCr:
-		fromYCbCr(m, R, G, B)
-	case *image.NYCbCrA:
-		fromYCbCr(&m.YCbCr, R, G, B)
-	case *image.Gray:
-		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+w]
-			for x, v := range row {
-				f := float32(v) / 255
-				R[y*w+x], G[y*w+x], B[y*w+x] = f, f, f
-			}
-		}
-	case *image.Gray16:
-		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+2*w]
-			for x := 0; x < w; x++ {
-				f := float32(uint16(row[2*x])<<8|uint16(row[2*x+1])) / 65535
-				R[y*w+x], G[y*w+x], B[y*w+x] = f, f, f
-			}
-		}
-	case *image.NRGBA:
-		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
-			for x := 0; x < w; x++ {
-				p := row[4*x : 4*x+4 : 4*x+4]
-				R[y*w+x], G[y*w+x], B[y*w+x] = float32(p[0])/255, float32(p[1])/255, float32(p[2])/255
-			}
-		}
-	case *image.RGBA:
-		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
-			for x := 0; x < w; x++ {
-				p := row[4*x : 4*x+4 : 4*x+4]
-				R[y*w+x], G[y*w+x], B[y*w+x] = unpremul(uint32(p[0]), uint32(p[1]), uint32(p[2]), uint32(p[3]))
-			}
-		}
-	case *image.NRGBA64:
-		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+8*w]
-			for x := 0; x < w; x++ {
-				p := row[8*x : 8*x+8 : 8*x+8]
-				R[y*w+x] = float32(uint16(p[0])<<8|uint16(p[1])) / 65535
-				G[y*w+x] = float32(uint16(p[2])<<8|uint16(p[3])) / 65535
-				B[y*w+x] = float32(uint16(p[4])<<8|uint16(p[5])) / 65535
-			}
-		}
-	case *image.RGBA64:
-		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+8*w]
-			for x := 0; x < w; x++ {
-				p := row[8*x : 8*x+8 : 8*x+8]
-				R[y*w+x], G[y*w+x], B[y*w+x] = unpremul(
-					uint32(p[0])<<8|uint32(p[1]), uint32(p[2])<<8|uint32(p[3]),
-					uint32(p[4])<<8|uint32(p[5]), uint32(p[6])<<8|uint32(p[7]))
-			}
-		}
-	case *image.Paletted:
-		lut := make([][3]float32, len(m.Palette))
-		for i, c := range m.Palette {
-			lut[i][0], lut[i][1], lut[i][2] = straightRGB(c)
-		}
-		for y := 0; y < h; y++ {
-			row := m.Pix[y*m.Stride : y*m.Stride+w]
-			for x, idx := range row {
-				if int(idx) < len(lut) { // out-of-range index: black
-					c := lut[idx]
-					R[y*w+x], G[y*w+x], B[y*w+x] = c[0], c[1], c[2]
-				}
-			}
-		}
-	default:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				R[y*w+x], G[y*w+x], B[y*w+x] = straightRGB(m.At(b.Min.X+x, b.Min.Y+y))
-			}
-		}
-	}
-	return t
-}
-
-// unpremul converts premultiplied r,g,b with alpha a (all on the same scale)
-// to straight colour in [0,1]. Fully transparent pixels become black.
-func unpremul(r, g, b, a uint32) (float32, float32, float32) {
-	if a == 0 {
-		return 0, 0, 0
-	}
-	s := 1 / float32(a)
-	return min(float32(r)*s, 1), min(float32(g)*s, 1), min(float32(b)*s, 1)
-}
-
-// straightRGB returns the un-premultiplied colour of c in [0,1].
-func straightRGB(c color.Color) (float32, float32, float32) {
-	switch c := c.(type) {
-	case color.NRGBA:
-		return float32(c.R) / 255, float32(c.G) / 255, float32(c.B) / 255
-	case color.NRGBA64:
-		return float32(c.R) / 65535, float32(c.G) / 65535, float32(c.B) / 65535
-	case nil:
-		return 0, 0, 0
-	}
-	r, g, b, a := c.RGBA()
-	return unpremul(r, g, b, a)
-}
-
-func fromYCbCr(m *image.YCbCr, R, G, B []float32) {
-	r := m.Rect
-	w := r.Dx()
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		o := (y - r.Min.Y) * w
-		for x := r.Min.X; x < r.Max.X; x++ {
-			yi, ci := m.YOffset(x, y), m.COffset(x, y)
-			cr, cg, cb := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
-			R[o], G[o], B[o] = float32(cr)/255, float32(cg)/255, float32(cb)/255
-			o++
-		}
-	}
 }

@@ -588,6 +588,18 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add(pngHeader(12000, 9000))
+	f.Add(animatedWebP())
+	for _, c := range [][2]int{{0, 1}, {0, 16}, {3, 4}, {4, 8}, {6, 16}} {
+		for _, il := range []bool{false, true} {
+			pal := [][2]string{{"PLTE", "\x01\x02\x03\xff\x00\x80"}}
+			f.Add(rawPNG(f, 64, 65, c[0], c[1], il, pal, func(r []byte) {
+				for i := range r {
+					r[i] = byte(i * 7)
+				}
+				r[0] %= 5
+			}))
+		}
+	}
 	old := maxPixels
 	maxPixels = 1 << 20 // keep the fuzzer fast and its memory small
 	defer func() { maxPixels = old }()
@@ -598,7 +610,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatal("non-nil tensor with an error")
 			}
 			if !errors.Is(err, ErrNotImage) && !errors.Is(err, ErrCorrupt) &&
-				!errors.Is(err, ErrTooSmall) && !errors.Is(err, ErrTooLarge) {
+				!errors.Is(err, ErrTooSmall) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrUnsupported) {
 				t.Fatalf("error %q wraps no sentinel", err)
 			}
 			return
@@ -611,7 +623,69 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("value %v outside [0,1]", v)
 			}
 		}
+		// Decoding straight to a size gets the same size as resizing.
+		fit := func(h, w int) (int, int, error) { h, w = FitDims(h, w, 70); return h, w, nil }
+		small, err := DecodeBytesFit(b, fit)
+		if want := FitLongSide(out, 70); err != nil || !small.SameShape(want) {
+			t.Fatalf("decoded to size: %v, %v; want %v", small, err, want)
+		}
 	})
+}
+
+// animatedWebP returns the start of an animated 100 x 80 WebP: its VP8X
+// chunk with the animation flag, and an ANIM chunk.
+func animatedWebP() []byte {
+	vp8x := []byte("VP8X\x0a\x00\x00\x00\x02\x00\x00\x00\x63\x00\x00\x4f\x00\x00")
+	anim := []byte("ANIM\x06\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	body := append(append([]byte("WEBP"), vp8x...), anim...)
+	return append(binary.LittleEndian.AppendUint32([]byte("RIFF"), uint32(len(body))), body...)
+}
+
+func TestAnimatedWebP(t *testing.T) {
+	_, err := DecodeBytes(animatedWebP())
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "animated WebP is not supported") {
+		t.Errorf("got %v, want animated WebP not supported", err)
+	}
+}
+
+// TestReadSize reads the size as shown from the header: an EXIF rotation
+// swaps the sides.
+func TestReadSize(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "r.jpg")
+	os.WriteFile(p, withSegment(encJPEG(t, quadrants(100, 70)), exifSegment(6, false)), 0o644)
+	if h, w, err := ReadSize(p); err != nil || h != 100 || w != 70 {
+		t.Errorf("got %dx%d, %v; want 70x100", w, h, err)
+	}
+	os.WriteFile(p, []byte("text"), 0o644)
+	if _, _, err := ReadSize(p); !errors.Is(err, ErrNotImage) || !strings.Contains(err.Error(), "r.jpg") {
+		t.Errorf("got %v, want ErrNotImage naming the file", err)
+	}
+}
+
+// TestDecodeFitOrientation decodes a rotated JPEG straight to a size: as
+// decoding it whole and resizing, and fit sees the size as shown.
+func TestDecodeFitOrientation(t *testing.T) {
+	for o := 1; o <= 8; o++ {
+		b := withSegment(encJPEG(t, quadrants(160, 96)), exifSegment(uint16(o), false))
+		full := mustDecode(t, b)
+		want := FitLongSide(full, 100)
+		got, err := DecodeBytesFit(b, func(h, w int) (int, int, error) {
+			if h != full.H || w != full.W {
+				t.Errorf("orientation %d: fit got %dx%d, want %dx%d", o, w, h, full.W, full.H)
+			}
+			h, w = FitDims(h, w, 100)
+			return h, w, nil
+		})
+		if err != nil || !got.SameShape(want) {
+			t.Fatalf("orientation %d: got %v, %v; want %v", o, got, err, want)
+		}
+		for i, v := range want.Data {
+			if math.Abs(float64(got.Data[i]-v)) > 1e-5 {
+				t.Fatalf("orientation %d: value %d = %v, want %v", o, i, got.Data[i], v)
+			}
+		}
+	}
 }
 
 func TestMegapixels(t *testing.T) {

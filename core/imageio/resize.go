@@ -110,20 +110,23 @@ func resizeW(t *tensor.T, w int) *tensor.T {
 	rows := t.C * t.H
 	parallel(rows, rows*w*tp.n, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			src := t.Data[r*t.W : (r+1)*t.W]
-			dst := out.Data[r*w : (r+1)*w]
-			for i := range dst {
-				first, wt := tp.at(i)
-				seg := src[first : first+len(wt)]
-				var s float32
-				for k, v := range seg {
-					s += wt[k] * v
-				}
-				dst[i] = s
-			}
+			tp.row(t.Data[r*t.W:(r+1)*t.W], out.Data[r*w:(r+1)*w])
 		}
 	})
 	return out
+}
+
+// row resamples the row src into dst.
+func (tp *taps) row(src, dst []float32) {
+	for i := range dst {
+		first, wt := tp.at(i)
+		seg := src[first : first+len(wt)]
+		var s float32
+		for k, v := range seg {
+			s += wt[k] * v
+		}
+		dst[i] = s
+	}
 }
 
 func resizeH(t *tensor.T, h int) *tensor.T {

@@ -51,11 +51,21 @@ func (s *Stylizer) Run(ctx context.Context, content, style *tensor.T, o Options,
 
 // Fit resizes an image so its long side is size and checks the short side.
 func Fit(t *tensor.T, size int, what string) (*tensor.T, error) {
-	f := imageio.FitLongSide(t, size)
-	if min(f.H, f.W) < MinSide {
-		return nil, fmt.Errorf("%s image is %dx%d px, which is %dx%d at %d px: the short side must stay at least %d px (the image is too narrow for this size)", what, t.W, t.H, f.W, f.H, size, MinSide)
+	if _, _, err := FitSize(t.H, t.W, size, what); err != nil {
+		return nil, err
 	}
-	return f, nil
+	return imageio.FitLongSide(t, size), nil
+}
+
+// FitSize returns the size Fit resizes an h x w image to, or why it
+// cannot (with size and what bound, an imageio.Fit: it decodes an image
+// straight to a run's size).
+func FitSize(h, w, size int, what string) (int, int, error) {
+	fh, fw := imageio.FitDims(h, w, size)
+	if min(fh, fw) < MinSide {
+		return 0, 0, fmt.Errorf("%s image is %dx%d px, which is %dx%d at %d px: the short side must stay at least %d px (the image is too narrow for this size)", what, w, h, fw, fh, size, MinSide)
+	}
+	return fh, fw, nil
 }
 
 // scalesFor returns the number of scales (at most want) an h x w image

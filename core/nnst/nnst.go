@@ -69,10 +69,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("alpha must be between 0 and 1, got %g", o.Alpha)
 	case o.Size < MinSize || o.Size > MaxSize:
 		return fmt.Errorf("size must be between %d and %d px, got %d", MinSize, MaxSize, o.Size)
-	case o.Scales < 1 || o.Scales > 8:
-		return fmt.Errorf("scales must be between 1 and 8, got %d", o.Scales)
-	case o.Steps < 0 || o.Steps > 100000:
-		return fmt.Errorf("steps must be between 0 and 100000, got %d", o.Steps)
+	case o.Scales < 1 || o.Scales > MaxScales:
+		return fmt.Errorf("scales must be between 1 and %d, got %d", MaxScales, o.Scales)
+	case o.Steps < 0 || o.Steps > MaxSteps:
+		return fmt.Errorf("steps must be between 0 and %d, got %d", MaxSteps, o.Steps)
 	case !(o.LR > 0):
 		return fmt.Errorf("learning rate must be positive, got %g", o.LR)
 	}
@@ -86,6 +86,12 @@ const (
 	MinSize = 64
 	MaxSize = 4096
 	MinSide = 32
+)
+
+// Limits on the other options.
+const (
+	MaxScales = 8
+	MaxSteps  = 100000
 )
 
 // Stage names reported in Progress.
