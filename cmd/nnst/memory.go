@@ -139,13 +139,14 @@ func gb(n int64) string {
 // it does not count (the layers' scratch, the Go heap's slack under the
 // limit limitHeap sets), the model with its packed copy, the decoders and
 // the runtime. Measured (GOGC=10), the heap peaked 60 to 190 MB above the
-// dry run's peak at 256 and 384 px, best and fast; this allows 260 to 400.
+// dry run's peak at 256 and 384 px, best and fast; this allows 260 to 400,
+// and the full-size host images (nnst.HostBytes) on top.
 func estimate(m *model.Model, o nnst.Options, h, w int) (int64, error) {
 	u, err := nnst.DryRun(m, o, nil, h, w)
 	if err != nil {
 		return 0, err
 	}
-	return u.Peak*5/4 + 2*weightBytes(m) + 100<<20, nil
+	return u.Peak*5/4 + nnst.HostBytes(h, w) + 2*weightBytes(m) + 100<<20, nil
 }
 
 // weightBytes is the model's weights as float32.

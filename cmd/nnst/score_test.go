@@ -37,6 +37,15 @@ func TestStylizeFastAndScore(t *testing.T) {
 	if !strings.Contains(msg, "fast mode") || !strings.Contains(msg, "TFLOP") {
 		t.Errorf("no mode and operation count in %q", msg)
 	}
+	if !strings.Contains(msg, "fast mode at 96 px: ") || !strings.Contains(msg, "here\n") {
+		t.Errorf("no forecast in %q", msg)
+	}
+	// Best says what Fast would take.
+	code, msg = runCLI(t, "stylize", "--content", content, "--style", style, "--output", filepath.Join(dir, "best.png"),
+		"--model", mp, "--size", "64", "--steps", "1", "--scales", "1")
+	if code != 0 || !strings.Contains(msg, "best mode at 64 px: ") || !strings.Contains(msg, "(--mode fast: ") {
+		t.Errorf("best: exit %d, no forecast in %q", code, msg)
+	}
 	code, js, msg := stdout(t, "score", "--content", content, "--style", style, "--output", out, "--model", mp, "--json")
 	if code != 0 {
 		t.Fatalf("score: exit %d: %s", code, msg)

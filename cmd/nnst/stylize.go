@@ -153,6 +153,11 @@ func runStylize(args []string) error {
 	if err != nil {
 		return err
 	}
+	if !so.quiet {
+		if line, err := forecast(be, m, o, content.H, content.W); err == nil && line != "" {
+			fmt.Fprintln(os.Stderr, line)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep := newReporter(os.Stderr, so.quiet)

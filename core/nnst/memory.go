@@ -151,3 +151,9 @@ func (HostMemory) SplitLoss(a *Alloc, out Shape, _ []Shape, _ Sample) (int64, in
 func (HostMemory) ColorDistanceLoss(a *Alloc, h, w int) (int64, int64) {
 	return a.New(4), a.New(int64(3*h*w) * 4)
 }
+
+// HostBytes bounds what a run holds on the host beyond its backend's
+// tensors: full-size RGB images (the inputs, the fast mode's vote and its
+// bands, the output and the colour matching's copies; 16 at most, from a
+// 4096 px fast run's heap), which dominate at print sizes.
+func HostBytes(h, w int) int64 { return 16 * 3 * 4 * int64(h) * int64(w) }
