@@ -163,13 +163,16 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 	for i := 0; i <= b.last; i++ {
 		l := b.model.Layers[i]
 		var y *tensor.T
+		var idx []int32
 		if l.Kind == "pool" {
-			y, tr.idx[i] = ops.MaxPool2(x)
+			y, idx = ops.MaxPool2(x)
 		} else {
 			y = tensor.New(l.Conv.Out, x.H, x.W)
 			b.convs[i].Forward(x.Data, x.H, x.W, true, y.Data)
 		}
-		tr.outs[i] = y
+		if keep { // else each layer's output goes once the next has run
+			tr.outs[i], tr.idx[i] = y, idx
+		}
 		if t := b.tapOf[i]; t >= 0 {
 			taps[t] = b.wrap(y)
 		}
