@@ -357,8 +357,9 @@ func TestApp(t *testing.T) {
 		if !strings.Contains(note, "WebAssembly SIMD") {
 			t.Errorf("not on the SIMD CPU path: %q", note)
 		}
-		if !evalT[bool](tb, `document.getElementById("size-1024").disabled`, 5*time.Second) {
-			t.Error("the 1024 px size is offered on the CPU backend")
+		// Fast goes to 2048 px on the CPU (TestPrint), not to 4096.
+		if !evalT[bool](tb, `document.getElementById("size-4096").disabled`, 5*time.Second) {
+			t.Error("the 4096 px size is offered on the CPU backend")
 		}
 		opt := evalT[string](tb, `document.querySelector('#backend option[value="webgpu"]').textContent`, 5*time.Second)
 		if !strings.Contains(opt, "unavailable") {
