@@ -12,7 +12,10 @@ importScripts("wasm_exec.js", "simd.js");
       })
     : fetch("app.wasm").then(function (r) { return r.arrayBuffer(); })
         .then(function (b) { return WebAssembly.instantiate(b, go.importObject); });
-  load.then(function (r) { return go.run(r.instance); })
+  load.then(function (r) {
+    self.nnstMemory = r.instance.exports.mem; // its size, for the run details
+    return go.run(r.instance);
+  })
     .then(function () { postMessage({ type: "exit" }); })
     .catch(function (e) { postMessage({ type: "crash", message: String(e) }); });
 })();

@@ -631,7 +631,7 @@ func (r *run) tick(p Progress, force bool) {
 			img := Syn(r.be, r.out)
 			defer r.be.Free(img)
 			t, err := r.be.Download(img)
-			if err == nil {
+			if err == nil && !isDry(r.be) { // a dry run's are zeros
 				clamp01(t)
 			}
 			return t, err

@@ -2,6 +2,7 @@ package nnst
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"nnst/core/model"
@@ -154,7 +155,7 @@ func DryRun(m *model.Model, o Options, mem Memory, h, w int) (Usage, error) {
 	}
 	o.Color = false // on the host, and not counted
 	img := tensor.New(3, h, w)
-	if _, err := s.Run(context.Background(), img, img, o, Previews); err != nil {
+	if _, err := s.Run(context.Background(), img, img, o, stagePreviews()); err != nil {
 		return Usage{}, err
 	}
 	u := d.Usage()
@@ -166,6 +167,22 @@ func DryRun(m *model.Model, o Options, mem Memory, h, w int) (Usage, error) {
 func Previews(p Progress) {
 	if p.Preview != nil {
 		p.Preview()
+	}
+}
+
+// stagePreviews returns a progress report that takes the preview at the
+// first report of each stage and scale and at each stage's last step: a
+// preview holds the same at every step of a stage, and one at each report
+// would make a slow dry run (large sizes in wasm) report, and take one, at
+// every step.
+func stagePreviews() func(Progress) {
+	last := ""
+	return func(p Progress) {
+		k := fmt.Sprint(p.Stage, p.Scale)
+		if k != last || p.Step == p.Steps {
+			last = k
+			Previews(p)
+		}
 	}
 }
 

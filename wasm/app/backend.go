@@ -16,11 +16,10 @@ import (
 
 // backendInfo describes the backend a worker runs, for the page.
 type backendInfo struct {
-	Name    string // "cpu" or "webgpu"
-	Label   string // in words, for run details
-	Note    string // why this backend, shown under the selector
-	MaxSize int    // the largest output size it can hold
-	GPU     gpuStatus
+	Name  string // "cpu" or "webgpu"
+	Label string // in words, for run details
+	Note  string // why this backend, shown under the selector
+	GPU   gpuStatus
 	// WebGPUReason says why the WebGPU backend cannot be chosen; empty when
 	// it can.
 	WebGPUReason string
@@ -33,10 +32,6 @@ type gpuStatus struct {
 	Adapter   string // vendor / architecture / description
 	Fallback  bool   // a software adapter (isFallbackAdapter)
 }
-
-// Largest output on the CPU path in wasm: one thread and a 4 GiB address
-// space make 1024 px impractical.
-const cpuMaxSize = 512
 
 // chooseBackend picks the backend for pref ("auto", "cpu" or "webgpu"):
 // WebGPU on a real adapter, the CPU when WebGPU is missing or the adapter is
@@ -68,7 +63,6 @@ func chooseBackend(ctx context.Context, pref string) (nnst.Backend, backendInfo)
 	}
 	info := backendInfo{Name: "webgpu", GPU: gpu}
 	info.Label = "WebGPU (" + gb.Info.Name() + ")"
-	info.MaxSize = 256 // and larger if the dry runs say they fit (gpuMaxSize)
 	info.Note = "Running on the GPU with WebGPU (" + gb.Info.Name() + ")."
 	if gpu.Fallback {
 		info.Note += " This is a software adapter: it is much slower than a real GPU."
@@ -84,18 +78,16 @@ func cpuBackend() (nnst.Backend, backendInfo) {
 		be, err := simd.NewBackend()
 		if err == nil {
 			return be, backendInfo{
-				Name:    "cpu",
-				Label:   "CPU (WebAssembly SIMD, several threads)",
-				Note:    " (WebAssembly SIMD on several threads). It is slower than a GPU: the fast size is recommended.",
-				MaxSize: cpuMaxSize,
+				Name:  "cpu",
+				Label: "CPU (WebAssembly SIMD, several threads)",
+				Note:  " (WebAssembly SIMD on several threads). It is slower than a GPU: the fast size is recommended.",
 			}
 		}
 	}
 	return cpu.New(), backendInfo{
-		Name:    "cpu",
-		Label:   "CPU (Go in WebAssembly, one thread)",
-		Note:    " (plain WebAssembly, one thread: this browser lacks shared memory or SIMD). It is slow: the fast size is recommended.",
-		MaxSize: cpuMaxSize,
+		Name:  "cpu",
+		Label: "CPU (Go in WebAssembly, one thread)",
+		Note:  " (plain WebAssembly, one thread: this browser lacks shared memory or SIMD). It is slow: the fast size is recommended.",
 	}
 }
 

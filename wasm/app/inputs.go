@@ -10,11 +10,12 @@ import (
 	"honnef.co/go/js/dom/v2"
 
 	"nnst/core/imageio"
+	"nnst/core/nnst"
 	"nnst/core/tensor"
 )
 
 // keepSize is the longest side kept of a decoded input: the largest output.
-const keepSize = 1024
+const keepSize = nnst.MaxSize
 
 // slot is one input image: the content photo or the style painting.
 type slot struct {

@@ -44,11 +44,12 @@ func floatBytes(f []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
 }
 
-// floatsOf copies a Float32Array (as its buffer) into Go.
+// floatsOf copies a Float32Array (as its buffer) into Go, straight into
+// the floats (an image at a print size is tens of MB).
 func floatsOf(v js.Value) []float32 {
-	b := bytesOf(v)
-	f := make([]float32, len(b)/4)
-	copy(floatBytes(f), b)
+	u := global.Get("Uint8Array").New(v)
+	f := make([]float32, u.Get("length").Int()/4)
+	js.CopyBytesToGo(floatBytes(f), u)
 	return f
 }
 

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall/js"
@@ -42,6 +43,7 @@ type page struct {
 	reloading      bool
 
 	modeTouched bool               // the user chose a mode
+	userMode    nnst.Mode          // the mode the user chose
 	rate        map[string]float64 // measured operations per second, by backend
 
 	runID      int
@@ -50,8 +52,8 @@ type page struct {
 	lastETA    time.Duration
 	lastETAAt  time.Time
 	lastSig    string
-	result     *rgba // the last run's output
-	resultName string
+	result     bool   // the output canvas holds the last run's result
+	resultStem string // the downloads' name without the extension
 
 	decodes  map[int]chan decodedMsg // decodes waiting for the worker
 	decodeID int
@@ -74,10 +76,10 @@ func runPage() {
 	p := &page{doc: doc, el: map[string]dom.HTMLElement{}, state: stLoading, decodes: map[int]chan decodedMsg{}}
 	for _, id := range []string{
 		"model-box", "model-progress", "model-status", "update-banner", "update-reload",
-		"alpha", "alpha-value", "alpha-hint", "mode-fieldset", "mode-fast", "mode-best", "mode-note", "size-fieldset", "size-256", "size-512", "size-1024", "size-note",
+		"alpha", "alpha-value", "alpha-hint", "mode-fieldset", "mode-fast", "mode-best", "mode-note", "size-fieldset", "size-256", "size-512", "size-1024", "size-2048", "size-4096", "size-note",
 		"flip", "color", "content-loss", "backend", "backend-note", "run", "cancel", "reuse-note",
-		"progress-box", "stage", "progress", "times", "result", "result-empty", "compare", "out", "before", "split",
-		"download", "details", "error-box", "error-text", "retry", "status", "offline-note",
+		"progress-box", "stage", "progress", "times", "result", "result-empty", "zoom", "compare", "out", "before", "split",
+		"download", "download-jpeg", "details", "error-box", "error-text", "retry", "status", "offline-note",
 	} {
 		e := doc.GetElementByID(id)
 		if e == nil {
@@ -127,7 +129,7 @@ func (p *page) parseHooks() {
 		}
 		return v.String(), true
 	})
-	if n := p.hooks.size; n != 0 && n != 256 && n != 512 && n != 1024 {
+	if n := p.hooks.size; n != 0 && !slices.Contains(sizes, n) {
 		// A test size: an extra choice in the size group.
 		in := p.doc.CreateElement("input").(*dom.HTMLInputElement)
 		in.SetType("radio")
@@ -157,7 +159,7 @@ func (p *page) bind() {
 	// In Fast, letting go of the slider re-runs with the new balance (the
 	// worker reuses the matched style pixels).
 	p.input("alpha").AddEventListener("change", false, func(dom.Event) {
-		if p.mode() == nnst.ModeFast && p.result != nil && p.state == stIdle {
+		if p.mode() == nnst.ModeFast && p.result && p.state == stIdle {
 			go p.startRun()
 		}
 	})
@@ -166,7 +168,7 @@ func (p *page) bind() {
 	}
 	p.el["size-fieldset"].AddEventListener("change", false, func(dom.Event) { p.updateNotes() })
 	p.el["mode-fieldset"].AddEventListener("change", false, func(dom.Event) {
-		p.modeTouched = true
+		p.modeTouched, p.userMode = true, p.mode()
 		p.updateAlpha()
 		p.updateNotes()
 	})
@@ -185,7 +187,9 @@ func (p *page) bind() {
 		}
 	})
 	p.button("update-reload").AddEventListener("click", false, func(dom.Event) { p.reloadForUpdate() })
-	p.button("download").AddEventListener("click", false, func(dom.Event) { go p.download() })
+	p.button("download").AddEventListener("click", false, func(dom.Event) { go p.download("png", "image/png") })
+	p.button("download-jpeg").AddEventListener("click", false, func(dom.Event) { go p.download("jpg", "image/jpeg") })
+	p.button("zoom").AddEventListener("click", false, func(dom.Event) { p.setZoom(!p.zoomed()) })
 	p.input("split").AddEventListener("input", false, func(dom.Event) { p.updateSplit() })
 	p.doc.AddEventListener("paste", false, p.onPaste)
 	// Dropping a file outside the drop zones must not navigate away.
@@ -208,7 +212,9 @@ func (p *page) update() {
 	for _, s := range []*slot{p.content, p.style} {
 		s.input.SetDisabled(p.running())
 	}
-	p.button("download").SetDisabled(p.result == nil || p.running())
+	for _, id := range []string{"download", "download-jpeg"} {
+		p.button(id).SetDisabled(!p.result || p.running())
+	}
 	p.doc.DocumentElement().SetAttribute("data-state", p.state)
 	p.updateRunHint(canRun)
 }
@@ -251,7 +257,7 @@ func (p *page) reuseText() string {
 }
 
 func (p *page) size() int {
-	for _, id := range []string{"size-test", "size-256", "size-512", "size-1024"} {
+	for _, id := range append([]string{"size-test"}, sizeIDs()...) {
 		if e, ok := p.el[id]; ok && e.(*dom.HTMLInputElement).Checked() {
 			n, _ := strconv.Atoi(e.(*dom.HTMLInputElement).Value())
 			return n
@@ -259,6 +265,17 @@ func (p *page) size() int {
 	}
 	return 256
 }
+
+// sizeIDs are the size choices' element ids.
+func sizeIDs() []string {
+	var ids []string
+	for _, s := range sizes {
+		ids = append(ids, sizeID(s))
+	}
+	return ids
+}
+
+func sizeID(size int) string { return "size-" + strconv.Itoa(size) }
 
 // mode is the chosen quality mode.
 func (p *page) mode() nnst.Mode {
@@ -277,22 +294,73 @@ func (p *page) estimate(mode nnst.Mode, size int) time.Duration {
 	return p.ready.estimate(mode, size, p.rate[p.ready.Backend])
 }
 
-// updateMode picks Fast where Best would take more than about a minute
-// (unless the user chose) and says what each would take.
+// updateMode offers the modes that can run at the chosen size, picks Fast
+// where Best would take more than about a minute or is not offered (unless
+// the user chose), and says what each would take.
 func (p *page) updateMode() {
 	size := p.size()
 	fast, best := p.estimate(nnst.ModeFast, size), p.estimate(nnst.ModeBest, size)
-	if !p.modeTouched && best > 0 {
-		slow := best > 70*time.Second
-		p.input("mode-fast").SetChecked(slow)
-		p.input("mode-best").SetChecked(!slow)
+	want := p.mode()
+	switch {
+	case p.modeTouched:
+		want = p.userMode
+	case best > 0 && best > 70*time.Second:
+		want = nnst.ModeFast
+	case best > 0:
+		want = nnst.ModeBest
+	}
+	why := map[nnst.Mode]string{}
+	if r := p.ready; r != nil {
+		for _, m := range modes {
+			if !r.offered(m, size) {
+				what := fmt.Sprintf("%s at %d px", modeName(m), size)
+				why[m] = limitText(what, r.Limits[workKey(m, size)], r.estimate(m, size, p.rate[r.Backend]))
+			}
+		}
+	}
+	p.input("mode-fast").SetDisabled(why[nnst.ModeFast] != "")
+	p.input("mode-best").SetDisabled(why[nnst.ModeBest] != "")
+	if why[want] != "" { // the other one
+		want = map[nnst.Mode]nnst.Mode{nnst.ModeFast: nnst.ModeBest, nnst.ModeBest: nnst.ModeFast}[want]
+	}
+	if want != p.mode() {
+		p.input("mode-fast").SetChecked(want == nnst.ModeFast)
+		p.input("mode-best").SetChecked(want == nnst.ModeBest)
 		p.updateAlpha()
 	}
-	note := ""
-	if fast > 0 && best > 0 {
-		note = fmt.Sprintf("At %d px on this device: Fast about %s, Best about %s.", size, roughly(fast), roughly(best))
+	setText(p.el["mode-note"], modeNote(size, fast, best, why[nnst.ModeFast], why[nnst.ModeBest]))
+}
+
+// updateSizes offers the sizes some mode can run at and says why the
+// others are missing; a size no longer offered gives way to the next
+// smaller one.
+func (p *page) updateSizes() {
+	r := p.ready
+	var notes []string
+	for _, size := range sizes {
+		in := p.input(sizeID(size))
+		ok := r.offered(nnst.ModeFast, size) || r.offered(nnst.ModeBest, size)
+		in.SetDisabled(!ok)
+		if ok {
+			continue
+		}
+		if in.Checked() {
+			for s := smallerSize(size); s > 0; s = smallerSize(s) {
+				if !p.input(sizeID(s)).Disabled() {
+					p.input(sizeID(s)).SetChecked(true)
+					break
+				}
+			}
+		}
+		// Fast goes furthest: its limit is the size's.
+		what := fmt.Sprintf("%s (%d px)", sizeNames[size], size)
+		notes = append(notes, limitText(what, r.Limits[workKey(nnst.ModeFast, size)], 0))
 	}
-	setText(p.el["mode-note"], note)
+	if r.Backend == "cpu" && p.hooks.size == 0 && p.lastSig == "" {
+		p.input("size-256").SetChecked(true)
+		notes = append(notes, "On the CPU, Best takes a long time even at 256 px; Fast is chosen for it.")
+	}
+	setText(p.el["size-note"], strings.Join(notes, " "))
 }
 
 func (p *page) updateNotes() {
@@ -383,20 +451,7 @@ func (p *page) onWorker(msg message) {
 func (p *page) onReady(msg *readyMsg) {
 	p.ready = msg
 	show(p.el["model-box"], false)
-	hi := p.input("size-1024")
-	hi.SetDisabled(msg.MaxSize < 1024)
-	sizeNote := ""
-	if msg.MaxSize < 1024 {
-		if hi.Checked() {
-			p.input("size-512").SetChecked(true)
-		}
-		sizeNote = "High (1024 px) needs more memory and speed than the " + msg.Label + " backend has; it needs WebGPU."
-	}
-	if msg.Backend == "cpu" && p.hooks.size == 0 && p.lastSig == "" {
-		p.input("size-256").SetChecked(true)
-		sizeNote += " On the CPU, Best takes a long time even at this size; Fast is chosen for it."
-	}
-	setText(p.el["size-note"], strings.TrimSpace(sizeNote))
+	p.updateSizes()
 	p.fillBackends(msg)
 	setText(p.el["backend-note"], msg.Note)
 	if p.state == stLoading || p.state == stFailed {

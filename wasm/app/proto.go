@@ -50,12 +50,13 @@ type runMsg struct {
 	Fault          fault
 }
 
-// runOptions are the settings of a run the page chooses.
+// runOptions are the settings of a run the page chooses. HalfSteps is a
+// test hook (Fast's steps at half the size; 0: the default).
 type runOptions struct {
-	Mode                     nnst.Mode
-	Alpha                    float64
-	Size, Scales, Steps      int
-	Flip, Color, ContentLoss bool
+	Mode                           nnst.Mode
+	Alpha                          float64
+	Size, Scales, Steps, HalfSteps int
+	Flip, Color, ContentLoss       bool
 }
 
 // decodeMsg asks the worker to decode an image file.
@@ -76,7 +77,6 @@ type readyMsg struct {
 	Backend      string // "cpu" or "webgpu"
 	Label        string
 	Note         string
-	MaxSize      int
 	GPU          bool // a WebGPU adapter exists
 	GPUReason    string
 	Adapter      string
@@ -87,9 +87,13 @@ type readyMsg struct {
 	TuneNote     string // why saved choices were not used
 	// Work is the operations of a run of each mode and size (workKey),
 	// counted by dry runs; Rate this device's operations per second on a
-	// forward pass (0: unknown).
-	Work map[string]float64
-	Rate float64
+	// forward pass (0: unknown); Host the time of a run's host work at
+	// 256 px (hostSeconds). Limits says why a mode is not offered at a
+	// size (by workKey; absent: it is).
+	Work   map[string]float64
+	Rate   float64
+	Host   time.Duration
+	Limits map[string]limit
 }
 
 // initErrorMsg says the model could not be loaded.
@@ -130,13 +134,16 @@ type errorMsg struct {
 	SmallerBytes int64
 }
 
-// doneMsg carries run ID's result, its peak memory and its work.
+// doneMsg carries run ID's result, its peak memory and its work, and
+// the worker's WebAssembly memory after it: Go's, and the SIMD kernels'
+// shared memory (0: none).
 type doneMsg struct {
-	ID        int
-	Image     rgba
-	PeakBytes int64
-	Flops     float64
-	Run       time.Duration
+	ID                     int
+	Image                  rgba
+	PeakBytes              int64
+	Flops                  float64
+	Run                    time.Duration
+	HeapBytes, KernelBytes int64
 }
 
 // exitMsg says the worker's Go program returned; crashMsg that it could
@@ -174,7 +181,7 @@ func encode(m message) (map[string]any, []buffer) {
 		o["id"], o["content"], o["style"] = m.ID, m.Content.object(), m.Style.object()
 		o["opts"] = map[string]any{
 			"mode": string(m.Opts.Mode), "alpha": m.Opts.Alpha, "size": m.Opts.Size,
-			"scales": m.Opts.Scales, "steps": m.Opts.Steps, "flip": m.Opts.Flip,
+			"scales": m.Opts.Scales, "steps": m.Opts.Steps, "halfSteps": m.Opts.HalfSteps, "flip": m.Opts.Flip,
 			"color": m.Opts.Color, "contentLoss": m.Opts.ContentLoss,
 		}
 		if m.Fault != "" {
@@ -187,16 +194,19 @@ func encode(m message) (map[string]any, []buffer) {
 	case cancelMsg:
 		o["id"] = m.ID
 	case readyMsg:
-		work := map[string]any{}
+		work, limits := map[string]any{}, map[string]any{}
 		for k, v := range m.Work {
 			work[k] = v
 		}
+		for k, l := range m.Limits {
+			limits[k] = map[string]any{"kind": string(l.Kind), "need": l.Need, "allow": l.Allow}
+		}
 		for k, v := range map[string]any{
-			"backend": m.Backend, "label": m.Label, "note": m.Note, "maxSize": m.MaxSize,
+			"backend": m.Backend, "label": m.Label, "note": m.Note, "limits": limits,
 			"gpu": m.GPU, "gpuReason": m.GPUReason, "adapter": m.Adapter,
 			"webgpuReason": m.WebGPUReason, "arch": m.Arch, "sha256": m.SHA256,
 			"loadMs": m.Load.Milliseconds(), "tuneRestored": m.TuneRestored,
-			"tuneNote": m.TuneNote, "work": work, "rate": m.Rate,
+			"tuneNote": m.TuneNote, "work": work, "rate": m.Rate, "hostMs": float64(m.Host) / 1e6,
 		} {
 			o[k] = v
 		}
@@ -227,6 +237,7 @@ func encode(m message) (map[string]any, []buffer) {
 	case doneMsg:
 		o["id"], o["w"], o["h"], o["rgba"] = m.ID, m.Image.W, m.Image.H, m.Image.RGBA
 		o["peakBytes"], o["flops"], o["runMs"] = m.PeakBytes, m.Flops, m.Run.Milliseconds()
+		o["heapBytes"], o["kernelBytes"] = m.HeapBytes, m.KernelBytes
 		transfer = []buffer{m.Image.RGBA}
 	case crashMsg:
 		o["message"] = m.Message
@@ -252,7 +263,7 @@ func decode(o map[string]any) (message, error) {
 		m = runMsg{ID: r.int("id"), Content: r.obj("content").planes(), Style: r.obj("style").planes(), Fault: fault(r.str("fault")),
 			Opts: runOptions{
 				Mode: nnst.Mode(op.str("mode")), Alpha: op.num("alpha"), Size: op.int("size"),
-				Scales: op.int("scales"), Steps: op.int("steps"), Flip: op.bool("flip"),
+				Scales: op.int("scales"), Steps: op.int("steps"), HalfSteps: op.int("halfSteps"), Flip: op.bool("flip"),
 				Color: op.bool("color"), ContentLoss: op.bool("contentLoss"),
 			}}
 	case "decode":
@@ -267,12 +278,18 @@ func decode(o map[string]any) (message, error) {
 		for k := range wr.o {
 			work[k] = wr.num(k)
 		}
+		limits := map[string]limit{}
+		lr := r.obj("limits")
+		for k := range lr.o {
+			l := lr.obj(k)
+			limits[k] = limit{Kind: limitKind(l.str("kind")), Need: int64(l.num("need")), Allow: int64(l.num("allow"))}
+		}
 		m = readyMsg{
-			Backend: r.str("backend"), Label: r.str("label"), Note: r.str("note"), MaxSize: r.int("maxSize"),
+			Backend: r.str("backend"), Label: r.str("label"), Note: r.str("note"), Limits: limits,
 			GPU: r.bool("gpu"), GPUReason: r.str("gpuReason"), Adapter: r.str("adapter"),
 			WebGPUReason: r.str("webgpuReason"), Arch: r.str("arch"), SHA256: r.str("sha256"),
 			Load: r.ms("loadMs"), TuneRestored: r.int("tuneRestored"), TuneNote: r.str("tuneNote"),
-			Work: work, Rate: r.num("rate"),
+			Work: work, Rate: r.num("rate"), Host: r.ms("hostMs"),
 		}
 	case "init-error":
 		m = initErrorMsg{Message: r.str("message")}
@@ -295,7 +312,7 @@ func decode(o map[string]any) (message, error) {
 			Before: r.bool("before"), Size: r.int("size"), Smaller: r.int("smaller"), SmallerBytes: int64(r.num("smallerBytes"))}
 	case "done":
 		m = doneMsg{ID: r.int("id"), Image: r.rgba(), PeakBytes: int64(r.num("peakBytes")),
-			Flops: r.num("flops"), Run: r.ms("runMs")}
+			Flops: r.num("flops"), Run: r.ms("runMs"), HeapBytes: int64(r.num("heapBytes")), KernelBytes: int64(r.num("kernelBytes"))}
 	case "exit":
 		m = exitMsg{}
 	case "crash":

@@ -44,15 +44,16 @@ func examples() []struct {
 	}{
 		{initMsg{Model: model, Backend: "webgpu", Tune: `{"adapter":"x"}`}, []buffer{model}},
 		{runMsg{ID: 3, Fault: faultLost, Content: planes{64, 48, content}, Style: planes{40, 64, style},
-			Opts: runOptions{Mode: nnst.ModeFast, Alpha: 0.65, Size: 64, Scales: 2, Steps: 3, Flip: true, Color: true, ContentLoss: true}},
+			Opts: runOptions{Mode: nnst.ModeFast, Alpha: 0.65, Size: 64, Scales: 2, Steps: 3, HalfSteps: 1, Flip: true, Color: true, ContentLoss: true}},
 			[]buffer{content, style}},
 		{decodeMsg{ID: 2, Name: "photo.jpg", Bytes: file}, []buffer{file}},
 		{cancelMsg{ID: 3}, nil},
 		{startedMsg{}, nil},
-		{readyMsg{Backend: "webgpu", Label: "WebGPU (x)", Note: "Running on the GPU.", MaxSize: 1024,
+		{readyMsg{Backend: "webgpu", Label: "WebGPU (x)", Note: "Running on the GPU.",
 			GPU: true, GPUReason: "r", Adapter: "a / b", WebGPUReason: "w", Arch: "vgg19", SHA256: "abc",
 			Load: 1200 * time.Millisecond, TuneRestored: 2, TuneNote: "n",
-			Work: map[string]float64{"fast-256": 1e11, "best-512": 2.5e13}, Rate: 3e9}, nil},
+			Work: map[string]float64{"fast-256": 1e11, "best-512": 2.5e13}, Rate: 3e9, Host: 250 * time.Millisecond,
+			Limits: map[string]limit{"best-2048": {limitMemory, 10 << 30, gpuBudget}, "best-4096": {Kind: limitMemory}}}, nil},
 		{initErrorMsg{Message: "damaged"}, nil},
 		{decodedMsg{ID: 2, Image: planes{300, 200, data}, OrigW: 3000, OrigH: 2000, Thumb: rgba{320, 213, thumb}},
 			[]buffer{data, thumb}},
@@ -64,7 +65,8 @@ func examples() []struct {
 		{tuneMsg{Data: "{}"}, nil},
 		{errorMsg{ID: 3, Kind: kindMemory, Message: "out of GPU memory", Before: true, Size: 512, Smaller: 256, SmallerBytes: 3 << 30}, nil},
 		{errorMsg{ID: 3, Kind: kindDevice, Message: "GPU device lost"}, nil},
-		{doneMsg{ID: 3, Image: rgba{64, 48, out}, PeakBytes: 5 << 30, Flops: 1.5e12, Run: 2500 * time.Millisecond},
+		{doneMsg{ID: 3, Image: rgba{64, 48, out}, PeakBytes: 5 << 30, Flops: 1.5e12, Run: 2500 * time.Millisecond,
+			HeapBytes: 900 << 20, KernelBytes: 200 << 20},
 			[]buffer{out}},
 		{exitMsg{}, nil},
 		{crashMsg{Message: "CompileError"}, nil},
@@ -118,8 +120,8 @@ func TestProtocolWire(t *testing.T) {
 	for k := range o["opts"].(map[string]any) {
 		keys = append(keys, k)
 	}
-	if len(keys) != 8 || o["fault"] != nil {
-		t.Errorf("run options on the wire: %v (fault %v), want 8 and no fault", keys, o["fault"])
+	if len(keys) != 9 || o["fault"] != nil {
+		t.Errorf("run options on the wire: %v (fault %v), want 9 and no fault", keys, o["fault"])
 	}
 }
 

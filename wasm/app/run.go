@@ -3,11 +3,9 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"image"
-	"image/png"
 	"strconv"
+	"strings"
 	"syscall/js"
 	"time"
 
@@ -50,8 +48,8 @@ func (p *page) startRun() {
 	setText(p.el["stage"], "Starting…")
 	setText(p.el["times"], "")
 	drawRGBA(p.el["before"].(*dom.HTMLCanvasElement), rgbaOf(c))
-	p.result = nil
-	p.resultName = resultName(p.content.name, p.style.name)
+	p.result = false
+	p.resultStem = resultStem(p.content.name, p.style.name)
 	p.update()
 	p.setStatus("Stylizing…")
 	p.eng.post(runMsg{
@@ -108,7 +106,7 @@ func (p *page) onDone(m doneMsg) {
 	elapsed := time.Since(p.runStart)
 	p.state = stIdle
 	w, h := m.Image.W, m.Image.H
-	p.result = &m.Image
+	p.result = true
 	drawRGBA(p.el["out"].(*dom.HTMLCanvasElement), m.Image)
 	p.el["out"].SetAttribute("aria-label", fmt.Sprintf("Result: %s in the style of %s, %d×%d px", p.content.name, p.style.name, w, h))
 	p.el["progress"].Underlying().Set("value", 1)
@@ -121,7 +119,7 @@ func (p *page) onDone(m doneMsg) {
 		if p.rate == nil {
 			p.rate = map[string]float64{}
 		}
-		p.rate[p.ready.Backend] = m.Flops / m.Run.Seconds()
+		p.rate[p.ready.Backend] = p.ready.runRate(m.Flops, m.Run, max(w, h))
 	}
 	adapter := ""
 	if p.ready.Backend == "webgpu" {
@@ -134,10 +132,11 @@ func (p *page) onDone(m doneMsg) {
 		{"Settings", p.runOpts.settingsText()},
 		{"Work", p.runOpts.workText(m.Flops)},
 		{"Peak memory", fmt.Sprintf("%.0f MB", float64(m.PeakBytes)/1e6)},
+		{"Tab memory", memoryText(m.HeapBytes, m.KernelBytes)},
 	})
 	p.updateMode()
 	p.update()
-	p.setStatus(fmt.Sprintf("Done in %s. Download the PNG or change the settings and run again.", duration(elapsed)))
+	p.setStatus(fmt.Sprintf("Done in %s. Download the PNG or the JPEG, or change the settings and run again.", duration(elapsed)))
 	p.button("download").Focus()
 	p.emit("done", fmt.Sprintf("%dx%d", w, h))
 }
@@ -238,29 +237,64 @@ func (p *page) updateSplit() {
 	p.el["split"].SetAttribute("aria-valuetext", fmt.Sprintf("%.0f%% before, %.0f%% after", v, 100-v))
 }
 
-func (p *page) download() {
-	r := p.result
-	if r == nil {
+// download saves the output canvas as ext, of the MIME type typ. The
+// browser encodes it (canvas.toBlob): Go's PNG encoder takes seconds at
+// 4096 px in wasm, on the page's thread.
+func (p *page) download(ext, typ string) {
+	if !p.result {
 		return
 	}
-	img := &image.NRGBA{Pix: bytesOf(r.RGBA.(js.Value)), Stride: 4 * r.W, Rect: image.Rect(0, 0, r.W, r.H)}
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		p.setStatus("The PNG could not be made: " + err.Error())
+	name := p.resultStem + "." + ext
+	start := time.Now()
+	ch := make(chan js.Value, 1)
+	done := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ch <- arg0(args)
+		return nil
+	})
+	defer done.Release()
+	p.el["out"].Underlying().Call("toBlob", done, typ, 0.92)
+	blob := <-ch
+	if !blob.Truthy() {
+		p.setStatus("The " + strings.ToUpper(ext) + " file could not be made.")
 		return
 	}
-	blob := global.Get("Blob").New([]any{uint8Array(b.Bytes())}, map[string]any{"type": "image/png"})
+	logf("%s encoded in %d ms (%d bytes)", name, time.Since(start).Milliseconds(), blob.Get("size").Int())
 	url := global.Get("URL").Call("createObjectURL", blob)
 	a := p.doc.CreateElement("a").(*dom.HTMLAnchorElement)
 	a.SetHref(url.String())
-	a.SetAttribute("download", p.resultName)
+	a.SetAttribute("download", name)
 	p.doc.(dom.HTMLDocument).Body().AppendChild(a)
 	a.Click()
 	a.Remove()
-	p.setStatus("Saved " + p.resultName + ".")
-	p.emit("download", p.resultName)
+	p.setStatus(fmt.Sprintf("Saved %s (%.1f MB).", name, blob.Get("size").Float()/1e6))
+	p.emit("download", name)
 	time.Sleep(10 * time.Second)
 	global.Get("URL").Call("revokeObjectURL", url)
+}
+
+// zoomed says whether the result shows at 100 %.
+func (p *page) zoomed() bool { return p.el["compare"].Class().Contains("actual") }
+
+// setZoom shows the result at its natural size in a scrollable box (on),
+// or fitted to the panel.
+func (p *page) setZoom(on bool) {
+	c := p.el["compare"]
+	if on {
+		c.Class().Add("actual")
+	} else {
+		c.Class().Remove("actual")
+	}
+	p.el["zoom"].SetAttribute("aria-pressed", strconv.FormatBool(on))
+	if on {
+		// A scrollable box is reached by keyboard.
+		c.SetAttribute("tabindex", "0")
+		c.SetAttribute("role", "region")
+		c.SetAttribute("aria-label", "The output at 100 %: scroll to see all of it")
+	} else {
+		for _, a := range []string{"tabindex", "role", "aria-label"} {
+			c.RemoveAttribute(a)
+		}
+	}
 }
 
 // drawRGBA puts an image on a canvas, sized to it.

@@ -10,11 +10,12 @@ import (
 )
 
 // hooks are test settings from the page address
-// (?size=64&steps=2&scales=2&backend=cpu&fault=oom).
+// (?size=64&steps=2&scales=2&half=1&backend=cpu&fault=oom); half is Fast's
+// steps at half the size (-1: none).
 type hooks struct {
-	size, steps, scales int
-	backend             string // "cpu" or "webgpu"
-	fault               fault  // the first run fails this way
+	size, steps, scales, half int
+	backend                   string // "cpu" or "webgpu"
+	fault                     fault  // the first run fails this way
 }
 
 // parseHooks reads the hooks from the address's query; get returns a
@@ -31,7 +32,7 @@ func parseHooks(get func(string) (string, bool)) hooks {
 		}
 		return n
 	}
-	h := hooks{size: num("size", nnst.MinSize, 1024), steps: num("steps", 1, 1000), scales: num("scales", 1, 8)}
+	h := hooks{size: num("size", nnst.MinSize, 1024), steps: num("steps", 1, 1000), scales: num("scales", 1, 8), half: num("half", -1, 1000)}
 	if b, _ := get("backend"); b == "cpu" || b == "webgpu" {
 		h.backend = b
 	}

@@ -14,8 +14,10 @@ func TestParseHooks(t *testing.T) {
 		want  hooks
 	}{
 		{nil, hooks{}},
-		{map[string]string{"size": "64", "steps": "2", "scales": "2", "backend": "cpu", "fault": "oom"},
-			hooks{size: 64, steps: 2, scales: 2, backend: "cpu", fault: faultOOM}},
+		{map[string]string{"size": "64", "steps": "2", "scales": "2", "half": "1", "backend": "cpu", "fault": "oom"},
+			hooks{size: 64, steps: 2, scales: 2, half: 1, backend: "cpu", fault: faultOOM}},
+		{map[string]string{"half": "-1"}, hooks{half: -1}},
+		{map[string]string{"half": "-2"}, hooks{}},
 		{map[string]string{"size": "32", "steps": "0", "scales": "9"}, hooks{}}, // out of range
 		{map[string]string{"size": "2048", "steps": "x", "scales": "-1"}, hooks{}},
 		{map[string]string{"backend": "auto", "fault": "fire"}, hooks{}},

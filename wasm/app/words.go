@@ -117,6 +117,92 @@ func (o runOptions) settingsText() string {
 	return fmt.Sprintf("alpha %.2f · style rotations %s · colour matching %s · content loss %s", o.Alpha, onOff(o.Flip), onOff(o.Color), onOff(o.ContentLoss))
 }
 
+// sizeNames are the output sizes' names on the page.
+var sizeNames = map[int]string{256: "Small", 512: "Standard", 1024: "Large", 2048: "Print", 4096: "Poster"}
+
+// modeName is a mode's name on the page.
+func modeName(m nnst.Mode) string {
+	if m == nnst.ModeFast {
+		return "Fast"
+	}
+	return "Best"
+}
+
+// gigabytes says a number of bytes in GB: "0.8 GB", "24 GB".
+func gigabytes(b int64) string {
+	if g := float64(b) / 1e9; g < 9.95 {
+		return fmt.Sprintf("%.1f GB", g)
+	}
+	return fmt.Sprintf("%.0f GB", float64(b)/1e9)
+}
+
+// limitText says why what ("Best at 2048 px", "4096 px") is not offered;
+// eta is how long the run would take here (0: unknown).
+func limitText(what string, l limit, eta time.Duration) string {
+	switch l.Kind {
+	case limitBuffer:
+		if l.Need > 0 {
+			return fmt.Sprintf("%s needs more GPU memory in one buffer (%s) than this device grants (%s).", what, gigabytes(l.Need), gigabytes(l.Allow))
+		}
+		return what + " needs more GPU memory than this device grants."
+	case limitMemory:
+		if l.Need > 0 {
+			return fmt.Sprintf("%s needs %s of GPU memory, more than the %s this page asks a device for.", what, gigabytes(l.Need), gigabytes(l.Allow))
+		}
+		return what + " needs more GPU memory than this device grants."
+	case limitCPU:
+		var would []string
+		if l.Need > 0 {
+			would = append(would, "need "+gigabytes(l.Need)+" of memory")
+		}
+		if eta > 0 {
+			would = append(would, "take about "+roughly(eta))
+		}
+		if len(would) == 0 {
+			return what + " needs WebGPU: on the CPU, a run this large does not fit the tab's WebAssembly memory."
+		}
+		return what + " needs WebGPU: on the CPU it would " + strings.Join(would, " and ") + "."
+	case limitFailed:
+		return what + " cannot be planned on this device (its dry run failed)."
+	}
+	return ""
+}
+
+// modeNote says how long each mode takes at size on this device (0:
+// unknown) where it is offered, and why a mode is not (its limitText, or
+// "" when it is offered).
+func modeNote(size int, fast, best time.Duration, fastWhy, bestWhy string) string {
+	var times []string
+	if fastWhy == "" && fast > 0 {
+		times = append(times, "Fast about "+roughly(fast))
+	}
+	if bestWhy == "" && best > 0 {
+		times = append(times, "Best about "+roughly(best))
+	}
+	note := ""
+	if len(times) > 0 {
+		note = fmt.Sprintf("At %d px on this device: %s.", size, strings.Join(times, ", "))
+	}
+	for _, w := range []string{fastWhy, bestWhy} {
+		if w != "" {
+			note += " " + w
+		}
+	}
+	if bestWhy != "" && fastWhy == "" {
+		note += " Use Fast."
+	}
+	return strings.TrimSpace(note)
+}
+
+// memoryText says how much WebAssembly memory the worker holds: Go's,
+// and the SIMD kernels' (0: none).
+func memoryText(heap, kernels int64) string {
+	if kernels == 0 {
+		return gigabytes(heap)
+	}
+	return fmt.Sprintf("%s (Go %s, SIMD kernels %s)", gigabytes(heap+kernels), gigabytes(heap), gigabytes(kernels))
+}
+
 // sizeNote tells what happens to an image of origW×origH at the output
 // size.
 func sizeNote(origW, origH, size int) string {
@@ -163,9 +249,9 @@ func fileStem(name, fallback string) string {
 	return fallback
 }
 
-// resultName is the downloaded file's name.
-func resultName(content, style string) string {
-	return content + "-in-style-of-" + style + ".png"
+// resultStem is the downloaded files' name without the extension.
+func resultStem(content, style string) string {
+	return content + "-in-style-of-" + style
 }
 
 // slug keeps letters and digits, joined by single dashes, at most 40.

@@ -140,7 +140,75 @@ func TestFileNames(t *testing.T) {
 			t.Errorf("fileStem(%q) = %q, want %q", c.name, got, c.want)
 		}
 	}
-	if got := resultName("beach", "starry-night"); got != "beach-in-style-of-starry-night.png" {
-		t.Errorf("resultName = %q", got)
+	if got := resultStem("beach", "starry-night"); got != "beach-in-style-of-starry-night" {
+		t.Errorf("resultStem = %q", got)
+	}
+}
+
+func TestLimitText(t *testing.T) {
+	for _, c := range []struct {
+		what string
+		l    limit
+		eta  time.Duration
+		want string
+	}{
+		{"Best at 2048 px", limit{limitMemory, 10_100_000_000, gpuBudget}, 0,
+			"Best at 2048 px needs 10 GB of GPU memory, more than the 8.6 GB this page asks a device for."},
+		{"Best at 4096 px", limit{Kind: limitMemory}, 0, "Best at 4096 px needs more GPU memory than this device grants."},
+		{"Best at 2048 px", limit{limitBuffer, 2_820_000_000, 1 << 30}, 0,
+			"Best at 2048 px needs more GPU memory in one buffer (2.8 GB) than this device grants (1.1 GB)."},
+		{"Poster (4096 px)", limit{Kind: limitBuffer}, 0, "Poster (4096 px) needs more GPU memory than this device grants."},
+		{"Best at 1024 px", limit{limitCPU, 5_930_000_000, 0}, 11 * time.Hour,
+			"Best at 1024 px needs WebGPU: on the CPU it would need 5.9 GB of memory and take about 11 h."},
+		{"Best at 1024 px", limit{limitCPU, 5_930_000_000, 0}, 0, "Best at 1024 px needs WebGPU: on the CPU it would need 5.9 GB of memory."},
+		{"Poster (4096 px)", limit{Kind: limitCPU}, 0,
+			"Poster (4096 px) needs WebGPU: on the CPU, a run this large does not fit the tab's WebAssembly memory."},
+		{"Fast at 2048 px", limit{Kind: limitFailed}, 0, "Fast at 2048 px cannot be planned on this device (its dry run failed)."},
+		{"Fast at 2048 px", limit{}, 0, ""},
+	} {
+		if got := limitText(c.what, c.l, c.eta); got != c.want {
+			t.Errorf("limitText(%q, %+v, %v) =\n %q, want\n %q", c.what, c.l, c.eta, got, c.want)
+		}
+	}
+}
+
+func TestModeNote(t *testing.T) {
+	why := "Best at 2048 px needs 10 GB of GPU memory, more than the 8.6 GB this page asks a device for."
+	for _, c := range []struct {
+		size             int
+		fast, best       time.Duration
+		fastWhy, bestWhy string
+		want             string
+	}{
+		{512, 20 * time.Second, 3 * time.Minute, "", "", "At 512 px on this device: Fast about 20 s, Best about 3 min."},
+		{2048, 40 * time.Second, 5 * time.Hour, "", why, "At 2048 px on this device: Fast about 40 s. " + why + " Use Fast."},
+		{2048, 0, 0, "", why, why + " Use Fast."},
+		{512, 0, 3 * time.Minute, "", "", "At 512 px on this device: Best about 3 min."},
+		{4096, 0, 0, "Fast at 4096 px needs more GPU memory than this device grants.", "Best at 4096 px needs more GPU memory than this device grants.",
+			"Fast at 4096 px needs more GPU memory than this device grants. Best at 4096 px needs more GPU memory than this device grants."},
+		{256, 0, 0, "", "", ""},
+	} {
+		if got := modeNote(c.size, c.fast, c.best, c.fastWhy, c.bestWhy); got != c.want {
+			t.Errorf("modeNote(%d, %v, %v, ...) =\n %q, want\n %q", c.size, c.fast, c.best, got, c.want)
+		}
+	}
+}
+
+func TestMemoryTexts(t *testing.T) {
+	for b, want := range map[int64]string{0: "0.0 GB", 412_000_000: "0.4 GB", 1_130_000_000: "1.1 GB", 9_949_000_000: "9.9 GB", 10_100_000_000: "10 GB", 94_800_000_000: "95 GB"} {
+		if got := gigabytes(b); got != want {
+			t.Errorf("gigabytes(%d) = %q, want %q", b, got, want)
+		}
+	}
+	if got, want := memoryText(1_200_000_000, 210_000_000), "1.4 GB (Go 1.2 GB, SIMD kernels 0.2 GB)"; got != want {
+		t.Errorf("memoryText = %q, want %q", got, want)
+	}
+	if got, want := memoryText(900_000_000, 0), "0.9 GB"; got != want {
+		t.Errorf("memoryText without kernels = %q, want %q", got, want)
+	}
+	for _, size := range sizes {
+		if sizeNames[size] == "" {
+			t.Errorf("size %d has no name", size)
+		}
 	}
 }

@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall/js"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"nnst/core/model"
 	"nnst/core/nnst"
 	"nnst/core/tensor"
+	"nnst/wasm/simd"
 	"nnst/wasm/webgpu"
 )
 
@@ -27,7 +30,16 @@ type worker struct {
 	runID  int
 }
 
+// heapLimit is the Go heap the worker aims to stay under (a soft limit:
+// Go collects more often near it). Without it a heap grows to twice what
+// it holds before collecting, and a WebAssembly memory never shrinks: a
+// Fast run at 2048 px on the CPU, which holds about 1.85 GB at its peak
+// (1.5 GB of it its passes at 512 px), left the worker at 3.1 GB; with it,
+// 2.1 GB.
+const heapLimit = 1792 << 20
+
 func runWorker() {
+	debug.SetMemoryLimit(heapLimit)
 	w := &worker{}
 	global.Set("onmessage", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		msg, err := received(arg0(args))
@@ -87,30 +99,18 @@ func (w *worker) init(msg initMsg) {
 	}
 	// What each mode and size costs here, counted in dry runs: the work,
 	// divided by this device's rate on a forward pass (the page refines it
-	// by runs), and on WebGPU the memory, which sets the largest size.
-	work := map[string]float64{}
-	needs := map[int][]nnst.Need{}
-	for _, mode := range modes {
-		for _, size := range sizes {
-			o := modeOptions(mode, size)
-			var u nnst.Usage
-			if isPrep {
-				var n nnst.Need
-				if n, err = prep.Need(m, o, size, size); err == nil {
-					needs[size] = append(needs[size], n)
-				}
-				u = n.Usage
-			} else {
-				u, err = nnst.DryRun(m, o, nil, size, size)
-			}
-			if err == nil {
-				work[workKey(mode, size)] = u.Flops
-			}
-		}
-	}
+	// by runs), and the memory, which sets the sizes each mode is offered.
+	binding := int64(0)
 	if isPrep {
-		info.MaxSize = gpuMaxSize(needs, prep.MaxBuffer())
+		binding = prep.MaxBuffer()
 	}
+	work, limits := plan(isPrep, binding, func(o nnst.Options) (nnst.Need, error) {
+		if isPrep {
+			return prep.Need(m, o, o.Size, o.Size)
+		}
+		u, err := nnst.DryRun(m, o, nil, o.Size, o.Size)
+		return nnst.Need{Usage: u, Bytes: u.Peak}, err
+	})
 	rate, err := count.Rate()
 	if err != nil {
 		rate = 0
@@ -119,11 +119,11 @@ func (w *worker) init(msg initMsg) {
 	w.st, w.info, w.be, w.model = st, info, count, m
 	w.mu.Unlock()
 	post(readyMsg{
-		Backend: info.Name, Label: info.Label, Note: info.Note, MaxSize: info.MaxSize,
+		Backend: info.Name, Label: info.Label, Note: info.Note, Limits: limits,
 		GPU: info.GPU.Available, GPUReason: info.GPU.Reason, Adapter: info.GPU.Adapter,
 		WebGPUReason: info.WebGPUReason, Arch: m.Arch, SHA256: m.SHA256,
 		Load: time.Since(start), TuneRestored: restored, TuneNote: tuneNote,
-		Work: work, Rate: rate,
+		Work: work, Rate: rate, Host: time.Duration(hostSeconds(256) * float64(time.Second)),
 	})
 }
 
@@ -230,27 +230,40 @@ func (w *worker) run(msg runMsg) {
 		post(errorMsg{ID: id, Kind: kindOf(err), Message: err.Error()})
 		return
 	}
-	post(doneMsg{ID: id, Image: rgbaOf(out), PeakBytes: be.PeakBytes(), Flops: be.Flops(), Run: time.Since(runStart)})
+	img := rgbaOf(out)
+	out = nil
+	post(doneMsg{ID: id, Image: img, PeakBytes: be.PeakBytes(), Flops: be.Flops(), Run: time.Since(runStart),
+		HeapBytes: heapBytes(), KernelBytes: simd.MemoryBytes()})
+}
+
+// heapBytes is the size of the worker's WebAssembly memory, which holds
+// Go's heap (worker.js keeps it as nnstMemory); never smaller since a
+// WebAssembly memory only grows.
+func heapBytes() int64 {
+	if mem := global.Get("nnstMemory"); mem.Truthy() {
+		return int64(mem.Get("buffer").Get("byteLength").Float())
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.Sys)
 }
 
 // refusal is the error of a run the memory check refused, with the next
-// smaller size and what it needs.
+// smaller size that needs less and what it needs.
 func refusal(id int, be nnst.Backend, m *model.Model, o nnst.Options, err error) errorMsg {
-	e := errorMsg{ID: id, Kind: kindOf(err), Message: err.Error(), Before: true, Size: o.Size, Smaller: smallerSize(o.Size)}
-	if e.Smaller > 0 {
+	e := errorMsg{ID: id, Kind: kindOf(err), Message: err.Error(), Before: true, Size: o.Size}
+	e.Smaller, e.SmallerBytes = smallerFit(o.Size, func(size int) (int64, error) {
 		os := o
-		os.Size = e.Smaller
+		os.Size = size
 		var n nnst.Need
-		var nerr error
+		var err error
 		if p, ok := nnst.As[nnst.Preparer](be); ok {
-			n, nerr = p.Need(m, os, e.Smaller, e.Smaller)
+			n, err = p.Need(m, os, size, size)
 		} else { // the fault hook off WebGPU: WebGPU's sizes, no buffer limit
-			n, nerr = webgpu.Estimate(m, os, e.Smaller, e.Smaller, 0)
+			n, err = webgpu.Estimate(m, os, size, size, 0)
 		}
-		if nerr == nil {
-			e.SmallerBytes = n.Bytes
-		}
-	}
+		return n.Bytes, err
+	})
 	return e
 }
 

@@ -179,3 +179,14 @@ func (p *pool) call(fn string, tiles, scratch int, words ...int) bool {
 
 // await is the shared promise helper (wasm/jsutil).
 var await = jsutil.Await
+
+// MemoryBytes is the size of the kernels' shared memory now: 0 before a
+// pool starts.
+func MemoryBytes() int64 {
+	poolMu.Lock()
+	defer poolMu.Unlock()
+	if shared == nil {
+		return 0
+	}
+	return int64(shared.mem.Get("buffer").Get("byteLength").Float())
+}

@@ -357,8 +357,9 @@ func TestApp(t *testing.T) {
 		if !strings.Contains(note, "WebAssembly SIMD") {
 			t.Errorf("not on the SIMD CPU path: %q", note)
 		}
-		if !evalT[bool](tb, `document.getElementById("size-1024").disabled`, 5*time.Second) {
-			t.Error("the 1024 px size is offered on the CPU backend")
+		// Fast goes to 2048 px on the CPU (TestPrint), not to 4096.
+		if !evalT[bool](tb, `document.getElementById("size-4096").disabled`, 5*time.Second) {
+			t.Error("the 4096 px size is offered on the CPU backend")
 		}
 		opt := evalT[string](tb, `document.querySelector('#backend option[value="webgpu"]').textContent`, 5*time.Second)
 		if !strings.Contains(opt, "unavailable") {
@@ -989,6 +990,20 @@ func TestWebGPU(t *testing.T) {
 			t.Errorf("stored kernel choices %.40q: %+v, want %q", c.stored, k, c.want)
 		}
 	}
+	// Print sizes: SwiftShader's buffers hold 1 GiB, so Best stops at
+	// 1024 px (its largest buffer at 2048 is 2.8 GB) and Fast, whose
+	// passes run at 512 px, goes to 4096.
+	if evalT[bool](tb, `document.getElementById("size-4096").disabled`, 5*time.Second) {
+		t.Error("4096 px is not offered on WebGPU")
+	}
+	tb.do(10*time.Second, chromedp.Click(chromedp.ID("size-2048")))
+	if !evalT[bool](tb, `document.getElementById("mode-best").disabled && document.getElementById("mode-fast").checked`, 5*time.Second) {
+		t.Error("Best is offered at 2048 px on SwiftShader, or Fast is not chosen")
+	}
+	if n := tb.text("mode-note"); !strings.Contains(n, "Best at 2048 px needs more GPU memory in one buffer") {
+		t.Errorf("the mode note at 2048 px: %q", n)
+	}
+	tb.do(10*time.Second, chromedp.Click(chromedp.ID("size-test")), chromedp.Click(chromedp.ID("mode-best")))
 	tb.uploadPair(in)
 	// Rotations off keeps the SwiftShader run to a few minutes.
 	tb.do(10*time.Second, chromedp.Click(chromedp.ID("flip")))
