@@ -31,14 +31,24 @@ func runBytes(t *testing.T, size int, flip bool) int64 {
 	return estimate(t, model.Shapes(model.VGG19, 1), nnst.ModeBest, size, flip).Bytes
 }
 
-// The estimate grows with the size and the rotations, and stays within
-// what the app offers on an 8 GiB GPU.
+// The estimate grows with the size (Fast's only up to its pass size, 512
+// px: above it the device does the same work) and the rotations, and stays
+// within what the app offers on an 8 GiB GPU.
 func TestEstimate(t *testing.T) {
 	m := model.Shapes(model.VGG19, 1)
 	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
 	for _, mode := range []nnst.Mode{nnst.ModeBest, nnst.ModeFast} {
 		prev := int64(0)
-		for _, size := range []int{256, 512, 1024} {
+		for _, size := range []int{256, 512, 1024, 2048} {
+			if mode == nnst.ModeBest && size > 1024 {
+				break
+			}
+			if mode == nnst.ModeFast && size > 512 {
+				if e := estimate(t, m, mode, size, true).Bytes; e != prev {
+					t.Errorf("fast %d px: %.1f MiB, want the 512 px run's %.1f", size, mib(e), mib(prev))
+				}
+				continue
+			}
 			e, noFlip := estimate(t, m, mode, size, true), estimate(t, m, mode, size, false)
 			t.Logf("%s %4d px: %7.1f MiB (buffers %.1f, staging %.1f, largest %.1f); without rotations %.1f MiB",
 				mode, size, mib(e.Bytes), mib(e.Peak), mib(e.Staging), mib(e.Largest), mib(noFlip.Bytes))
@@ -53,8 +63,9 @@ func TestEstimate(t *testing.T) {
 	}
 }
 
-// The largest buffer at 1024 px is the hypercolumns of the image: every
-// tap's channels at a quarter of its size, f32.
+// The largest buffer is the hypercolumns of the image: every tap's
+// channels at a quarter of its size, f32; 1024 px for Best, Fast's pass
+// size (512 px) for Fast at 1024 px.
 func TestLargest(t *testing.T) {
 	m := model.Shapes(model.VGG19, 1)
 	chans, err := m.TapChannels()
@@ -66,7 +77,11 @@ func TestLargest(t *testing.T) {
 		d += c
 	}
 	for _, mode := range []nnst.Mode{nnst.ModeBest, nnst.ModeFast} {
-		if got, want := estimate(t, m, mode, 1024, true).Largest, int64(d*256*256*4); got != want {
+		q := 256
+		if mode == nnst.ModeFast {
+			q = 128
+		}
+		if got, want := estimate(t, m, mode, 1024, true).Largest, int64(d*q*q*4); got != want {
 			t.Errorf("%s: largest buffer %d bytes, want the hypercolumns' %d", mode, got, want)
 		}
 	}
