@@ -6,7 +6,7 @@ MODEL := build/models/vgg19.safetensors
 NNST := build/nnst
 GOSRC := $(shell find core cmd -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build model test test-go test-hosting test-browser test-web test-simd run bench bench-conv bench-webgpu bench-simd bench-webgpu-ort real-gpu-pack dist serve worker worker-local wabt chromium simd-kernels clean site serve-site audit
+.PHONY: all build model fuzz test test-go test-hosting test-browser test-web test-simd run bench bench-conv bench-webgpu bench-simd bench-webgpu-ort real-gpu-pack dist serve worker worker-local wabt chromium simd-kernels clean site serve-site audit
 
 all: build model
 
@@ -34,10 +34,25 @@ $(MODEL): $(NNST)
 # backend and the web app in headless Chromium, and the SIMD kernels.
 test: test-go test-hosting test-browser test-web test-simd
 
-# Native: go vet and every Go test, end to end with the real model.
+# Native: go vet and every Go test, end to end with the real model; then
+# the race detector over the packages that run goroutines (random models:
+# the real one would take too long under it) and the server.
+RACE_PKGS := ./core/ops ./core/gemm ./core/conv ./core/imageio ./core/cpu ./core/nnst ./core/bundle ./core/site
 test-go: model
 	$(GO) vet ./...
 	NNST_MODEL=$(abspath $(MODEL)) $(GO) test -timeout 20m ./...
+	$(GO) test -race -timeout 20m $(RACE_PKGS)
+	$(GO) test -race -timeout 10m -run 'TestServe' ./cmd/nnst
+
+# Every fuzz target for FUZZTIME each (not part of make test): the
+# hostile inputs issue 19 found are among their seeds.
+FUZZTIME ?= 1m
+fuzz:
+	@for t in $$(grep -rhoE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' core cmd wasm | sed 's/func //' | sort -u); do \
+		pkg=$$(grep -rlE --include='*_test.go' "^func $$t\(" core cmd wasm | head -1 | xargs dirname); \
+		echo "== $$t in ./$$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
 
 # WebGPU kernel and pipeline parity against the CPU backend, in headless
 # Chromium (SwiftShader): the test binary is GOOS=js wasm, run through
