@@ -212,18 +212,34 @@
         (local.set $sy (i32.add (local.get $y) (local.get $ky)))
         (local.set $sx (i32.add (local.get $x) (local.get $kx)))
         (if (i32.and
-              (i32.and (i32.lt_u (local.get $sy) (local.get $h))
-                (i32.le_s (i32.add (local.get $j) (i32.const 8)) (local.get $n)))
-              (i32.and
-                (i32.le_s (i32.add (local.get $x) (i32.const 8)) (local.get $w))
-                (i32.and (i32.ge_s (local.get $sx) (i32.const 0))
-                  (i32.le_s (i32.add (local.get $sx) (i32.const 8)) (local.get $w)))))
+              (i32.le_s (i32.add (local.get $j) (i32.const 8)) (local.get $n))
+              (i32.le_s (i32.add (local.get $x) (i32.const 8)) (local.get $w)))
           (then
-            ;; 8 pixels on one image row, all inside: two vector copies
-            (local.set $sy (i32.add (local.get $plane)
-              (i32.shl (i32.add (i32.mul (local.get $sy) (local.get $w)) (local.get $sx)) (i32.const 2))))
-            (v128.store (local.get $d) (v128.load (local.get $sy)))
-            (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $sy)))
+            ;; 8 pixels on one image row: zeros above or below the image,
+            ;; else two vector loads, shifted by a lane at the left and
+            ;; right edges (nothing is read outside the row)
+            (if (i32.ge_u (local.get $sy) (local.get $h))
+              (then
+                (v128.store (local.get $d) (v128.const i32x4 0 0 0 0))
+                (v128.store offset=16 (local.get $d) (v128.const i32x4 0 0 0 0)))
+              (else
+                (local.set $sy (i32.add (local.get $plane)
+                  (i32.shl (i32.add (i32.mul (local.get $sy) (local.get $w)) (local.get $x)) (i32.const 2))))
+                (if (i32.lt_s (local.get $sx) (i32.const 0))
+                  (then
+                    (v128.store (local.get $d) (i8x16.shuffle 0 1 2 3 16 17 18 19 20 21 22 23 24 25 26 27
+                      (v128.const i32x4 0 0 0 0) (v128.load (local.get $sy))))
+                    (v128.store offset=16 (local.get $d) (v128.load offset=12 (local.get $sy))))
+                  (else
+                    (if (i32.gt_s (i32.add (local.get $sx) (i32.const 8)) (local.get $w))
+                      (then
+                        (v128.store (local.get $d) (v128.load offset=4 (local.get $sy)))
+                        (v128.store offset=16 (local.get $d) (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19
+                          (v128.load offset=16 (local.get $sy)) (v128.const i32x4 0 0 0 0))))
+                      (else
+                        (local.set $sy (i32.add (local.get $sy) (i32.shl (local.get $kx) (i32.const 2))))
+                        (v128.store (local.get $d) (v128.load (local.get $sy)))
+                        (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $sy)))))))))
             (local.set $x (i32.add (local.get $x) (i32.const 8)))
             (if (i32.ge_s (local.get $x) (local.get $w))
               (then
