@@ -52,6 +52,7 @@ func open(n int) (*pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simd: starting %d workers: %w", n, err)
 	}
+	// Bytes 0-63 are the shim's: its control block (web/simd.js).
 	shared = &pool{threads: n, mem: mem, heap: newHeap(64)}
 	return shared, nil
 }
