@@ -8,6 +8,8 @@
   // (func (result v128) i32.const 0 i8x16.splat)
   var probe = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 15, 11]);
   var pool = null;
+  // The kernels run() can call, by index in the control block.
+  var names = ["conv", "nearest", "pack", "maxpool"];
 
   function available() {
     try {
@@ -58,10 +60,13 @@
             reject(err);
             if (p.reject) p.reject(err);
           };
-          w.postMessage({ type: "init", module: module, memory: p.memory, wid: i });
+          w.postMessage({ module: module, memory: p.memory, names: names, wid: i });
         });
       }));
-    }).then(function () { return p.memory; }, function (err) { p.failed = true; throw err; });
+    }).then(function () {
+      p.ctl = new Int32Array(p.memory.buffer, 0, 4);
+      return p.memory;
+    }, function (err) { p.failed = true; throw err; });
     return p.ready;
   }
 
@@ -72,7 +77,7 @@
       p.resolve = p.reject = null;
       p.failed = true;
       reject(new Error("simd kernel: " + m.message));
-    } else if (--p.left === 0) {
+    } else {
       var resolve = p.resolve;
       p.resolve = p.reject = null;
       resolve();
@@ -80,16 +85,23 @@
   }
 
   // run calls kernel fn(params, wid) on every worker; it resolves when all
-  // have returned.
+  // have returned. The call goes through the control block, bytes 0-15 of
+  // the memory (see simd-worker.js): a call count, the workers still
+  // running, the kernel's index in names and params.
   function run(fn, params) {
     var p = pool;
-    if (!p || p.failed) return Promise.reject(new Error("simd pool not started"));
+    if (!p || p.failed || !p.ctl) return Promise.reject(new Error("simd pool not started"));
     if (p.resolve) return Promise.reject(new Error("simd pool busy"));
+    var k = names.indexOf(fn);
+    if (k < 0) return Promise.reject(new Error("simd: no kernel " + fn));
     return new Promise(function (resolve, reject) {
       p.resolve = resolve;
       p.reject = reject;
-      p.left = p.workers.length;
-      p.workers.forEach(function (w) { w.postMessage({ type: "run", fn: fn, p: params }); });
+      p.ctl[2] = k;
+      p.ctl[3] = params;
+      Atomics.store(p.ctl, 1, p.workers.length);
+      Atomics.add(p.ctl, 0, 1);
+      Atomics.notify(p.ctl, 0);
     });
   }
 

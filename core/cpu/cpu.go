@@ -40,6 +40,10 @@ type Kernels struct {
 	// with the largest inner product, ties to the lowest row, and that
 	// product.
 	Nearest func(a []float32, m, d int, q []float32, n int) (idx []int32, sim []float32)
+	// Forward runs the network's layers on x (the normalised input) with
+	// the layers from NewConv (nil at pools), as Layers does; kernels that
+	// keep activations in their own memory set it.
+	Forward func(x *tensor.T, layers []model.Layer, convs []Conv, need []bool, idx bool) ([]*tensor.T, [][]int32)
 	// Err reports the first failure of the kernels.
 	Err func() error
 }
@@ -71,6 +75,9 @@ func NewWith(k Kernels) *Backend {
 	}
 	if k.Nearest == nil {
 		k.Nearest = Nearest
+	}
+	if k.Forward == nil {
+		k.Forward = Layers
 	}
 	return &Backend{k: k}
 }
@@ -156,27 +163,47 @@ type trace struct {
 	h, w int         // input size
 }
 
-func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
-	x := ops.Normalize(host(img), b.model.Input)
-	tr := &trace{outs: make([]*tensor.T, b.last+1), idx: make([][]int32, b.last+1), h: x.H, w: x.W}
-	taps := make([]nnst.Tensor, len(b.model.Taps))
-	for i := 0; i <= b.last; i++ {
-		l := b.model.Layers[i]
+// Layers is the Go Kernels.Forward, the default: it runs layers on x,
+// each conv with its ReLU, and returns the output of each layer i with
+// need[i] (nil elsewhere) and, when idx, each pool's argmax indices
+// (ops.MaxPool2's; nil elsewhere).
+func Layers(x *tensor.T, layers []model.Layer, convs []Conv, need []bool, idx bool) ([]*tensor.T, [][]int32) {
+	outs := make([]*tensor.T, len(layers))
+	idxs := make([][]int32, len(layers))
+	for i, l := range layers {
 		var y *tensor.T
-		var idx []int32
 		if l.Kind == "pool" {
-			y, idx = ops.MaxPool2(x)
+			var ix []int32
+			y, ix = ops.MaxPool2(x)
+			if idx {
+				idxs[i] = ix
+			}
 		} else {
 			y = tensor.New(l.Conv.Out, x.H, x.W)
-			b.convs[i].Forward(x.Data, x.H, x.W, true, y.Data)
+			convs[i].Forward(x.Data, x.H, x.W, true, y.Data)
 		}
-		if keep { // else each layer's output goes once the next has run
-			tr.outs[i], tr.idx[i] = y, idx
+		if need[i] {
+			outs[i] = y
 		}
+		x = y
+	}
+	return outs, idxs
+}
+
+func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
+	x := ops.Normalize(host(img), b.model.Input)
+	tr := &trace{h: x.H, w: x.W}
+	// Backward needs every layer's output; otherwise only the taps.
+	need := make([]bool, b.last+1)
+	for i := range need {
+		need[i] = keep || b.tapOf[i] >= 0
+	}
+	tr.outs, tr.idx = b.k.Forward(x, b.model.Layers[:b.last+1], b.convs[:b.last+1], need, keep)
+	taps := make([]nnst.Tensor, len(b.model.Taps))
+	for i, y := range tr.outs {
 		if t := b.tapOf[i]; t >= 0 {
 			taps[t] = b.wrap(y)
 		}
-		x = y
 	}
 	if !keep {
 		tr = nil

@@ -52,7 +52,7 @@ func bruteNearest(a []float32, m, d int, q []float32, n int) ([]int32, []float32
 // NewWith must route every conv and search through the given kernels and
 // give the same results as the default backend.
 func TestNewWithKernels(t *testing.T) {
-	var fwd, bwd, near int
+	var fwd, bwd, near, net int
 	failed := errors.New("kernel failed")
 	var kerr error
 	k := cpu.Kernels{
@@ -63,6 +63,10 @@ func TestNewWithKernels(t *testing.T) {
 		Nearest: func(a []float32, m, d int, q []float32, n int) ([]int32, []float32) {
 			near++
 			return bruteNearest(a, m, d, q, n)
+		},
+		Forward: func(x *tensor.T, layers []model.Layer, convs []cpu.Conv, need []bool, idx bool) ([]*tensor.T, [][]int32) {
+			net++
+			return cpu.Layers(x, layers, convs, need, idx)
 		},
 		Err: func() error { return kerr },
 	}
@@ -100,8 +104,8 @@ func TestNewWithKernels(t *testing.T) {
 	// the same plain search (near-ties may go either way otherwise).
 	wTaps, wGrad, _, _ := run(cpu.New())
 	_, _, wMatch, wSplit := run(cpu.NewWith(cpu.Kernels{Nearest: bruteNearest}))
-	if fwd == 0 || bwd == 0 || near != 2 {
-		t.Errorf("hooks called: forward %d, backward %d, nearest %d (want >0, >0, 2)", fwd, bwd, near)
+	if fwd == 0 || bwd == 0 || near != 2 || net != 2 {
+		t.Errorf("hooks called: conv forward %d, backward %d, nearest %d, network forward %d (want >0, >0, 2, 2)", fwd, bwd, near, net)
 	}
 	check := func(what string, got, want *tensor.T) {
 		var scale float64

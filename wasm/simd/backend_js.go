@@ -46,5 +46,5 @@ func NewKernels(n int) (cpu.Kernels, error) {
 	if err != nil {
 		return cpu.Kernels{}, err
 	}
-	return cpu.Kernels{Name: "wasm-simd", NewConv: p.newConv, Nearest: p.nearest, Err: p.Err}, nil
+	return cpu.Kernels{Name: "wasm-simd", NewConv: p.newConv, Nearest: p.nearest, Forward: p.forward, Err: p.Err}, nil
 }

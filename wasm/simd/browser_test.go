@@ -59,8 +59,8 @@ func TestBrowser(t *testing.T) {
 	defer srv.Close()
 	// On the page with the whole backend suite; in a worker (where the web
 	// app runs its engine) with its network and search cases.
-	runPage(t, srv.URL+`/page.html?wasm=simd.test.wasm&args=["-test.v","-test.run=Suite|KernelFailure"]`,
-		"TestSuite", "TestKernelFailure")
+	runPage(t, srv.URL+`/page.html?wasm=simd.test.wasm&args=["-test.v","-test.run=Suite|KernelFailure|MaxPool|Forward"]`,
+		"TestSuite", "TestKernelFailure", "TestMaxPool", "TestForward")
 	runPage(t, srv.URL+`/worker.html?wasm=simd.test.wasm&args=["-test.v","-test.run=Suite/(network|search)"]`,
 		"TestSuite/network", "TestSuite/search")
 	// Without COOP/COEP there is no SharedArrayBuffer: not available.

@@ -212,18 +212,34 @@
         (local.set $sy (i32.add (local.get $y) (local.get $ky)))
         (local.set $sx (i32.add (local.get $x) (local.get $kx)))
         (if (i32.and
-              (i32.and (i32.lt_u (local.get $sy) (local.get $h))
-                (i32.le_s (i32.add (local.get $j) (i32.const 8)) (local.get $n)))
-              (i32.and
-                (i32.le_s (i32.add (local.get $x) (i32.const 8)) (local.get $w))
-                (i32.and (i32.ge_s (local.get $sx) (i32.const 0))
-                  (i32.le_s (i32.add (local.get $sx) (i32.const 8)) (local.get $w)))))
+              (i32.le_s (i32.add (local.get $j) (i32.const 8)) (local.get $n))
+              (i32.le_s (i32.add (local.get $x) (i32.const 8)) (local.get $w)))
           (then
-            ;; 8 pixels on one image row, all inside: two vector copies
-            (local.set $sy (i32.add (local.get $plane)
-              (i32.shl (i32.add (i32.mul (local.get $sy) (local.get $w)) (local.get $sx)) (i32.const 2))))
-            (v128.store (local.get $d) (v128.load (local.get $sy)))
-            (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $sy)))
+            ;; 8 pixels on one image row: zeros above or below the image,
+            ;; else two vector loads, shifted by a lane at the left and
+            ;; right edges (nothing is read outside the row)
+            (if (i32.ge_u (local.get $sy) (local.get $h))
+              (then
+                (v128.store (local.get $d) (v128.const i32x4 0 0 0 0))
+                (v128.store offset=16 (local.get $d) (v128.const i32x4 0 0 0 0)))
+              (else
+                (local.set $sy (i32.add (local.get $plane)
+                  (i32.shl (i32.add (i32.mul (local.get $sy) (local.get $w)) (local.get $x)) (i32.const 2))))
+                (if (i32.lt_s (local.get $sx) (i32.const 0))
+                  (then
+                    (v128.store (local.get $d) (i8x16.shuffle 0 1 2 3 16 17 18 19 20 21 22 23 24 25 26 27
+                      (v128.const i32x4 0 0 0 0) (v128.load (local.get $sy))))
+                    (v128.store offset=16 (local.get $d) (v128.load offset=12 (local.get $sy))))
+                  (else
+                    (if (i32.gt_s (i32.add (local.get $sx) (i32.const 8)) (local.get $w))
+                      (then
+                        (v128.store (local.get $d) (v128.load offset=4 (local.get $sy)))
+                        (v128.store offset=16 (local.get $d) (i8x16.shuffle 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19
+                          (v128.load offset=16 (local.get $sy)) (v128.const i32x4 0 0 0 0))))
+                      (else
+                        (local.set $sy (i32.add (local.get $sy) (i32.shl (local.get $kx) (i32.const 2))))
+                        (v128.store (local.get $d) (v128.load (local.get $sy)))
+                        (v128.store offset=16 (local.get $d) (v128.load offset=16 (local.get $sy)))))))))
             (local.set $x (i32.add (local.get $x) (i32.const 8)))
             (if (i32.ge_s (local.get $x) (local.get $w))
               (then
@@ -365,6 +381,107 @@
             (br_if $colp2 (i32.lt_u (local.get $jp) (local.get $np))))
           (local.set $ip (i32.add (local.get $ip) (i32.const 1)))
           (br_if $rowp2 (i32.lt_u (local.get $ip) (local.get $npan))))
+        (br $tiles))))
+
+  ;; maxpool: 2x2 max-pool, stride 2 (odd sizes floor), of src (c x h x w)
+  ;; to dst (c x h/2 x w/2), and where idx is not 0 the index in src
+  ;; (c*h*w + y*w + x) of each maximum: the first of top-left, top-right,
+  ;; bottom-left, bottom-right that is larger, or NaN, as ops.MaxPool2.
+  ;; Words: 4 src, 5 c, 6 h, 7 w, 8 dst, 9 idx (0: none), 10 output rows
+  ;; per tile.
+  (func (export "maxpool") (param $p i32) (param $wid i32)
+    (local $t i32) (local $ntiles i32) (local $src i32) (local $c i32) (local $h i32) (local $w i32)
+    (local $dst i32) (local $idx i32) (local $rpt i32) (local $oh i32) (local $ow i32)
+    (local $r i32) (local $r1 i32) (local $ox i32) (local $top i32) (local $d i32) (local $di i32) (local $base i32)
+    (local $t0 v128) (local $t1 v128) (local $b0 v128) (local $b1 v128)
+    (local $bv v128) (local $bo v128) (local $v v128) (local $m v128)
+    (local $s f32) (local $sv f32) (local $so i32)
+    (local.set $ntiles (call $param (local.get $p) (i32.const 1)))
+    (local.set $src (call $param (local.get $p) (i32.const 4)))
+    (local.set $c (call $param (local.get $p) (i32.const 5)))
+    (local.set $h (call $param (local.get $p) (i32.const 6)))
+    (local.set $w (call $param (local.get $p) (i32.const 7)))
+    (local.set $dst (call $param (local.get $p) (i32.const 8)))
+    (local.set $idx (call $param (local.get $p) (i32.const 9)))
+    (local.set $rpt (call $param (local.get $p) (i32.const 10)))
+    (local.set $oh (i32.shr_u (local.get $h) (i32.const 1)))
+    (local.set $ow (i32.shr_u (local.get $w) (i32.const 1)))
+    (block $out
+      (loop $tiles
+        (local.set $t (call $next (local.get $p)))
+        (br_if $out (i32.ge_u (local.get $t) (local.get $ntiles)))
+        (local.set $r (i32.mul (local.get $t) (local.get $rpt)))
+        (local.set $r1 (i32.add (local.get $r) (local.get $rpt)))
+        (if (i32.gt_u (local.get $r1) (i32.mul (local.get $c) (local.get $oh)))
+          (then (local.set $r1 (i32.mul (local.get $c) (local.get $oh)))))
+        (block $rdone
+          (loop $rows
+            (br_if $rdone (i32.ge_u (local.get $r) (local.get $r1)))
+            ;; base: index of the row pair's first pixel
+            (local.set $base (i32.add
+              (i32.mul (i32.div_u (local.get $r) (local.get $oh)) (i32.mul (local.get $h) (local.get $w)))
+              (i32.mul (i32.shl (i32.rem_u (local.get $r) (local.get $oh)) (i32.const 1)) (local.get $w))))
+            (local.set $top (i32.add (local.get $src) (i32.shl (local.get $base) (i32.const 2))))
+            (local.set $d (i32.add (local.get $dst) (i32.shl (i32.mul (local.get $r) (local.get $ow)) (i32.const 2))))
+            (local.set $di (i32.add (local.get $idx) (i32.shl (i32.mul (local.get $r) (local.get $ow)) (i32.const 2))))
+            (local.set $ox (i32.const 0))
+            (block $vdone
+              (loop $vec
+                (br_if $vdone (i32.gt_u (i32.add (local.get $ox) (i32.const 4)) (local.get $ow)))
+                (local.set $t0 (v128.load (local.get $top)))
+                (local.set $t1 (v128.load offset=16 (local.get $top)))
+                (local.set $b0 (v128.load (i32.add (local.get $top) (i32.shl (local.get $w) (i32.const 2)))))
+                (local.set $b1 (v128.load offset=16 (i32.add (local.get $top) (i32.shl (local.get $w) (i32.const 2)))))
+                (local.set $bv (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $t0) (local.get $t1)))
+                (local.set $bo (v128.const i32x4 0 0 0 0))
+                (local.set $v (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $t0) (local.get $t1)))
+                (local.set $m (v128.or (f32x4.gt (local.get $v) (local.get $bv)) (f32x4.ne (local.get $v) (local.get $v))))
+                (local.set $bv (v128.bitselect (local.get $v) (local.get $bv) (local.get $m)))
+                (local.set $bo (v128.bitselect (v128.const i32x4 1 1 1 1) (local.get $bo) (local.get $m)))
+                (local.set $v (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $b0) (local.get $b1)))
+                (local.set $m (v128.or (f32x4.gt (local.get $v) (local.get $bv)) (f32x4.ne (local.get $v) (local.get $v))))
+                (local.set $bv (v128.bitselect (local.get $v) (local.get $bv) (local.get $m)))
+                (local.set $bo (v128.bitselect (i32x4.splat (local.get $w)) (local.get $bo) (local.get $m)))
+                (local.set $v (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $b0) (local.get $b1)))
+                (local.set $m (v128.or (f32x4.gt (local.get $v) (local.get $bv)) (f32x4.ne (local.get $v) (local.get $v))))
+                (local.set $bv (v128.bitselect (local.get $v) (local.get $bv) (local.get $m)))
+                (local.set $bo (v128.bitselect (i32x4.splat (i32.add (local.get $w) (i32.const 1))) (local.get $bo) (local.get $m)))
+                (v128.store (local.get $d) (local.get $bv))
+                (if (local.get $idx)
+                  (then
+                    (v128.store (local.get $di) (i32x4.add (local.get $bo)
+                      (i32x4.add (i32x4.splat (i32.add (local.get $base) (i32.shl (local.get $ox) (i32.const 1))))
+                        (v128.const i32x4 0 2 4 6))))))
+                (local.set $top (i32.add (local.get $top) (i32.const 32)))
+                (local.set $d (i32.add (local.get $d) (i32.const 16)))
+                (local.set $di (i32.add (local.get $di) (i32.const 16)))
+                (local.set $ox (i32.add (local.get $ox) (i32.const 4)))
+                (br $vec)))
+            (block $sdone
+              (loop $scalar
+                (br_if $sdone (i32.ge_u (local.get $ox) (local.get $ow)))
+                (local.set $sv (f32.load (local.get $top)))
+                (local.set $so (i32.const 0))
+                (local.set $s (f32.load offset=4 (local.get $top)))
+                (if (i32.or (f32.gt (local.get $s) (local.get $sv)) (f32.ne (local.get $s) (local.get $s)))
+                  (then (local.set $sv (local.get $s)) (local.set $so (i32.const 1))))
+                (local.set $s (f32.load (i32.add (local.get $top) (i32.shl (local.get $w) (i32.const 2)))))
+                (if (i32.or (f32.gt (local.get $s) (local.get $sv)) (f32.ne (local.get $s) (local.get $s)))
+                  (then (local.set $sv (local.get $s)) (local.set $so (local.get $w))))
+                (local.set $s (f32.load offset=4 (i32.add (local.get $top) (i32.shl (local.get $w) (i32.const 2)))))
+                (if (i32.or (f32.gt (local.get $s) (local.get $sv)) (f32.ne (local.get $s) (local.get $s)))
+                  (then (local.set $sv (local.get $s)) (local.set $so (i32.add (local.get $w) (i32.const 1)))))
+                (f32.store (local.get $d) (local.get $sv))
+                (if (local.get $idx)
+                  (then (i32.store (local.get $di)
+                    (i32.add (i32.add (local.get $base) (i32.shl (local.get $ox) (i32.const 1))) (local.get $so)))))
+                (local.set $top (i32.add (local.get $top) (i32.const 8)))
+                (local.set $d (i32.add (local.get $d) (i32.const 4)))
+                (local.set $di (i32.add (local.get $di) (i32.const 4)))
+                (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
+                (br $scalar)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rows)))
         (br $tiles))))
 
   ;; nearest: for each column of q (d x n, row-major), the row of A (m x d,

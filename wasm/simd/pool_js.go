@@ -52,6 +52,7 @@ func open(n int) (*pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simd: starting %d workers: %w", n, err)
 	}
+	// Bytes 0-63 are the shim's: its control block (web/simd.js).
 	shared = &pool{threads: n, mem: mem, heap: newHeap(64)}
 	return shared, nil
 }
@@ -150,17 +151,23 @@ func get[T float32 | int32](p *pool, off int, s []T) {
 // call runs kernel fn on every worker over tiles tiles, with scratch bytes
 // of scratch per worker and the kernel's words (from word 4 on).
 func (p *pool) call(fn string, tiles, scratch int, words ...int) bool {
+	return p.start(fn, tiles, scratch, words...)()
+}
+
+// start starts a kernel as call does and returns the wait for its end;
+// the caller may work in between (no other kernel starts until then).
+func (p *pool) start(fn string, tiles, scratch int, words ...int) (wait func() bool) {
 	if tiles <= 0 {
-		return p.Err() == nil
+		return func() bool { return p.Err() == nil }
 	}
 	p.run.Lock()
-	defer p.run.Unlock()
 	stride := (max(scratch, 64) + 63) &^ 63
 	par := p.alloc(4 * (4 + len(words)))
 	scr := p.alloc(stride * p.threads)
-	defer p.free(par, scr)
+	end := func() { p.free(par, scr); p.run.Unlock() }
 	if p.Err() != nil {
-		return false
+		end()
+		return func() bool { return false }
 	}
 	w := make([]int32, 4+len(words))
 	w[1] = int32(tiles)
@@ -170,11 +177,15 @@ func (p *pool) call(fn string, tiles, scratch int, words ...int) bool {
 		w[4+i] = int32(uint32(v))
 	}
 	put(p, par, w)
-	if _, err := await(shim().Call("run", fn, par)); err != nil {
-		p.fail(fmt.Errorf("simd: kernel %s: %w", fn, err))
-		return false
+	done := shim().Call("run", fn, par)
+	return func() bool {
+		defer end()
+		if _, err := await(done); err != nil {
+			p.fail(fmt.Errorf("simd: kernel %s: %w", fn, err))
+			return false
+		}
+		return true
 	}
-	return true
 }
 
 // await is the shared promise helper (wasm/jsutil).

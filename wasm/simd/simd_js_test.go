@@ -7,12 +7,17 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"syscall/js"
 	"testing"
 
 	"nnst/core/conv"
+	"nnst/core/cpu"
+	"nnst/core/model"
 	"nnst/core/nnst"
 	"nnst/core/nnst/backendtest"
+	"nnst/core/ops"
+	"nnst/core/tensor"
 )
 
 func testPool(t *testing.T, n int) *pool {
@@ -125,4 +130,95 @@ func TestKernelFailure(t *testing.T) {
 	q.newConv(2, 4, wt, make([]float32, 4)).Forward(x, 5, 5, false, got)
 	ref.Forward(x, 5, 5, false, want)
 	closeTo(t, "forward on the fresh pool", got, want, 1e-5)
+}
+
+// The maxpool kernel against ops.MaxPool2: odd sizes, ties and NaNs.
+func TestMaxPool(t *testing.T) {
+	p := testPool(t, 2)
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, s := range [][3]int{{1, 2, 2}, {3, 5, 7}, {4, 9, 18}, {16, 33, 34}, {2, 1, 8}, {5, 8, 3}, {64, 32, 32}} {
+		x := tensor.New(s[0], s[1], s[2])
+		for i := range x.Data {
+			// Few levels, so that many windows tie.
+			x.Data[i] = float32(r.IntN(4))
+			if r.IntN(50) == 0 {
+				x.Data[i] = float32(math.NaN())
+			}
+		}
+		want, wantIdx := ops.MaxPool2(x)
+		n := len(want.Data)
+		src, d, io := p.alloc(len(x.Data)*4), p.alloc(n*4), p.alloc(n*4)
+		put(p, src, x.Data)
+		if !p.startPool(src, s[0], s[1], s[2], d, io)() {
+			t.Fatal(p.Err())
+		}
+		got, idx := make([]float32, n), make([]int32, n)
+		get(p, d, got)
+		get(p, io, idx)
+		p.free(src, d, io)
+		for i := range want.Data {
+			g, w := got[i], want.Data[i]
+			if (g != w && !(g != g && w != w)) || idx[i] != wantIdx[i] {
+				t.Errorf("%v: output %d = %g at %d, want %g at %d", s, i, g, idx[i], w, wantIdx[i])
+				break
+			}
+		}
+	}
+}
+
+// forward (activations kept in shared memory) against cpu.Layers with the
+// plain Go convs, on a small VGG19 at an odd size; its pools against
+// ops.MaxPool2 of its own conv outputs, exactly.
+func TestForward(t *testing.T) {
+	p := testPool(t, 2)
+	m := model.Random(model.VGG19, 16, 3)
+	var layers []model.Layer
+	for _, l := range m.Layers {
+		layers = append(layers, l)
+		if l.Name == "conv4_1" {
+			break
+		}
+	}
+	convs, ref := make([]cpu.Conv, len(layers)), make([]cpu.Conv, len(layers))
+	for i, l := range layers {
+		if l.Kind == "conv" {
+			convs[i] = p.newConv(l.Conv.In, l.Conv.Out, l.Conv.Weight, l.Conv.Bias)
+			ref[i] = conv.NewLayer(l.Conv.In, l.Conv.Out, l.Conv.Weight, l.Conv.Bias)
+		}
+	}
+	x := tensor.New(3, 37, 29)
+	copy(x.Data, randSlice(rand.New(rand.NewPCG(4, 4)), len(x.Data)))
+	for _, all := range []bool{true, false} {
+		need := make([]bool, len(layers))
+		for i := range need {
+			need[i] = all || i%3 == 1
+		}
+		outs, idxs := p.forward(x, layers, convs, need, all)
+		want, _ := cpu.Layers(x, layers, ref, need, all)
+		if p.Err() != nil {
+			t.Fatal(p.Err())
+		}
+		for i, l := range layers {
+			if !need[i] {
+				if outs[i] != nil {
+					t.Errorf("layer %d: output not asked for", i)
+				}
+				continue
+			}
+			closeTo(t, fmt.Sprintf("all %v, layer %d", all, i), outs[i].Data, want[i].Data, 1e-5)
+			if l.Kind != "pool" {
+				continue
+			}
+			if !all {
+				if idxs[i] != nil {
+					t.Errorf("layer %d: indices not asked for", i)
+				}
+				continue
+			}
+			y, idx := ops.MaxPool2(outs[i-1])
+			if !slices.Equal(y.Data, outs[i].Data) || !slices.Equal(idx, idxs[i]) {
+				t.Errorf("layer %d: pool differs from ops.MaxPool2 of its input", i)
+			}
+		}
+	}
 }
