@@ -39,9 +39,17 @@ func makeDist(t *testing.T, out string) {
 // startChild runs the CLI with args and returns the first line it prints.
 func startChild(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader, string) {
 	t.Helper()
+	cmd, r := child(t, os.Stderr, args...)
+	return cmd, r, readLine(t, r)
+}
+
+// child starts the CLI with args, its stderr going to stderr, and returns
+// its stdout; the test's end kills it.
+func child(t *testing.T, stderr io.Writer, args ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "NNST_BE_CLI=1")
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -50,16 +58,7 @@ func startChild(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader, string)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(out)
-	line := make(chan string, 1)
-	go func() { s, _ := r.ReadString('\n'); line <- s }()
-	select {
-	case s := <-line:
-		return cmd, r, strings.TrimSpace(s)
-	case <-time.After(20 * time.Second):
-		t.Fatal("no output from the child")
-	}
-	return nil, nil, ""
+	return cmd, bufio.NewReader(out)
 }
 
 var client = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableCompression: true}}

@@ -292,19 +292,8 @@ func TestServeFileChangedWhileServing(t *testing.T) {
 // collects what it logs.
 func serveChild(t *testing.T, dir string) (*exec.Cmd, *bufio.Reader, string, *syncBuffer) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--dir", dir)
-	cmd.Env = append(os.Environ(), "NNST_BE_CLI=1")
 	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	stdout := bufio.NewReader(pipe)
+	cmd, stdout := child(t, stderr, "serve", "--addr", "127.0.0.1:0", "--dir", dir)
 	line := readLine(t, stdout)
 	m := regexp.MustCompile(`^serving .* at (http://127\.0\.0\.1:\d+/)$`).FindStringSubmatch(line)
 	if m == nil {
