@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
@@ -630,51 +629,17 @@ func TestApp(t *testing.T) {
 
 	t.Run("download", func(t *testing.T) {
 		tb.t = t
-		ddir := t.TempDir()
-		ctx, cancel := context.WithTimeout(tb.ctx, time.Minute)
-		defer cancel()
-		begin := chromedp.Events(ctx, browser.DownloadWillBegin)
-		progress := chromedp.Events(ctx, browser.DownloadProgress)
-		if _, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: ddir, EventsEnabled: ptr(true),
-		}); err != nil {
-			t.Fatal(err)
-		}
-		tb.do(10*time.Second, chromedp.Click(chromedp.ID("download")))
-		var name string
-		for ev, err := range begin {
-			if err != nil {
-				t.Fatal(err)
-			}
-			name = ev.SuggestedFilename
-			break
-		}
+		name, b := tb.download("download", time.Minute)
 		want := in.contentName + "-in-style-of-" + in.styleName + ".png"
 		if name != want {
 			t.Errorf("download named %q, want %q", name, want)
 		}
-		for ev, err := range progress {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ev.State == browser.DownloadProgressStateCanceled {
-				t.Fatal("download cancelled")
-			}
-			if ev.State != browser.DownloadProgressStateCompleted {
-				continue
-			}
-			b, err := os.ReadFile(filepath.Join(ddir, ev.GUID))
-			if err != nil {
-				t.Fatal(err)
-			}
-			img, err := png.Decode(bytes.NewReader(b))
-			if err != nil {
-				t.Fatalf("downloaded file is not a PNG: %v", err)
-			}
-			if img.Bounds().Dx() != 64 {
-				t.Errorf("downloaded PNG is %v, want 64 px wide", img.Bounds())
-			}
-			break
+		img, err := png.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("downloaded file is not a PNG: %v", err)
+		}
+		if img.Bounds().Dx() != 64 {
+			t.Errorf("downloaded PNG is %v, want 64 px wide", img.Bounds())
 		}
 	})
 

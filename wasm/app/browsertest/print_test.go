@@ -124,7 +124,7 @@ func TestPrint(t *testing.T) {
 
 	for _, c := range []struct{ button, ext string }{{"download", "png"}, {"download-jpeg", "jpg"}} {
 		start := time.Now()
-		name, b := tb.download(c.button)
+		name, b := tb.download(c.button, 2*time.Minute)
 		t.Logf("%s: %s, %d bytes, %.1f s from the click", c.button, name, len(b), time.Since(start).Seconds())
 		if want := "big-in-style-of-" + in.styleName + "." + c.ext; name != want {
 			t.Errorf("download named %q, want %q", name, want)
@@ -147,12 +147,12 @@ func TestPrint(t *testing.T) {
 }
 
 // download clicks a download button and returns the file's suggested name
-// and its bytes.
-func (tb *tab) download(button string) (string, []byte) {
+// and its bytes, failing if it takes longer than wait.
+func (tb *tab) download(button string, wait time.Duration) (string, []byte) {
 	t := tb.t
 	t.Helper()
 	ddir := t.TempDir()
-	ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(tb.ctx, wait)
 	defer cancel()
 	begin := chromedp.Events(ctx, browser.DownloadWillBegin)
 	progress := chromedp.Events(ctx, browser.DownloadProgress)
