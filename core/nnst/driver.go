@@ -139,7 +139,7 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 			be.Free(target, contentS)
 			return nil, err
 		}
-		err := r.optimiseHypercolumn(O[scl:], target, contentS, k+1, nScales, math.Pow(0.25, float64(scl)))
+		err := r.optimiseHypercolumn(O[scl:], target, contentS, k+1, nScales, math.Pow(0.25, float64(scl)), o.Steps, func(int) float32 { return o.LR })
 		be.Free(target, contentS)
 		if err != nil {
 			return nil, err
@@ -405,11 +405,11 @@ func (a *adam) step(be Backend, p, g []Tensor, t int, lr float32) {
 
 // optimiseHypercolumn runs the per-scale optimisation of the pyramid levels
 // p (updated in place) towards the target hypercolumns.
-func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, scales int, cost float64) error {
+func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, scales int, cost float64, steps int, lr func(t int) float32) error {
 	be := r.be
 	opt := newAdam(be, p)
 	defer opt.free(be)
-	for t := 1; t <= r.o.Steps; t++ {
+	for t := 1; t <= steps; t++ {
 		if err := r.cancelled(); err != nil {
 			return err
 		}
@@ -423,9 +423,9 @@ func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, sc
 			g = r.contentLoss(img, contentS, g)
 		}
 		be.Free(img)
-		opt.step(be, p, SynBackward(be, g, p), t, r.o.LR)
+		opt.step(be, p, SynBackward(be, g, p), t, lr(t))
 		r.add(cost)
-		r.step(StageScale, scale, scales, t, r.o.Steps, loss)
+		r.step(StageScale, scale, scales, t, steps, loss)
 		be.Free(loss)
 		if err := be.Err(); err != nil {
 			return err
