@@ -40,12 +40,6 @@ type FastParams struct {
 	// Match weighs a pull towards the style's hypercolumns gathered along
 	// the field, NNST's per-scale target (3; negative: none).
 	Match float64
-	// Coarse steps of NNST's per-scale optimisation run at each of
-	// CoarseScales scales from CoarseFrom (1/2^CoarseFrom of the pass
-	// size) up, with learning rate CoarseLR decayed; their bands from
-	// CoarseFrom up replace the vote's (0: none).
-	Coarse, CoarseScales, CoarseFrom int
-	CoarseLR                         float64
 }
 
 func (p FastParams) withDefaults(flip bool) FastParams {
@@ -74,9 +68,6 @@ func (p FastParams) withDefaults(flip bool) FastParams {
 	def(&p.Keep, 2)
 	def(&p.HalfSteps, 16)
 	def(&p.PassSize, 512)
-	def(&p.CoarseScales, 2)
-	def(&p.CoarseFrom, 2)
-	deff(&p.CoarseLR, 8e-3)
 	if p.Init == "" {
 		p.Init = "vote"
 	}
@@ -284,18 +275,6 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 	defer func() { be.Free(O...) }()
 	cT, sT := be.Upload(content), be.Upload(style)
 	defer be.Free(cT, sT)
-	if fp.Coarse > 0 {
-		P, from, err := r.coarse(cT, sT, fp)
-		if err != nil {
-			return nil, err
-		}
-		for i := range P {
-			if i >= from {
-				P[i], O[i] = O[i], P[i]
-			}
-		}
-		be.Free(P...)
-	}
 	if fp.Init != "vote" {
 		for i := 0; i < min(3, len(O)-1); i++ { // blurred content, as Best starts
 			c, h, w := O[i].Shape()
