@@ -116,7 +116,7 @@ func (b *Backend) Zeros(c, h, w int) nnst.Tensor { return b.wrap(tensor.New(c, h
 func (b *Backend) Free(ts ...nnst.Tensor) {
 	for _, t := range ts {
 		if t != nil {
-			b.track(-int64(len(host(t).Data)) * 4)
+			b.track(-bytes(t))
 		}
 	}
 }
@@ -320,9 +320,6 @@ func (b *Backend) ChannelMean(x nnst.Tensor) nnst.Tensor {
 	})
 	return b.wrap(out)
 }
-
-// Compact is a plain copy: the CPU backend keeps style features in f32.
-func (b *Backend) Compact(x nnst.Tensor, _ int) nnst.Tensor { return b.wrap(host(x).Clone()) }
 
 func (b *Backend) Adam(p, g, m, v nnst.Tensor, t int, lr float32) {
 	ops.Adam(host(p).Data, host(g).Data, host(m).Data, host(v).Data, t, lr)

@@ -399,14 +399,7 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	var rows []float32
 	m := 0
 	for _, st := range style {
-		cols, pos := subsample(host(st), s)
-		k := len(pos)
-		r := make([]float32, k*c)
-		for ch := 0; ch < c; ch++ {
-			for i := 0; i < k; i++ {
-				r[i*c+ch] = cols[ch*k+i]
-			}
-		}
+		r, k := styleRows(st, s)
 		rows = append(rows, r...)
 		m += k
 	}

@@ -115,7 +115,7 @@ func (a *Alloc) Stage(n int64, read bool) {
 }
 
 // HostMemory counts as the CPU backend does (core/cpu holds them equal):
-// float32 tensors, bank rows, a search's query copy and 12 bytes per query;
+// float32 tensors (Compact copies in fp16), bank rows, a search's query copy and 12 bytes per query;
 // neither the weights, nor the network's inner layers, nor any call's
 // temporaries.
 type HostMemory struct{}
@@ -128,7 +128,7 @@ func (HostMemory) Table(*Alloc, int, int, bool)           {}
 func (HostMemory) NewBank(*Alloc, int, int) int64         { return 0 }
 func (HostMemory) SearchBank(*Alloc, int, int, int)       {}
 func (HostMemory) Transfer(*Alloc, int64, bool)           {}
-func (HostMemory) Compact(a *Alloc, c, h, w, _ int) int64 { return a.New(int64(c*h*w) * 4) }
+func (HostMemory) Compact(a *Alloc, c, h, w, _ int) int64 { return a.New(int64(c*h*w) * 2) }
 
 // BankAdd keeps the rows; from taps it makes the hypercolumns first.
 func (HostMemory) BankAdd(a *Alloc, n, d int, hyper bool) int64 {

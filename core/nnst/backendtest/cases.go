@@ -21,7 +21,8 @@ var cases = []opCase{
 	{name: "cosineloss", tol: tols{"loss": 1e-5, "grad": 1e-4}, run: cosineLossCase},
 	{name: "colorloss", tol: tols{"loss": 1e-5, "grad": 1e-4}, run: colorLossCase},
 	{name: "splitloss", tol: tols{"loss": 1e-5, "grad": 1e-4}, run: splitLossCase},
-	{name: "compact", tol: tols{"loss": 1e-5, "grad": 1e-4}, half: tols{"loss": 2e-3, "grad": 1e-2}, run: compactCase},
+	// Every backend keeps Compact copies in fp16; the reference's style stays f32.
+	{name: "compact", tol: tols{"loss": 2e-3, "grad": 1e-2}, run: compactCase},
 	// Match and search: "vector", each result is a bank vector within this
 	// of the bank's largest element; "cosine", its centred cosine to the
 	// query is within this of the best (near-ties may go either way).
