@@ -73,4 +73,3 @@ func styleRows(st nnst.Tensor, s nnst.Sample) ([]float32, int) {
 	}
 	return r, k
 }
-

@@ -115,9 +115,9 @@ func (a *Alloc) Stage(n int64, read bool) {
 }
 
 // HostMemory counts as the CPU backend does (core/cpu holds them equal):
-// float32 tensors (Compact copies in fp16), bank rows, a search's query copy and 12 bytes per query;
-// neither the weights, nor the network's inner layers, nor any call's
-// temporaries.
+// float32 tensors (Compact copies in fp16), bank rows, a search's query
+// copy and 12 bytes per query; neither the weights, nor the network's inner
+// layers, nor any call's temporaries.
 type HostMemory struct{}
 
 func (HostMemory) Buffer(n int64) int64                   { return n }
