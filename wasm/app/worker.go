@@ -31,15 +31,21 @@ type worker struct {
 }
 
 // heapLimit is the Go heap the worker aims to stay under (a soft limit:
-// Go collects more often near it). Without it a heap grows to twice what
-// it holds before collecting, and a WebAssembly memory never shrinks: a
-// Fast run at 2048 px on the CPU, which holds about 1.85 GB at its peak
-// (1.5 GB of it its passes at 512 px), left the worker at 3.1 GB; with it,
-// 2.1 GB.
-const heapLimit = 1792 << 20
+// Go collects more often near it). A WebAssembly memory never shrinks, so
+// the heap's high-water mark stays with the tab. A Fast run at 2048 px on
+// the CPU (its backend's peak 0.95 GB) left the worker at 3.1 GB with no
+// limit; at 2.0 GB with 1792 MiB; at 1.6 GB with this limit and gcPercent
+// (the tab 1.8 GB with the SIMD kernels' memory).
+const heapLimit = 1536 << 20
+
+// gcPercent lets the heap grow by a quarter of what it holds before a
+// collection, not by all of it: the tensors hold no pointers, so a
+// collection costs little.
+const gcPercent = 25
 
 func runWorker() {
 	debug.SetMemoryLimit(heapLimit)
+	debug.SetGCPercent(gcPercent)
 	w := &worker{}
 	global.Set("onmessage", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		msg, err := received(arg0(args))
