@@ -157,6 +157,13 @@ func (w *worker) run(msg runMsg) {
 		return
 	}
 	content, style := tensorFrom(msg.Content), tensorFrom(msg.Style)
+	var resume *nnst.Checkpoint // the stage to go on from, or nil
+	if msg.Resume != nil {
+		if resume, err = msg.Resume.core(); err != nil {
+			post(errorMsg{ID: id, Kind: kindOther, Message: err.Error()})
+			return
+		}
+	}
 
 	ctx, cancelCause := context.WithCancelCause(context.Background())
 	cancel := func() { cancelCause(nil) }
@@ -183,6 +190,13 @@ func (w *worker) run(msg runMsg) {
 					pv := rgbaOf(t)
 					pm.Preview = &pv
 					lastPreview = time.Now()
+				}
+			}
+			if p.Checkpoint != nil { // the page keeps it, to resume after a fault
+				if ck, err := p.Checkpoint(); err == nil {
+					pm.Checkpoint = checkpointOf(ck)
+				} else {
+					logf("no checkpoint: %v", err)
 				}
 			}
 			post(pm)
@@ -220,6 +234,7 @@ func (w *worker) run(msg runMsg) {
 	}
 
 	runStart := time.Now()
+	o.Resume = resume
 	out, err := st.Run(ctx, content, style, o, h.progress)
 	w.clearCancel()
 	if isPrep {
