@@ -10,6 +10,25 @@ import (
 	"nnst/core/tensor"
 )
 
+// maxCheckpoint is the largest checkpoint the page keeps: Best's last at
+// 2048 px is 67 MB, Fast's vote at 4096 px 200 MB (that run goes without).
+const maxCheckpoint = 96 << 20
+
+// checkpointBytes is the size of c's tensors.
+func checkpointBytes(c *nnst.Checkpoint) int {
+	if c == nil {
+		return 0
+	}
+	n := 0
+	for _, t := range c.Images {
+		n += 4 * len(t.Data)
+	}
+	if c.Target != nil {
+		n += 4 * len(c.Target.Data)
+	}
+	return n
+}
+
 // checkpointOf copies a run's checkpoint into buffers to send.
 func checkpointOf(c *nnst.Checkpoint) *checkpoint {
 	w := &checkpoint{Mode: c.Mode, Key: c.Key, Scale: c.Scale, Scales: c.Scales}

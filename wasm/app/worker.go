@@ -193,10 +193,14 @@ func (w *worker) run(msg runMsg) {
 				}
 			}
 			if p.Checkpoint != nil { // the page keeps it, to resume after a fault
-				if ck, err := p.Checkpoint(); err == nil {
-					pm.Checkpoint = checkpointOf(ck)
-				} else {
+				ck, err := p.Checkpoint()
+				switch n := checkpointBytes(ck); {
+				case err != nil:
 					logf("no checkpoint: %v", err)
+				case n > maxCheckpoint:
+					logf("no checkpoint: %d MB is more than the page keeps", n>>20)
+				default:
+					pm.Checkpoint = checkpointOf(ck)
 				}
 			}
 			post(pm)
