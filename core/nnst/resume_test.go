@@ -90,7 +90,7 @@ func TestResumeBest(t *testing.T) {
 		return s
 	}
 	o := nnst.Defaults(false)
-	o.Size, o.Steps, o.Scales = 64, 3, 3
+	o.Size, o.Steps, o.Scales = 64, 2, 3
 	cks, want := faultRun(t, newStylizer(), o, 0)
 	if len(cks) != 3 {
 		t.Fatalf("%d checkpoints, want one per scale (3)", len(cks))
@@ -139,7 +139,7 @@ func TestResumeBest(t *testing.T) {
 func TestResumeFast(t *testing.T) {
 	m := model.Random(model.VGG19, 16, 7)
 	o := nnst.FastDefaults()
-	o.Size, o.Steps, o.Fast.HalfSteps = 64, 3, 2
+	o.Size, o.Steps, o.Fast.HalfSteps = 64, 2, 1
 	s, err := nnst.New(cpu.New(), m)
 	if err != nil {
 		t.Fatal(err)

@@ -150,6 +150,8 @@ func TestDecodeErrors(t *testing.T) {
 		{map[string]any{"type": "run", "opts": 1.0}, `"opts" is float64, want an object`},
 		{map[string]any{"type": "ready", "work": map[string]any{"fast-256": true}}, `"fast-256" is bool, want a number`},
 		{map[string]any{"type": "error", "before": "yes"}, `"before" is string, want a boolean`},
+		{map[string]any{"type": "progress", "checkpoint": map[string]any{"images": map[string]any{"count": 1e6}}}, "a checkpoint of 1000000 images"},
+		{map[string]any{"type": "run", "resume": map[string]any{"images": map[string]any{"count": 1.0, "0": map[string]any{"c": 3.0, "data": "x"}}}}, `"data" is string, want a buffer`},
 	} {
 		m, err := decode(c.in)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -13,25 +13,9 @@ import (
 // page keeps the last one, restarts the engine (a fresh worker and device,
 // or the CPU when the GPU is gone) and sends it back with the same run.
 
-// resumeState is what the page keeps of the running run to resume it.
-type resumeState struct {
-	ck      *checkpoint // the last checkpoint (nil: none yet)
-	fresh   bool        // ck came from the attempt now running
-	sig     string      // the inputs the run was started with
-	pending string      // why the run stopped, while the engine restarts to resume it
-	note    string      // what happened, for the result's message ("" none)
-}
-
 // inputSig identifies the images and the size of a run.
 func (p *page) inputSig() string {
 	return fmt.Sprint(p.content.id, "/", p.style.id, "/", p.size())
-}
-
-// keep holds a checkpoint the worker sent.
-func (rs *resumeState) keep(ck *checkpoint) {
-	if ck != nil {
-		rs.ck, rs.fresh = ck, true
-	}
 }
 
 // resumeAfter restarts the engine to resume the running run after a fault
