@@ -24,6 +24,7 @@ type run struct {
 	lastTick time.Time
 	p        Progress
 	out      []Tensor // the output pyramid (for previews)
+	key      string   // bestKey, once made
 }
 
 // Run stylizes content (RGB in [0,1], any size) in the style of style. It
@@ -44,6 +45,9 @@ func (s *Stylizer) Run(ctx context.Context, content, style *tensor.T, o Options,
 	}
 	r := &run{s: s, be: s.be, ctx: ctx, o: o, report: report, start: time.Now()}
 	if o.Mode == ModeFast {
+		if err := r.resumeVote(c, st); err != nil {
+			return nil, err
+		}
 		return r.fast(c, st)
 	}
 	return r.stylize(c, st)
@@ -115,8 +119,12 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 		return nil, err
 	}
 
+	k0, err := r.resumeScales(O, content, style, nScales)
+	if err != nil {
+		return nil, err
+	}
 	contentWeight := 1 - o.Alpha
-	for k, scl := 0, nScales-1; scl >= 0; k, scl = k+1, scl-1 {
+	for k, scl := k0, nScales-1-k0; scl >= 0; k, scl = k+1, scl-1 {
 		if err := r.cancelled(); err != nil {
 			return nil, err
 		}
@@ -144,6 +152,7 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.offerScale(O, content, style, scl, k+1, nScales)
 	}
 
 	if err := r.optimiseFinal(O, sT, cT, r.bestFinal()); err != nil {

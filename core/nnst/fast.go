@@ -107,6 +107,7 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	}
 	if c := r.s.fastCache; c != nil && c.key == key && !dry {
 		r.add(10)
+		r.offerVote(key, c.voted, c.target)
 		return r.fastFinal(content, style, c.voted, c.target, fp, nil)
 	}
 	ca, sa := content, style
@@ -155,6 +156,7 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	}
 	if !dry {
 		r.s.fastCache = &voteCache{key: key, voted: voted, target: target}
+		r.offerVote(key, voted, target)
 	}
 	return r.fastFinal(content, style, voted, target, fp, ru)
 }

@@ -25,6 +25,9 @@ type Options struct {
 	ContentLoss bool       // optional content loss (off)
 	Seed        uint64     // seeds the final pass's random sampling
 	Fast        FastParams // the fast mode's levers (zero: defaults)
+	// Resume, when set, starts the run after the stage a checkpoint of
+	// an earlier run with the same inputs and options saved (resume.go).
+	Resume *Checkpoint
 }
 
 // Mode chooses the algorithm.
@@ -118,6 +121,10 @@ type Progress struct {
 	// Preview returns the current output image (RGB, clamped to [0,1]); it
 	// is only valid during the callback and costs a download.
 	Preview func() (*tensor.T, error)
+	// Checkpoint, set only in the report at the end of a stage a run can
+	// resume from, returns the run's state there (a small download); it
+	// is only valid during the callback.
+	Checkpoint func() (*Checkpoint, error)
 }
 
 // ErrCancelled is returned when the context is cancelled mid-run.

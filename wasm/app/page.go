@@ -47,6 +47,7 @@ type page struct {
 	rate        map[string]float64 // measured operations per second, by backend
 
 	runID      int
+	rs         resumeState // to resume the run after a fault (resume.go)
 	runStart   time.Time
 	runOpts    runOptions
 	lastETA    time.Duration
@@ -466,6 +467,11 @@ func (p *page) onReady(msg *readyMsg) {
 	}
 	p.emit("ready", msg.Backend)
 	go p.storeModel()
+	if p.rs.pending != "" && p.state == stIdle {
+		p.runAfterReady = false
+		go p.resumeRun()
+		return
+	}
 	if p.runAfterReady && p.state == stIdle {
 		p.runAfterReady = false
 		go p.startRun()
@@ -520,8 +526,11 @@ func (p *page) failAction(msg, label string, again func()) {
 func (p *page) onCrash(reason string) {
 	p.failDecodes()
 	wasRunning := p.running()
-	p.state = stFailed
 	p.eng.stop()
+	if p.resumeAfter(reason) {
+		return
+	}
+	p.state = stFailed
 	if wasRunning {
 		p.fail(reason+" Try again, perhaps with a smaller output size.", func() {
 			p.restartEngine("Restarting the engine…")

@@ -35,6 +35,24 @@ type rgba struct {
 	RGBA buffer
 }
 
+// volume is a float32 tensor, C x H x W, in an ArrayBuffer.
+type volume struct {
+	C, H, W int
+	Data    buffer
+}
+
+// checkpoint is a run's state after a stage it can resume from
+// (nnst.Checkpoint). The worker sends it with the progress at that stage's
+// end; the page keeps the last one and sends it back to resume a run that
+// failed.
+type checkpoint struct {
+	Mode          nnst.Mode
+	Key           string
+	Scale, Scales int
+	Images        []volume
+	Target        *volume // nil: none
+}
+
 // initMsg hands the worker the model file and the backend preference.
 type initMsg struct {
 	Model   buffer // the model file's bytes
@@ -42,11 +60,13 @@ type initMsg struct {
 	Tune    string // conv kernel choices kept from an earlier load, or ""
 }
 
-// runMsg starts a run. Fault is a test hook (testhooks.go).
+// runMsg starts a run, or resumes one from a checkpoint. Fault is a test
+// hook (testhooks.go).
 type runMsg struct {
 	ID             int
 	Opts           runOptions
 	Content, Style planes
+	Resume         *checkpoint
 	Fault          fault
 }
 
@@ -117,6 +137,7 @@ type progressMsg struct {
 	Fraction                   float64
 	Elapsed, ETA               time.Duration
 	Preview                    *rgba
+	Checkpoint                 *checkpoint
 }
 
 // tuneMsg carries the WebGPU backend's conv kernel choices, to keep.
@@ -188,6 +209,10 @@ func encode(m message) (map[string]any, []buffer) {
 			o["fault"] = string(m.Fault)
 		}
 		transfer = []buffer{m.Content.Data, m.Style.Data}
+		if m.Resume != nil {
+			o["resume"] = m.Resume.object()
+			transfer = append(transfer, m.Resume.buffers()...)
+		}
 	case decodeMsg:
 		o["id"], o["name"], o["bytes"] = m.ID, m.Name, m.Bytes
 		transfer = []buffer{m.Bytes}
@@ -229,6 +254,10 @@ func encode(m message) (map[string]any, []buffer) {
 			o["preview"] = m.Preview.object()
 			transfer = []buffer{m.Preview.RGBA}
 		}
+		if m.Checkpoint != nil {
+			o["checkpoint"] = m.Checkpoint.object()
+			transfer = append(transfer, m.Checkpoint.buffers()...)
+		}
 	case tuneMsg:
 		o["data"] = m.Data
 	case errorMsg:
@@ -247,6 +276,35 @@ func encode(m message) (map[string]any, []buffer) {
 
 func (p planes) object() map[string]any { return map[string]any{"w": p.W, "h": p.H, "data": p.Data} }
 func (r rgba) object() map[string]any   { return map[string]any{"w": r.W, "h": r.H, "rgba": r.RGBA} }
+func (v volume) object() map[string]any {
+	return map[string]any{"c": v.C, "h": v.H, "w": v.W, "data": v.Data}
+}
+
+// object is a checkpoint on the wire; its images are an object keyed by
+// index (only plain objects cross as maps).
+func (c *checkpoint) object() map[string]any {
+	images := map[string]any{"count": len(c.Images)}
+	for i, v := range c.Images {
+		images[fmt.Sprint(i)] = v.object()
+	}
+	o := map[string]any{"mode": string(c.Mode), "key": c.Key, "scale": c.Scale, "scales": c.Scales, "images": images}
+	if c.Target != nil {
+		o["target"] = c.Target.object()
+	}
+	return o
+}
+
+// buffers are a checkpoint's buffers, to transfer.
+func (c *checkpoint) buffers() []buffer {
+	var b []buffer
+	for _, v := range c.Images {
+		b = append(b, v.Data)
+	}
+	if c.Target != nil {
+		b = append(b, c.Target.Data)
+	}
+	return b
+}
 
 // decode reads a posted object back into its message. Missing fields are
 // zero; a field of the wrong kind or an unknown type is an error.
@@ -261,6 +319,7 @@ func decode(o map[string]any) (message, error) {
 	case "run":
 		op := r.obj("opts")
 		m = runMsg{ID: r.int("id"), Content: r.obj("content").planes(), Style: r.obj("style").planes(), Fault: fault(r.str("fault")),
+			Resume: r.checkpoint("resume"),
 			Opts: runOptions{
 				Mode: nnst.Mode(op.str("mode")), Alpha: op.num("alpha"), Size: op.int("size"),
 				Scales: op.int("scales"), Steps: op.int("steps"), HalfSteps: op.int("halfSteps"), Flip: op.bool("flip"),
@@ -304,6 +363,7 @@ func decode(o map[string]any) (message, error) {
 			pv := r.obj("preview").rgba()
 			p.Preview = &pv
 		}
+		p.Checkpoint = r.checkpoint("checkpoint")
 		m = p
 	case "tune":
 		m = tuneMsg{Data: r.str("data")}
@@ -421,3 +481,29 @@ func (r *fields) obj(k string) *fields {
 // planes reads {w, h, data}; rgba reads {w, h, rgba}.
 func (r *fields) planes() planes { return planes{W: r.int("w"), H: r.int("h"), Data: r.buf("data")} }
 func (r *fields) rgba() rgba     { return rgba{W: r.int("w"), H: r.int("h"), RGBA: r.buf("rgba")} }
+func (r *fields) volume() volume {
+	return volume{C: r.int("c"), H: r.int("h"), W: r.int("w"), Data: r.buf("data")}
+}
+
+// checkpoint reads the checkpoint in field k, or nil.
+func (r *fields) checkpoint(k string) *checkpoint {
+	if r.o[k] == nil {
+		return nil
+	}
+	o := r.obj(k)
+	c := &checkpoint{Mode: nnst.Mode(o.str("mode")), Key: o.str("key"), Scale: o.int("scale"), Scales: o.int("scales")}
+	im := o.obj("images")
+	n := im.int("count")
+	if n < 0 || n > 64 {
+		r.fail(fmt.Errorf("a checkpoint of %d images", n))
+		return nil
+	}
+	for i := range n {
+		c.Images = append(c.Images, im.obj(fmt.Sprint(i)).volume())
+	}
+	if o.o["target"] != nil {
+		t := o.obj("target").volume()
+		c.Target = &t
+	}
+	return c
+}

@@ -38,6 +38,11 @@ func examples() []struct {
 } {
 	model, content, style, file := &fakeBuf{"model"}, &fakeBuf{"content"}, &fakeBuf{"style"}, &fakeBuf{"file"}
 	data, thumb, preview, out := &fakeBuf{"data"}, &fakeBuf{"thumb"}, &fakeBuf{"preview"}, &fakeBuf{"out"}
+	l0, l1, l2, vote, hc := &fakeBuf{"l0"}, &fakeBuf{"l1"}, &fakeBuf{"l2"}, &fakeBuf{"vote"}, &fakeBuf{"hc"}
+	best := &checkpoint{Mode: nnst.ModeBest, Key: "ab12", Scale: 2, Scales: 3,
+		Images: []volume{{3, 16, 20, l0}, {3, 8, 10, l1}, {3, 4, 5, l2}}}
+	fast := &checkpoint{Mode: nnst.ModeFast, Key: "cd34", Scale: 1, Scales: 1,
+		Images: []volume{{3, 64, 48, vote}}, Target: &volume{960, 16, 12, hc}}
 	return []struct {
 		m        message
 		transfer []buffer
@@ -46,6 +51,9 @@ func examples() []struct {
 		{runMsg{ID: 3, Fault: faultLost, Content: planes{64, 48, content}, Style: planes{40, 64, style},
 			Opts: runOptions{Mode: nnst.ModeFast, Alpha: 0.65, Size: 64, Scales: 2, Steps: 3, HalfSteps: 1, Flip: true, Color: true, ContentLoss: true}},
 			[]buffer{content, style}},
+		{runMsg{ID: 4, Content: planes{64, 48, content}, Style: planes{40, 64, style}, Resume: fast,
+			Opts: runOptions{Mode: nnst.ModeFast, Alpha: 0.5, Size: 64, Scales: 2, Steps: 3}},
+			[]buffer{content, style, vote, hc}},
 		{decodeMsg{ID: 2, Name: "photo.jpg", Bytes: file}, []buffer{file}},
 		{cancelMsg{ID: 3}, nil},
 		{startedMsg{}, nil},
@@ -62,6 +70,8 @@ func examples() []struct {
 			Elapsed: 1500 * time.Millisecond, ETA: 4 * time.Second, Preview: &rgba{64, 48, preview}},
 			[]buffer{preview}},
 		{progressMsg{ID: 3, Stage: stageTune}, nil},
+		{progressMsg{ID: 3, Stage: nnst.StageScale, Scale: 2, Scales: 3, Step: 9, Steps: 9, Preview: &rgba{64, 48, preview}, Checkpoint: best},
+			[]buffer{preview, l0, l1, l2}},
 		{tuneMsg{Data: "{}"}, nil},
 		{errorMsg{ID: 3, Kind: kindMemory, Message: "out of GPU memory", Before: true, Size: 512, Smaller: 256, SmallerBytes: 3 << 30}, nil},
 		{errorMsg{ID: 3, Kind: kindDevice, Message: "GPU device lost"}, nil},
@@ -140,6 +150,8 @@ func TestDecodeErrors(t *testing.T) {
 		{map[string]any{"type": "run", "opts": 1.0}, `"opts" is float64, want an object`},
 		{map[string]any{"type": "ready", "work": map[string]any{"fast-256": true}}, `"fast-256" is bool, want a number`},
 		{map[string]any{"type": "error", "before": "yes"}, `"before" is string, want a boolean`},
+		{map[string]any{"type": "progress", "checkpoint": map[string]any{"images": map[string]any{"count": 1e6}}}, "a checkpoint of 1000000 images"},
+		{map[string]any{"type": "run", "resume": map[string]any{"images": map[string]any{"count": 1.0, "0": map[string]any{"c": 3.0, "data": "x"}}}}, `"data" is string, want a buffer`},
 	} {
 		m, err := decode(c.in)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

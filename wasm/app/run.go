@@ -34,6 +34,7 @@ func (p *page) startRun() {
 	p.runOpts.Alpha = p.input("alpha").ValueAsNumber()
 	p.runOpts.Flip, p.runOpts.Color = p.input("flip").Checked(), p.input("color").Checked()
 	p.runOpts.ContentLoss = p.input("content-loss").Checked()
+	p.rs = resumeState{sig: p.inputSig()}
 	p.state = stRunning
 	p.runStart = time.Now()
 	p.lastETA = 0
@@ -59,13 +60,7 @@ func (p *page) startRun() {
 	p.hooks.fault = "" // only the first run fails
 	p.button("cancel").Focus()
 	p.emit("started", strconv.Itoa(p.runID))
-	id := p.runID
-	go func() {
-		for p.running() && p.runID == id {
-			p.updateTimes()
-			time.Sleep(500 * time.Millisecond)
-		}
-	}()
+	p.watchTimes()
 }
 
 // planesOf copies an RGB tensor into an ArrayBuffer to send.
@@ -74,6 +69,7 @@ func planesOf(t *tensor.T) planes {
 }
 
 func (p *page) onProgress(m progressMsg) {
+	p.rs.keep(m.Checkpoint)
 	p.el["progress"].Underlying().Set("value", m.Fraction)
 	s := stageText(m)
 	if p.state == stCancelling {
@@ -125,7 +121,7 @@ func (p *page) onDone(m doneMsg) {
 	if p.ready.Backend == "webgpu" {
 		adapter = " — " + p.ready.Adapter
 	}
-	p.details([][2]string{
+	rows := [][2]string{
 		{"Size", fmt.Sprintf("%d×%d px", w, h)},
 		{"Time", duration(elapsed)},
 		{"Backend", p.ready.Label + adapter},
@@ -133,10 +129,17 @@ func (p *page) onDone(m doneMsg) {
 		{"Work", p.runOpts.workText(m.Flops)},
 		{"Peak memory", fmt.Sprintf("%.0f MB", float64(m.PeakBytes)/1e6)},
 		{"Tab memory", memoryText(m.HeapBytes, m.KernelBytes)},
-	})
+	}
+	note := p.rs.note // a fault the run resumed after
+	if note != "" {
+		rows = append(rows, [2]string{"Recovered", note})
+		note += " "
+	}
+	p.rs = resumeState{}
+	p.details(rows)
 	p.updateMode()
 	p.update()
-	p.setStatus(fmt.Sprintf("Done in %s. Download the PNG or the JPEG, or change the settings and run again.", duration(elapsed)))
+	p.setStatus(fmt.Sprintf("Done in %s. %sDownload the PNG or the JPEG, or change the settings and run again.", duration(elapsed), note))
 	p.button("download").Focus()
 	p.emit("done", fmt.Sprintf("%dx%d", w, h))
 }
@@ -158,6 +161,9 @@ func (p *page) details(rows [][2]string) {
 func (p *page) onRunError(m errorMsg) {
 	if m.Kind == kindCancelled {
 		p.finishCancel(false)
+		return
+	}
+	if m.Kind == kindDevice && p.resumeAfter("The graphics device was lost (the GPU driver reset or the tab was in the background too long)") {
 		return
 	}
 	p.state = stFailed

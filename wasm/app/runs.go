@@ -260,3 +260,26 @@ func hostSeconds(n int) float64 {
 	nnst.ColorMatch(img, img, v)
 	return time.Since(start).Seconds()
 }
+
+// resumeState is what the page keeps of the running run to resume it after
+// a fault (resume.go).
+type resumeState struct {
+	ck      *checkpoint // the last checkpoint (nil: none yet)
+	fresh   bool        // the attempt now running went past the stage it resumed from
+	sig     string      // the inputs the run was started with
+	pending string      // why the run stopped, while the engine restarts to resume it
+	note    string      // what happened, for the result's message ("" none)
+}
+
+// keep holds a checkpoint the worker sent. One no later than the last (a
+// resumed Fast run offers its vote again) is not progress: a fault after
+// it is not resumed by itself, so a fault that recurs cannot loop.
+func (rs *resumeState) keep(ck *checkpoint) {
+	if ck == nil {
+		return
+	}
+	if rs.ck == nil || ck.Scale > rs.ck.Scale {
+		rs.fresh = true
+	}
+	rs.ck = ck
+}

@@ -280,3 +280,26 @@ func TestRunError(t *testing.T) {
 		t.Errorf("a run whose device was lost: %v, want %v", got, errFaultLost)
 	}
 }
+
+// Only a checkpoint past the last one counts as progress to resume after.
+func TestResumeKeep(t *testing.T) {
+	var rs resumeState
+	rs.keep(nil)
+	if rs.ck != nil || rs.fresh {
+		t.Fatalf("no checkpoint: %+v", rs)
+	}
+	one, two := &checkpoint{Mode: nnst.ModeBest, Scale: 1, Scales: 2}, &checkpoint{Mode: nnst.ModeBest, Scale: 2, Scales: 2}
+	rs.keep(one)
+	if rs.ck != one || !rs.fresh {
+		t.Errorf("the first checkpoint: %+v, want it kept and fresh", rs)
+	}
+	rs.fresh = false // a resumed attempt starts
+	rs.keep(&checkpoint{Mode: nnst.ModeBest, Scale: 1, Scales: 2})
+	if rs.fresh {
+		t.Error("the same stage again counts as progress")
+	}
+	rs.keep(two)
+	if rs.ck != two || !rs.fresh {
+		t.Errorf("a later stage: %+v, want it kept and fresh", rs)
+	}
+}

@@ -44,12 +44,14 @@ func parseHooks(get func(string) (string, bool)) hooks {
 
 // A fault makes a run fail the way a crashed worker, a lost GPU device or
 // a GPU without the memory would. The page sends it with the first run;
-// the worker's run path meets it only through inject.
+// the worker's run path meets it only through inject. A crash or a lost
+// device strikes mid-run, after the first checkpoint (a finished scale, or
+// Fast's match), so that the page has a stage to resume from.
 type fault string
 
 const (
-	faultCrash fault = "crash" // the worker dies at the first report
-	faultLost  fault = "lost"  // the GPU device is lost at the first report
+	faultCrash fault = "crash" // the worker dies at the report after the first checkpoint
+	faultLost  fault = "lost"  // the GPU device is lost at the report after the first checkpoint
 	faultOOM   fault = "oom"   // the memory check before the run fails
 )
 
@@ -71,12 +73,27 @@ var (
 // inject returns h with the fault in place; cancel ends the run with a
 // cause. No fault leaves h as it is.
 func (f fault) inject(h runHooks, cancel context.CancelCauseFunc) runHooks {
+	saved := false
+	strike := func(p nnst.Progress) bool { // after the first checkpoint
+		if saved {
+			return true
+		}
+		saved = p.Checkpoint != nil
+		return false
+	}
 	switch next := h.progress; f {
 	case faultCrash:
-		h.progress = func(nnst.Progress) { panic("crash injected by ?fault=crash") }
+		h.progress = func(p nnst.Progress) {
+			if strike(p) {
+				panic("crash injected by ?fault=crash")
+			}
+			next(p)
+		}
 	case faultLost:
 		h.progress = func(p nnst.Progress) {
-			cancel(errFaultLost)
+			if strike(p) {
+				cancel(errFaultLost)
+			}
 			next(p)
 		}
 	case faultOOM:

@@ -66,25 +66,34 @@ func TestInject(t *testing.T) {
 		t.Errorf("oom: %+v, want the reports as they were", c)
 	}
 
+	// Lost and crash strike at the report after the first checkpoint.
+	saved := nnst.Progress{Checkpoint: func() (*nnst.Checkpoint, error) { return nil, nil }}
 	c = calls{}
 	h = c.hooks(faultLost)
 	h.progress(nnst.Progress{})
-	if !errors.Is(c.cause, errFaultLost) || kindOf(c.cause) != kindDevice || c.reported != 1 {
+	h.progress(saved)
+	if c.cause != nil || c.reported != 2 {
+		t.Errorf("lost: %+v before the report after a checkpoint, want the reports as they were", c)
+	}
+	h.progress(nnst.Progress{})
+	if !errors.Is(c.cause, errFaultLost) || kindOf(c.cause) != kindDevice || c.reported != 3 {
 		t.Errorf("lost: %+v, want the run cancelled with a lost device, then the report", c)
 	}
 
 	c = calls{}
 	h = c.hooks(faultCrash)
+	h.progress(nnst.Progress{})
+	h.progress(saved)
 	func() {
 		defer func() {
 			if recover() == nil {
-				t.Error("crash: the report did not panic")
+				t.Error("crash: the report after a checkpoint did not panic")
 			}
 		}()
 		h.progress(nnst.Progress{})
 	}()
-	if c.reported != 0 {
-		t.Errorf("crash: %+v, want no report", c)
+	if c.reported != 2 {
+		t.Errorf("crash: %+v, want the two reports before it only", c)
 	}
 }
 

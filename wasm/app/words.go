@@ -275,3 +275,18 @@ func slug(s string) string {
 	}
 	return out
 }
+
+// stages says in words the stage a run failed in after checkpoint c, and
+// the stage c ends.
+func (c *checkpoint) stages() (during, after string) {
+	ck := &nnst.Checkpoint{Mode: c.Mode, Scale: c.Scale, Scales: c.Scales}
+	return ck.Next(), ck.Stage()
+}
+
+// resumeText says what happened to a run that resumed after a fault: why it
+// stopped (a sentence without its full stop), in which stage, and from the
+// end of which stage it went on, on which backend.
+func resumeText(why, during, after, backend string) string {
+	return fmt.Sprintf("%s during %s. The run resumed from the end of %s on %s, keeping the work done before.",
+		strings.TrimSuffix(why, "."), during, after, backend)
+}

@@ -212,3 +212,22 @@ func TestMemoryTexts(t *testing.T) {
 		}
 	}
 }
+
+func TestResumeText(t *testing.T) {
+	for _, c := range []struct {
+		ck   checkpoint
+		want string
+	}{
+		{checkpoint{Mode: nnst.ModeBest, Scale: 2, Scales: 4},
+			"The GPU device was lost during scale 3 of 4. The run resumed from the end of scale 2 of 4 on CPU (x), keeping the work done before."},
+		{checkpoint{Mode: nnst.ModeBest, Scale: 4, Scales: 4},
+			"The GPU device was lost during the final pass. The run resumed from the end of scale 4 of 4 on CPU (x), keeping the work done before."},
+		{checkpoint{Mode: nnst.ModeFast, Scale: 1, Scales: 1},
+			"The GPU device was lost during the final pass. The run resumed from the end of the match on CPU (x), keeping the work done before."},
+	} {
+		during, after := c.ck.stages()
+		if got := resumeText("The GPU device was lost.", during, after, "CPU (x)"); got != c.want {
+			t.Errorf("%+v:\n got %q\nwant %q", c.ck, got, c.want)
+		}
+	}
+}

@@ -163,6 +163,13 @@ func (w *worker) run(msg runMsg) {
 		return
 	}
 	content, style := tensorFrom(msg.Content), tensorFrom(msg.Style)
+	var resume *nnst.Checkpoint // the stage to go on from, or nil
+	if msg.Resume != nil {
+		if resume, err = msg.Resume.core(); err != nil {
+			post(errorMsg{ID: id, Kind: kindOther, Message: err.Error()})
+			return
+		}
+	}
 
 	ctx, cancelCause := context.WithCancelCause(context.Background())
 	cancel := func() { cancelCause(nil) }
@@ -189,6 +196,17 @@ func (w *worker) run(msg runMsg) {
 					pv := rgbaOf(t)
 					pm.Preview = &pv
 					lastPreview = time.Now()
+				}
+			}
+			if p.Checkpoint != nil { // the page keeps it, to resume after a fault
+				ck, err := p.Checkpoint()
+				switch n := checkpointBytes(ck); {
+				case err != nil:
+					logf("no checkpoint: %v", err)
+				case n > maxCheckpoint:
+					logf("no checkpoint: %d MB is more than the page keeps", n>>20)
+				default:
+					pm.Checkpoint = checkpointOf(ck)
 				}
 			}
 			post(pm)
@@ -226,6 +244,7 @@ func (w *worker) run(msg runMsg) {
 	}
 
 	runStart := time.Now()
+	o.Resume = resume
 	out, err := st.Run(ctx, content, style, o, h.progress)
 	w.clearCancel()
 	if isPrep {

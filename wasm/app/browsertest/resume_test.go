@@ -1,0 +1,78 @@
+package browsertest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestResume makes the first run crash the worker or lose the GPU device
+// mid-way, after its first finished stage (a scale of Best, Fast's match),
+// through the ?fault= hook: the page must restart the engine, resume from
+// that stage without doing it again, say what happened, and finish. On
+// WebGPU (SwiftShader here) the checkpoint comes from the GPU; the run
+// resumes on a new device, or on the CPU when no adapter answers in time
+// (SwiftShader, still busy with the old worker's work, often does not).
+func TestResume(t *testing.T) {
+	dir := siteDir(t)
+	srv := serveSite(t, dir)
+	in := makeInputs(t)
+	for _, c := range []struct{ fault, mode, backend, why, during, after string }{
+		{"crash", "best", "cpu", "The compute engine stopped unexpectedly", "during scale 2 of 2", "resumed from the end of scale 1 of 2 on CPU"},
+		{"lost", "best", "cpu", "The graphics device was lost", "during scale 2 of 2", "resumed from the end of scale 1 of 2 on CPU"},
+		{"lost", "fast", "cpu", "The graphics device was lost", "during the final pass", "resumed from the end of the match on CPU"},
+		{"lost", "best", "webgpu", "The graphics device was lost", "during scale 2 of 2", "resumed from the end of scale 1 of 2 on "},
+	} {
+		t.Run(c.fault+"-"+c.mode+"-"+c.backend, func(t *testing.T) {
+			tb := startBrowser(t, c.backend == "webgpu")
+			tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+query+"&fault="+c.fault+"&backend="+c.backend))
+			if e := tb.wait("ready,error", 0, 3*time.Minute); e.Type != "ready" || e.Detail != c.backend {
+				t.Fatalf("not ready on %s: %+v", c.backend, e)
+			}
+			tb.uploadPair(in)
+			tb.do(10*time.Second, chromedp.Click(chromedp.ID("mode-"+c.mode)))
+			if c.backend == "webgpu" { // rotations off keep SwiftShader's run short
+				tb.do(10*time.Second, chromedp.Click(chromedp.ID("flip")))
+			}
+			s := tb.seq()
+			tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
+			e := tb.wait("resumed,error,done,cancelled", s, 8*time.Minute)
+			if e.Type != "resumed" {
+				t.Fatalf("want the run resumed, got %+v (%s)", e, tb.text("error-text"))
+			}
+			for _, w := range []string{c.why, c.during, c.after} {
+				if !strings.Contains(e.Detail, w) {
+					t.Errorf("the resume says %q, want %q in it", e.Detail, w)
+				}
+			}
+			t.Logf("resumed: %s (%s)", e.Detail, tb.text("backend-note"))
+			if st := tb.text("status"); st != e.Detail {
+				t.Errorf("the status says %q, want %q", st, e.Detail)
+			}
+			// On to the end, without optimising the finished scale again.
+			seq := e.Seq
+			for {
+				e = tb.wait("progress,done,error,cancelled", seq, 8*time.Minute)
+				seq = e.Seq
+				if e.Type != "progress" {
+					break
+				}
+				if c.mode == "best" && strings.HasPrefix(e.Detail, "Scale 1 of") {
+					t.Errorf("after resuming: %q", e.Detail)
+				}
+			}
+			if e.Type != "done" {
+				t.Fatalf("the resumed run: %+v (%s)", e, tb.text("error-text"))
+			}
+			if st := tb.text("status"); !strings.Contains(st, c.after) || !strings.Contains(st, c.during) {
+				t.Errorf("the status after the run says %q, want what happened", st)
+			}
+			if d := tb.text("details"); !strings.Contains(d, "Recovered") || !strings.Contains(d, c.during) {
+				t.Errorf("the run details %q do not say what happened", d)
+			}
+			tb.checkProblems()
+		})
+	}
+}
