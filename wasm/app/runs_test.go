@@ -208,8 +208,10 @@ func TestPlanDry(t *testing.T) {
 	if work["fast-2048"] != work["fast-512"] || work["fast-512"] == 0 {
 		t.Errorf("cpu: Fast's work at 512 and 2048 px: %g, %g", work["fast-512"], work["fast-2048"])
 	}
-	if l := limits["best-1024"]; l.Need < 4<<30 {
-		t.Errorf("cpu: Best at 1024 px needs %d MiB, want more than a tab's 4 GiB", l.Need>>20)
+	// 3.5 GiB of tensors (the style features in fp16), before the heap's
+	// slack: more than a tab holds in practice.
+	if l := limits["best-1024"]; l.Need < 3<<30 {
+		t.Errorf("cpu: Best at 1024 px needs %d MiB, want more than 3 GiB", l.Need>>20)
 	}
 }
 
