@@ -115,15 +115,19 @@ func (p *page) failDecodes() {
 	}
 }
 
-// decodeImage decodes a file in the worker and caps its size at keepSize.
+// decodeImage decodes a file in the worker straight to at most keepSize
+// (a 50 MP photo never becomes a full-size float copy).
 func decodeImage(name string, b []byte) decodedMsg {
-	t, err := imageio.DecodeBytes(b)
+	var ow, oh int
+	t, err := imageio.DecodeBytesFit(b, func(h, w int) (int, int, error) {
+		oh, ow = h, w
+		if max(h, w) > keepSize {
+			h, w = imageio.FitDims(h, w, keepSize)
+		}
+		return h, w, nil
+	})
 	if err != nil {
 		return decodedMsg{Error: decodeMessage(name, err)}
-	}
-	ow, oh := t.W, t.H
-	if max(t.W, t.H) > keepSize {
-		t = imageio.FitLongSide(t, keepSize)
 	}
 	return decodedMsg{
 		Image: planes{W: t.W, H: t.H, Data: uint8Array(floatBytes(t.Data)).Get("buffer")},
