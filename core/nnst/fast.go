@@ -169,16 +169,21 @@ type reuse struct {
 	taps        [][]Tensor
 }
 
+// free frees what u holds, once.
 func (u *reuse) free(be Backend) {
+	if u == nil {
+		return
+	}
 	be.Free(u.c, u.s, u.query)
 	for _, ts := range u.taps {
 		be.Free(ts...)
 	}
+	*u = reuse{}
 }
 
 // at returns u if its content is h x w.
 func (u *reuse) at(h, w int) *reuse {
-	if u == nil {
+	if u == nil || u.c == nil {
 		return nil
 	}
 	if _, ch, cw := u.c.Shape(); ch != h || cw != w {
@@ -359,7 +364,11 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 			return nil, err
 		}
 	}
-	if err := pass(O, cT, sT, o.Steps, 1, ru.at(h, w)); err != nil {
+	full := ru.at(h, w)
+	if full == nil {
+		ru.free(be) // what the half pass reused, before the full pass's own
+	}
+	if err := pass(O, cT, sT, o.Steps, 1, full); err != nil {
 		return nil, err
 	}
 	return r.image(O)
