@@ -123,7 +123,10 @@ type Backend interface {
 	// sampled with the given stride, possibly in lower precision (fp16 on
 	// WebGPU) and, for large strides, off the device (WebGPU then keeps it
 	// in host memory and uploads only the samples each SplitLoss uses).
-	Compact(x Tensor, stride int) Tensor
+	//
+	// phases lists the offsets (y0, x0) SplitLoss will sample with (nil:
+	// any); a backend may keep only those.
+	Compact(x Tensor, stride int, phases [][2]int) Tensor
 	// ColorDistanceLoss returns mean |D(x) - D(ref)| with D the pairwise
 	// Euclidean distances between pixel colours, and its gradient wrt x.
 	ColorDistanceLoss(x, ref Tensor) (loss, grad Tensor)

@@ -305,17 +305,17 @@ func (r *run) bestFinal() finalPass {
 // optimiseFinal is the feature-splitting pass at full resolution.
 func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) error {
 	be := r.be
-	rng := rand.New(rand.NewPCG(r.o.Seed, 0x4e4e5354))
 	r.tick(Progress{Stage: StageFinal, Steps: f.steps}, true)
 	nt := len(r.s.model.Taps)
+	_, ch, cw := p[0].Shape()
+	plan := r.samples(ch, cw, f.grid, f.steps)
 	styleTaps := f.styleTaps
 	if styleTaps == nil {
-		_, ch, cw := p[0].Shape()
 		styleTaps = make([][]Tensor, nt)
 		for k := 0; k < f.rots; k++ {
 			img, free := turned(be, style, k)
 			tr := be.Forward(img, false)
-			r.styleTaps(styleTaps, tr, k, ch, cw, f.grid)
+			r.styleTaps(styleTaps, tr, k, ch, cw, f.grid, f.steps)
 			be.Release(tr)
 			free()
 		}
@@ -333,17 +333,9 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 		}
 		img := Syn(be, p)
 		tr := be.Forward(img, true)
-		// Samples are drawn in tap order; the losses and gradients are
-		// computed as the backward pass reaches each tap.
-		samples := make([]Sample, nt)
-		for l, tap := range tr.Taps {
-			_, th, tw := tap.Shape()
-			s := Sample{Stride: sampleStride(th, tw, f.grid)}
-			if max(th, tw) > f.grid {
-				s.Y0, s.X0 = rng.IntN(s.Stride), rng.IntN(s.Stride)
-			}
-			samples[l] = s
-		}
+		// The losses and gradients are computed as the backward pass
+		// reaches each tap.
+		samples := plan[t-1]
 		taps := tr.Taps
 		losses := make([]Tensor, nt, nt+len(f.targets))
 		coefs := make([]Tensor, len(f.targets))
@@ -382,13 +374,54 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 
 // styleTaps appends rotation k's style tap features, turned back and kept
 // compact as a final pass of this grid at h x w samples them.
-func (r *run) styleTaps(into [][]Tensor, tr *Trace, k, h, w, grid int) {
+// Only the phases that steps steps sample are kept.
+func (r *run) styleTaps(into [][]Tensor, tr *Trace, k, h, w, grid, steps int) {
+	phases := tapPhases(r.samples(h, w, grid, steps))
 	for l, t := range tr.Taps {
 		th, tw := r.tapSize(l, h, w)
 		x, free := turned(r.be, t, -k)
-		into[l] = append(into[l], r.be.Compact(x, sampleStride(th, tw, grid)))
+		into[l] = append(into[l], r.be.Compact(x, sampleStride(th, tw, grid), phases[l]))
 		free()
 	}
+}
+
+// samples draws the samples of each tap at each step of a final pass of
+// this grid at h x w, in the order the pass draws them.
+func (r *run) samples(h, w, grid, steps int) [][]Sample {
+	rng := rand.New(rand.NewPCG(r.o.Seed, 0x4e4e5354))
+	nt := len(r.s.model.Taps)
+	out := make([][]Sample, steps)
+	for t := range out {
+		out[t] = make([]Sample, nt)
+		for l := range out[t] {
+			th, tw := r.tapSize(l, h, w)
+			s := Sample{Stride: sampleStride(th, tw, grid)}
+			if max(th, tw) > grid {
+				s.Y0, s.X0 = rng.IntN(s.Stride), rng.IntN(s.Stride)
+			}
+			out[t][l] = s
+		}
+	}
+	return out
+}
+
+// tapPhases lists each tap's distinct offsets over the steps' samples.
+func tapPhases(samples [][]Sample) [][][2]int {
+	if len(samples) == 0 {
+		return nil
+	}
+	out := make([][][2]int, len(samples[0]))
+	for l := range out {
+		seen := map[[2]int]bool{}
+		for _, st := range samples {
+			p := [2]int{st[l].Y0, st[l].X0}
+			if !seen[p] {
+				seen[p] = true
+				out[l] = append(out[l], p)
+			}
+		}
+	}
+	return out
 }
 
 // tapSize is the size of tap l for an h x w input: halved at each pool

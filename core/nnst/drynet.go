@@ -251,9 +251,9 @@ func (d *Dry) SplitLoss(out Tensor, style []Tensor, s Sample) (Tensor, Tensor) {
 	return &dryT{c: 1, h: 1, w: 1, bytes: lb}, &dryT{c: c, h: h, w: w, bytes: gb}
 }
 
-func (d *Dry) Compact(x Tensor, stride int) Tensor {
+func (d *Dry) Compact(x Tensor, stride int, phases [][2]int) Tensor {
 	c, h, w := x.Shape()
-	b := d.mem.Compact(&d.a, c, h, w, stride)
+	b := d.mem.Compact(&d.a, c, h, w, stride, phases)
 	return &dryT{c: c, h: h, w: w, bytes: b, host: b == 0}
 }
 

@@ -124,7 +124,9 @@ func (r *run) fast(content, style *tensor.T) (*tensor.T, error) {
 	if fp.Rots == r.rotations() {
 		grid = fp.Grid
 	}
-	ss := r.searchStyle(caT, saT, true, grid)
+	// The pass that reuses the taps is the half-size one or the full-size
+	// one: keep what either would sample.
+	ss := r.searchStyle(caT, saT, true, grid, max(o.Steps, fp.HalfSteps))
 	ru := &reuse{c: caT, s: saT, query: ss.query, taps: ss.taps}
 	defer ru.free(be)
 	field, err := be.SearchField(ss.s)

@@ -31,7 +31,7 @@ type Memory interface {
 	Table(a *Alloc, in, out int, align bool)
 	// Compact allocates what Compact keeps of a c x h x w tensor sampled
 	// with stride, and returns its bytes: 0 for a copy off the device.
-	Compact(a *Alloc, c, h, w, stride int) int64
+	Compact(a *Alloc, c, h, w, stride int, phases [][2]int) int64
 	// NewBank allocates a bank for up to capacity vectors of d; BankAdd
 	// adds n vectors (hyper: from taps, BankAddHypercolumns). Each returns
 	// the bytes it keeps, which FreeBank frees.
@@ -128,7 +128,26 @@ func (HostMemory) Table(*Alloc, int, int, bool)           {}
 func (HostMemory) NewBank(*Alloc, int, int) int64         { return 0 }
 func (HostMemory) SearchBank(*Alloc, int, int, int)       {}
 func (HostMemory) Transfer(*Alloc, int64, bool)           {}
-func (HostMemory) Compact(a *Alloc, c, h, w, _ int) int64 { return a.New(int64(c*h*w) * 2) }
+// Compact keeps fp16, only the phases asked for.
+func (HostMemory) Compact(a *Alloc, c, h, w, stride int, phases [][2]int) int64 {
+	return a.New(CompactElems(c, h, w, stride, phases) * 2)
+}
+
+// CompactElems is the number of values a Compact copy of a c x h x w
+// tensor keeps when it keeps only the phases (nil: all of it).
+func CompactElems(c, h, w, stride int, phases [][2]int) int64 {
+	if phases == nil {
+		return int64(c * h * w)
+	}
+	var n int64
+	for _, p := range phases {
+		n += int64(c * phaseLen(h, p[0], stride) * phaseLen(w, p[1], stride))
+	}
+	return n
+}
+
+// phaseLen is the number of samples y0, y0+stride, ... below n.
+func phaseLen(n, y0, stride int) int { return max(0, (n-y0+stride-1)/stride) }
 
 // BankAdd keeps the rows; from taps it makes the hypercolumns first.
 func (HostMemory) BankAdd(a *Alloc, n, d int, hyper bool) int64 {

@@ -12,7 +12,7 @@ func (r *run) hypercolumns(img Tensor) Tensor {
 // matchTarget returns replace(H(query), H(style, flips)); style is freed.
 func (r *run) matchTarget(query, style Tensor) Tensor {
 	be := r.be
-	ss := r.searchStyle(query, style, false, 0)
+	ss := r.searchStyle(query, style, false, 0, 0)
 	// The query copy goes before the target and the gather banks come.
 	be.EndSearch(ss.s)
 	target := be.Zeros(ss.c, ss.h, ss.w)
@@ -47,10 +47,10 @@ type styleSearch struct {
 // times (for the mean, the search, the gather) so that only one rotation's
 // bank is alive, and never with the target; with keep, each rotation's
 // hypercolumns are kept instead (for small images: one forward pass each).
-// A grid above 0 also keeps what a final pass of that grid at the query's
-// size would compute again (see styleSearch). The caller frees s, mean,
-// kept, query and taps.
-func (r *run) searchStyle(query, style Tensor, keep bool, grid int) *styleSearch {
+// A grid above 0 also keeps what a final pass of that grid and steps steps
+// at the query's size would compute again (see styleSearch). The caller
+// frees s, mean, kept, query and taps.
+func (r *run) searchStyle(query, style Tensor, keep bool, grid, steps int) *styleSearch {
 	be := r.be
 	ss := &styleSearch{rots: r.rotations()}
 	_, qh, qw := query.Shape()
@@ -69,7 +69,7 @@ func (r *run) searchStyle(query, style Tensor, keep bool, grid int) *styleSearch
 		ss.grids = append(ss.grids, [2]int{h, w})
 		hc := be.Hypercolumns(tr.Taps, h, w)
 		if grid > 0 {
-			r.styleTaps(ss.taps, tr, k, qh, qw, grid)
+			r.styleTaps(ss.taps, tr, k, qh, qw, grid, steps)
 		}
 		be.Release(tr)
 		if keep {

@@ -436,7 +436,7 @@ func TestCompact(t *testing.T) {
 	live := gpu.LiveBytes()
 	for _, stride := range []int{1, hostStride} {
 		u := gpu.Upload(x)
-		c := gpu.Compact(u, stride).(*Tensor)
+		c := gpu.Compact(u, stride, nil).(*Tensor)
 		gpu.Free(u)
 		if (c.buf == nil) != (stride >= hostStride) {
 			t.Errorf("stride %d: host copy %v", stride, c.buf == nil)
@@ -459,7 +459,7 @@ func TestCompact(t *testing.T) {
 			var gs []nnst.Tensor
 			for _, x := range st {
 				u := gpu.Upload(x)
-				gs = append(gs, gpu.Compact(u, s.Stride))
+				gs = append(gs, gpu.Compact(u, s.Stride, nil))
 				gpu.Free(u)
 			}
 			if h := gs[0].(*Tensor).buf == nil; h != host {

@@ -107,7 +107,7 @@ func (s Sizes) Table(a *nnst.Alloc, in, out int, align bool) {
 }
 
 // Compact: fp16 pairs, or a stride-phase copy read back to the host.
-func (s Sizes) Compact(a *nnst.Alloc, c, h, w, stride int) int64 {
+func (s Sizes) Compact(a *nnst.Alloc, c, h, w, stride int, _ [][2]int) int64 {
 	if stride < s.HostStride {
 		return a.New(int64((c*h*w+1)/2) * 4)
 	}

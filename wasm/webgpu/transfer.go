@@ -216,8 +216,9 @@ func hostTensor(x *Tensor) *tensor.T {
 // halfToFloat converts IEEE fp16 bits to float32.
 func halfToFloat(h uint16) float32 { return float16.Frombits(h).Float32() }
 
-// Compact packs x into fp16 pairs, in host memory for large strides.
-func (b *Backend) Compact(x nnst.Tensor, stride int) nnst.Tensor {
+// Compact packs x into fp16 pairs, in host memory for large strides; it
+// keeps every phase.
+func (b *Backend) Compact(x nnst.Tensor, stride int, _ [][2]int) nnst.Tensor {
 	xt := gt(x)
 	n := xt.n()
 	if stride < b.hostStride {

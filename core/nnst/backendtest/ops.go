@@ -104,27 +104,30 @@ func colorLossCase(t *testing.T, s *state) {
 // splitLossCase: SplitLoss on plain style tensors.
 func splitLossCase(t *testing.T, s *state) {
 	for i, c := range splitCases {
-		t.Run(fmt.Sprint(i), func(t *testing.T) { s.split(t, c, uint64(15+10*i), false) })
+		t.Run(fmt.Sprint(i), func(t *testing.T) { s.split(t, c, uint64(15+10*i), false, nil) })
 	}
 }
 
-// compactCase: SplitLoss on Compact copies of the style tensors.
+// compactCase: SplitLoss on Compact copies of the style tensors, whole
+// and keeping the phase sampled and one more.
 func compactCase(t *testing.T, s *state) {
 	for i, c := range compactCases {
-		t.Run(fmt.Sprint(i), func(t *testing.T) { s.split(t, c, uint64(72+10*i), true) })
+		t.Run(fmt.Sprint(i), func(t *testing.T) { s.split(t, c, uint64(72+10*i), true, nil) })
+		phases := [][2]int{{(c.s.Y0 + 1) % c.s.Stride, c.s.X0}, {c.s.Y0, c.s.X0}}
+		t.Run(fmt.Sprint(i, "-phases"), func(t *testing.T) { s.split(t, c, uint64(72+10*i), true, phases) })
 	}
 }
 
 // split compares SplitLoss of a case, its style tensors compacted if
-// compact.
-func (s *state) split(t *testing.T, c splitCase, seed uint64, compact bool) {
+// compact, keeping phases.
+func (s *state) split(t *testing.T, c splitCase, seed uint64, compact bool, phases [][2]int) {
 	out := randT(c.c, c.h, c.w, seed)
 	var bs, rs []nnst.Tensor
 	for k, hw := range c.style {
 		x := randT(c.c, hw[0], hw[1], seed+1+uint64(k))
 		b, r := s.be.Upload(x), s.ref.Upload(x)
 		if compact {
-			bc := s.be.Compact(b, c.s.Stride)
+			bc := s.be.Compact(b, c.s.Stride, phases)
 			s.be.Free(b)
 			b = bc
 		}
