@@ -5,11 +5,14 @@
 // whose channels are off .. off+c of the D hypercolumn channels; n is the
 // number of positions (oh*ow) or, for hc_pack, of rows.
 // mode: bit 0 adds to what earlier taps left, bit 1 marks the last tap.
+// A dispatch may handle channels x0 .. x0+c of the tap only (hc_stats and
+// hc_grad, against a target in parts: off is then the channel in t's part).
 struct P {
 	c: u32, ih: u32, iw: u32, oh: u32, ow: u32,
 	scale: f32,
 	off: u32, d: u32, mode: u32,
 	dp: u32, row0: u32, i0: u32, nrow: u32, n: u32,
+	x0: u32,
 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> ty: array<u32>;
@@ -19,7 +22,7 @@ struct P {
 fn hc(c: u32, q: u32) -> f32 {
 	let oy = q / p.ow;
 	let ox = q % p.ow;
-	let src = c * p.ih * p.iw;
+	let src = (p.x0 + c) * p.ih * p.iw;
 	let r0 = src + ty[4u * oy] * p.iw;
 	let r1 = src + ty[4u * oy + 1u] * p.iw;
 	let wy0 = bitcast<f32>(ty[4u * oy + 2u]);
@@ -121,7 +124,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 		}
 		acc += wy * row;
 	}
-	dx[i] = acc * p.scale;
+	dx[p.x0 * ihw + i] = acc * p.scale;
 }
 
 //! hc_norm

@@ -62,8 +62,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 
 //! split_grad
 // raw[c, i] = -(y[idx_i, c] - sim_i * x[c, i]) / norm_i / n, with x the
-// centred unit output columns and y the f32 style rows (dp words each).
-struct P { c: u32, n: u32, dp: u32 }
+// centred unit output columns and y the f32 style rows (dp words each):
+// for the queries q0 .. q0+nq (x holds those columns) whose row is in
+// this bank part (base .. base+m).
+struct P { c: u32, n: u32, dp: u32, base: u32, m: u32, q0: u32, nq: u32 }
 @group(0) @binding(0) var<storage, read> rows: array<u32>;
 @group(0) @binding(1) var<storage, read> idx: array<u32>;
 @group(0) @binding(2) var<storage, read> sim: array<f32>;
@@ -75,13 +77,17 @@ struct P { c: u32, n: u32, dp: u32 }
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 	let e = gid(wg, nw, lid);
-	if (e >= p.c * p.n) {
+	if (e >= p.c * p.nq) {
 		return;
 	}
-	let c = e / p.n;
-	let i = e % p.n;
-	let y = bitcast<f32>(rows[idx[i] * p.dp + c]);
-	raw[e] = -(y - sim[i] * x[e]) / norms[i] / f32(p.n);
+	let c = e / p.nq;
+	let i = p.q0 + e % p.nq;
+	let m = idx[i];
+	if (m < p.base || m >= p.base + p.m) {
+		return;
+	}
+	let y = bitcast<f32>(rows[(m - p.base) * p.dp + c]);
+	raw[c * p.n + i] = -(y - sim[i] * x[e]) / norms[i] / f32(p.n);
 }
 
 //! split_scatter

@@ -9,8 +9,12 @@ override F16: bool = true;
 override SRC16: bool = false;
 
 // Sample i of a dispatch is sample i0 + i of the tensor; off and noff say
-// where its bank row and its norm go.
-struct S { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, n: u32, off: u32, dp: u32, i0: u32, noff: u32 }
+// where its bank row and its norm go. x may be one part of a tensor held
+// in parts (channel ranges): its c channels are c0 .. c0+c of the vectors.
+// pack_rows writes wn words of each row from word c0/2 (c0 is even);
+// colnorm's mode: bit 0 adds to the squared norms earlier parts left, bit
+// 1 (the last part) takes the root.
+struct S { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, n: u32, off: u32, dp: u32, i0: u32, noff: u32, c0: u32, wn: u32, mode: u32 }
 
 fn spos(s: S, i: u32) -> u32 {
 	return (s.y0 + (i / s.sw) * s.stride) * s.w + s.x0 + (i % s.sw) * s.stride;
@@ -39,15 +43,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	let pos = spos(p, i);
 	let hw = p.h * p.w;
 	var s = 0.0;
+	if ((p.mode & 1u) != 0u) {
+		s = norms[p.off + i];
+	}
 	for (var c = 0u; c < p.c; c++) {
-		let v = ld(c * hw + pos) - mean[c];
+		let v = ld(c * hw + pos) - mean[p.c0 + c];
 		s = fma(v, v, s);
 	}
-	norms[p.off + i] = max(sqrt(s), 1e-8);
+	if ((p.mode & 2u) != 0u) {
+		s = max(sqrt(s), 1e-8);
+	}
+	norms[p.off + i] = s;
 }
 
 //! pack_rows
-// Bank row off+i = (x_i - mean) / norm, zero padded to dp.
+// Bank row off+i = (x_i - mean) / norm, zero padded to dp: the wn words
+// from word c0/2 (channels c0 ..), channels past c zero.
 @group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read> mean: array<f32>;
 @group(0) @binding(2) var<storage, read> norms: array<f32>;
@@ -61,36 +72,41 @@ fn ld(i: u32) -> f32 {
 	return bitcast<f32>(x[i]);
 }
 
+// val is channel c0 + k of the row.
 fn val(pos: u32, k: u32, inv: f32) -> f32 {
 	if (k >= p.c) {
 		return 0.0;
 	}
-	return (ld(k * p.h * p.w + pos) - mean[k]) * inv;
+	return (ld(k * p.h * p.w + pos) - mean[p.c0 + k]) * inv;
 }
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 	let e = gid(wg, nw, lid);
 	var per = p.dp;
+	var w0 = p.c0;
 	if (F16) {
 		per = p.dp / 2u;
+		w0 = p.c0 / 2u;
 	}
-	if (e >= p.n * per) {
+	if (e >= p.n * p.wn) {
 		return;
 	}
-	let i = e / per;
-	let k = e % per;
+	let i = e / p.wn;
+	let k = e % p.wn;
 	let pos = spos(p, p.i0 + i);
 	let inv = 1.0 / norms[p.noff + i];
+	let at = (p.off + i) * per + w0 + k;
 	if (F16) {
-		bank[(p.off + i) * per + k] = pack2x16float(vec2<f32>(val(pos, 2u * k, inv), val(pos, 2u * k + 1u, inv)));
+		bank[at] = pack2x16float(vec2<f32>(val(pos, 2u * k, inv), val(pos, 2u * k + 1u, inv)));
 	} else {
-		bank[(p.off + i) * per + k] = bitcast<u32>(val(pos, k, inv));
+		bank[at] = bitcast<u32>(val(pos, k, inv));
 	}
 }
 
 //! centre_cols
-// q[c, i] = (x_i[c] - mean[c]) / norms[i]: queries as D x n columns.
+// q[c0 + c, i] = (x_{i0+i}[c] - mean[c0 + c]) / norms[i0 + i]: queries
+// i0 .. i0+n as D x n columns (q may be one part of the queries).
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> mean: array<f32>;
 @group(0) @binding(2) var<storage, read> norms: array<f32>;
@@ -105,8 +121,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	}
 	let c = e / p.n;
 	let i = e % p.n;
-	let inv = 1.0 / norms[i];
-	q[e] = (x[c * p.h * p.w + spos(p, i)] - mean[c]) * inv;
+	let inv = 1.0 / norms[p.i0 + i];
+	q[(p.c0 + c) * p.n + i] = (x[c * p.h * p.w + spos(p, p.i0 + i)] - mean[p.c0 + c]) * inv;
 }
 
 //! nearest
@@ -117,7 +133,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 // vec4 loads per 32 multiply-adds, as conv3x3) and keeps its best row per
 // query; the 16 invocations sharing a query reduce through the tile's
 // workgroup memory. Ties go to the lower row. Result slot slot0 + chunk.
-struct P { m: u32, d: u32, dp: u32, n: u32, base: u32, chunk: u32, slot0: u32 }
+// The n queries are columns qc0 .. qc0+n of q, which holds qn columns;
+// their results go to columns qoff .. of rsim and ridx, of nall each.
+struct P { m: u32, d: u32, dp: u32, n: u32, base: u32, chunk: u32, slot0: u32, qoff: u32, nall: u32, qc0: u32, qn: u32 }
 @group(0) @binding(0) var<storage, read> bank: array<u32>;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read_write> rsim: array<f32>;
@@ -186,7 +204,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 				let nn = e % TN;
 				var v = 0.0;
 				if (k0 + kk < p.d && n0 + nn < p.n) {
-					v = q[(k0 + kk) * p.n + n0 + nn];
+					v = q[(k0 + kk) * p.qn + p.qc0 + n0 + nn];
 				}
 				Bs[kk * (TN / 4u) + nn / 4u][nn % 4u] = v;
 			}
@@ -234,16 +252,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 			}
 		}
 		if (n0 + col < p.n) {
-			rsim[(p.slot0 + wg.y) * p.n + n0 + col] = b;
-			ridx[(p.slot0 + wg.y) * p.n + n0 + col] = bidx;
+			rsim[(p.slot0 + wg.y) * p.nall + p.qoff + n0 + col] = b;
+			ridx[(p.slot0 + wg.y) * p.nall + p.qoff + n0 + col] = bidx;
 		}
 	}
 }
 
 //! nearest_reduce
-// Best over the result slots of each query, its index plus off; with acc,
-// it replaces the sim and idx there only when strictly better.
-struct P { n: u32, slots: u32, acc: u32, off: u32 }
+// Best over the result slots of each query, its index plus off, into
+// query q0 + i; with acc, it replaces the sim and idx there only when
+// strictly better.
+struct P { n: u32, slots: u32, acc: u32, off: u32, q0: u32 }
 @group(0) @binding(0) var<storage, read> rsim: array<f32>;
 @group(0) @binding(1) var<storage, read> ridx: array<u32>;
 @group(0) @binding(2) var<storage, read_write> sim: array<f32>;
@@ -266,17 +285,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 			bi = vi;
 		}
 	}
-	if (p.acc != 0u && !(b > sim[i])) {
+	let j = p.q0 + i;
+	if (p.acc != 0u && !(b > sim[j])) {
 		return;
 	}
-	sim[i] = b;
-	idx[i] = bi + p.off;
+	sim[j] = b;
+	idx[j] = bi + p.off;
 }
 
 //! gather
-// out[c, i] = bank row idx[i] * norms[idx[i] - nbase] + mean[c], for the
-// rows in this bank part (base .. base+m).
-struct P { c: u32, n: u32, dp: u32, base: u32, m: u32, nbase: u32 }
+// out[c, i] = channel c0 + c of bank row idx[i] * norms[idx[i] - nbase] +
+// mean[c0 + c], for the rows in this bank part (base .. base+m); out may
+// be one part (channels c0 .. c0+c) of the target.
+struct P { c: u32, n: u32, dp: u32, base: u32, m: u32, nbase: u32, c0: u32 }
 @group(0) @binding(0) var<storage, read> bank: array<u32>;
 @group(0) @binding(1) var<storage, read> idx: array<u32>;
 @group(0) @binding(2) var<storage, read> norms: array<f32>;
@@ -303,5 +324,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	if (m < p.base || m >= p.base + p.m) {
 		return;
 	}
-	out[e] = bank_at(m - p.base, c) * norms[m - p.nbase] + mean[c];
+	out[e] = bank_at(m - p.base, p.c0 + c) * norms[m - p.nbase] + mean[p.c0 + c];
 }

@@ -19,7 +19,8 @@ fn tree(l: u32) {
 //! chansum
 // out[c] = scale * ((out[c] if acc) + sum over the sample grid of x[c]);
 // grid: rows y0, y0+stride, ... and columns x0, ..., sw per row, n in all.
-struct P { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, n: u32, acc: u32, scale: f32 }
+// x may be one part of a tensor (its channels c0 ..): out[c0 + c].
+struct P { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, n: u32, acc: u32, scale: f32, c0: u32 }
 @group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
@@ -45,9 +46,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 	if (lid.x == 0u) {
 		var v = part[0];
 		if (p.acc != 0u) {
-			v += out[c];
+			v += out[p.c0 + c];
 		}
-		out[c] = v * p.scale;
+		out[p.c0 + c] = v * p.scale;
 	}
 }
 

@@ -4,12 +4,15 @@
 // indices, words [4d, 4d+4) hold i0, i1, w0, w1 of resized index d; then
 // in+1 offsets into a list of (d, w) pairs giving, for each source index,
 // the resized indices that read it and with what weight.
-// The forward multiplies by scale and writes at channel offset dst_c0 of y
-// (hypercolumn assembly); the backward reads channels from src_c0 of g.
+// The forward multiplies by scale and writes at channel offset c0 of y
+// (hypercolumn assembly); the backward reads channels from c0 of g. Both
+// handle channels x0 .. x0+c of x (forward) or dx (backward): a tensor in
+// parts (channel ranges) is resized part by part.
 struct P {
 	c: u32, ih: u32, iw: u32, oh: u32, ow: u32,
 	scale: f32,
 	c0: u32, // dst channel offset (forward), src channel offset (backward)
+	x0: u32, // channel offset in x (forward) or dx (backward)
 }
 
 //! resize
@@ -29,7 +32,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	let c = o / ohw;
 	let oy = (o % ohw) / p.ow;
 	let ox = o % p.ow;
-	let src = c * p.ih * p.iw;
+	let src = (p.x0 + c) * p.ih * p.iw;
 	let r0 = src + ty[4u * oy] * p.iw;
 	let r1 = src + ty[4u * oy + 1u] * p.iw;
 	let wy0 = bitcast<f32>(ty[4u * oy + 2u]);
@@ -77,5 +80,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 		}
 		acc += wy * row;
 	}
-	dx[i] = acc * p.scale;
+	dx[p.x0 * ihw + i] = acc * p.scale;
 }

@@ -75,6 +75,11 @@ func (d *Dry) t(c, h, w int) *dryT {
 	return &dryT{c: c, h: h, w: w, bytes: d.a.New(int64(c*h*w) * 4)}
 }
 
+// part is a tensor the backend may hold in parts (Memory.Tensor).
+func (d *Dry) part(c, h, w int) *dryT {
+	return &dryT{c: c, h: h, w: w, bytes: d.mem.Tensor(&d.a, c, h, w)}
+}
+
 func (d *Dry) free(t *dryT) {
 	if t != nil {
 		d.a.Free(t.bytes)
@@ -89,7 +94,7 @@ func (d *Dry) PeakBytes() int64 { d.a.mu.Lock(); defer d.a.mu.Unlock(); return d
 func (d *Dry) ResetPeak()       { d.a.mu.Lock(); d.a.peak = d.a.live; d.a.mu.Unlock() }
 
 func (d *Dry) Upload(t *tensor.T) Tensor {
-	x := d.t(t.C, t.H, t.W)
+	x := d.part(t.C, t.H, t.W)
 	d.mem.Transfer(&d.a, int64(len(t.Data))*4, false)
 	return x
 }
@@ -102,7 +107,7 @@ func (d *Dry) Download(t Tensor) (*tensor.T, error) {
 	return tensor.New(c, h, w), nil
 }
 
-func (d *Dry) Zeros(c, h, w int) Tensor { return d.t(c, h, w) }
+func (d *Dry) Zeros(c, h, w int) Tensor { return d.part(c, h, w) }
 
 func (d *Dry) Free(ts ...Tensor) {
 	for _, t := range ts {
@@ -114,12 +119,12 @@ func (d *Dry) Free(ts ...Tensor) {
 
 func (d *Dry) like(x Tensor) Tensor { return d.t(x.Shape()) }
 
-func (d *Dry) Axpby(a float32, x Tensor, b float32, y Tensor) Tensor { return d.like(x) }
+func (d *Dry) Axpby(a float32, x Tensor, b float32, y Tensor) Tensor { return d.part(x.Shape()) }
 
 // Resize allocates an h x w result of x's channels and x's axis tables.
 func (d *Dry) Resize(x Tensor, h, w int, ac bool) Tensor {
 	c, xh, xw := x.Shape()
-	y := d.t(c, h, w)
+	y := d.part(c, h, w)
 	d.mem.Table(&d.a, xh, h, ac)
 	d.mem.Table(&d.a, xw, w, ac)
 	return y
@@ -127,7 +132,7 @@ func (d *Dry) Resize(x Tensor, h, w int, ac bool) Tensor {
 
 func (d *Dry) ResizeBackward(g Tensor, h, w int, ac bool) Tensor {
 	c, gh, gw := g.Shape()
-	dx := d.t(c, h, w)
+	dx := d.part(c, h, w)
 	d.mem.Table(&d.a, h, gh, ac)
 	d.mem.Table(&d.a, w, gw, ac)
 	return dx

@@ -157,7 +157,7 @@ func (d *Dry) tables(taps []Tensor, h, w int) {
 }
 
 func (d *Dry) Hypercolumns(taps []Tensor, h, w int) Tensor {
-	out := d.t(int(hyperChannels(taps)), h, w)
+	out := d.part(int(hyperChannels(taps)), h, w)
 	d.tables(taps, h, w)
 	return out
 }

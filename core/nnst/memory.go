@@ -15,6 +15,11 @@ import (
 type Memory interface {
 	// Buffer is the bytes a buffer of n bytes takes (the allocator's rounding).
 	Buffer(n int64) int64
+	// Tensor allocates a c x h x w tensor that the backend may hold in
+	// parts (the results of Zeros, Upload, Axpby, Resize, ResizeBackward
+	// and Hypercolumns) and returns its bytes; the network's tensors are
+	// one buffer each.
+	Tensor(a *Alloc, c, h, w int) int64
 	// LoadModel allocates the model's weights.
 	LoadModel(a *Alloc, m *model.Model)
 	// Layers says whether the network's inner buffers count: the
@@ -121,6 +126,7 @@ func (a *Alloc) Stage(n int64, read bool) {
 type HostMemory struct{}
 
 func (HostMemory) Buffer(n int64) int64                   { return n }
+func (HostMemory) Tensor(a *Alloc, c, h, w int) int64     { return a.New(int64(c*h*w) * 4) }
 func (HostMemory) LoadModel(*Alloc, *model.Model)         {}
 func (HostMemory) Layers() bool                           { return false }
 func (HostMemory) Conv(*Alloc, int, int, int, int)        {}

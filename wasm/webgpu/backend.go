@@ -28,13 +28,16 @@ import (
 	"nnst/core/nnst"
 )
 
-// Tensor is a C x H x W float32 tensor in a GPU buffer; a compact one
-// (half) holds fp16 pairs and is only read as a SplitLoss style input,
-// from the GPU buffer or, when it is kept off the device, from host (a JS
-// Uint16Array).
+// Tensor is a C x H x W float32 tensor in a GPU buffer, or in parts
+// (channel ranges of cp channels, each its own buffer) when one buffer
+// would pass the binding limit (parts.go); a compact one (half) holds
+// fp16 pairs and is only read as a SplitLoss style input, from the GPU
+// buffer or, when it is kept off the device, from host (a JS Uint16Array).
 type Tensor struct {
 	c, h, w int
 	buf     *buffer
+	parts   []*buffer // with buf nil: channels i*cp .. of the tensor
+	cp      int
 	half    bool
 	host    js.Value // a host copy (Compact): fp16 in stride-phase order
 	phase   int      // the host copy's stride
@@ -106,10 +109,14 @@ type Backend struct {
 	// tuneLog, when set, gets each conv's candidates and their times.
 	tuneLog   func(k tuneKey, cands []tuneCand, times []time.Duration)
 	partLimit int64 // tests: bytes per bank part, if > 0
-	model     *model.Model
-	convs     []*convLayer
-	tapOf     []int
-	last      int
+	// binding is the most bytes a buffer may have: the device's limits,
+	// or lower in tests (setBinding), so that every split path runs.
+	binding int64
+	parted  int // tensors and query copies made in parts (tests)
+	model   *model.Model
+	convs   []*convLayer
+	tapOf   []int
+	last    int
 }
 
 // New opens the GPU device. ctx is unused for now except for cancelling
@@ -144,7 +151,8 @@ func newBackend(dev js.Value, info AdapterInfo, lim Limits) *Backend {
 		arena: make([]byte, arenaSize), lost: make(chan string, 1), wino: winoDefault, tuned: map[tuneKey]convChoice{},
 		hostStride: hostStride,
 	}
-	b.bufferPool = newBufferPool(b, min(lim.MaxBufferSize, lim.MaxStorageBufferBindingSize))
+	b.binding = min(lim.MaxBufferSize, lim.MaxStorageBufferBindingSize)
+	b.bufferPool = newBufferPool(b, b.binding)
 	b.slot = max(256, lim.MinUniformBufferOffsetAlignment)
 	b.arenaBuf = dev.Call("createBuffer", jsObject(map[string]any{"size": arenaSize, "usage": usageUniform | usageCopyDst}))
 	var onLost, onErr js.Func

@@ -603,7 +603,7 @@ func TestBenchSearch(t *testing.T) {
 		k.m = c.m // rows as created (zeros): the time does not depend on them
 		q := gpu.Upload(randT(c.d, 1, c.n, 11)).(*Tensor)
 		run := func() nnst.Tensor {
-			idx, sim := gpu.nearest(k, q.buf, c.n)
+			idx, sim := gpu.nearest(k, &queries{parts: []*buffer{q.buf}, cols: c.n}, c.n)
 			gpu.freeBuf(idx)
 			return &Tensor{c: 1, h: 1, w: c.n, buf: sim}
 		}

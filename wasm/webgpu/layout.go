@@ -132,9 +132,9 @@ func bankRowBytes(d int, f16 bool) int64 {
 }
 
 // partRows is the rows of each part of a bank of capacity rows, each part
-// within lim bytes (a multiple of 64 rows).
+// and its spare row within lim bytes (a multiple of 64 rows, at least 64).
 func partRows(capacity int, rowBytes, lim int64) int {
-	return int(min(int64(max(capacity, 1)), lim/rowBytes/64*64))
+	return int(min(int64(max(capacity, 1)), max(((lim&^255)/rowBytes-1)/64*64, 64)))
 }
 
 // searchSlots is the number of partial results per query of a search over
@@ -145,4 +145,37 @@ func searchSlots(m, rows int) int {
 		slots += (min(rows, m-r) + chunkRows - 1) / chunkRows
 	}
 	return slots
+}
+
+// partChans is the channels of each part of a c x h x w float32 tensor
+// whose buffers hold at most lim bytes (0: no limit): c when it fits one,
+// else an even number (fp16 bank words never span two parts); c when
+// even two channels do not fit (the buffer then fails as too large).
+func partChans(c, h, w int, lim int64) int {
+	if lim <= 0 || roundSize(int64(c*h*w)*4) <= lim {
+		return c
+	}
+	cp := int((lim &^ 255) / (int64(h*w) * 4) &^ 1)
+	if cp < 2 {
+		return c
+	}
+	return cp
+}
+
+// queryCols is the queries of each part of a search's d x n query
+// columns, each part within lim bytes (0: no limit).
+func queryCols(d, n int, lim int64) int {
+	if lim <= 0 || roundSize(int64(d*n)*4) <= lim {
+		return max(n, 1)
+	}
+	return max(int((lim&^255)/(int64(d)*4)), 1)
+}
+
+// scanCols is the queries a search scans at a time, so that their partial
+// results (slots each, of one bank part) fit lim bytes (0: no limit).
+func scanCols(slots, n int, lim int64) int {
+	if lim <= 0 || roundSize(int64(slots*n)*4) <= lim {
+		return max(n, 1)
+	}
+	return max(int((lim&^255)/(int64(slots)*4)), 1)
 }

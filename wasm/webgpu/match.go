@@ -46,10 +46,27 @@ func sampleGrid(t *Tensor, s nnst.Sample) grid {
 	return g
 }
 
-// sparams are the S words of match.wgsl.
-func (g grid) sparams(off, dp, i0, n, noff int) params {
-	return params{uint32(g.t.c), uint32(g.t.h), uint32(g.t.w), uint32(g.stride), uint32(g.y0), uint32(g.x0),
-		uint32(max(g.sw, 1)), uint32(n), uint32(off), uint32(dp), uint32(i0), uint32(noff)}
+// sparams are the S words of match.wgsl for view v of the grid's tensor:
+// wn words a row (pack_rows), mode (colnorm).
+func (g grid) sparams(v view, off, dp, i0, n, noff, wn, mode int) params {
+	return params{uint32(v.c), uint32(g.t.h), uint32(g.t.w), uint32(g.stride), uint32(g.y0), uint32(g.x0),
+		uint32(max(g.sw, 1)), uint32(n), uint32(off), uint32(dp), uint32(i0), uint32(noff), uint32(v.c0), uint32(wn), uint32(mode)}
+}
+
+// colnorm writes into norms, from off, the norms of the grid's samples
+// centred on mean, summed over the tensor's parts.
+func (b *Backend) colnorm(g grid, mean, norms *buffer, off int) {
+	vs := g.t.views()
+	for i, v := range vs {
+		mode := 0
+		if i > 0 {
+			mode |= 1
+		}
+		if i == len(vs)-1 {
+			mode |= 2
+		}
+		b.run1("match", "colnorm", src16(g.t), g.n, g.sparams(v, off, 0, 0, g.n, 0, 0, mode), v.buf, mean, norms)
+	}
 }
 
 // src16 is the SRC16 override of a kernel reading t.
@@ -75,8 +92,10 @@ func (b *Backend) chanMean(gs []grid, mean *buffer) int {
 		if i > 0 {
 			acc = 1
 		}
-		b.dispatch("reduce", "chansum", src16(g.t), g.t.c, 1, params{uint32(g.t.c), uint32(g.t.h), uint32(g.t.w), uint32(g.stride),
-			uint32(g.y0), uint32(g.x0), uint32(max(g.sw, 1)), uint32(g.n), acc, f32(scale)}, g.t.buf, mean)
+		for _, v := range g.t.views() {
+			b.dispatch("reduce", "chansum", src16(g.t), v.c, 1, params{uint32(v.c), uint32(g.t.h), uint32(g.t.w), uint32(g.stride),
+				uint32(g.y0), uint32(g.x0), uint32(max(g.sw, 1)), uint32(g.n), acc, f32(scale), uint32(v.c0)}, v.buf, mean)
+		}
 	}
 	return total
 }
@@ -105,21 +124,28 @@ func (b *Backend) bankAdd(k *bank, g grid) {
 		b.fail(fmt.Errorf("webgpu: %d vectors of %d channels do not fit a bank of %d/%d vectors of %d", g.n, g.t.c, k.m, k.capacity, k.d))
 		return
 	}
-	b.run1("match", "colnorm", src16(g.t), g.n, g.sparams(k.m, k.dp, 0, g.n, 0), g.t.buf, k.mean, k.norms)
-	words := k.dp
-	if k.f16 {
-		words /= 2
-	}
-	// Rows split at part boundaries.
-	row := k.m
+	b.colnorm(g, k.mean, k.norms, k.m)
+	// Rows split at the bank's part boundaries, channels at the tensor's
+	// (even, so no fp16 word spans two); the last part pads the row.
 	f := k.over() | src16(g.t)
-	for i := 0; i < g.n; {
-		part := row / k.partRows
-		local := row % k.partRows
-		n := min(g.n-i, k.partRows-local)
-		b.run1("match", "pack_rows", f, n*words, g.sparams(local, k.dp, i, n, row), g.t.buf, k.mean, k.norms, k.parts[part])
-		i += n
-		row += n
+	vs := g.t.views()
+	for j, v := range vs {
+		words := v.c
+		if j == len(vs)-1 {
+			words = k.dp - v.c0
+		}
+		if k.f16 {
+			words /= 2
+		}
+		row := k.m
+		for i := 0; i < g.n; {
+			part := row / k.partRows
+			local := row % k.partRows
+			n := min(g.n-i, k.partRows-local)
+			b.run1("match", "pack_rows", f, n*words, g.sparams(v, local, k.dp, i, n, row, words, 0), v.buf, k.mean, k.norms, k.parts[part])
+			i += n
+			row += n
+		}
 	}
 	k.m += g.n
 }
@@ -168,22 +194,32 @@ func (b *Backend) BankAdd(k nnst.Bank, t nnst.Tensor) {
 func (b *Backend) FreeBank(k nnst.Bank) { b.freeBank(k.(*bank)); b.flushSpare() }
 
 // query centres and normalises the samples of g into a C x n column
-// matrix; it returns it and the norms.
-func (b *Backend) query(g grid) (q, norms *buffer) {
+// matrix, in parts of whole columns; it returns it and the norms.
+func (b *Backend) query(g grid) (q *queries, norms *buffer) {
 	c := g.t.c
 	mean := b.newBuf(int64(c) * 4)
 	b.chanMean([]grid{g}, mean)
 	norms = b.newBuf(int64(max(g.n, 1)) * 4)
-	b.run1("match", "colnorm", noOverrides, g.n, g.sparams(0, 0, 0, g.n, 0), g.t.buf, mean, norms)
-	q = b.newBuf(int64(max(c*g.n, 1)) * 4)
-	b.run1("match", "centre_cols", noOverrides, c*g.n, g.sparams(0, 0, 0, g.n, 0), g.t.buf, mean, norms, q)
+	b.colnorm(g, mean, norms, 0)
+	q = &queries{cols: queryCols(c, g.n, b.binding)}
+	for i0 := 0; i0 < g.n || i0 == 0; i0 += q.cols {
+		nj := min(q.cols, g.n-i0)
+		buf := b.newBuf(int64(max(c*nj, 1)) * 4)
+		q.parts = append(q.parts, buf)
+		for _, v := range g.t.views() {
+			b.run1("match", "centre_cols", noOverrides, v.c*nj, g.sparams(v, 0, 0, i0, nj, 0, 0, 0), v.buf, mean, norms, buf)
+		}
+	}
 	b.freeBuf(mean)
+	if len(q.parts) > 1 {
+		b.parted++
+	}
 	return q, norms
 }
 
 // nearest returns, for each of the n query columns, the index and
 // similarity of the bank row with the largest inner product.
-func (b *Backend) nearest(k *bank, q *buffer, n int) (idx, sim *buffer) {
+func (b *Backend) nearest(k *bank, q *queries, n int) (idx, sim *buffer) {
 	idx = b.newBuf(int64(n) * 4)
 	sim = b.newBuf(int64(n) * 4)
 	b.nearestInto(k, q, n, idx, sim, false, 0)
@@ -191,24 +227,33 @@ func (b *Backend) nearest(k *bank, q *buffer, n int) (idx, sim *buffer) {
 }
 
 // nearestInto writes the nearest rows into idx and sim (indices plus off);
-// with acc only where strictly nearer than what they hold.
-func (b *Backend) nearestInto(k *bank, q *buffer, n int, idx, sim *buffer, acc bool, off int) {
-	slots := searchSlots(k.m, k.partRows)
-	rsim := b.newBuf(int64(slots*n) * 4)
-	ridx := b.newBuf(int64(slots*n) * 4)
-	slot := 0
+// with acc only where strictly nearer than what they hold. Bank part by
+// part, each reduced into idx and sim before the next (a later part wins
+// only when strictly nearer: ties go to the lower row), and queries in
+// runs of scanCols, so the partial results hold one part's of one run.
+func (b *Backend) nearestInto(k *bank, q *queries, n int, idx, sim *buffer, acc bool, off int) {
+	slots := searchSlots(min(k.m, k.partRows), k.partRows)
+	run := scanCols(slots, n, b.binding)
+	rsim := b.newBuf(int64(slots*run) * 4)
+	ridx := b.newBuf(int64(slots*run) * 4)
 	for pi, r := 0, 0; r < k.m; pi, r = pi+1, r+k.partRows {
 		rows := min(k.partRows, k.m-r)
 		ch := (rows + chunkRows - 1) / chunkRows
-		b.dispatch("match", "nearest", k.over(), (n+63)/64, ch,
-			params{uint32(rows), uint32(k.d), uint32(k.dp), uint32(n), uint32(r), chunkRows, uint32(slot)}, k.parts[pi], q, rsim, ridx)
-		slot += ch
+		a := uint32(0)
+		if acc || pi > 0 {
+			a = 1
+		}
+		for j, qb := range q.parts {
+			q0 := j * q.cols
+			qn := min(q.cols, n-q0)
+			for c0 := 0; c0 < qn; c0 += run {
+				nr := min(run, qn-c0)
+				b.dispatch("match", "nearest", k.over(), (nr+63)/64, ch,
+					params{uint32(rows), uint32(k.d), uint32(k.dp), uint32(nr), uint32(r), chunkRows, 0, 0, uint32(nr), uint32(c0), uint32(qn)}, k.parts[pi], qb, rsim, ridx)
+				b.run1("match", "nearest_reduce", noOverrides, nr, params{uint32(nr), uint32(ch), a, uint32(off), uint32(q0 + c0)}, rsim, ridx, sim, idx)
+			}
+		}
 	}
-	a := uint32(0)
-	if acc {
-		a = 1
-	}
-	b.run1("match", "nearest_reduce", noOverrides, n, params{uint32(n), uint32(slots), a, uint32(off)}, rsim, ridx, sim, idx)
 	b.freeBuf(rsim)
 	b.freeBuf(ridx)
 }
@@ -219,8 +264,10 @@ func (b *Backend) gather(k *bank, idx *buffer, base int, out *Tensor) {
 	n := out.h * out.w
 	for pi, r := 0, 0; r < k.m; pi, r = pi+1, r+k.partRows {
 		rows := min(k.partRows, k.m-r)
-		b.run1("match", "gather", k.over(), out.c*n, params{uint32(out.c), uint32(n), uint32(k.dp), uint32(base + r), uint32(rows), uint32(base)},
-			k.parts[pi], idx, k.norms, k.mean, out.buf)
+		for _, v := range out.views() {
+			b.run1("match", "gather", k.over(), v.c*n, params{uint32(v.c), uint32(n), uint32(k.dp), uint32(base + r), uint32(rows), uint32(base), uint32(v.c0)},
+				k.parts[pi], idx, k.norms, k.mean, v.buf)
+		}
 	}
 }
 
@@ -230,10 +277,10 @@ func (b *Backend) Match(nb nnst.Bank, query nnst.Tensor) nnst.Tensor {
 	g := sampleGrid(qt, nnst.Sample{Stride: 1})
 	q, norms := b.query(g)
 	idx, sim := b.nearest(k, q, g.n)
-	b.freeBuf(q)
+	b.freeQueries(q)
 	b.freeBuf(norms)
 	b.freeBuf(sim)
-	out := b.tensor(qt.c, qt.h, qt.w)
+	out := b.anyTensor(qt.c, qt.h, qt.w)
 	b.gather(k, idx, 0, out)
 	b.freeBuf(idx)
 	return out
@@ -242,7 +289,7 @@ func (b *Backend) Match(nb nnst.Bank, query nnst.Tensor) nnst.Tensor {
 // search is a running search (NewSearch): the best row of each query as
 // an index into the concatenation of the banks searched so far.
 type search struct {
-	q        *buffer // centred unit query columns; nil after the first gather
+	q        *queries // centred unit query columns; nil after the first gather
 	c, h, w  int
 	idx, sim *buffer
 	base     []int // first index of each bank
@@ -270,7 +317,7 @@ func (b *Backend) SearchBank(ns nnst.Search, nb nnst.Bank, k int) {
 
 func (b *Backend) EndSearch(ns nnst.Search) {
 	if s := ns.(*search); s.q != nil {
-		b.freeBuf(s.q)
+		b.freeQueries(s.q)
 		s.q = nil
 		b.flushSpare()
 	}
@@ -307,7 +354,7 @@ func (b *Backend) SearchField(ns nnst.Search) ([]int32, error) {
 
 func (b *Backend) FreeSearch(ns nnst.Search) {
 	s := ns.(*search)
-	b.freeBuf(s.q)
+	b.freeQueries(s.q)
 	b.freeBuf(s.idx)
 	b.freeBuf(s.sim)
 	*s = search{}
@@ -361,18 +408,25 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	}
 	og := sampleGrid(ot, s)
 	n := og.n
-	x, norms := b.query(og)
-	idx, sim := b.nearest(k, x, n)
+	q, norms := b.query(og)
+	idx, sim := b.nearest(k, q, n)
 	loss := b.tensor(1, 1, 1)
 	b.dispatch("reduce", "sum", noOverrides, 1, 1, params{uint32(n), 0, 1, f32(1 / float32(n))}, sim, loss.buf)
 	raw := b.newBuf(int64(c*n) * 4)
-	b.run1("loss", "split_grad", noOverrides, c*n, params{uint32(c), uint32(n), uint32(k.dp)}, k.parts[0], idx, sim, x, norms, raw)
+	for j, x := range q.parts { // by the bank's parts and the queries'
+		q0 := j * q.cols
+		nq := min(q.cols, n-q0)
+		for pi, r := 0, 0; r < k.m; pi, r = pi+1, r+k.partRows {
+			b.run1("loss", "split_grad", noOverrides, c*nq, params{uint32(c), uint32(n), uint32(k.dp), uint32(r), uint32(min(k.partRows, k.m-r)), uint32(q0), uint32(nq)}, k.parts[pi], idx, sim, x, norms, raw)
+		}
+	}
 	mean := b.newBuf(int64(c) * 4)
-	b.dispatch("reduce", "chansum", noOverrides, c, 1, params{uint32(c), 1, uint32(n), 1, 0, 0, uint32(n), uint32(n), 0, f32(1 / float32(n))}, raw, mean)
+	b.dispatch("reduce", "chansum", noOverrides, c, 1, params{uint32(c), 1, uint32(n), 1, 0, 0, uint32(n), uint32(n), 0, f32(1 / float32(n)), 0}, raw, mean)
 	g := b.tensor(c, ot.h, ot.w)
 	b.run1("loss", "split_scatter", noOverrides, g.n(), params{uint32(c), uint32(ot.h), uint32(ot.w), uint32(og.stride), uint32(og.y0),
 		uint32(og.x0), uint32(max(og.sw, 1)), uint32(n)}, raw, mean, g.buf)
-	for _, bb := range []*buffer{x, norms, idx, sim, raw, mean} {
+	b.freeQueries(q)
+	for _, bb := range []*buffer{norms, idx, sim, raw, mean} {
 		b.freeBuf(bb)
 	}
 	b.freeBank(k)
@@ -415,7 +469,7 @@ func (b *Backend) eachTap(taps []nnst.Tensor, h, w int, f func(l int, x *Tensor,
 		if l == len(taps)-1 {
 			mode |= 2
 		}
-		ps := params{uint32(x.c), uint32(x.h), uint32(x.w), uint32(h), uint32(w), f32(1 / float32(x.c)), uint32(off), uint32(d), mode, 0, 0, 0, 0, uint32(h * w)}
+		ps := params{uint32(x.c), uint32(x.h), uint32(x.w), uint32(h), uint32(w), f32(1 / float32(x.c)), uint32(off), uint32(d), mode, 0, 0, 0, 0, uint32(h * w), 0}
 		f(l, x, ps, b.table(x.h, h, true), b.table(x.w, w, true))
 		off += x.c
 	}
@@ -428,9 +482,31 @@ func (b *Backend) HypercolumnLoss(taps []nnst.Tensor, target nnst.Tensor) (nnst.
 	}
 	n := tt.h * tt.w
 	coef := b.tensor(3, tt.h, tt.w)
+	// Tap by tap, and each tap by the target's parts: the first dispatch
+	// starts the sums, the last turns them into the coefficients.
+	type call struct {
+		ps     params
+		x, t   *buffer
+		ty, tx *buffer
+	}
+	var calls []call
 	b.eachTap(taps, tt.h, tt.w, func(_ int, x *Tensor, ps params, ty, tx *buffer) {
-		b.run1("hyper", "hc_stats", noOverrides, n, ps, x.buf, ty, tx, tt.buf, coef.buf)
+		for _, s := range segments(x.views(), int(ps[6]), tt.views()) {
+			p := append(params(nil), ps...)
+			p[0], p[6], p[14] = uint32(s.count), uint32(s.yc), uint32(s.xc)
+			calls = append(calls, call{p, s.x, s.y, ty, tx})
+		}
 	})
+	for i, c := range calls {
+		c.ps[8] = 0
+		if i > 0 {
+			c.ps[8] |= 1
+		}
+		if i == len(calls)-1 {
+			c.ps[8] |= 2
+		}
+		b.run1("hyper", "hc_stats", noOverrides, n, c.ps, c.x, c.ty, c.tx, c.t, coef.buf)
+	}
 	loss := b.tensor(1, 1, 1)
 	b.dispatch("reduce", "sum", noOverrides, 1, 1, params{uint32(n), 0, 0, f32(1 / float32(n))}, coef.buf, loss.buf)
 	return loss, coef
@@ -444,7 +520,10 @@ func (b *Backend) HypercolumnLossBackward(coef nnst.Tensor, taps []nnst.Tensor, 
 			return
 		}
 		dx = b.tensor(x.c, x.h, x.w)
-		b.run1("hyper", "hc_grad", noOverrides, dx.n(), ps, x.buf, ty, tx, tt.buf, ct.buf, dx.buf)
+		for _, s := range segments(x.views(), int(ps[6]), tt.views()) {
+			ps[0], ps[6], ps[14] = uint32(s.count), uint32(s.yc), uint32(s.xc)
+			b.run1("hyper", "hc_grad", noOverrides, s.count*x.h*x.w, ps, s.x, ty, tx, s.y, ct.buf, dx.buf)
+		}
 	})
 	return dx
 }

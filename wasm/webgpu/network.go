@@ -348,7 +348,7 @@ func (b *Backend) Hypercolumns(taps []nnst.Tensor, h, w int) nnst.Tensor {
 	for _, t := range taps {
 		d += gt(t).c
 	}
-	out := b.tensor(d, h, w)
+	out := b.anyTensor(d, h, w)
 	off := 0
 	for _, t := range taps {
 		x := gt(t)

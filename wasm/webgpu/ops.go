@@ -19,8 +19,10 @@ func (b *Backend) tensor(c, h, w int) *Tensor {
 }
 
 func (b *Backend) Zeros(c, h, w int) nnst.Tensor {
-	t := b.tensor(c, h, w)
-	b.fill(t.buf, t.n(), 0)
+	t := b.anyTensor(c, h, w)
+	for _, v := range t.views() {
+		b.fill(v.buf, v.c*h*w, 0)
+	}
 	return t
 }
 
@@ -30,9 +32,8 @@ func (b *Backend) fill(buf *buffer, n int, v float32) {
 
 func (b *Backend) Free(ts ...nnst.Tensor) {
 	for _, t := range ts {
-		if x := gt(t); x != nil && x.buf != nil {
-			b.freeBuf(x.buf)
-			x.buf = nil
+		if x := gt(t); x != nil && (x.buf != nil || x.parts != nil) {
+			b.freeTensor(x)
 		} else if x != nil {
 			x.host = js.Value{}
 		}
@@ -42,15 +43,23 @@ func (b *Backend) Free(ts ...nnst.Tensor) {
 
 func (b *Backend) Axpby(a float32, x nnst.Tensor, c float32, y nnst.Tensor) nnst.Tensor {
 	xt := gt(x)
-	z := b.tensor(xt.c, xt.h, xt.w)
-	yb, has := xt.buf, uint32(0)
+	z := b.anyTensor(xt.c, xt.h, xt.w)
+	xs, zs := xt.views(), z.views()
+	ys, has := xs, uint32(0)
 	if yt := gt(y); yt != nil {
 		if yt.c != xt.c || yt.h != xt.h || yt.w != xt.w {
 			panic(fmt.Sprintf("webgpu: Axpby shape mismatch %dx%dx%d vs %dx%dx%d", xt.c, xt.h, xt.w, yt.c, yt.h, yt.w))
 		}
-		yb, has = yt.buf, 1
+		ys, has = yt.views(), 1
 	}
-	b.run1("elementwise", "axpby", noOverrides, z.n(), params{uint32(z.n()), f32(a), f32(c), has}, xt.buf, yb, z.buf)
+	if len(xs) != len(zs) || len(ys) != len(zs) {
+		b.fail(fmt.Errorf("webgpu: Axpby of tensors split differently"))
+		return z
+	}
+	for i, v := range zs { // the same shape: the same parts
+		n := v.c * z.h * z.w
+		b.run1("elementwise", "axpby", noOverrides, n, params{uint32(n), f32(a), f32(c), has}, xs[i].buf, ys[i].buf, v.buf)
+	}
 	return z
 }
 
@@ -91,31 +100,36 @@ func (b *Backend) table(in, out int, align bool) *buffer {
 	return buf
 }
 
-// resize writes scale * bilinear(x) into channels c0.. of y (h x w).
+// resize writes scale * bilinear(x) into channels c0.. of y (h x w),
+// part by part.
 func (b *Backend) resize(x *Tensor, y *Tensor, c0 int, scale float32, align bool) {
 	ty := b.table(x.h, y.h, align)
 	tx := b.table(x.w, y.w, align)
-	b.run1("resize", "resize", noOverrides, x.c*y.h*y.w, params{uint32(x.c), uint32(x.h), uint32(x.w), uint32(y.h), uint32(y.w), f32(scale), uint32(c0)}, x.buf, ty, tx, y.buf)
+	for _, s := range segments(x.views(), c0, y.views()) {
+		b.run1("resize", "resize", noOverrides, s.count*y.h*y.w, params{uint32(s.count), uint32(x.h), uint32(x.w), uint32(y.h), uint32(y.w), f32(scale), uint32(s.yc), uint32(s.xc)}, s.x, ty, tx, s.y)
+	}
 }
 
 // resizeBack writes into dx the adjoint of resize applied to channels
-// c0 .. c0+dx.c of g.
+// c0 .. c0+dx.c of g, part by part.
 func (b *Backend) resizeBack(g *Tensor, c0 int, dx *Tensor, scale float32, align bool) {
 	ty := b.table(dx.h, g.h, align)
 	tx := b.table(dx.w, g.w, align)
-	b.run1("resize", "resize_back", noOverrides, dx.n(), params{uint32(dx.c), uint32(dx.h), uint32(dx.w), uint32(g.h), uint32(g.w), f32(scale), uint32(c0)}, g.buf, ty, tx, dx.buf)
+	for _, s := range segments(dx.views(), c0, g.views()) {
+		b.run1("resize", "resize_back", noOverrides, s.count*dx.h*dx.w, params{uint32(s.count), uint32(dx.h), uint32(dx.w), uint32(g.h), uint32(g.w), f32(scale), uint32(s.yc), uint32(s.xc)}, s.y, ty, tx, s.x)
+	}
 }
 
 func (b *Backend) Resize(x nnst.Tensor, h, w int, align bool) nnst.Tensor {
 	xt := gt(x)
-	y := b.tensor(xt.c, h, w)
+	y := b.anyTensor(xt.c, h, w)
 	b.resize(xt, y, 0, 1, align)
 	return y
 }
 
 func (b *Backend) ResizeBackward(g nnst.Tensor, h, w int, align bool) nnst.Tensor {
 	gg := gt(g)
-	dx := b.tensor(gg.c, h, w)
+	dx := b.anyTensor(gg.c, h, w)
 	b.resizeBack(gg, 0, dx, 1, align)
 	return dx
 }

@@ -181,6 +181,13 @@ func (b *Backend) dispatch3(family, name string, over overrides, gx, gy, gz int,
 	if len(bufs) != p.nbuf {
 		panic(fmt.Sprintf("kernel %s/%s binds %d buffers, not %d", family, name, p.nbuf, len(bufs)))
 	}
+	for _, buf := range bufs {
+		if buf == nil {
+			// A tensor in parts given to a kernel that takes it whole.
+			b.fail(fmt.Errorf("webgpu: %s/%s: a tensor over the binding limit (%d MiB), held in parts, where one buffer is needed", family, name, b.binding>>20))
+			return
+		}
+	}
 	if b.arenaOff+b.slot > arenaSize {
 		b.Flush()
 	}

@@ -20,7 +20,13 @@ func (b *Backend) Need(m *model.Model, o nnst.Options, h, w int) (nnst.Need, err
 	return Estimate(m, o, h, w, b.MaxBuffer())
 }
 
-// MaxBuffer is the most bytes one buffer may have on the device.
-func (b *Backend) MaxBuffer() int64 {
-	return min(b.Limits.MaxBufferSize, b.Limits.MaxStorageBufferBindingSize)
+// MaxBuffer is the most bytes one buffer may have on the device (the
+// binding limit the backend keeps to).
+func (b *Backend) MaxBuffer() int64 { return b.binding }
+
+// setBinding sets the most bytes a buffer may have (tests: lower than the
+// device's limits, so that every split path runs).
+func (b *Backend) setBinding(n int64) {
+	b.binding = n
+	b.maxSize = n
 }

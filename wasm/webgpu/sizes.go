@@ -37,7 +37,21 @@ func Estimate(m *model.Model, o nnst.Options, h, w int, binding int64) (nnst.Nee
 }
 
 func (s Sizes) Buffer(n int64) int64 { return roundSize(n) }
-func (s Sizes) Layers() bool         { return true }
+
+// Tensor: in parts of partChans channels when one buffer would pass the
+// binding limit (anyTensor).
+func (s Sizes) Tensor(a *nnst.Alloc, c, h, w int) int64 {
+	cp := partChans(c, h, w, s.Binding)
+	if cp >= c {
+		return a.New(int64(c*h*w) * 4)
+	}
+	var b int64
+	for c0 := 0; c0 < c; c0 += cp {
+		b += a.New(int64(min(cp, c-c0)*h*w) * 4)
+	}
+	return b
+}
+func (s Sizes) Layers() bool { return true }
 
 // LoadModel: each conv's forward and backward weights (uploadConvWeights)
 // and its bias.
@@ -142,11 +156,15 @@ func (s Sizes) partRows(capacity, d int, f16 bool) int {
 	return partRows(capacity, bankRowBytes(d, f16), s.Binding)
 }
 
-// query is Backend.query: the mean goes, the norms and columns stay.
+// query is Backend.query: the mean goes, the norms and columns (in parts
+// of queryCols columns) stay.
 func (s Sizes) query(a *nnst.Alloc, n, d int) (q, norms int64) {
 	mean := a.New(int64(d) * 4)
 	norms = a.New(int64(max(n, 1)) * 4)
-	q = a.New(int64(max(d*n, 1)) * 4)
+	cols := queryCols(d, n, s.Binding)
+	for i0 := 0; i0 < n || i0 == 0; i0 += cols {
+		q += a.New(int64(max(d*min(cols, n-i0), 1)) * 4)
+	}
 	a.Free(mean)
 	return q, norms
 }
@@ -162,8 +180,10 @@ func (s Sizes) NewSearch(a *nnst.Alloc, n, d int) (query, rest int64) {
 func (s Sizes) SearchBank(a *nnst.Alloc, n, m, d int) { s.scan(a, n, m, d, true) }
 
 func (s Sizes) scan(a *nnst.Alloc, n, m, d int, f16 bool) {
-	slots := int64(searchSlots(m, s.partRows(m, d, f16)))
-	a.Free(a.New(slots*int64(n)*4) + a.New(slots*int64(n)*4))
+	rows := s.partRows(m, d, f16)
+	slots := searchSlots(min(m, rows), rows)
+	run := int64(slots * scanCols(slots, n, s.Binding))
+	a.Free(a.New(run*4) + a.New(run*4))
 }
 
 // SplitLoss: the samples of host copies, uploaded; an f32 bank of every

@@ -19,8 +19,11 @@ import (
 )
 
 func (b *Backend) Upload(t *tensor.T) nnst.Tensor {
-	out := b.tensor(t.C, t.H, t.W) // write orders itself after recorded commands
-	b.write(out.buf, floatBytes(t.Data))
+	out := b.anyTensor(t.C, t.H, t.W) // write orders itself after recorded commands
+	hw := t.H * t.W
+	for _, v := range out.views() {
+		b.write(v.buf, floatBytes(t.Data[v.c0*hw:(v.c0+v.c)*hw]))
+	}
 	return out
 }
 
@@ -98,8 +101,11 @@ func (b *Backend) Download(t nnst.Tensor) (*tensor.T, error) {
 	}
 	out := tensor.New(x.c, x.h, x.w)
 	if !x.half {
-		if err := b.readInto(x.buf, floatBytes(out.Data)); err != nil {
-			return nil, err
+		hw := x.h * x.w
+		for _, v := range x.views() {
+			if err := b.readInto(v.buf, floatBytes(out.Data[v.c0*hw:(v.c0+v.c)*hw])); err != nil {
+				return nil, err
+			}
 		}
 		return out, b.Err()
 	}
