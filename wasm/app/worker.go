@@ -41,7 +41,7 @@ const heapLimit = 1536 << 20
 // gcPercent lets the heap grow by a quarter of what it holds before a
 // collection, not by all of it: the tensors hold no pointers, so a
 // collection costs little.
-const gcPercent = 25
+const gcPercent = 10
 
 func runWorker() {
 	debug.SetMemoryLimit(heapLimit)
