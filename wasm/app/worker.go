@@ -32,15 +32,14 @@ type worker struct {
 
 // heapLimit is the Go heap the worker aims to stay under (a soft limit:
 // Go collects more often near it). A WebAssembly memory never shrinks, so
-// the heap's high-water mark stays with the tab. A Fast run at 2048 px on
-// the CPU (its backend's peak 0.95 GB) left the worker at 3.1 GB with no
-// limit; at 2.0 GB with 1792 MiB; at 1.6 GB with this limit and gcPercent
-// (the tab 1.8 GB with the SIMD kernels' memory).
+// the heap's high-water mark stays with the tab.
 const heapLimit = 1536 << 20
 
-// gcPercent lets the heap grow by a quarter of what it holds before a
+// gcPercent lets the heap grow by a tenth of what it holds before a
 // collection, not by all of it: the tensors hold no pointers, so a
-// collection costs little.
+// collection costs little. A Fast run at 2048 px on the CPU path left the
+// worker at 3.1 GB with Go's defaults, 2.0 GB with a 1792 MiB limit; with
+// these (and the style features in fp16, only the phases sampled) 0.9 GB.
 const gcPercent = 10
 
 func runWorker() {
