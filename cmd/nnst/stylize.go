@@ -27,7 +27,7 @@ var errInterrupted = errors.New("interrupted")
 
 type stylizeOpts struct {
 	content, style, output, model string
-	mode, maxMemory               string
+	mode, maxMemory, compat       string
 	alpha                         float64
 	size, steps, scales, threads  int
 	highRes, noFlip, noColor      bool
@@ -43,6 +43,7 @@ func stylizeFlags() *flag.FlagSet {
 	fs.StringVar(&so.style, "style", "", "style image; required")
 	fs.StringVar(&so.output, "output", "", "output image, .png or .jpg; required")
 	fs.StringVar(&so.mode, "mode", "best", "best (NNST-Opt, the reference's quality) or fast (about 1/25 of the work; see README)")
+	fs.StringVar(&so.compat, "compat", "none", "none (our fixes) or reference: behave as the public reference does where it differs, quirks and all (best mode only; both images need 256 px on their short side at --size; see docs/reference.md)")
 	fs.Float64Var(&so.alpha, "alpha", nnst.Defaults(false).Alpha, "0..1: higher keeps more of the content, lower paints more style")
 	fs.IntVar(&so.size, "size", 0, fmt.Sprintf("long side of the output in px, %d..%d (default 512, or 1024 with --high-res)", nnst.MinSize, nnst.MaxSize))
 	fs.BoolVar(&so.highRes, "high-res", false, "1024 px output with 5 scales")
@@ -76,6 +77,10 @@ func runStylize(args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	compat, err := nnst.ParseCompat(so.compat)
+	if err != nil {
+		return usageError{"--compat: " + err.Error()}
+	}
 	o := nnst.Defaults(so.highRes)
 	if mode == nnst.ModeFast {
 		o = nnst.FastDefaults()
@@ -101,6 +106,7 @@ func runStylize(args []string) error {
 	o.Color = !so.noColor
 	o.ContentLoss = so.contentLoss
 	o.Seed = so.seed
+	o.Compat = compat
 	if set["size"] {
 		o.Size = so.size
 	}
@@ -127,7 +133,11 @@ func runStylize(args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", f[0], err)
 		}
-		if _, _, err := nnst.FitSize(h, w, o.Size, f[0]); err != nil {
+		fitSize := nnst.FitSize
+		if o.Compat == nnst.CompatReference {
+			fitSize = nnst.ReferenceFitSize
+		}
+		if _, _, err := fitSize(h, w, o.Size, f[0]); err != nil {
 			return err
 		}
 		shapes[i] = [2]int{h, w}
@@ -136,15 +146,24 @@ func runStylize(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkMemory(m, o, mem, shapes[:]...); err != nil {
+	// Reference mode costs what the default does (est): its dry runs
+	// would refuse the smaller sizes that checkMemory tries.
+	est := o
+	est.Compat = nnst.CompatNone
+	if err := checkMemory(m, est, mem, shapes[:]...); err != nil {
 		return err
 	}
 	limitHeap(mem)
-	content, err := imageio.DecodeFileFit(so.content, fitTo(o.Size, "content"))
+	// Reference mode decodes at full size: Run resizes as the reference.
+	contentFit, styleFit := fitTo(o.Size, "content"), fitTo(o.Size, "style")
+	if o.Compat == nnst.CompatReference {
+		contentFit, styleFit = nil, nil
+	}
+	content, err := imageio.DecodeFileFit(so.content, contentFit)
 	if err != nil {
 		return fmt.Errorf("content: %w", err)
 	}
-	style, err := imageio.DecodeFileFit(so.style, fitTo(o.Size, "style"))
+	style, err := imageio.DecodeFileFit(so.style, styleFit)
 	if err != nil {
 		return fmt.Errorf("style: %w", err)
 	}
@@ -154,7 +173,7 @@ func runStylize(args []string) error {
 		return err
 	}
 	if !so.quiet {
-		if line, err := forecast(be, m, o, content.H, content.W); err == nil && line != "" {
+		if line, err := forecast(be, m, est, content.H, content.W); err == nil && line != "" {
 			fmt.Fprintln(os.Stderr, line)
 		}
 	}
@@ -174,7 +193,11 @@ func runStylize(args []string) error {
 		return err
 	}
 	if !so.quiet {
-		fmt.Fprintf(os.Stderr, "wrote %s (%dx%d) in %s, %s mode, %.2f TFLOP\n", so.output, out.W, out.H, time.Since(start).Round(100*time.Millisecond), o.Mode, be.Flops()/1e12)
+		mode := string(o.Mode)
+		if o.Compat != nnst.CompatNone {
+			mode += ", compat " + string(o.Compat)
+		}
+		fmt.Fprintf(os.Stderr, "wrote %s (%dx%d) in %s, %s mode, %.2f TFLOP\n", so.output, out.W, out.H, time.Since(start).Round(100*time.Millisecond), mode, be.Flops()/1e12)
 	}
 	return nil
 }

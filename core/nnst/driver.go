@@ -35,6 +35,9 @@ func (s *Stylizer) Run(ctx context.Context, content, style *tensor.T, o Options,
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if o.Compat == CompatReference {
+		return s.runReference(ctx, content, style, o, report) // reference.go
+	}
 	c, err := Fit(content, o.Size, "content")
 	if err != nil {
 		return nil, err
@@ -200,7 +203,9 @@ func (r *run) contentLoss(img, ref, g Tensor) Tensor {
 	be := r.be
 	_, h, w := img.Shape()
 	sh, sw := h, w
-	if h >= w {
+	if r.o.Compat == CompatReference {
+		sh, sw = referenceLowSize(h, w)
+	} else if h >= w {
 		sh, sw = 32, max(1, int(math.Round(float64(w)*32/float64(h))))
 	} else {
 		sh, sw = max(1, int(math.Round(float64(h)*32/float64(w)))), 32

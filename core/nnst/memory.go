@@ -125,15 +125,16 @@ func (a *Alloc) Stage(n int64, read bool) {
 // layers, nor any call's temporaries.
 type HostMemory struct{}
 
-func (HostMemory) Buffer(n int64) int64                   { return n }
-func (HostMemory) Tensor(a *Alloc, c, h, w int) int64     { return a.New(int64(c*h*w) * 4) }
-func (HostMemory) LoadModel(*Alloc, *model.Model)         {}
-func (HostMemory) Layers() bool                           { return false }
-func (HostMemory) Conv(*Alloc, int, int, int, int)        {}
-func (HostMemory) Table(*Alloc, int, int, bool)           {}
-func (HostMemory) NewBank(*Alloc, int, int) int64         { return 0 }
-func (HostMemory) SearchBank(*Alloc, int, int, int)       {}
-func (HostMemory) Transfer(*Alloc, int64, bool)           {}
+func (HostMemory) Buffer(n int64) int64               { return n }
+func (HostMemory) Tensor(a *Alloc, c, h, w int) int64 { return a.New(int64(c*h*w) * 4) }
+func (HostMemory) LoadModel(*Alloc, *model.Model)     {}
+func (HostMemory) Layers() bool                       { return false }
+func (HostMemory) Conv(*Alloc, int, int, int, int)    {}
+func (HostMemory) Table(*Alloc, int, int, bool)       {}
+func (HostMemory) NewBank(*Alloc, int, int) int64     { return 0 }
+func (HostMemory) SearchBank(*Alloc, int, int, int)   {}
+func (HostMemory) Transfer(*Alloc, int64, bool)       {}
+
 // Compact keeps fp16, only the phases asked for.
 func (HostMemory) Compact(a *Alloc, c, h, w, stride int, phases [][2]int) int64 {
 	return a.New(CompactElems(c, h, w, stride, phases) * 2)

@@ -25,9 +25,29 @@ type Options struct {
 	ContentLoss bool       // optional content loss (off)
 	Seed        uint64     // seeds the final pass's random sampling
 	Fast        FastParams // the fast mode's levers (zero: defaults)
+	Compat      Compat     // CompatReference: the reference's quirks (Best only)
 	// Resume, when set, starts the run after the stage a checkpoint of
 	// an earlier run with the same inputs and options saved (resume.go).
 	Resume *Checkpoint
+}
+
+// Compat chooses between our fixes and the public reference's behaviour.
+type Compat string
+
+const (
+	CompatNone      Compat = ""          // our fixes (NNST.md), the default
+	CompatReference Compat = "reference" // as the reference does: see reference.go
+)
+
+// ParseCompat reads a compat mode's name ("none" or "" is the default).
+func ParseCompat(s string) (Compat, error) {
+	switch s {
+	case "", "none":
+		return CompatNone, nil
+	case string(CompatReference):
+		return CompatReference, nil
+	}
+	return "", fmt.Errorf("compat must be none or reference, got %q", s)
 }
 
 // Mode chooses the algorithm.
@@ -78,6 +98,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("steps must be between 0 and %d, got %d", MaxSteps, o.Steps)
 	case !(o.LR > 0):
 		return fmt.Errorf("learning rate must be positive, got %g", o.LR)
+	case o.Compat != CompatNone && o.Compat != CompatReference:
+		return fmt.Errorf("compat must be none or reference, got %q", o.Compat)
+	case o.Compat == CompatReference && o.Mode == ModeFast:
+		return fmt.Errorf("compat reference is for the best mode only: the fast mode is ours and has no reference to follow")
 	}
 	return nil
 }
