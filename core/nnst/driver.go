@@ -381,7 +381,7 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 // compact as a final pass of this grid at h x w samples them.
 // Only the phases that steps steps sample are kept.
 func (r *run) styleTaps(into [][]Tensor, tr *Trace, k, h, w, grid, steps int) {
-	phases := tapPhases(r.samples(h, w, grid, steps))
+	phases := tapPhases(r.samples(h, w, grid, steps), len(tr.Taps))
 	for l, t := range tr.Taps {
 		th, tw := r.tapSize(l, h, w)
 		x, free := turned(r.be, t, -k)
@@ -410,13 +410,12 @@ func (r *run) samples(h, w, grid, steps int) [][]Sample {
 	return out
 }
 
-// tapPhases lists each tap's distinct offsets over the steps' samples.
-func tapPhases(samples [][]Sample) [][][2]int {
-	if len(samples) == 0 {
-		return nil
-	}
-	out := make([][][2]int, len(samples[0]))
+// tapPhases lists each of nt taps' distinct offsets over the steps'
+// samples (none without steps).
+func tapPhases(samples [][]Sample, nt int) [][][2]int {
+	out := make([][][2]int, nt)
 	for l := range out {
+		out[l] = [][2]int{}
 		seen := map[[2]int]bool{}
 		for _, st := range samples {
 			p := [2]int{st[l].Y0, st[l].X0}
