@@ -94,12 +94,7 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 	nScales := min(scalesFor(o.Scales, ch, cw), scalesFor(o.Scales, style.H, style.W))
 	lc, ls := Levels(ch, cw), Levels(style.H, style.W)
 
-	// Work units: a step at scale scl costs about 4^-scl of a full-size step.
-	for k := 0; k < nScales; k++ {
-		r.total += float64(o.Steps+10) * math.Pow(0.25, float64(nScales-1-k))
-	}
-	r.total += float64(o.Steps)*2 + 10
-	r.tick(Progress{Stage: StagePrepare, Scales: nScales}, true)
+	r.bestWork(nScales, o.Steps)
 
 	cT := be.Upload(content)
 	sT := be.Upload(style)
@@ -109,16 +104,7 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 	O := Dec(be, cT, lc)
 	defer func() { be.Free(C...); be.Free(S...); be.Free(O...) }()
 	r.out = O
-	z := 3
-	if max(ch, cw) >= 1024 {
-		z = 2
-	}
-	for i := 0; i < min(z, lc); i++ {
-		c, h, w := O[i].Shape()
-		be.Free(O[i])
-		O[i] = be.Zeros(c, h, w)
-	}
-	if err := be.Err(); err != nil {
+	if err := blurStart(be, O, ch, cw); err != nil {
 		return nil, err
 	}
 
@@ -126,7 +112,6 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 	if err != nil {
 		return nil, err
 	}
-	contentWeight := 1 - o.Alpha
 	for k, scl := k0, nScales-1-k0; scl >= 0; k, scl = k+1, scl-1 {
 		if err := r.cancelled(); err != nil {
 			return nil, err
@@ -135,14 +120,7 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 		r.tick(Progress{Stage: StageMatch, Scale: k + 1, Scales: nScales}, true)
 		styleS := Syn(be, S[scl:])
 		contentS := Syn(be, C[scl:])
-		a := float32(contentWeight)
-		if k == 0 {
-			a = 0
-		}
-		probeP := append([]Tensor{C[scl]}, O[scl+1:]...)
-		probe := Syn(be, probeP)
-		query := be.Axpby(a, probe, 1-a, contentS)
-		be.Free(probe)
+		query := r.scaleQuery(C, O, contentS, scl, k)
 		target := r.matchTarget(query, styleS)
 		be.Free(query)
 		r.add(10 * math.Pow(0.25, float64(scl)))
@@ -162,6 +140,45 @@ func (r *run) stylize(content, style *tensor.T) (*tensor.T, error) {
 		return nil, err
 	}
 	return r.finish(content, style, O)
+}
+
+// bestWork sets the work units of Best's scales and final pass (a step at
+// scale scl costs about 4^-scl of a full-size step) and reports them.
+func (r *run) bestWork(nScales, steps int) {
+	for k := 0; k < nScales; k++ {
+		r.total += float64(steps+10) * math.Pow(0.25, float64(nScales-1-k))
+	}
+	r.total += float64(steps)*2 + 10
+	r.tick(Progress{Stage: StagePrepare, Scales: nScales}, true)
+}
+
+// blurStart zeroes the finest bands of the output pyramid O of an ch x cw
+// content: Best starts from the blurred content.
+func blurStart(be Backend, O []Tensor, ch, cw int) error {
+	z := 3
+	if max(ch, cw) >= 1024 {
+		z = 2
+	}
+	for i := 0; i < min(z, len(O)-1); i++ {
+		c, h, w := O[i].Shape()
+		be.Free(O[i])
+		O[i] = be.Zeros(c, h, w)
+	}
+	return be.Err()
+}
+
+// scaleQuery is the query matched at scale scl, the k-th: the current
+// output with the content's band at scl, mixed with the content at that
+// scale (contentS) by the content weight 1 - alpha (none at the first).
+func (r *run) scaleQuery(C, O []Tensor, contentS Tensor, scl, k int) Tensor {
+	a := float32(1 - r.o.Alpha)
+	if k == 0 {
+		a = 0
+	}
+	probe := Syn(r.be, append([]Tensor{C[scl]}, O[scl+1:]...))
+	query := r.be.Axpby(a, probe, 1-a, contentS)
+	r.be.Free(probe)
+	return query
 }
 
 // finish downloads the output pyramid's image and colour-matches it.

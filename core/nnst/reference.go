@@ -156,11 +156,7 @@ func (r *run) reference(content, style *tensor.T) (*tensor.T, error) {
 	ch, cw := content.H, content.W
 	nScales := o.Scales
 	steps := max(o.Steps-1, 0)
-	for k := 0; k < nScales; k++ {
-		r.total += float64(steps+10) * math.Pow(0.25, float64(nScales-1-k))
-	}
-	r.total += float64(steps)*2 + 10
-	r.tick(Progress{Stage: StagePrepare, Scales: nScales}, true)
+	r.bestWork(nScales, steps)
 
 	cT := be.Upload(content)
 	sT := be.Upload(style)
@@ -171,19 +167,9 @@ func (r *run) reference(content, style *tensor.T) (*tensor.T, error) {
 	O := Dec(be, cT, levels)
 	defer func() { be.Free(C...); be.Free(S...); be.Free(O...) }()
 	r.out = O
-	z := 3
-	if max(ch, cw) >= 1024 {
-		z = 2
-	}
-	for i := 0; i < z; i++ {
-		c, h, w := O[i].Shape()
-		be.Free(O[i])
-		O[i] = be.Zeros(c, h, w)
-	}
-	if err := be.Err(); err != nil {
+	if err := blurStart(be, O, ch, cw); err != nil {
 		return nil, err
 	}
-	contentWeight := 1 - o.Alpha
 	for k, scl := 0, nScales-1; scl >= 0; k, scl = k+1, scl-1 {
 		if err := r.cancelled(); err != nil {
 			return nil, err
@@ -192,13 +178,8 @@ func (r *run) reference(content, style *tensor.T) (*tensor.T, error) {
 		r.tick(Progress{Stage: StageMatch, Scale: k + 1, Scales: nScales}, true)
 		styleS := Syn(be, S[scl:])
 		contentS := Syn(be, C[scl:])
-		a := float32(contentWeight)
-		if k == 0 {
-			a = 0
-		}
-		probe := Syn(be, append([]Tensor{C[scl]}, O[scl+1:]...))
-		query := be.Axpby(a, probe, 1-a, contentS)
-		be.Free(probe, contentS)
+		query := r.scaleQuery(C, O, contentS, scl, k)
+		be.Free(contentS)
 		target, err := r.referenceMatch(query, styleS)
 		be.Free(query)
 		r.add(10 * math.Pow(0.25, float64(scl)))
