@@ -96,12 +96,7 @@ func styleRows(st nnst.Tensor, s nnst.Sample) ([]float32, int) {
 		}
 		return r, k
 	}
-	var pos []int
-	for y := s.Y0; y < t.h; y += s.Stride {
-		for x := s.X0; x < t.w; x += s.Stride {
-			pos = append(pos, y*t.w+x)
-		}
-	}
+	pos := positions(t.h, t.w, s)
 	k := len(pos)
 	r := make([]float32, k*c)
 	hw := t.h * t.w

@@ -373,12 +373,7 @@ func (b *Backend) FreeSearch(ns nnst.Search) {
 // subsample gathers positions (s.Y0 + i*s.Stride, s.X0 + j*s.Stride) of t as
 // columns of a C x N matrix and returns their flat positions.
 func subsample(t *tensor.T, s nnst.Sample) ([]float32, []int) {
-	var pos []int
-	for y := s.Y0; y < t.H; y += s.Stride {
-		for x := s.X0; x < t.W; x += s.Stride {
-			pos = append(pos, y*t.W+x)
-		}
-	}
+	pos := positions(t.H, t.W, s)
 	n := len(pos)
 	cols := make([]float32, t.C*n)
 	hw := t.H * t.W
@@ -390,6 +385,17 @@ func subsample(t *tensor.T, s nnst.Sample) ([]float32, []int) {
 		}
 	}
 	return cols, pos
+}
+
+// positions are the flat positions s samples in an h x w tensor.
+func positions(h, w int, s nnst.Sample) []int {
+	var pos []int
+	for y := s.Y0; y < h; y += s.Stride {
+		for x := s.X0; x < w; x += s.Stride {
+			pos = append(pos, y*w+x)
+		}
+	}
+	return pos
 }
 
 func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample) (nnst.Tensor, nnst.Tensor) {
