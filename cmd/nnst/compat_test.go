@@ -1,7 +1,6 @@
 package main
 
 import (
-	"image"
 	_ "image/png"
 	"os"
 	"path/filepath"
@@ -44,12 +43,7 @@ func TestCompatFlag(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, msg)
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
+	cfg, _, err := imageConfig(out)
 	if err != nil || cfg.Width != 320 || cfg.Height != 272 {
 		t.Fatalf("output %dx%d (%v), want 320x272 as the reference sizes it", cfg.Width, cfg.Height, err)
 	}

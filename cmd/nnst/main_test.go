@@ -78,12 +78,7 @@ func TestStylizeTinyModel(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, msg)
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cfg, format, err := image.DecodeConfig(f)
+	cfg, format, err := imageConfig(out)
 	if err != nil || format != "jpeg" || cfg.Width != 64 || cfg.Height != 58 {
 		t.Fatalf("output: %v %s %dx%d", err, format, cfg.Width, cfg.Height)
 	}
@@ -231,4 +226,14 @@ func TestConvertOutAndErrorPaths(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want %s named once", c.args, code, msg, c.path)
 		}
 	}
+}
+
+// imageConfig reads the format and size of the image file at path.
+func imageConfig(path string) (image.Config, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return image.Config{}, "", err
+	}
+	defer f.Close()
+	return image.DecodeConfig(f)
 }
