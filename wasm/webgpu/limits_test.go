@@ -3,7 +3,6 @@
 package webgpu
 
 import (
-	"context"
 	"testing"
 
 	"nnst/core/model"
@@ -27,17 +26,7 @@ func TestLimits(t *testing.T) {
 	content, style := smooth(64, 56, 1), smooth(60, 64, 2)
 	full := gpu.binding
 	defer gpu.setBinding(full)
-	run := func(be nnst.Backend, o nnst.Options) *tensor.T {
-		s, err := nnst.New(be, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := s.Run(context.Background(), content, style, o, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	run := func(be nnst.Backend, o nnst.Options) *tensor.T { return stylize(t, be, m, content, style, o) }
 	for _, c := range []struct {
 		o      nnst.Options
 		minCPU float64 // as the pipeline tests; Fast's half-size steps cost it more at 64 px (31.8 dB uncapped)

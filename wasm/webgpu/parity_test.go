@@ -512,6 +512,20 @@ func smooth(h, w int, seed uint64) *tensor.T {
 }
 
 // The fast mode on WebGPU gives the CPU's result.
+// stylize runs o on be with the model m, or fails t.
+func stylize(t *testing.T, be nnst.Backend, m *model.Model, content, style *tensor.T, o nnst.Options) *tensor.T {
+	t.Helper()
+	s, err := nnst.New(be, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(context.Background(), content, style, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func TestFastPipeline(t *testing.T) {
 	m := model.Random(model.VGG19, 16, 5)
 	o := nnst.FastDefaults()
@@ -520,18 +534,7 @@ func TestFastPipeline(t *testing.T) {
 	o.Size, o.Steps, o.Color = 96, 2, false
 	o.Fast.MatchSize, o.Fast.HalfSteps = 64, 2
 	content, style := smooth(96, 80, 1), smooth(72, 96, 2)
-	run := func(be nnst.Backend) *tensor.T {
-		s, err := nnst.New(be, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := s.Run(context.Background(), content, style, o, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	want, got := run(ref), run(gpu)
+	want, got := stylize(t, ref, m, content, style, o), stylize(t, gpu, m, content, style, o)
 	p := psnr(got, want)
 	t.Logf("fast 96 px, 2 half-size and 2 full steps: PSNR(gpu, cpu) = %.1f dB (content vs cpu output %.1f dB)", p, psnr(content, want))
 	// 50 dB without the half-size steps; 38 with them (not yet explained,
