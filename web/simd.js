@@ -64,7 +64,7 @@
         });
       }));
     }).then(function () {
-      p.ctl = new Int32Array(p.memory.buffer, 0, 4);
+      p.ctl = new Int32Array(p.memory.buffer, 0, 8);
       return p.memory;
     }, function (err) { p.failed = true; throw err; });
     return p.ready;
@@ -84,21 +84,22 @@
     }
   }
 
-  // run calls kernel fn(params, wid) on every worker; it resolves when all
-  // have returned. The call goes through the control block, bytes 0-15 of
-  // the memory (see simd-worker.js): a call count, the workers still
-  // running, the kernel's index in names and params.
-  function run(fn, params) {
+  // run runs a list of kernel calls on every worker, each call after the
+  // one before has finished on all of them; it resolves when the last has.
+  // list is the byte address of [n, kernel, params, ...] in the memory,
+  // kernel an index in names, params as kernels.wat says. The call goes
+  // through the control block (see simd-worker.js): words 0 (call count),
+  // 1 (workers still running), 3 (list), 4 and 5 (barrier), 6 (failed).
+  function run(list) {
     var p = pool;
     if (!p || p.failed || !p.ctl) return Promise.reject(new Error("simd pool not started"));
     if (p.resolve) return Promise.reject(new Error("simd pool busy"));
-    var k = names.indexOf(fn);
-    if (k < 0) return Promise.reject(new Error("simd: no kernel " + fn));
     return new Promise(function (resolve, reject) {
       p.resolve = resolve;
       p.reject = reject;
-      p.ctl[2] = k;
-      p.ctl[3] = params;
+      p.ctl[3] = list;
+      p.ctl[4] = p.workers.length;
+      p.ctl[6] = 0;
       Atomics.store(p.ctl, 1, p.workers.length);
       Atomics.add(p.ctl, 0, 1);
       Atomics.notify(p.ctl, 0);
@@ -109,6 +110,7 @@
     available: available,
     start: start,
     run: run,
+    names: names,
     stop: stop,
     threads: function () { return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 4)); }
   };

@@ -8,10 +8,16 @@ import (
 	"nnst/core/tensor"
 )
 
+// batchBytes bounds the outputs of the layers run in one round trip to
+// the workers: small layers go together (a round trip costs about as much
+// as a 64 px layer), large ones alone, so that what the backend needs is
+// copied out while the next layers run.
+var batchBytes = 8 << 20
+
 // forward is cpu.Kernels.Forward on the pool: the activations stay in
 // shared memory from layer to layer, the pools run in the kernel module,
-// and each output the backend needs is copied out while the next layer
-// runs.
+// and each output the backend needs is copied out while the next layers
+// run.
 func (p *pool) forward(x *tensor.T, layers []model.Layer, convs []cpu.Conv, need []bool, idx bool) ([]*tensor.T, [][]int32) {
 	for i, l := range layers {
 		if _, ok := convs[i].(*convLayer); l.Kind != "pool" && !ok {
@@ -20,11 +26,43 @@ func (p *pool) forward(x *tensor.T, layers []model.Layer, convs []cpu.Conv, need
 	}
 	outs := make([]*tensor.T, len(layers))
 	idxs := make([][]int32, len(layers))
+	// A buffer is freed when the last layer reading it has run and what
+	// is copied from it has been.
+	refs := map[int]int{}
+	hold := func(b int) { refs[b]++ }
+	drop := func(b int) {
+		if refs[b]--; refs[b] <= 0 {
+			delete(refs, b)
+			p.free(b)
+		}
+	}
 	c, h, w := x.C, x.H, x.W
 	cur := p.alloc(len(x.Data) * 4)
 	put(p, cur, x.Data)
+	hold(cur)
 	ok := cur >= 0
-	back := func() {} // copies the previous layer's output out
+	var (
+		batch  []kernel
+		inputs []int    // read by the batch
+		copies []func() // its outputs to copy out
+		bytes  int
+	)
+	back := func() {} // copies the previous batch's outputs out
+	flush := func() {
+		wait := p.startSeq(batch)
+		back()
+		ok = wait() && ok
+		for _, b := range inputs {
+			drop(b)
+		}
+		cs := copies
+		back = func() {
+			for _, f := range cs {
+				f()
+			}
+		}
+		batch, inputs, copies, bytes = nil, nil, nil, 0
+	}
 	for i, l := range layers {
 		oc, n := c, c*(h/2)*(w/2)
 		if l.Kind != "pool" {
@@ -34,24 +72,22 @@ func (p *pool) forward(x *tensor.T, layers []model.Layer, convs []cpu.Conv, need
 		if l.Kind == "pool" && idx {
 			idxs[i], io = make([]int32, n), p.alloc(n*4)
 		}
-		var wait func() bool
+		hold(next)
 		switch {
 		case next < 0 || io < 0 || !ok:
-			ok, wait = false, func() bool { return false }
+			ok = false
 		case l.Kind == "pool":
-			wait = p.startPool(cur, c, h, w, next, io)
+			batch = append(batch, p.poolKernel(cur, c, h, w, next, io))
 		default:
 			cl := convs[i].(*convLayer)
-			wait = p.startConv(cl.regs.fwd, cl.in, cl.out, cl.regs.bias, true, cur, h, w, next)
+			batch = append(batch, p.convKernel(cl.regs.fwd, cl.in, cl.out, cl.regs.bias, true, cur, h, w, next))
 		}
-		back()
-		ok = wait() && ok
-		p.free(cur)
+		inputs = append(inputs, cur)
+		bytes += n * 4
 		if l.Kind == "pool" {
 			h, w = h/2, w/2
 		}
 		c, cur = oc, next
-		back = func() {}
 		if need[i] || io > 0 {
 			var y *tensor.T
 			if need[i] {
@@ -59,7 +95,8 @@ func (p *pool) forward(x *tensor.T, layers []model.Layer, convs []cpu.Conv, need
 				outs[i] = y
 			}
 			at, iat := next, io
-			back = func() {
+			hold(at)
+			copies = append(copies, func() {
 				if y != nil {
 					get(p, at, y.Data)
 				}
@@ -67,11 +104,15 @@ func (p *pool) forward(x *tensor.T, layers []model.Layer, convs []cpu.Conv, need
 					get(p, iat, idxs[i])
 					p.free(iat)
 				}
-			}
+				drop(at)
+			})
+		}
+		if bytes >= batchBytes || i == len(layers)-1 {
+			flush()
 		}
 	}
 	back()
-	p.free(cur)
+	drop(cur)
 	if !ok {
 		// Zeros, and pool indices that Backward can still use.
 		for i, y := range outs {

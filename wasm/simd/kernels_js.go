@@ -78,16 +78,16 @@ func (p *pool) conv(a, cin, cout, bias int, relu bool, src []float32, h, w int, 
 	d := p.alloc(cout * hw * 4)
 	defer p.free(s, d)
 	put(p, s, src[:cin*hw])
-	if a >= 0 && s >= 0 && d >= 0 && p.startConv(a, cin, cout, bias, relu, s, h, w, d)() {
+	if a >= 0 && s >= 0 && d >= 0 && p.startSeq([]kernel{p.convKernel(a, cin, cout, bias, relu, s, h, w, d)})() {
 		get(p, d, dst[:cout*hw])
 	} else {
 		clear(dst[:cout*hw])
 	}
 }
 
-// startConv starts the conv kernel on shared memory: d (cout x h*w) from
+// convKernel is the conv kernel on shared memory: d (cout x h*w) from
 // s (cin x h*w) with the packed weights at a.
-func (p *pool) startConv(a, cin, cout, bias int, relu bool, s, h, w, d int) func() bool {
+func (p *pool) convKernel(a, cin, cout, bias int, relu bool, s, h, w, d int) kernel {
 	hw := h * w
 	// Tiles of a multiple of 8 pixels, at least 2 per worker.
 	nt := min(convTile, max(8, (hw+2*p.threads-1)/(2*p.threads)+7)&^7)
@@ -97,15 +97,15 @@ func (p *pool) startConv(a, cin, cout, bias int, relu bool, s, h, w, d int) func
 		r = 1
 	}
 	scratch := kc*nt*4 + (cout+3)/4*4*nt*4
-	return p.start("conv", (hw+nt-1)/nt, scratch, s, cin, h, w, a, cout, bias, r, d, nt, kc)
+	return kernel{"conv", (hw + nt - 1) / nt, scratch, []int{s, cin, h, w, a, cout, bias, r, d, nt, kc}}
 }
 
-// startPool starts the maxpool kernel: d (c x h/2 x w/2) from s
+// poolKernel is the maxpool kernel: d (c x h/2 x w/2) from s
 // (c x h x w), and the argmax indices at idx unless it is 0.
-func (p *pool) startPool(s, c, h, w, d, idx int) func() bool {
+func (p *pool) poolKernel(s, c, h, w, d, idx int) kernel {
 	rows := c * (h / 2)
 	rpt := max(1, (rows+8*p.threads-1)/(8*p.threads))
-	return p.start("maxpool", (rows+rpt-1)/rpt, 0, s, c, h, w, d, idx, rpt)
+	return kernel{"maxpool", (rows + rpt - 1) / rpt, 0, []int{s, c, h, w, d, idx, rpt}}
 }
 
 // nearest is cpu.Kernels.Nearest on the pool.

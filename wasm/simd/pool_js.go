@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"nnst/wasm/jsutil"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall/js"
 	"unsafe"
@@ -151,41 +152,85 @@ func get[T float32 | int32](p *pool, off int, s []T) {
 // call runs kernel fn on every worker over tiles tiles, with scratch bytes
 // of scratch per worker and the kernel's words (from word 4 on).
 func (p *pool) call(fn string, tiles, scratch int, words ...int) bool {
-	return p.start(fn, tiles, scratch, words...)()
+	return p.startSeq([]kernel{{fn, tiles, scratch, words}})()
 }
 
-// start starts a kernel as call does and returns the wait for its end;
-// the caller may work in between (no other kernel starts until then).
-func (p *pool) start(fn string, tiles, scratch int, words ...int) (wait func() bool) {
-	if tiles <= 0 {
-		return func() bool { return p.Err() == nil }
-	}
+// kernel is one call of a list: as call's arguments.
+type kernel struct {
+	fn             string
+	tiles, scratch int
+	words          []int
+}
+
+// startSeq starts ks in order in one round trip to the workers (each
+// starts when every worker has finished the one before) and returns the
+// wait for the last; the caller may work in between (no other kernel
+// starts until then). Kernels with no tiles are left out.
+func (p *pool) startSeq(ks []kernel) (wait func() bool) {
 	p.run.Lock()
-	stride := (max(scratch, 64) + 63) &^ 63
-	par := p.alloc(4 * (4 + len(words)))
+	list := []int32{0}
+	stride, offs := 64, []int{}
+	for _, k := range ks {
+		stride = max(stride, (k.scratch+63)&^63)
+	}
 	scr := p.alloc(stride * p.threads)
-	end := func() { p.free(par, scr); p.run.Unlock() }
+	offs = append(offs, scr)
+	for _, k := range ks {
+		if k.tiles <= 0 {
+			continue
+		}
+		w := make([]int32, 4+len(k.words))
+		w[1] = int32(k.tiles)
+		w[2] = int32(uint32(scr))
+		w[3] = int32(stride)
+		for i, v := range k.words {
+			w[4+i] = int32(uint32(v))
+		}
+		par := p.alloc(4 * len(w))
+		put(p, par, w)
+		offs = append(offs, par)
+		list = append(list, int32(kernelIndex(k.fn)), int32(uint32(par)))
+		list[0]++
+	}
+	at := p.alloc(4 * len(list))
+	put(p, at, list)
+	offs = append(offs, at)
+	end := func() { p.free(offs...); p.run.Unlock() }
 	if p.Err() != nil {
 		end()
 		return func() bool { return false }
 	}
-	w := make([]int32, 4+len(words))
-	w[1] = int32(tiles)
-	w[2] = int32(uint32(scr))
-	w[3] = int32(stride)
-	for i, v := range words {
-		w[4+i] = int32(uint32(v))
+	if list[0] == 0 {
+		end()
+		return func() bool { return true }
 	}
-	put(p, par, w)
-	done := shim().Call("run", fn, par)
+	done := shim().Call("run", at)
 	return func() bool {
 		defer end()
 		if _, err := await(done); err != nil {
-			p.fail(fmt.Errorf("simd: kernel %s: %w", fn, err))
+			p.fail(fmt.Errorf("simd: kernel %s: %w", names(ks), err))
 			return false
 		}
 		return true
 	}
+}
+
+// kernelIndex is fn's index in web/simd.js's kernel names.
+func kernelIndex(fn string) int {
+	i := shim().Get("names").Call("indexOf", fn).Int()
+	if i < 0 {
+		panic("simd: no kernel " + fn)
+	}
+	return i
+}
+
+// names lists the kernels of ks for an error message.
+func names(ks []kernel) string {
+	var s []string
+	for _, k := range ks {
+		s = append(s, k.fn)
+	}
+	return strings.Join(s, ", ")
 }
 
 // await is the shared promise helper (wasm/jsutil).

@@ -149,7 +149,7 @@ func TestMaxPool(t *testing.T) {
 		n := len(want.Data)
 		src, d, io := p.alloc(len(x.Data)*4), p.alloc(n*4), p.alloc(n*4)
 		put(p, src, x.Data)
-		if !p.startPool(src, s[0], s[1], s[2], d, io)() {
+		if !p.startSeq([]kernel{p.poolKernel(src, s[0], s[1], s[2], d, io)})() {
 			t.Fatal(p.Err())
 		}
 		got, idx := make([]float32, n), make([]int32, n)
@@ -167,9 +167,19 @@ func TestMaxPool(t *testing.T) {
 }
 
 // forward (activations kept in shared memory) against cpu.Layers with the
-// plain Go convs, on a small VGG19 at an odd size; its pools against
+// plain Go convs, on a small VGG19 at an odd size, with the layers run in
+// one batch, alone and in batches of a few; its pools against
 // ops.MaxPool2 of its own conv outputs, exactly.
 func TestForward(t *testing.T) {
+	def := batchBytes
+	defer func() { batchBytes = def }()
+	for _, b := range []int{def, 1, 100 << 10} {
+		batchBytes = b
+		testForward(t)
+	}
+}
+
+func testForward(t *testing.T) {
 	p := testPool(t, 2)
 	m := model.Random(model.VGG19, 16, 3)
 	var layers []model.Layer
@@ -205,7 +215,7 @@ func TestForward(t *testing.T) {
 				}
 				continue
 			}
-			closeTo(t, fmt.Sprintf("all %v, layer %d", all, i), outs[i].Data, want[i].Data, 1e-5)
+			closeTo(t, fmt.Sprintf("batches of %d bytes, all %v, layer %d", batchBytes, all, i), outs[i].Data, want[i].Data, 1e-5)
 			if l.Kind != "pool" {
 				continue
 			}
