@@ -11,8 +11,9 @@ import (
 	"nnst/core/nnst"
 )
 
-// BenchmarkRun256 times a 256 px stylization with 3 steps per stage (for
-// profiling: go test -bench Run256 -cpuprofile).
+// BenchmarkRun256 times a 256 px stylization, Best with 3 steps per stage
+// and Fast with its defaults (for profiling: go test -bench Run256
+// -cpuprofile).
 func BenchmarkRun256(b *testing.B) {
 	path := os.Getenv("NNST_MODEL")
 	if path == "" {
@@ -28,11 +29,15 @@ func BenchmarkRun256(b *testing.B) {
 	}
 	c, _ := imageio.DecodeFile("../../../shared/images/content-c1.jpg")
 	st, _ := imageio.DecodeFile("../../../shared/images/style-s4.jpg")
-	o := nnst.Defaults(false)
-	o.Size, o.Steps = 256, 3
-	for i := 0; i < b.N; i++ {
-		if _, err := s.Run(context.Background(), c, st, o, nil); err != nil {
-			b.Fatal(err)
-		}
+	best, fast := nnst.Defaults(false), nnst.FastDefaults()
+	best.Size, best.Steps, fast.Size = 256, 3, 256
+	for _, o := range []nnst.Options{best, fast} {
+		b.Run(string(o.Mode), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Run(context.Background(), c, st, o, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
