@@ -260,33 +260,65 @@ func (a *adam) step(be Backend, p, g []Tensor, t int, lr float32) {
 	be.Free(g...)
 }
 
-// optimiseHypercolumn runs the per-scale optimisation of the pyramid levels
-// p (updated in place) towards the target hypercolumns.
-func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, scales int, cost float64, steps int, lr func(t int) float32) error {
+// loop is what the Adam loops over the pyramid levels share.
+type loop struct {
+	steps         int
+	lr            func(t int) float32 // learning rate of step t (1-based)
+	units         float64             // progress work units per step
+	stage         string
+	scale, scales int
+	// The optional colour-distance content loss runs against content for
+	// the first contentSteps steps.
+	content      Tensor
+	contentSteps int
+}
+
+// adamSteps runs l.steps Adam steps on the levels p (updated in place):
+// grad returns the gradient of the image for step t's forward trace and
+// the losses to report (freed after the report); an error it returns ends
+// the loop after the step.
+func (r *run) adamSteps(p []Tensor, l loop, grad func(t int, tr *Trace) (Tensor, []Tensor, error)) error {
 	be := r.be
 	opt := newAdam(be, p)
 	defer opt.free(be)
-	for t := 1; t <= steps; t++ {
+	for t := 1; t <= l.steps; t++ {
 		if err := r.cancelled(); err != nil {
 			return err
 		}
 		img := Syn(be, p)
-		tr := be.Forward(img, true)
+		g, losses, err := grad(t, be.Forward(img, true))
+		if r.o.ContentLoss && t <= l.contentSteps {
+			g = r.contentLoss(img, l.content, g)
+		}
+		be.Free(img)
+		opt.step(be, p, SynBackward(be, g, p), t, l.lr(t))
+		r.add(l.units)
+		r.step(l.stage, l.scale, l.scales, t, l.steps, losses...)
+		be.Free(losses...)
+		if err != nil {
+			return err
+		}
+		if err := be.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// optimiseHypercolumn runs the per-scale optimisation of the pyramid levels
+// p (updated in place) towards the target hypercolumns.
+func (r *run) optimiseHypercolumn(p []Tensor, target, contentS Tensor, scale, scales int, cost float64, steps int, lr func(t int) float32) error {
+	be := r.be
+	l := loop{steps: steps, lr: lr, units: cost, stage: StageScale, scale: scale, scales: scales, content: contentS, contentSteps: steps}
+	err := r.adamSteps(p, l, func(_ int, tr *Trace) (Tensor, []Tensor, error) {
 		taps := tr.Taps
 		loss, coef := be.HypercolumnLoss(taps, target)
 		g := be.Backward(tr, func(l int) Tensor { return be.HypercolumnLossBackward(coef, taps, target, l) })
 		be.Free(coef)
-		if r.o.ContentLoss {
-			g = r.contentLoss(img, contentS, g)
-		}
-		be.Free(img)
-		opt.step(be, p, SynBackward(be, g, p), t, lr(t))
-		r.add(cost)
-		r.step(StageScale, scale, scales, t, steps, loss)
-		be.Free(loss)
-		if err := be.Err(); err != nil {
-			return err
-		}
+		return g, []Tensor{loss}, nil
+	})
+	if err != nil {
+		return err
 	}
 	// Re-decompose the image into the same number of levels.
 	img := Syn(be, p)
@@ -347,14 +379,8 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 			}
 		}()
 	}
-	opt := newAdam(be, p)
-	defer opt.free(be)
-	for t := 1; t <= f.steps; t++ {
-		if err := r.cancelled(); err != nil {
-			return err
-		}
-		img := Syn(be, p)
-		tr := be.Forward(img, true)
+	l := loop{steps: f.steps, lr: f.lr, units: f.units, stage: StageFinal, content: content, contentSteps: f.contentSteps}
+	return r.adamSteps(p, l, func(t int, tr *Trace) (Tensor, []Tensor, error) {
 		// The losses and gradients are computed as the backward pass
 		// reaches each tap.
 		samples := plan[t-1]
@@ -379,19 +405,8 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 			return g
 		})
 		be.Free(coefs...)
-		if r.o.ContentLoss && t <= f.contentSteps {
-			g = r.contentLoss(img, content, g)
-		}
-		be.Free(img)
-		opt.step(be, p, SynBackward(be, g, p), t, f.lr(t))
-		r.add(f.units)
-		r.step(StageFinal, 0, 0, t, f.steps, losses...)
-		be.Free(losses...)
-		if err := be.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+		return g, losses, nil
+	})
 }
 
 // styleTaps appends rotation k's style tap features, turned back and kept

@@ -259,31 +259,11 @@ func (r *run) referenceFinal(p []Tensor, style, content Tensor) error {
 		return err
 	}
 	rng := newPyRandom(r.o.Seed)
-	opt := newAdam(be, p)
-	defer opt.free(be)
-	for t := 1; t <= steps; t++ {
-		if err := r.cancelled(); err != nil {
-			return err
-		}
-		img := Syn(be, p)
-		tr := be.Forward(img, true)
+	// The reference's content loss stops after its step 100 (0-based).
+	l := loop{steps: steps, lr: func(int) float32 { return r.o.LR }, units: 2, stage: StageFinal, content: content, contentSteps: 101}
+	return r.adamSteps(p, l, func(_ int, tr *Trace) (Tensor, []Tensor, error) {
 		st := newSplitStep(be, plan, tr.Taps, styleTaps, plan.draw(rng))
 		g := be.Backward(tr, st.grad)
-		// The reference's content loss stops after its step 100 (0-based).
-		if r.o.ContentLoss && t <= 101 {
-			g = r.contentLoss(img, content, g)
-		}
-		be.Free(img)
-		opt.step(be, p, SynBackward(be, g, p), t, r.o.LR)
-		r.add(2)
-		r.step(StageFinal, 0, 0, t, steps, st.losses...)
-		be.Free(st.losses...)
-		if st.err != nil {
-			return st.err
-		}
-		if err := be.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+		return g, st.losses, st.err
+	})
 }
