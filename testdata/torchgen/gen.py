@@ -10,31 +10,17 @@ testdata/torch/index.json ({name: {"shape": [...], "offset": floats, "count": n}
 plus "meta" entries with integers). Everything uses fixed seeds, so a rerun
 with the same torch gives the same files. The Go tests never need torch.
 """
-import json
-import os
-import sys
 
 import torch
 import torch.nn.functional as F
 
+from fixtures import Fixtures
+
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch")
-
-blobs = []
-index = {}
-offset = 0
-
-
-def put(name, t):
-    global offset
-    t = t.detach().to(torch.float32).contiguous()
-    assert name not in index, name
-    flat = t.reshape(-1)
-    index[name] = {"shape": list(t.shape), "offset": offset, "count": flat.numel()}
-    blobs.append(flat.numpy().astype("<f4").tobytes())
-    offset += flat.numel()
+fx = Fixtures()
+put = fx.put
 
 
 def gen(seed):
@@ -207,11 +193,4 @@ meta = {
     "pyr_levels": LEVELS,
     "hyper_size": [H // 4, W // 4],
 }
-os.makedirs(OUT, exist_ok=True)
-with open(os.path.join(OUT, "fixtures.bin"), "wb") as fh:
-    for b in blobs:
-        fh.write(b)
-with open(os.path.join(OUT, "index.json"), "w") as fh:
-    json.dump({"meta": meta, "tensors": index}, fh, indent=0, sort_keys=True)
-    fh.write("\n")
-print("wrote %d floats (%d bytes) in %d tensors" % (offset, offset * 4, len(index)), file=sys.stderr)
+fx.write("index", meta, "fixtures.bin")

@@ -14,28 +14,18 @@ Output: testdata/torch/reference.bin (little-endian float32) and
 reference.json (the index, as gen.py writes it). The Go tests never need
 torch.
 """
-import json
-import os
 import random
-import sys
 
 import torch
 import torch.nn.functional as F
 
+from fixtures import Fixtures
+
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch")
-blobs, index, offset = [], {}, 0
-
-
-def put(name, t):
-    global offset
-    t = t.detach().to(torch.float32).contiguous()
-    flat = t.reshape(-1)
-    index[name] = {"shape": list(t.shape), "offset": offset, "count": flat.numel()}
-    blobs.append(flat.numpy().astype("<f4").tobytes())
-    offset += flat.numel()
+fx = Fixtures()
+put = fx.put
 
 
 g = torch.Generator()
@@ -158,11 +148,4 @@ random.seed(0)
 draws.append({"seed": "0", "n": [3] * 2000, "v": [random.randint(0, 2) for _ in range(2000)]})
 meta["random"] = draws
 
-os.makedirs(OUT, exist_ok=True)
-with open(os.path.join(OUT, "reference.bin"), "wb") as fh:
-    for b in blobs:
-        fh.write(b)
-with open(os.path.join(OUT, "reference.json"), "w") as fh:
-    json.dump({"meta": meta, "tensors": index}, fh, indent=0, sort_keys=True)
-    fh.write("\n")
-print("wrote %d floats (%d bytes) in %d tensors" % (offset, offset * 4, len(index)), file=sys.stderr)
+fx.write("reference", meta)

@@ -14,30 +14,22 @@ index, as gen.py writes it). The Go tests never need torch.
 """
 import json
 import math
-import os
 import sys
 
 import torch
 import torch.nn.functional as F
 
+from fixtures import Fixtures
+
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
 torch.set_default_dtype(torch.float64)
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch")
 GRID = 8  # small, so the tests sample with strides above 1
 SHRINK = 16
 
-blobs, index, offset = [], {}, 0
-
-
-def put(name, t):
-    global offset
-    t = t.detach().to(torch.float32).contiguous()
-    flat = t.reshape(-1)
-    index[name] = {"shape": list(t.shape), "offset": offset, "count": flat.numel()}
-    blobs.append(flat.numpy().astype("<f4").tobytes())
-    offset += flat.numel()
+fx = Fixtures()
+put = fx.put
 
 
 g = torch.Generator()
@@ -154,11 +146,5 @@ content_d = (1 - (vectors(ho) * vectors(hc)).sum(1)).mean().item()
 scores = {"split": split, "hyper": hyp, "gram": gr, "content": content_d, "ssim": ssim(output, content)}
 
 meta = {"torch": torch.__version__, "grid": GRID, "shrink": SHRINK, "scores": scores}
-os.makedirs(OUT, exist_ok=True)
-with open(os.path.join(OUT, "score.bin"), "wb") as fh:
-    for b in blobs:
-        fh.write(b)
-with open(os.path.join(OUT, "score.json"), "w") as fh:
-    json.dump({"meta": meta, "tensors": index}, fh, indent=0, sort_keys=True)
-    fh.write("\n")
+fx.write("score", meta)
 print(json.dumps(scores), file=sys.stderr)
