@@ -70,7 +70,8 @@ func (p *page) resumeRun() {
 	setText(p.el["stage"], "Resuming…")
 	p.update()
 	p.setStatus(rs.note)
-	p.eng.post(runMsg{ID: p.runID, Opts: p.runOpts, Content: planesOf(c), Style: planesOf(st), Resume: rs.ck.clone()})
+	p.eng.post(runMsg{ID: p.runID, Opts: p.runOpts, Content: planesOf(c), Style: planesOf(st), Resume: rs.ck.clone(), Fault: p.hooks.again})
+	p.hooks.again = ""
 	p.emit("resumed", rs.note)
 	p.watchTimes()
 }

@@ -57,7 +57,7 @@ func (p *page) startRun() {
 		ID: p.runID, Opts: p.runOpts, Fault: p.hooks.fault,
 		Content: planesOf(c), Style: planesOf(st),
 	})
-	p.hooks.fault = "" // only the first run fails
+	p.hooks.fault, p.hooks.again = "", p.hooks.fault.again() // only the first run fails
 	p.button("cancel").Focus()
 	p.emit("started", strconv.Itoa(p.runID))
 	p.watchTimes()

@@ -10,12 +10,13 @@ import (
 )
 
 // hooks are test settings from the page address
-// (?size=64&steps=2&scales=2&half=1&backend=cpu&fault=oom); half is Fast's
+// (?size=64&steps=2&scales=2&half=1&backend=cpu&fault=lost-twice); half is Fast's
 // steps at half the size (-1: none).
 type hooks struct {
 	size, steps, scales, half int
 	backend                   string // "cpu" or "webgpu"
 	fault                     fault  // the first run fails this way
+	again                     fault  // and the first resumed run this way
 }
 
 // parseHooks reads the hooks from the address's query; get returns a
@@ -53,9 +54,22 @@ const (
 	faultCrash fault = "crash" // the worker dies at the report after the first checkpoint
 	faultLost  fault = "lost"  // the GPU device is lost at the report after the first checkpoint
 	faultOOM   fault = "oom"   // the memory check before the run fails
+	// As lost, and the resumed run's device is lost again (lost-soon).
+	faultLostTwice fault = "lost-twice"
+	faultLostSoon  fault = "lost-soon" // the GPU device is lost at the run's first report
 )
 
-func (f fault) valid() bool { return f == faultCrash || f == faultLost || f == faultOOM }
+func (f fault) valid() bool {
+	return f == faultCrash || f == faultLost || f == faultOOM || f == faultLostTwice
+}
+
+// again is the fault of the first resumed run after a run with f.
+func (f fault) again() fault {
+	if f == faultLostTwice {
+		return faultLostSoon
+	}
+	return ""
+}
 
 // runHooks are the steps of a worker's run a fault can break: the memory
 // check before it and the progress report.
@@ -89,11 +103,16 @@ func (f fault) inject(h runHooks, cancel context.CancelCauseFunc) runHooks {
 			}
 			next(p)
 		}
-	case faultLost:
+	case faultLost, faultLostTwice:
 		h.progress = func(p nnst.Progress) {
 			if strike(p) {
 				cancel(errFaultLost)
 			}
+			next(p)
+		}
+	case faultLostSoon:
+		h.progress = func(p nnst.Progress) {
+			cancel(errFaultLost)
 			next(p)
 		}
 	case faultOOM:

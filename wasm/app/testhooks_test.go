@@ -80,6 +80,28 @@ func TestInject(t *testing.T) {
 		t.Errorf("lost: %+v, want the run cancelled with a lost device, then the report", c)
 	}
 
+	// Lost-soon strikes at the first report; lost-twice as lost, then
+	// lost-soon on the resumed run.
+	c = calls{}
+	h = c.hooks(faultLostSoon)
+	h.progress(nnst.Progress{})
+	if !errors.Is(c.cause, errFaultLost) || c.reported != 1 {
+		t.Errorf("lost-soon: %+v, want the run cancelled at its first report", c)
+	}
+	c = calls{}
+	h = c.hooks(faultLostTwice)
+	h.progress(saved)
+	if c.cause != nil {
+		t.Errorf("lost-twice: %+v at the checkpoint", c)
+	}
+	h.progress(nnst.Progress{})
+	if !errors.Is(c.cause, errFaultLost) {
+		t.Errorf("lost-twice: %+v, want the run cancelled after the checkpoint", c)
+	}
+	if faultLostTwice.again() != faultLostSoon || faultLost.again() != "" {
+		t.Error("only lost-twice fails the resumed run again")
+	}
+
 	c = calls{}
 	h = c.hooks(faultCrash)
 	h.progress(nnst.Progress{})
@@ -97,9 +119,10 @@ func TestInject(t *testing.T) {
 	}
 }
 
-// A fault travels with the run message; only the three are valid.
+// A fault travels with the run message; only these are valid in the
+// address.
 func TestFaultMessage(t *testing.T) {
-	for _, f := range []fault{faultCrash, faultLost, faultOOM} {
+	for _, f := range []fault{faultCrash, faultLost, faultOOM, faultLostTwice} {
 		o, _ := encode(runMsg{Fault: f})
 		m, err := decode(o)
 		if err != nil || !reflect.DeepEqual(m, runMsg{Fault: f}) || !f.valid() {

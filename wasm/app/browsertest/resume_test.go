@@ -76,3 +76,42 @@ func TestResume(t *testing.T) {
 		})
 	}
 }
+
+// TestResumeFailsAgain loses the device in the first run after the match
+// and again in the resumed run before it finishes a stage: the page must
+// not loop but say so and offer to try again, and trying again resumes
+// from the same checkpoint and finishes.
+func TestResumeFailsAgain(t *testing.T) {
+	srv := serveSite(t, siteDir(t))
+	in := makeInputs(t)
+	tb := startBrowser(t, false)
+	tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+query+"&fault=lost-twice&backend=cpu"))
+	if e := tb.wait("ready,error", 0, 3*time.Minute); e.Type != "ready" {
+		t.Fatalf("not ready: %+v", e)
+	}
+	tb.uploadPair(in)
+	tb.do(10*time.Second, chromedp.Click(chromedp.ID("mode-fast")))
+	s := tb.seq()
+	tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
+	if e := tb.wait("resumed,error,done,cancelled", s, 8*time.Minute); e.Type != "resumed" {
+		t.Fatalf("want the run resumed, got %+v (%s)", e, tb.text("error-text"))
+	}
+	e := tb.wait("error,done,cancelled", tb.seq(), 8*time.Minute)
+	want := "during the final pass, again. Try again to resume from the end of the match."
+	if msg := tb.text("error-text"); e.Type != "error" || !strings.HasPrefix(msg, "The graphics device was lost") || !strings.HasSuffix(msg, want) {
+		t.Fatalf("the second loss: %+v (%q), want an error saying %q", e, tb.text("error-text"), want)
+	}
+	if r := tb.text("retry"); r != "Try again" {
+		t.Errorf("the button says %q", r)
+	}
+	s = tb.seq()
+	tb.do(10*time.Second, chromedp.Click(chromedp.ID("retry")))
+	e = tb.wait("resumed,error,done,cancelled", s, 8*time.Minute)
+	if e.Type != "resumed" || !strings.Contains(e.Detail, "resumed from the end of the match") {
+		t.Fatalf("trying again: %+v (%s), want the run resumed from the match", e, tb.text("error-text"))
+	}
+	if e = tb.wait("done,error,cancelled", e.Seq, 8*time.Minute); e.Type != "done" {
+		t.Fatalf("the run tried again: %+v (%s)", e, tb.text("error-text"))
+	}
+	tb.checkProblems()
+}
