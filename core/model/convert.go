@@ -95,7 +95,7 @@ func fromTorchvision(ts map[string]srcTensor, arch, source string) (*Model, erro
 	}
 	idx := torchvisionIndex(spec)
 	widths := Spec{Name: spec.Name, Layers: spec.Layers, Width: map[string]int{}}
-	in := int64(3)
+	in, total := int64(3), int64(0)
 	for _, name := range spec.Layers {
 		if strings.HasPrefix(name, "pool") {
 			continue
@@ -110,14 +110,20 @@ func fromTorchvision(ts map[string]srcTensor, arch, source string) (*Model, erro
 		if !ok {
 			return nil, fmt.Errorf("missing tensor %s (%s of %s)", bk, name, arch)
 		}
-		if len(w.shape) != 4 || w.shape[2] != 3 || w.shape[3] != 3 || w.shape[0] < 1 || w.shape[0] > 1<<16 {
+		if len(w.shape) != 4 || w.shape[2] != 3 || w.shape[3] != 3 || w.shape[0] < 1 {
 			return nil, fmt.Errorf("%s has shape %v, want [out, in, 3, 3]", wk, w.shape)
+		}
+		if w.shape[0] > MaxWidth {
+			return nil, fmt.Errorf("%s has shape %v: more than %d output channels", wk, w.shape, MaxWidth)
 		}
 		if w.shape[1] != in {
 			return nil, fmt.Errorf("%s has shape %v: %d input channels, but the previous conv gives %d", wk, w.shape, w.shape[1], in)
 		}
 		if len(b.shape) != 1 || b.shape[0] != w.shape[0] {
 			return nil, fmt.Errorf("%s has shape %v, want [%d]", bk, b.shape, w.shape[0])
+		}
+		if err := countParams(&total, w.shape[0], in); err != nil {
+			return nil, err
 		}
 		widths.Width[name] = int(w.shape[0])
 		in = w.shape[0]

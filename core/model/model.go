@@ -84,6 +84,24 @@ var (
 	VGG19 = vggSpec("vgg19", 4)
 )
 
+// MaxWidth and MaxParams bound what a converted file may ask for: 8 times
+// the widest layer and the weights of VGG19 to conv4_3 (8.2 million), so
+// a hostile file cannot make the converter allocate gigabytes.
+const (
+	MaxWidth  = 4096
+	MaxParams = 1 << 26
+)
+
+// countParams adds an out x in x 3 x 3 conv's weights to total and fails
+// past MaxParams.
+func countParams(total *int64, out, in int64) error {
+	*total += out * in * 9
+	if *total > MaxParams {
+		return fmt.Errorf("the convolutions hold more than %d million weights (a VGG to conv4_3 has 8.2 million)", MaxParams>>20)
+	}
+	return nil
+}
+
 // SpecFor returns the spec of a named architecture.
 func SpecFor(arch string) (Spec, error) {
 	switch arch {

@@ -176,6 +176,39 @@ func TestTorchvisionErrors(t *testing.T) {
 			t.Errorf("got error %v, want it to mention %q", err, c.want)
 		}
 	}
+	// Too wide, or too many weights in all: refused from the shapes,
+	// before any weight is read.
+	for _, c := range []struct {
+		edit func(s map[string][]int64)
+		want string
+	}{
+		{func(s map[string][]int64) { s["features.0.weight"], s["features.0.bias"] = []int64{4097, 3, 3, 3}, []int64{4097} }, "more than 4096 output channels"},
+		{func(s map[string][]int64) {
+			s["features.0.weight"], s["features.0.bias"] = []int64{4096, 3, 3, 3}, []int64{4096}
+			s["features.2.weight"], s["features.2.bias"] = []int64{4096, 4096, 3, 3}, []int64{4096}
+		}, "more than 64 million weights"},
+	} {
+		shapes := tinyShapes(VGG19, "")
+		c.edit(shapes)
+		ts := map[string]srcTensor{}
+		for k, sh := range shapes {
+			ts[k] = srcTensor{shape: sh, get: func() ([]float32, error) {
+				t.Errorf("%s read", k)
+				return make([]float32, numelOf(sh)), nil
+			}}
+		}
+		if _, err := fromTorchvision(ts, "", "test"); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got error %v, want it to mention %q", err, c.want)
+		}
+	}
+}
+
+func numelOf(shape []int64) int {
+	n := 1
+	for _, d := range shape {
+		n *= int(d)
+	}
+	return n
 }
 
 func TestPTHErrors(t *testing.T) {

@@ -139,7 +139,7 @@ func fromTFJS(data []byte, readShard func(path string, limit int64) ([]byte, err
 	}
 	spec, _ := SpecFor(arch)
 	widths := Spec{Name: arch, Layers: spec.Layers, Width: map[string]int{}}
-	in := int64(3)
+	in, total := int64(3), int64(0)
 	var need []*tfjsEntry
 	for _, name := range spec.Layers {
 		if strings.HasPrefix(name, "pool") {
@@ -151,8 +151,11 @@ func fromTFJS(data []byte, readShard func(path string, limit int64) ([]byte, err
 			return nil, fmt.Errorf("tensor %s/kernel (%s) is not in the weights manifest", keras, name)
 		}
 		s := k.w.Shape
-		if len(s) != 4 || s[0] != 3 || s[1] != 3 || s[3] < 1 || s[3] > 1<<16 {
+		if len(s) != 4 || s[0] != 3 || s[1] != 3 || s[3] < 1 {
 			return nil, fmt.Errorf("tensor %s has shape %v, want [3, 3, in, out]", k.w.Name, s)
+		}
+		if s[3] > MaxWidth {
+			return nil, fmt.Errorf("tensor %s has shape %v: more than %d output channels", k.w.Name, s, MaxWidth)
 		}
 		if s[2] != in {
 			return nil, fmt.Errorf("tensor %s has shape %v: %d input channels, but the previous conv gives %d", k.w.Name, s, s[2], in)
@@ -162,6 +165,9 @@ func fromTFJS(data []byte, readShard func(path string, limit int64) ([]byte, err
 		}
 		if len(b.w.Shape) != 1 || b.w.Shape[0] != s[3] {
 			return nil, fmt.Errorf("tensor %s has shape %v, want [%d]", b.w.Name, b.w.Shape, s[3])
+		}
+		if err := countParams(&total, s[3], in); err != nil {
+			return nil, err
 		}
 		widths.Width[name] = int(s[3])
 		in = s[3]

@@ -216,6 +216,9 @@ func TestFromTFJSErrors(t *testing.T) {
 		{`{"weightsManifest":[{"paths":["a.bin"],"weights":[{"name":"x","shape":[1099511627776,1099511627776],"dtype":"float32"}]}]}`, "is larger than"},
 		{`{"weightsManifest":[{"paths":["../a.bin"],"weights":[{"name":"block1_conv1/kernel","shape":[3,3,3,2],"dtype":"float32"},{"name":"block1_conv1/bias","shape":[2],"dtype":"float32"}]}]}`, "not a plain relative path"},
 		{`{"weightsManifest":[{"paths":["a.bin"],"weights":[{"name":"block1_conv1/kernel","shape":[3,3,4,2],"dtype":"float32"}]}]}`, "block1_conv1/kernel has shape [3 3 4 2]: 4 input channels"},
+		{`{"weightsManifest":[{"paths":["a.bin"],"weights":[{"name":"block1_conv1/kernel","shape":[3,3,3,4097],"dtype":"float32"}]}]}`, "more than 4096 output channels"},
+		{`{"weightsManifest":[{"paths":["a.bin"],"weights":[{"name":"block1_conv1/kernel","shape":[3,3,3,4096],"dtype":"float32"},{"name":"block1_conv1/bias","shape":[4096],"dtype":"float32"},` +
+			`{"name":"block1_conv2/kernel","shape":[3,3,4096,4096],"dtype":"float32"},{"name":"block1_conv2/bias","shape":[4096],"dtype":"float32"}]}]}`, "more than 64 million weights"},
 	} {
 		_, err := fromTFJS([]byte(c.json), func(string, int64) ([]byte, error) { return nil, os.ErrNotExist })
 		if err == nil || !strings.Contains(err.Error(), c.want) {
