@@ -190,10 +190,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	hd.Set("Content-Length", strconv.FormatInt(n, 10))
-	if r.Method == http.MethodHead {
-		w.WriteHeader(status)
-		return
-	}
+	// HEAD opens the file too: a file changed since start-up gets the
+	// same 500 as a GET.
 	var src io.ReadCloser
 	var err error
 	ro, ranged := h.fsys.(RangeOpener)
@@ -212,6 +210,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer src.Close()
 	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return
+	}
 	if bw, ok := src.(BodyWriter); ok && (status == http.StatusOK || ranged) {
 		bw.WriteBody(w)
 		return

@@ -478,20 +478,25 @@ func TestSizeChecked(t *testing.T) {
 	fsys["app.js"] = &fstest.MapFile{Data: []byte("console.log('app'); more()")}
 	fsys["models/vgg.89abcdef.safetensors"] = &fstest.MapFile{Data: []byte("0123")}
 	fsys["app.0123abcd.wasm.br"] = &fstest.MapFile{Data: []byte("BR-wasm, longer")}
-	for _, c := range []struct{ target, header, value string }{
-		{"/app.js", "", ""},
-		{"/models/vgg.89abcdef.safetensors", "Range", "bytes=2-5"},
-		{"/app.0123abcd.wasm", "Accept-Encoding", "br"},
+	for _, c := range []struct{ method, target, header, value string }{
+		{"GET", "/app.js", "", ""},
+		{"HEAD", "/app.js", "", ""},
+		{"GET", "/models/vgg.89abcdef.safetensors", "Range", "bytes=2-5"},
+		{"GET", "/app.0123abcd.wasm", "Accept-Encoding", "br"},
+		{"HEAD", "/app.0123abcd.wasm", "Accept-Encoding", "br"},
 	} {
 		logged.Reset()
-		w := do(h, "GET", c.target, c.header, c.value)
+		w := do(h, c.method, c.target, c.header, c.value)
 		if w.Code != 500 || w.Header().Get("ETag") != "" || w.Header().Get("Content-Length") != "26" {
-			t.Errorf("%s: %d %v", c.target, w.Code, w.Header())
+			t.Errorf("%s %s: %d %v", c.method, c.target, w.Code, w.Header())
 		}
 		checkSecurity(t, w)
-		if !strings.Contains(logged.String(), "GET "+c.target+": ") || !strings.Contains(logged.String(), "the manifest says") {
-			t.Errorf("%s: logged %q", c.target, &logged)
+		if !strings.Contains(logged.String(), c.method+" "+c.target+": ") || !strings.Contains(logged.String(), "the manifest says") {
+			t.Errorf("%s %s: logged %q", c.method, c.target, &logged)
 		}
+	}
+	if w := do(h, "HEAD", "/index.html"); w.Code != 200 || w.Body.Len() != 0 {
+		t.Errorf("HEAD of an unchanged file: %d %q", w.Code, w.Body)
 	}
 	if w := do(h, "GET", "/app.0123abcd.wasm"); w.Code != 200 || w.Body.String() != "\x00asm0123456789" {
 		t.Errorf("unchanged identity copy: %d %q", w.Code, w.Body)
