@@ -193,8 +193,8 @@ func TestForward(t *testing.T) {
 		for i := range need {
 			need[i] = all || i%3 == 1
 		}
-		outs, idxs := p.forward(x, layers, convs, need, all)
-		want, _ := cpu.Layers(x, layers, ref, need, all)
+		outs, idxs := p.forward(x, layers, convs, need, all, nil)
+		want, _ := cpu.Layers(x, layers, ref, need, all, nil)
 		if p.Err() != nil {
 			t.Fatal(p.Err())
 		}
