@@ -70,7 +70,8 @@ func bytes(t nnst.Tensor) int64 {
 	if h, ok := t.(*half); ok {
 		return h.elems() * 2
 	}
-	return int64(len(host(t).Data)) * 4
+	c, h, w := t.Shape() // Backward may have dropped a tap's data
+	return int64(c*h*w) * 4
 }
 
 // styleRows gathers the samples of a style tensor (f32 or a Compact copy)

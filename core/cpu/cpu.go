@@ -42,8 +42,10 @@ type Kernels struct {
 	Nearest func(a []float32, m, d int, q []float32, n int) (idx []int32, sim []float32)
 	// Forward runs the network's layers on x (the normalised input) with
 	// the layers from NewConv (nil at pools), as Layers does; kernels that
-	// keep activations in their own memory set it.
-	Forward func(x *tensor.T, layers []model.Layer, convs []Conv, need []bool, idx bool) ([]*tensor.T, [][]int32)
+	// keep activations in their own memory set it. each (may be nil) gets
+	// the outputs needed as they are made, maybe while the next layer
+	// runs on the kernels: it must not call them.
+	Forward func(x *tensor.T, layers []model.Layer, convs []Conv, need []bool, idx bool, each func(i int, y *tensor.T)) ([]*tensor.T, [][]int32)
 	// Err reports the first failure of the kernels.
 	Err func() error
 }
@@ -60,7 +62,10 @@ type Backend struct {
 }
 
 // The backend has the ops only tests use.
-var _ nnst.Unfused = (*Backend)(nil)
+var (
+	_ nnst.Unfused     = (*Backend)(nil)
+	_ nnst.TapStreamer = (*Backend)(nil)
+)
 
 // New returns a CPU backend.
 func New() *Backend { return NewWith(Kernels{}) }
@@ -157,17 +162,22 @@ func (b *Backend) LoadModel(m *model.Model) error {
 	return nil
 }
 
+// trace is what Backward needs: each conv's output (its ReLU mask, and
+// the tap), each pool's argmax indices and every layer's output shape.
+// Backward drops each entry once it is past it.
 type trace struct {
-	outs []*tensor.T // output of each layer (post-ReLU for convs)
-	idx  [][]int32   // pool argmax indices
-	h, w int         // input size
+	outs  []*tensor.T // output of each conv (post-ReLU); nil at pools
+	idx   [][]int32   // pool argmax indices
+	shape [][3]int    // each layer's output shape
+	h, w  int         // input size
 }
 
 // Layers is the Go Kernels.Forward, the default: it runs layers on x,
 // each conv with its ReLU, and returns the output of each layer i with
 // need[i] (nil elsewhere) and, when idx, each pool's argmax indices
-// (ops.MaxPool2's; nil elsewhere).
-func Layers(x *tensor.T, layers []model.Layer, convs []Conv, need []bool, idx bool) ([]*tensor.T, [][]int32) {
+// (ops.MaxPool2's; nil elsewhere). With each, the outputs needed go to
+// each as they are made instead.
+func Layers(x *tensor.T, layers []model.Layer, convs []Conv, need []bool, idx bool, each func(i int, y *tensor.T)) ([]*tensor.T, [][]int32) {
 	outs := make([]*tensor.T, len(layers))
 	idxs := make([][]int32, len(layers))
 	for i, l := range layers {
@@ -182,7 +192,10 @@ func Layers(x *tensor.T, layers []model.Layer, convs []Conv, need []bool, idx bo
 			y = tensor.New(l.Conv.Out, x.H, x.W)
 			convs[i].Forward(x.Data, x.H, x.W, true, y.Data)
 		}
-		if need[i] {
+		switch {
+		case need[i] && each != nil:
+			each(i, y)
+		case need[i]:
 			outs[i] = y
 		}
 		x = y
@@ -193,12 +206,14 @@ func Layers(x *tensor.T, layers []model.Layer, convs []Conv, need []bool, idx bo
 func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 	x := ops.Normalize(host(img), b.model.Input)
 	tr := &trace{h: x.H, w: x.W}
-	// Backward needs every layer's output; otherwise only the taps.
-	need := make([]bool, b.last+1)
-	for i := range need {
-		need[i] = keep || b.tapOf[i] >= 0
+	// Backward needs each conv's output and each pool's indices (not its
+	// output); otherwise only the taps are kept.
+	layers := b.model.Layers[:b.last+1]
+	need := make([]bool, len(layers))
+	for i, l := range layers {
+		need[i] = (keep && l.Kind != "pool") || b.tapOf[i] >= 0
 	}
-	tr.outs, tr.idx = b.k.Forward(x, b.model.Layers[:b.last+1], b.convs[:b.last+1], need, keep)
+	tr.outs, tr.idx = b.k.Forward(x, layers, b.convs[:b.last+1], need, keep, nil)
 	taps := make([]nnst.Tensor, len(b.model.Taps))
 	for i, y := range tr.outs {
 		if t := b.tapOf[i]; t >= 0 {
@@ -206,9 +221,33 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 		}
 	}
 	if !keep {
-		tr = nil
+		return &nnst.Trace{Taps: taps}
+	}
+	c, h, w := x.C, x.H, x.W
+	tr.shape = make([][3]int, len(layers))
+	for i, l := range layers {
+		if l.Kind == "pool" {
+			h, w = h/2, w/2
+		} else {
+			c = l.Conv.Out
+		}
+		tr.shape[i] = [3]int{c, h, w}
 	}
 	return &nnst.Trace{Taps: taps, State: tr}
+}
+
+// ForwardTaps hands each tap over as the forward pass makes it.
+func (b *Backend) ForwardTaps(img nnst.Tensor, each func(l int, t nnst.Tensor)) {
+	x := ops.Normalize(host(img), b.model.Input)
+	need := make([]bool, b.last+1)
+	for i := range need {
+		need[i] = b.tapOf[i] >= 0
+	}
+	b.k.Forward(x, b.model.Layers[:b.last+1], b.convs[:b.last+1], need, false, func(i int, y *tensor.T) {
+		t := b.wrap(y)
+		each(b.tapOf[i], t)
+		b.Free(t)
+	})
 }
 
 func (b *Backend) Release(tr *nnst.Trace) {
@@ -216,41 +255,73 @@ func (b *Backend) Release(tr *nnst.Trace) {
 	tr.Taps, tr.State = nil, nil
 }
 
+// Backward drops each layer's output and indices once it is past them: a
+// tap's data goes with them (the taps after l are gone when tapGrad(l)
+// runs), its bytes are counted until the trace is released. It reuses
+// buffers it owns: a tap's gradient (Backward frees it) takes the pool's
+// gradient after it, and a conv's input gradient its dead output.
 func (b *Backend) Backward(ntr *nnst.Trace, tapGrad func(l int) nnst.Tensor) nnst.Tensor {
 	tr := ntr.State.(*trace)
+	asked := -1 // the layer whose tap gradient was asked for already
+	grad := func(i int) *tensor.T {
+		t := b.tapOf[i]
+		if t < 0 || i == asked {
+			return nil
+		}
+		asked = i
+		tt := tapGrad(t)
+		if tt == nil {
+			return nil
+		}
+		b.Free(tt)
+		return host(tt)
+	}
 	var g *tensor.T
 	for i := b.last; i >= 0; i-- {
 		l := b.model.Layers[i]
-		y := tr.outs[i]
-		if t := b.tapOf[i]; t >= 0 {
-			if tt := tapGrad(t); tt != nil {
-				tg := host(tt)
-				if g == nil {
-					g = tg.Clone()
-				} else {
-					for j, v := range tg.Data {
-						g.Data[j] += v
-					}
+		if tg := grad(i); tg != nil {
+			if g == nil {
+				g = tg
+			} else {
+				for j, v := range tg.Data {
+					g.Data[j] += v
 				}
-				b.Free(tt)
 			}
 		}
-		if g == nil {
-			continue
-		}
-		var in [2]int
-		if i == 0 {
-			in = [2]int{tr.h, tr.w}
-		} else {
-			in = [2]int{tr.outs[i-1].H, tr.outs[i-1].W}
+		y, idx := tr.outs[i], tr.idx[i]
+		tr.outs[i], tr.idx[i] = nil, nil
+		in := [3]int{3, tr.h, tr.w}
+		if i > 0 {
+			in = tr.shape[i-1]
 		}
 		if l.Kind == "pool" {
-			g = ops.MaxPool2Backward(g, tr.idx[i], y.C, in[0], in[1])
+			// The tap before the pool, asked for now, takes its gradient.
+			var into *tensor.T
+			if i > 0 {
+				into = grad(i - 1)
+			}
+			if g != nil {
+				if into == nil {
+					into = tensor.New(in[0], in[1], in[2])
+				}
+				ops.MaxPool2BackwardAdd(into, g, idx)
+			}
+			g = into
+			continue
+		}
+		if g == nil {
+			drop(y)
 			continue
 		}
 		ops.ReLUBackward(g.Data, y.Data)
-		dx := tensor.New(l.Conv.In, y.H, y.W)
-		b.convs[i].BackwardData(g.Data, y.H, y.W, dx.Data)
+		// The output's buffer is free now: the input's gradient takes it
+		// when it fits (BackwardData overwrites).
+		dx := &tensor.T{C: l.Conv.In, H: in[1], W: in[2], Data: y.Data}
+		if l.Conv.In != l.Conv.Out {
+			dx = tensor.New(l.Conv.In, in[1], in[2])
+		}
+		drop(y)
+		b.convs[i].BackwardData(g.Data, in[1], in[2], dx.Data)
 		g = dx
 	}
 	if g == nil {
@@ -258,6 +329,13 @@ func (b *Backend) Backward(ntr *nnst.Trace, tapGrad func(l int) nnst.Tensor) nns
 	}
 	b.Release(ntr)
 	return b.wrap(ops.NormalizeBackward(g, b.model.Input))
+}
+
+// drop lets a trace entry's data go, its tap's too.
+func drop(y *tensor.T) {
+	if y != nil {
+		y.Data = nil
+	}
 }
 
 func (b *Backend) Hypercolumns(taps []nnst.Tensor, h, w int) nnst.Tensor {

@@ -64,9 +64,9 @@ func TestNewWithKernels(t *testing.T) {
 			near++
 			return bruteNearest(a, m, d, q, n)
 		},
-		Forward: func(x *tensor.T, layers []model.Layer, convs []cpu.Conv, need []bool, idx bool) ([]*tensor.T, [][]int32) {
+		Forward: func(x *tensor.T, layers []model.Layer, convs []cpu.Conv, need []bool, idx bool, each func(int, *tensor.T)) ([]*tensor.T, [][]int32) {
 			net++
-			return cpu.Layers(x, layers, convs, need, idx)
+			return cpu.Layers(x, layers, convs, need, idx, each)
 		},
 		Err: func() error { return kerr },
 	}

@@ -151,6 +151,31 @@ type Unfused interface {
 	CosineLoss(f, target Tensor) (loss, grad Tensor)
 }
 
+// TapStreamer is a backend whose forward pass without a trace hands each
+// tap over as soon as it is made, so that they are never all alive at
+// once (the CPU backend). Find it with As; forwardTaps uses it.
+type TapStreamer interface {
+	Backend
+	// ForwardTaps is Forward(img, false) calling each with each tap, in
+	// tap order, which ForwardTaps frees after each returns. each may
+	// turn, compact and free tensors, not run the network or a search.
+	ForwardTaps(img Tensor, each func(l int, t Tensor))
+}
+
+// forwardTaps runs each on every tap of img's forward pass: one at a time
+// on a TapStreamer, else all made first and released after.
+func forwardTaps(be Backend, img Tensor, each func(l int, t Tensor)) {
+	if s, ok := As[TapStreamer](be); ok {
+		s.ForwardTaps(img, each)
+		return
+	}
+	tr := be.Forward(img, false)
+	for l, t := range tr.Taps {
+		each(l, t)
+	}
+	be.Release(tr)
+}
+
 // Preparer is a backend that prepares for a run (WebGPU does): it counts
 // and reserves the device memory a run needs, tunes its kernels for a
 // size, and gives back what it keeps for speed when idle. Find it with As.

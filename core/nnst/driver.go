@@ -368,9 +368,7 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 		styleTaps = make([][]Tensor, nt)
 		for k := 0; k < f.rots; k++ {
 			img, free := turned(be, style, k)
-			tr := be.Forward(img, false)
-			r.styleTaps(styleTaps, tr, k, ch, cw, f.grid, f.steps)
-			be.Release(tr)
+			r.styleImageTaps(styleTaps, img, k, ch, cw, f.grid, f.steps)
 			free()
 		}
 		defer func() {
@@ -415,11 +413,23 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 func (r *run) styleTaps(into [][]Tensor, tr *Trace, k, h, w, grid, steps int) {
 	phases := tapPhases(r.samples(h, w, grid, steps), len(tr.Taps))
 	for l, t := range tr.Taps {
-		th, tw := r.tapSize(l, h, w)
-		x, free := turned(r.be, t, -k)
-		into[l] = append(into[l], r.be.Compact(x, sampleStride(th, tw, grid), phases[l]))
-		free()
+		r.compactTap(into, l, t, k, h, w, grid, phases[l])
 	}
+}
+
+// styleImageTaps is styleTaps of img's forward pass, a tap at a time.
+func (r *run) styleImageTaps(into [][]Tensor, img Tensor, k, h, w, grid, steps int) {
+	phases := tapPhases(r.samples(h, w, grid, steps), len(into))
+	forwardTaps(r.be, img, func(l int, t Tensor) {
+		r.compactTap(into, l, t, k, h, w, grid, phases[l])
+	})
+}
+
+func (r *run) compactTap(into [][]Tensor, l int, t Tensor, k, h, w, grid int, phases [][2]int) {
+	th, tw := r.tapSize(l, h, w)
+	x, free := turned(r.be, t, -k)
+	into[l] = append(into[l], r.be.Compact(x, sampleStride(th, tw, grid), phases))
+	free()
 }
 
 // samples draws the samples of each tap at each step of a final pass of

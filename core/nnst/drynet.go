@@ -77,6 +77,29 @@ func (d *Dry) Forward(img Tensor, keep bool) *Trace {
 	return &Trace{Taps: taps, State: st}
 }
 
+// ForwardTaps streams the taps as the CPU backend does (HostMemory), else
+// makes them all first as the other backends do.
+func (d *Dry) ForwardTaps(img Tensor, each func(l int, t Tensor)) {
+	if _, host := d.mem.(HostMemory); !host {
+		tr := d.Forward(img, false)
+		for l, t := range tr.Taps {
+			each(l, t)
+		}
+		d.Release(tr)
+		return
+	}
+	_, h, w := img.Shape()
+	for i, l := range d.layers[:d.last+1] {
+		if l.Kind == "pool" {
+			h, w = h/2, w/2
+		} else if t := d.tapOf[i]; t >= 0 {
+			x := d.t(l.Conv.Out, h, w)
+			each(t, x)
+			d.Free(x)
+		}
+	}
+}
+
 func (d *Dry) Release(tr *Trace) {
 	st, _ := tr.State.(*dryTrace)
 	if st != nil && st.outs != nil {

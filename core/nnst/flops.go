@@ -135,6 +135,12 @@ func (c *Counter) Forward(img Tensor, keep bool) *Trace {
 	return c.Backend.Forward(img, keep)
 }
 
+func (c *Counter) ForwardTaps(img Tensor, each func(l int, t Tensor)) {
+	_, h, w := img.Shape()
+	c.add("network forward", c.network(h, w))
+	forwardTaps(c.Backend, img, each)
+}
+
 func (c *Counter) Backward(tr *Trace, tapGrad func(l int) Tensor) Tensor {
 	h, w := 0, 0
 	if len(tr.Taps) > 0 {

@@ -38,10 +38,15 @@ func MaxPool2(x *tensor.T) (*tensor.T, []int32) {
 // MaxPool2Backward scatters g into an input-shaped gradient using idx.
 func MaxPool2Backward(g *tensor.T, idx []int32, c, h, w int) *tensor.T {
 	x := tensor.New(c, h, w)
+	MaxPool2BackwardAdd(x, g, idx)
+	return x
+}
+
+// MaxPool2BackwardAdd adds MaxPool2Backward's result into x.
+func MaxPool2BackwardAdd(x, g *tensor.T, idx []int32) {
 	for i, v := range g.Data {
 		x.Data[idx[i]] += v
 	}
-	return x
 }
 
 // ReLUBackward zeroes g where the ReLU output y is not positive, in place.

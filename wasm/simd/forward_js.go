@@ -17,11 +17,11 @@ var batchBytes = 8 << 20
 // forward is cpu.Kernels.Forward on the pool: the activations stay in
 // shared memory from layer to layer, the pools run in the kernel module,
 // and each output the backend needs is copied out while the next layers
-// run.
-func (p *pool) forward(x *tensor.T, layers []model.Layer, convs []cpu.Conv, need []bool, idx bool) ([]*tensor.T, [][]int32) {
+// run (with each, handed to each then: zeros after a failure).
+func (p *pool) forward(x *tensor.T, layers []model.Layer, convs []cpu.Conv, need []bool, idx bool, each func(i int, y *tensor.T)) ([]*tensor.T, [][]int32) {
 	for i, l := range layers {
 		if _, ok := convs[i].(*convLayer); l.Kind != "pool" && !ok {
-			return cpu.Layers(x, layers, convs, need, idx)
+			return cpu.Layers(x, layers, convs, need, idx, each)
 		}
 	}
 	outs := make([]*tensor.T, len(layers))
@@ -92,13 +92,21 @@ func (p *pool) forward(x *tensor.T, layers []model.Layer, convs []cpu.Conv, need
 			var y *tensor.T
 			if need[i] {
 				y = tensor.New(c, h, w)
-				outs[i] = y
+				if each == nil {
+					outs[i] = y
+				}
 			}
-			at, iat := next, io
+			at, iat, i := next, io, i
 			hold(at)
 			copies = append(copies, func() {
 				if y != nil {
 					get(p, at, y.Data)
+					if each != nil {
+						if !ok {
+							clear(y.Data)
+						}
+						each(i, y)
+					}
 				}
 				if iat > 0 {
 					get(p, iat, idxs[i])

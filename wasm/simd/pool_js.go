@@ -89,9 +89,9 @@ func (p *pool) alloc(n int) int {
 	}
 	size := p.mem.Get("buffer").Get("byteLength").Int()
 	if p.heap.top > size {
+		// Only what is needed: the memory never shrinks, and its peak is
+		// the tab's.
 		pages := (p.heap.top - size + 65535) / 65536
-		// Grow ahead by a quarter to make fewer, larger steps.
-		pages = max(pages, min(size/4/65536, (maxMem-size)/65536))
 		if err := grow(p.mem, pages); err != nil {
 			p.heap.release(off)
 			p.err = fmt.Errorf("simd: growing shared memory to %d MiB: %w", (size>>20)+pages>>4, err)

@@ -203,8 +203,10 @@ func testForward(t *testing.T) {
 		for i := range need {
 			need[i] = all || i%3 == 1
 		}
-		outs, idxs := p.forward(x, layers, convs, need, all)
-		want, _ := cpu.Layers(x, layers, ref, need, all)
+		outs, idxs := p.forward(x, layers, convs, need, all, nil)
+		want, _ := cpu.Layers(x, layers, ref, need, all, nil)
+		handed := map[int][]float32{}
+		p.forward(x, layers, convs, need, false, func(i int, y *tensor.T) { handed[i] = slices.Clone(y.Data) })
 		if p.Err() != nil {
 			t.Fatal(p.Err())
 		}
@@ -216,6 +218,9 @@ func testForward(t *testing.T) {
 				continue
 			}
 			closeTo(t, fmt.Sprintf("batches of %d bytes, all %v, layer %d", batchBytes, all, i), outs[i].Data, want[i].Data, 1e-5)
+			if !slices.Equal(handed[i], outs[i].Data) {
+				t.Errorf("batches of %d bytes, layer %d: handed to each, not the same", batchBytes, i)
+			}
 			if l.Kind != "pool" {
 				continue
 			}
