@@ -169,12 +169,12 @@ type kernel struct {
 func (p *pool) startSeq(ks []kernel) (wait func() bool) {
 	p.run.Lock()
 	list := []int32{0}
-	stride, offs := 64, []int{}
+	stride := 64 // one scratch block per worker, as large as any kernel's
 	for _, k := range ks {
 		stride = max(stride, (k.scratch+63)&^63)
 	}
 	scr := p.alloc(stride * p.threads)
-	offs = append(offs, scr)
+	offs := []int{scr} // freed at the end
 	for _, k := range ks {
 		if k.tiles <= 0 {
 			continue
