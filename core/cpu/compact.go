@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/x448/float16"
 
@@ -11,7 +12,7 @@ import (
 
 // half is a Compact copy: style features kept in fp16 (half the bytes of
 // f32), and with phases only the samples of those offsets, each phase a
-// block of c x ceil((h-y0)/stride) x ceil((w-x0)/stride). At 512 px the
+// block of ceil((h-y0)/stride) * ceil((w-x0)/stride) rows of c. At 512 px the
 // fast mode's final pass keeps 0.1 GB of its four rotations' features this
 // way, 1.1 GB in f32. Read only by SplitLoss's sampling.
 type half struct {
@@ -46,9 +47,9 @@ func (b *Backend) Compact(x nnst.Tensor, stride int, phases [][2]int) nnst.Tenso
 		blks := make([][]uint16, len(phases))
 		ops.ParallelFor(len(phases), func(i int) {
 			p := phases[i]
-			cols, _ := subsample(src, nnst.Sample{Stride: stride, Y0: p[0], X0: p[1]})
+			cols, pos := subsample(src, nnst.Sample{Stride: stride, Y0: p[0], X0: p[1]})
 			blks[i] = make([]uint16, len(cols))
-			toHalf(blks[i], cols)
+			toHalf(blks[i], transpose(cols, len(pos))) // as SplitLoss reads them
 		})
 		t.blocks = map[[2]int][]uint16{}
 		for i, p := range phases {
@@ -75,12 +76,12 @@ func bytes(t nnst.Tensor) int64 {
 }
 
 // styleRows gathers the samples of a style tensor (f32 or a Compact copy)
-// as the rows of an N x C matrix.
-func styleRows(st nnst.Tensor, s nnst.Sample) ([]float32, int) {
+// as the rows of a k x C matrix, appended to rows.
+func styleRows(rows []float32, st nnst.Tensor, s nnst.Sample) ([]float32, int) {
 	t, ok := st.(*half)
 	if !ok {
 		cols, pos := subsample(host(st), s)
-		return transpose(cols, len(pos)), len(pos)
+		return append(rows, transpose(cols, len(pos))...), len(pos)
 	}
 	c := t.c
 	if t.blocks != nil {
@@ -88,18 +89,19 @@ func styleRows(st nnst.Tensor, s nnst.Sample) ([]float32, int) {
 		if !ok || s.Stride != t.stride {
 			panic(fmt.Sprintf("cpu: SplitLoss samples %+v of a Compact copy kept for stride %d and other offsets", s, t.stride))
 		}
-		k := len(blk) / max(c, 1)
-		r := make([]float32, k*c)
-		for ch := 0; ch < c; ch++ {
-			for i, v := range blk[ch*k : (ch+1)*k] {
-				r[i*c+ch] = float16.Frombits(v).Float32()
-			}
+		n := len(rows)
+		rows = slices.Grow(rows, len(blk))[:n+len(blk)]
+		dst := rows[n:]
+		for i, v := range blk { // already rows
+			dst[i] = float16.Frombits(v).Float32()
 		}
-		return r, k
+		return rows, len(blk) / max(c, 1)
 	}
 	pos := positions(t.h, t.w, s)
 	k := len(pos)
-	r := make([]float32, k*c)
+	n := len(rows)
+	rows = slices.Grow(rows, k*c)[:n+k*c]
+	r := rows[n:]
 	hw := t.h * t.w
 	for ch := 0; ch < c; ch++ {
 		src := t.d[ch*hw : (ch+1)*hw]
@@ -107,7 +109,7 @@ func styleRows(st nnst.Tensor, s nnst.Sample) ([]float32, int) {
 			r[i*c+ch] = float16.Frombits(src[p]).Float32()
 		}
 	}
-	return r, k
+	return rows, k
 }
 
 // transpose turns c x k columns into k x c rows.

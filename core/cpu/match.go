@@ -402,12 +402,17 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	ot := host(out)
 	c := ot.C
 	// Style samples as rows.
-	var rows []float32
+	k := 0
+	for _, st := range style {
+		_, h, w := st.Shape()
+		k += max(0, (h-s.Y0+s.Stride-1)/s.Stride) * max(0, (w-s.X0+s.Stride-1)/s.Stride)
+	}
+	rows := make([]float32, 0, k*c)
 	m := 0
 	for _, st := range style {
-		r, k := styleRows(st, s)
-		rows = append(rows, r...)
-		m += k
+		var n int
+		rows, n = styleRows(rows, st, s)
+		m += n
 	}
 	centreRows(rows, m, c)
 	x, pos := subsample(ot, s)

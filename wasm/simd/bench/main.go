@@ -26,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/profiler"
+
 	"nnst/core/model"
 	"nnst/wasm/simd/internal/browser"
 )
@@ -42,6 +44,7 @@ func main() {
 	styleSize := flag.Int("style-size", 256, "size of the timed stylization")
 	images := flag.String("images", "../shared/images", "folder with content-c1.jpg and style-s4.jpg")
 	gpu := flag.Bool("webgpu", false, "compare the WebGPU backends instead (sizes 64,128 and 2 rounds unless set)")
+	profile := flag.String("cpuprofile", "", "profile the page's main thread (the Go side) to this file (opens in Chrome's DevTools) and print its top functions")
 	timeout := flag.Duration("timeout", 0, "browser time limit (default 15m, 60m with -webgpu)")
 	flag.Parse()
 	if *gpu {
@@ -65,7 +68,7 @@ func main() {
 	if *timeout == 0 {
 		*timeout = 15 * time.Minute
 	}
-	if err := run(*modelPath, *threads, *sizes, *reps, *rounds, *steps, *styleSize, *images, *timeout, *mode, *stylizeOnly); err != nil {
+	if err := run(*modelPath, *threads, *sizes, *reps, *rounds, *steps, *styleSize, *images, *timeout, *mode, *stylizeOnly, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-simd:", err)
 		os.Exit(1)
 	}
@@ -135,7 +138,7 @@ func prepare(modelPath, tmpPrefix, pkg, wasmName string) (m *model.Model, root, 
 	return
 }
 
-func run(modelPath string, threads int, sizeList string, reps, rounds, steps, styleSize int, images string, timeout time.Duration, mode string, stylizeOnly bool) error {
+func run(modelPath string, threads int, sizeList string, reps, rounds, steps, styleSize int, images string, timeout time.Duration, mode string, stylizeOnly bool, profile string) error {
 	sizes, err := parseSizes(sizeList)
 	if err != nil {
 		return err
@@ -173,9 +176,14 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 	defer srv.Close()
 	ctx, cancel := browser.Timeout(timeout)
 	defer cancel()
-	out, err := browser.Eval[string](ctx, srv.URL+"/bench.html", "window.benchResult", func(s string) {
+	var prof *profiler.Profile
+	keep := func(p *profiler.Profile) { prof = p }
+	if profile == "" {
+		keep = nil
+	}
+	out, err := browser.EvalProfile[string](ctx, srv.URL+"/bench.html", "window.benchResult", func(s string) {
 		fmt.Fprintln(os.Stderr, "  browser:", s)
-	})
+	}, keep)
 	if err != nil {
 		return err
 	}
@@ -198,6 +206,16 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		return err
+	}
+	if prof != nil {
+		defer printProfile(os.Stdout, prof, 40)
+		b, err := json.Marshal(prof)
+		if err == nil {
+			err = os.WriteFile(profile, b, 0o644)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if stylizeOnly {
 		printStylize(res.Stylize.Size, res.Stylize.Steps, res.Stylize.Mode, res.Stylize.Seconds, res.Stylize.Flops, res.Stylize.Stages)

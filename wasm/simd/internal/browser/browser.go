@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/chromedp"
 
 	"nnst/wasm/internal/chrome"
@@ -59,16 +61,22 @@ func serve(dir string, extra map[string]http.Handler, isolated bool) *httptest.S
 // flags are extra Chromium switches without the dashes (e.g.
 // "enable-unsafe-webgpu").
 func Eval[T any](ctx context.Context, url, expr string, log func(string), flags ...string) (T, error) {
+	return EvalProfile[T](ctx, url, expr, log, nil, flags...)
+}
+
+// EvalProfile is Eval with the page's main thread sampled by V8's CPU
+// profiler while expr is awaited; the profile goes to prof unless it is nil.
+func EvalProfile[T any](ctx context.Context, url, expr string, log func(string), prof func(*profiler.Profile), flags ...string) (T, error) {
 	var zero T
 	bin, err := Chromium()
 	if err != nil {
 		return zero, err
 	}
-	prof, err := os.MkdirTemp("", "nnst-chromium-")
+	udir, err := os.MkdirTemp("", "nnst-chromium-")
 	if err != nil {
 		return zero, err
 	}
-	defer os.RemoveAll(prof)
+	defer os.RemoveAll(udir)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
 		chromedp.Headless,
@@ -78,7 +86,7 @@ func Eval[T any](ctx context.Context, url, expr string, log func(string), flags 
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(prof),
+		chromedp.UserDataDir(udir),
 	}
 	for _, f := range flags {
 		opts = append(opts, chromedp.Flag(f, true))
@@ -101,7 +109,28 @@ func Eval[T any](ctx context.Context, url, expr string, log func(string), flags 
 	if err := chromedp.Do(bctx, chromedp.Navigate(url)); err != nil {
 		return zero, fmt.Errorf("opening %s: %w", url, err)
 	}
-	return chromedp.Run(bctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if prof == nil {
+		return chromedp.Run(bctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	}
+	if _, err := chromedp.Call(bctx, profiler.Enable, cdp.Empty{}); err != nil {
+		return zero, err
+	}
+	if _, err := chromedp.Call(bctx, profiler.SetSamplingInterval, profiler.SetSamplingIntervalParams{Interval: 1000}); err != nil {
+		return zero, err
+	}
+	if _, err := chromedp.Call(bctx, profiler.Start, cdp.Empty{}); err != nil {
+		return zero, err
+	}
+	v, err := chromedp.Run(bctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return zero, err
+	}
+	res, err := chromedp.Call(bctx, profiler.Stop, cdp.Empty{})
+	if err != nil {
+		return zero, err
+	}
+	prof(res.Profile)
+	return v, nil
 }
 
 // GoEnv returns the environment for building GOOS=js GOARCH=wasm.
