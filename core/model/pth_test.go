@@ -182,7 +182,9 @@ func TestTorchvisionErrors(t *testing.T) {
 		edit func(s map[string][]int64)
 		want string
 	}{
-		{func(s map[string][]int64) { s["features.0.weight"], s["features.0.bias"] = []int64{4097, 3, 3, 3}, []int64{4097} }, "more than 4096 output channels"},
+		{func(s map[string][]int64) {
+			s["features.0.weight"], s["features.0.bias"] = []int64{4097, 3, 3, 3}, []int64{4097}
+		}, "more than 4096 output channels"},
 		{func(s map[string][]int64) {
 			s["features.0.weight"], s["features.0.bias"] = []int64{4096, 3, 3, 3}, []int64{4096}
 			s["features.2.weight"], s["features.2.bias"] = []int64{4096, 4096, 3, 3}, []int64{4096}

@@ -40,6 +40,9 @@ type FastParams struct {
 	// Match weighs a pull towards the style's hypercolumns gathered along
 	// the field, NNST's per-scale target (3; negative: none).
 	Match float64
+	// TapGrid puts the hypercolumn target on at most the deepest tap's
+	// grid, so that no tap is upsampled to it.
+	TapGrid bool
 }
 
 func (p FastParams) withDefaults(flip bool) FastParams {
@@ -328,6 +331,14 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 			// One target on the match grid, the photo's hypercolumns
 			// blended with the matched ones: one loss per step, not two.
 			M := be.Upload(matched)
+			if _, mh, mw := M.Shape(); fp.TapGrid {
+				_, ch, cw := c.Shape()
+				if th, tw := max(ch>>3, 1), max(cw>>3, 1); th < mh || tw < mw {
+					m2 := be.Resize(M, min(th, mh), min(tw, mw), false)
+					be.Free(M)
+					M = m2
+				}
+			}
 			hc := M
 			if wp > 0 {
 				_, mh, mw := M.Shape()
