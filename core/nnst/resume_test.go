@@ -171,6 +171,16 @@ func TestResumeFast(t *testing.T) {
 	if matchFlops(be) == 0 {
 		t.Error("a whole run counts no search")
 	}
+	// The vote belongs to its images: one pixel of the style changed is
+	// another run.
+	style := testImage(70, 64, 2)
+	style.Data[len(style.Data)/2] += 1e-3
+	ob := o
+	ob.Resume = failed[0]
+	s, _ = nnst.New(cpu.New(), m)
+	if _, err := s.Run(context.Background(), testImage(64, 80, 1), style, ob, nil); !errors.Is(err, nnst.ErrCheckpoint) {
+		t.Errorf("resumed with another style: %v, want ErrCheckpoint", err)
+	}
 }
 
 func matchFlops(c *nnst.Counter) float64 {
