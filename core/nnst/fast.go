@@ -41,9 +41,10 @@ type FastParams struct {
 	// Match weighs a pull towards the style's hypercolumns gathered along
 	// the field, NNST's per-scale target (3; negative: none).
 	Match float64
-	// TapGrid puts the hypercolumn target on at most the deepest tap's
-	// grid, so that no tap is upsampled to it.
-	TapGrid bool
+	// FineGrid keeps the hypercolumn target on the match grid where that
+	// is finer than the pass's deepest tap (by default the target is
+	// resized to that tap's grid, so no tap is upsampled to it).
+	FineGrid bool
 }
 
 func (p FastParams) withDefaults(flip bool) FastParams {
@@ -327,28 +328,30 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 		if matched != nil {
 			wm = fp.Match * 4 * (1 - o.Alpha)
 		}
+		// The target's grid: at most the deepest tap's, unless FineGrid.
+		_, ch, cw := c.Shape()
+		gh, gw := r.tapSize(len(r.s.model.Taps)-1, ch, cw)
+		gh, gw = max(gh, 1), max(gw, 1)
+		toGrid := func(x Tensor, h, w int) Tensor {
+			if _, xh, xw := x.Shape(); xh == h && xw == w {
+				return x
+			}
+			y := be.Resize(x, h, w, false)
+			be.Free(x)
+			return y
+		}
 		switch {
 		case wm > 0:
 			// One target on the match grid, the photo's hypercolumns
 			// blended with the matched ones: one loss per step, not two.
 			M := be.Upload(matched)
-			if _, mh, mw := M.Shape(); fp.TapGrid {
-				_, ch, cw := c.Shape()
-				if th, tw := max(ch>>3, 1), max(cw>>3, 1); th < mh || tw < mw {
-					m2 := be.Resize(M, min(th, mh), min(tw, mw), false)
-					be.Free(M)
-					M = m2
-				}
+			if _, mh, mw := M.Shape(); !fp.FineGrid {
+				M = toGrid(M, min(gh, mh), min(gw, mw))
 			}
 			hc := M
 			if wp > 0 {
 				_, mh, mw := M.Shape()
-				ph := photo()
-				if _, ph0, pw0 := ph.Shape(); ph0 != mh || pw0 != mw {
-					pr := be.Resize(ph, mh, mw, false)
-					be.Free(ph)
-					ph = pr
-				}
+				ph := toGrid(photo(), mh, mw)
 				hc = be.Axpby(float32(wp/(wp+wm)), ph, float32(wm/(wp+wm)), M)
 				be.Free(ph, M)
 			}
@@ -356,7 +359,11 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 			f.targets = append(f.targets, t)
 			defer be.Free(t.hc)
 		case wp > 0:
-			t := target{photo(), float32(wp)}
+			ph := photo()
+			if _, mh, mw := ph.Shape(); !fp.FineGrid {
+				ph = toGrid(ph, min(gh, mh), min(gw, mw))
+			}
+			t := target{ph, float32(wp)}
 			f.targets = append(f.targets, t)
 			defer be.Free(t.hc)
 		}
