@@ -42,7 +42,8 @@ func main() {
 	mode := flag.String("mode", "best", "mode of the timed stylization: best or fast")
 	stylizeOnly := flag.Bool("stylize-only", false, "time only the stylization")
 	styleSize := flag.Int("style-size", 256, "size of the timed stylization")
-	images := flag.String("images", "../shared/images", "folder with content-c1.jpg and style-s4.jpg")
+	images := flag.String("images", "../shared/images", "folder with the pair's content-cN.jpg and style-sM.jpg")
+	pair := flag.String("pair", "c1-s4", "content and style of the timed stylization")
 	gpu := flag.Bool("webgpu", false, "compare the WebGPU backends instead (sizes 64,128 and 2 rounds unless set)")
 	profile := flag.String("cpuprofile", "", "profile the page's main thread (the Go side) to this file (opens in Chrome's DevTools) and print its top functions")
 	timeout := flag.Duration("timeout", 0, "browser time limit (default 15m, 60m with -webgpu)")
@@ -68,7 +69,19 @@ func main() {
 	if *timeout == 0 {
 		*timeout = 15 * time.Minute
 	}
-	if err := run(*modelPath, *threads, *sizes, *reps, *rounds, *steps, *styleSize, *images, *timeout, *mode, *stylizeOnly, *profile); err != nil {
+	c, st, ok := strings.Cut(*pair, "-")
+	if !ok {
+		fmt.Fprintln(os.Stderr, "bench: -pair takes cN-sM, e.g. c1-s4")
+		os.Exit(2)
+	}
+	content, style := filepath.Join(*images, "content-"+c+".jpg"), filepath.Join(*images, "style-"+st+".jpg")
+	for _, f := range []string{content, style} {
+		if _, err := os.Stat(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+	}
+	if err := run(*modelPath, *threads, *sizes, *reps, *rounds, *steps, *styleSize, content, style, *timeout, *mode, *stylizeOnly, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-simd:", err)
 		os.Exit(1)
 	}
@@ -138,7 +151,7 @@ func prepare(modelPath, tmpPrefix, pkg, wasmName string) (m *model.Model, root, 
 	return
 }
 
-func run(modelPath string, threads int, sizeList string, reps, rounds, steps, styleSize int, images string, timeout time.Duration, mode string, stylizeOnly bool, profile string) error {
+func run(modelPath string, threads int, sizeList string, reps, rounds, steps, styleSize int, content, style string, timeout time.Duration, mode string, stylizeOnly bool, profile string) error {
 	sizes, err := parseSizes(sizeList)
 	if err != nil {
 		return err
@@ -170,8 +183,8 @@ func run(modelPath string, threads int, sizeList string, reps, rounds, steps, st
 		"/model.onnx":        blob(onnx, "application/octet-stream"),
 		"/config.json":       blob(cfg, "application/json"),
 		"/vgg19.safetensors": file(modelPath),
-		"/content.jpg":       file(filepath.Join(images, "content-c1.jpg")),
-		"/style.jpg":         file(filepath.Join(images, "style-s4.jpg")),
+		"/content.jpg":       file(content),
+		"/style.jpg":         file(style),
 	})
 	defer srv.Close()
 	ctx, cancel := browser.Timeout(timeout)
