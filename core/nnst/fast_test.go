@@ -234,3 +234,49 @@ func grainy(h, w int, seed uint64) *tensor.T {
 func fine(x *tensor.T) float64 {
 	return meanAbs(x, ops.Resize(ops.Resize(x, x.H/2, x.W/2, false), x.H, x.W, false))
 }
+
+// gridProbe records the grids of the hypercolumn targets a run asks for,
+// beside its deepest tap's.
+type gridProbe struct {
+	nnst.Backend
+	target, tap [][2]int
+}
+
+func (g *gridProbe) HypercolumnLoss(taps []nnst.Tensor, target nnst.Tensor) (nnst.Tensor, nnst.Tensor) {
+	_, th, tw := target.Shape()
+	_, h, w := taps[len(taps)-1].Shape()
+	g.target, g.tap = append(g.target, [2]int{th, tw}), append(g.tap, [2]int{h, w})
+	return g.Backend.HypercolumnLoss(taps, target)
+}
+
+// The final pass's hypercolumn target sits on the deepest tap's grid
+// where the match grid is finer (no tap upsampled to it); FineGrid keeps
+// the match grid.
+func TestFastTargetGrid(t *testing.T) {
+	m := model.Random(model.VGG19, 16, 7)
+	for _, fine := range []bool{false, true} {
+		o := nnst.FastDefaults()
+		o.Size, o.Steps, o.Fast.HalfSteps = 96, 1, 1
+		o.Fast.MatchSize, o.Fast.FineGrid = 64, fine // match grid 16 x 16; relu4 12 x 10 at 96 px
+		g := &gridProbe{Backend: cpu.New()}
+		s, err := nnst.New(g, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Run(context.Background(), testImage(96, 80, 1), testImage(70, 96, 2), o, nil); err != nil {
+			t.Fatal(err)
+		}
+		if len(g.target) != 2 {
+			t.Fatalf("fine %v: %d hypercolumn losses, want one per step of 2", fine, len(g.target))
+		}
+		for i, tg := range g.target {
+			want := g.tap[i]
+			if fine {
+				want = [2]int{16, 13}
+			}
+			if tg != want {
+				t.Errorf("fine %v, step %d: target grid %v, want %v (deepest tap %v)", fine, i+1, tg, want, g.tap[i])
+			}
+		}
+	}
+}
