@@ -387,9 +387,14 @@ func subsample(t *tensor.T, s nnst.Sample) ([]float32, []int) {
 	return cols, pos
 }
 
+// sampleCount is how many positions s samples in an h x w tensor.
+func sampleCount(h, w int, s nnst.Sample) int {
+	return max(0, (h-s.Y0+s.Stride-1)/s.Stride) * max(0, (w-s.X0+s.Stride-1)/s.Stride)
+}
+
 // positions are the flat positions s samples in an h x w tensor.
 func positions(h, w int, s nnst.Sample) []int {
-	var pos []int
+	pos := make([]int, 0, sampleCount(h, w, s))
 	for y := s.Y0; y < h; y += s.Stride {
 		for x := s.X0; x < w; x += s.Stride {
 			pos = append(pos, y*w+x)
@@ -405,7 +410,7 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	k := 0
 	for _, st := range style {
 		_, h, w := st.Shape()
-		k += max(0, (h-s.Y0+s.Stride-1)/s.Stride) * max(0, (w-s.X0+s.Stride-1)/s.Stride)
+		k += sampleCount(h, w, s)
 	}
 	rows := make([]float32, 0, k*c)
 	m := 0

@@ -340,14 +340,18 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 			be.Free(x)
 			return y
 		}
+		onGrid := func(x Tensor) Tensor {
+			if fp.FineGrid {
+				return x
+			}
+			_, h, w := x.Shape()
+			return toGrid(x, min(gh, h), min(gw, w))
+		}
 		switch {
 		case wm > 0:
 			// One target on the match grid, the photo's hypercolumns
 			// blended with the matched ones: one loss per step, not two.
-			M := be.Upload(matched)
-			if _, mh, mw := M.Shape(); !fp.FineGrid {
-				M = toGrid(M, min(gh, mh), min(gw, mw))
-			}
+			M := onGrid(be.Upload(matched))
 			hc := M
 			if wp > 0 {
 				_, mh, mw := M.Shape()
@@ -359,11 +363,7 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 			f.targets = append(f.targets, t)
 			defer be.Free(t.hc)
 		case wp > 0:
-			ph := photo()
-			if _, mh, mw := ph.Shape(); !fp.FineGrid {
-				ph = toGrid(ph, min(gh, mh), min(gw, mw))
-			}
-			t := target{ph, float32(wp)}
+			t := target{onGrid(photo()), float32(wp)}
 			f.targets = append(f.targets, t)
 			defer be.Free(t.hc)
 		}
