@@ -12,22 +12,29 @@
 // Split K (flags bit 2), for grids too small to fill a GPU: workgroup z
 // sums K rows [z * kper, (z + 1) * kper) into its own slice of y, and
 // conv_sum adds the slices, the bias and the ReLU.
+// Blocks, for tensors held in channel parts: a dispatch may take input
+// channels wci .. wci+cin and output channels wm .. wm+cout of weights for
+// wcin inputs and wcout outputs, adding to what y holds (flags bit 4).
 struct P {
 	cout: u32, cin: u32, h: u32, w: u32,
-	flags: u32, // bit 0: add bias, bit 1: ReLU, bit 2: split K, bit 3: transposed (conv3x3_wino)
+	flags: u32, // bit 0: add bias, bit 1: ReLU, bit 2: split K, bit 3: transposed (conv3x3_wino), bit 4: add to y
 	kper: u32, // K rows per slice (a multiple of TK) when split; conv_sum: slices
+	wci: u32, wm: u32, wcin: u32, wcout: u32,
 }
 
-// act finishes output v of channel co: adds the bias and applies the ReLU
-// as the flags say, unless split (conv_sum does it to the summed slices).
-// Every kernel below binds p and bias.
-fn act(co: u32, v: f32) -> f32 {
+// act finishes output v of channel co, at y[i]: adds what y holds, the
+// bias and the ReLU as the flags say, unless split (conv_sum does it to
+// the summed slices). Every kernel below binds p, bias and y.
+fn act(co: u32, v: f32, i: u32) -> f32 {
 	if ((p.flags & 4u) != 0u) {
 		return v;
 	}
 	var o = v;
+	if ((p.flags & 16u) != 0u) {
+		o += y[i];
+	}
 	if ((p.flags & 1u) != 0u) {
-		o += bias[co];
+		o += bias[p.wm + co];
 	}
 	if ((p.flags & 2u) != 0u) {
 		o = max(o, 0.0);
@@ -57,7 +64,8 @@ fn put(base: u32, gm: u32, gn: u32, o: vec4<f32>) {
 	}
 	for (var j = 0u; j < 4u; j++) {
 		if (gn + j < hw) {
-			y[base + gm * hw + gn + j] = act(gm, o[j]);
+			let i = base + gm * hw + gn + j;
+			y[i] = act(gm, o[j], i);
 		}
 	}
 }
@@ -106,7 +114,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 			let kk = ak + 4u * i;
 			var v = 0.0;
 			if (inM && k0 + kk < kEnd) {
-				v = wt[(k0 + kk) * p.cout + m0 + am];
+				v = wt[(p.wci * 9u + k0 + kk) * p.wcout + p.wm + m0 + am];
 			}
 			As[kk * (TM / 4u) + am / 4u][am % 4u] = v;
 		}
@@ -195,7 +203,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 		var wv = vec4<f32>();
 		if (k0 + lid.x < K) {
 			for (var m = 0u; m < p.cout; m++) {
-				wv[m] = wt[(k0 + lid.x) * p.cout + m];
+				wv[m] = wt[(p.wci * 9u + k0 + lid.x) * p.wcout + p.wm + m];
 			}
 		}
 		Ws[lid.x] = wv;
@@ -220,7 +228,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 		return;
 	}
 	for (var m = 0u; m < p.cout; m++) {
-		y[m * hw + n] = act(m, acc[m]);
+		y[m * hw + n] = act(m, acc[m], m * hw + n);
 	}
 }
 
@@ -240,8 +248,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 // invocations each transform one tile of one channel (16 reads for 4
 // outputs). Needs cout % 4 == 0. Split K as conv3x3, kper counting input
 // channels (a multiple of WC). Flags bit 3: the backward-data pass, reading
-// the forward conv's weights (cout of them per row: p.cin here, a multiple
-// of 4) transposed and turned, instead of weights of its own.
+// the forward conv's weights (cout of them per row: p.wcin here, a
+// multiple of 4) transposed and turned, instead of weights of its own.
+// Blocks: wm (wci when transposed) a multiple of 4.
 override WC: u32 = 4u; // input channels per step: 4, or 8 where workgroup memory allows
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -291,7 +300,8 @@ fn put1(base: u32, co: u32, oy: u32, ox: u32, v: f32) {
 	if (co >= p.cout || oy >= p.h || ox >= p.w) {
 		return;
 	}
-	y[base + (co * p.h + oy) * p.w + ox] = act(co, v);
+	let i = base + (co * p.h + oy) * p.w + ox;
+	y[i] = act(co, v, i);
 }
 
 // tile finishes channels 2r and 2r + 1 of every octet of this workgroup's
@@ -337,7 +347,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	let y0 = blk / bw * 8u;
 	let x0 = blk % bw * 8u;
 	let m0 = wg.y * 32u;
-	let cv = p.cout / 4u; // vec4s per weight row
+	let cv = p.wcout / 4u; // vec4s per weight row
 	let tr = (p.flags & 8u) != 0u;
 	// GEMM: element e, tile row tq, channels 8 kq..8 kq + 7.
 	let e = t / 16u;
@@ -388,7 +398,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 				let ue = u / (8u * WC);
 				var w = vec4<f32>();
 				if (ci0 + uc < cEnd && m0 + uo < p.cout) {
-					w = wt[((m0 + uo) * 16u + flip(ue)) * (p.cin / 4u) + (ci0 + uc) / 4u];
+					w = wt[((p.wm + m0 + uo) * 16u + flip(ue)) * (p.wcin / 4u) + (p.wci + ci0 + uc) / 4u];
 				}
 				for (var k = 0u; k < 4u; k++) {
 					Us[(ue * WC + uc + k) * 8u + uo / 4u][uo % 4u] = w[k];
@@ -399,7 +409,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 				let uj = u % 8u;
 				var w = vec4<f32>();
 				if (ci0 + uc < cEnd && m0 + 4u * uj < p.cout) {
-					w = wt[((ci0 + uc) * 16u + ue) * cv + m0 / 4u + uj];
+					w = wt[((p.wci + ci0 + uc) * 16u + ue) * cv + (p.wm + m0) / 4u + uj];
 				}
 				Us[(ue * WC + uc) * 8u + uj] = w;
 			}
@@ -466,5 +476,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	for (var s = 0u; s < p.kper; s++) {
 		v += part[s * n + i];
 	}
-	y[i] = act(i / hw, v); // flags without the split bit
+	y[i] = act(i / hw, v, i); // flags without the split bit
 }

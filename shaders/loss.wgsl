@@ -63,8 +63,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 //! split_grad
 // raw[c, i] = -(y[idx_i, c] - sim_i * x[c, i]) / norm_i / n, with x the
 // centred unit output columns and y the f32 style rows (dp words each):
-// for the queries q0 .. q0+nq (x holds those columns) whose row is in
-// this bank part (base .. base+m).
+// for the queries q0 .. q0+nq (x and raw hold those columns) whose row is
+// in this bank part (base .. base+m).
 struct P { c: u32, n: u32, dp: u32, base: u32, m: u32, q0: u32, nq: u32 }
 @group(0) @binding(0) var<storage, read> rows: array<u32>;
 @group(0) @binding(1) var<storage, read> idx: array<u32>;
@@ -87,13 +87,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 		return;
 	}
 	let y = bitcast<f32>(rows[(m - p.base) * p.dp + c]);
-	raw[c * p.n + i] = -(y - sim[i] * x[e]) / norms[i] / f32(p.n);
+	raw[e] = -(y - sim[i] * x[e]) / norms[i] / f32(p.n);
 }
 
 //! split_scatter
 // g = raw minus its per-channel mean (the centring's adjoint) at the
-// sampled positions, zero elsewhere.
-struct P { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, n: u32 }
+// sampled positions (g is zero elsewhere): samples q0 .. q0+nq (raw holds
+// those columns), channels c0 .. c0+c of raw into g (a part of the
+// gradient, for a tensor in channel parts).
+struct P { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, q0: u32, nq: u32, c0: u32 }
 @group(0) @binding(0) var<storage, read> raw: array<f32>;
 @group(0) @binding(1) var<storage, read> mean: array<f32>;
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
@@ -102,19 +104,14 @@ struct P { c: u32, h: u32, w: u32, stride: u32, y0: u32, x0: u32, sw: u32, n: u3
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 	let e = gid(wg, nw, lid);
-	let hw = p.h * p.w;
-	if (e >= p.c * hw) {
+	if (e >= p.c * p.nq) {
 		return;
 	}
-	let c = e / hw;
-	let yy = (e % hw) / p.w;
-	let xx = e % p.w;
-	var v = 0.0;
-	if (yy >= p.y0 && xx >= p.x0 && (yy - p.y0) % p.stride == 0u && (xx - p.x0) % p.stride == 0u) {
-		let i = ((yy - p.y0) / p.stride) * p.sw + (xx - p.x0) / p.stride;
-		v = raw[c * p.n + i] - mean[c];
-	}
-	g[e] = v;
+	let c = e / p.nq;
+	let i = p.q0 + e % p.nq;
+	let yy = p.y0 + (i / p.sw) * p.stride;
+	let xx = p.x0 + (i % p.sw) * p.stride;
+	g[(c * p.h + yy) * p.w + xx] = raw[(p.c0 + c) * p.nq + e % p.nq] - mean[p.c0 + c];
 }
 
 //! color_dist

@@ -23,7 +23,7 @@ func TestKernelParams(t *testing.T) {
 		}
 	}
 	src, _ := Kernel("conv", "conv3x3")
-	if p, _ := Params(src); !slices.Equal(p, []string{"cout", "cin", "h", "w", "flags", "kper"}) {
+	if p, _ := Params(src); !slices.Equal(p, []string{"cout", "cin", "h", "w", "flags", "kper", "wci", "wm", "wcin", "wcout"}) {
 		t.Errorf("conv3x3: params %v", p)
 	}
 }

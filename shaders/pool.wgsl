@@ -1,16 +1,18 @@
 // Max-pool 2x2 stride 2 (output size floors), its backward in gather form
 // (the arg-max recomputed from the input), and the ReLU backward. One invocation per
-// element; dispatches may be 2-D for large tensors.
+// element; dispatches may be 2-D for large tensors. For tensors in channel
+// parts, a dispatch takes c channels from channel xc of x's buffer (and
+// dx's) and yc of y's (g's).
 
 //! maxpool
-struct P { c: u32, h: u32, w: u32 }
+struct P { c: u32, h: u32, w: u32, xc: u32, yc: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
 
 // argmax is the flat index in x of the first maximum of output (c, oy, ox)'s window.
 fn argmax(c: u32, oy: u32, ox: u32) -> u32 {
-	var best = c * p.h * p.w + 2u * oy * p.w + 2u * ox;
+	var best = (p.xc + c) * p.h * p.w + 2u * oy * p.w + 2u * ox;
 	var bv = x[best];
 	let cand = array<u32, 3>(best + 1u, best + p.w, best + p.w + 1u);
 	for (var i = 0u; i < 3u; i++) {
@@ -34,12 +36,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	}
 	let c = o / (oh * ow);
 	let r = o % (oh * ow);
-	y[o] = x[argmax(c, r / ow, r % ow)];
+	y[p.yc * oh * ow + o] = x[argmax(c, r / ow, r % ow)];
 }
 
 //! maxpool_back
 // dx is g at each window's arg-max in x (the pool's input), zero elsewhere.
-struct P { c: u32, h: u32, w: u32 }
+struct P { c: u32, h: u32, w: u32, xc: u32, yc: u32 }
 @group(0) @binding(0) var<storage, read> g: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
@@ -47,7 +49,7 @@ struct P { c: u32, h: u32, w: u32 }
 
 // argmax is the flat index in x of the first maximum of output (c, oy, ox)'s window.
 fn argmax(c: u32, oy: u32, ox: u32) -> u32 {
-	var best = c * p.h * p.w + 2u * oy * p.w + 2u * ox;
+	var best = (p.xc + c) * p.h * p.w + 2u * oy * p.w + 2u * ox;
 	var bv = x[best];
 	let cand = array<u32, 3>(best + 1u, best + p.w, best + p.w + 1u);
 	for (var i = 0u; i < 3u; i++) {
@@ -75,12 +77,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 	let ow = p.w / 2u;
 	var v = 0.0;
 	if (yy / 2u < oh && xx / 2u < ow) {
-		let o = (c * oh + yy / 2u) * ow + xx / 2u;
-		if (argmax(c, yy / 2u, xx / 2u) == i) {
+		let o = ((p.yc + c) * oh + yy / 2u) * ow + xx / 2u;
+		if (argmax(c, yy / 2u, xx / 2u) == p.xc * hw + i) {
 			v = g[o];
 		}
 	}
-	dx[i] = v;
+	dx[p.xc * hw + i] = v;
 }
 
 //! relu_back

@@ -143,7 +143,7 @@ func (d *Dry) Rot90(x Tensor, k int) Tensor {
 	if k%2 != 0 {
 		h, w = w, h
 	}
-	return d.t(c, h, w)
+	return d.part(c, h, w)
 }
 
 func (d *Dry) Adam(p, g, m, v Tensor, t int, lr float32) {}

@@ -32,9 +32,9 @@ type dryTrace struct {
 func (d *Dry) layer(i int, x *dryT) *dryT {
 	l := d.layers[i]
 	if l.Kind == "pool" {
-		return d.t(x.c, x.h/2, x.w/2)
+		return d.part(x.c, x.h/2, x.w/2)
 	}
-	y := d.t(l.Conv.Out, x.h, x.w)
+	y := d.part(l.Conv.Out, x.h, x.w)
 	d.mem.Conv(&d.a, l.Conv.In, l.Conv.Out, x.h, x.w)
 	return y
 }
@@ -133,7 +133,7 @@ func (d *Dry) Backward(tr *Trace, tapGrad func(l int) Tensor) Tensor {
 				if g == nil {
 					g = dt(tg)
 				} else {
-					ng := d.t(g.c, g.h, g.w)
+					ng := d.part(g.c, g.h, g.w)
 					d.free(g)
 					d.free(dt(tg))
 					g = ng
@@ -146,14 +146,14 @@ func (d *Dry) Backward(tr *Trace, tapGrad func(l int) Tensor) Tensor {
 				ih, iw = st.outs[i-1].h, st.outs[i-1].w
 			}
 			if l := d.layers[i]; l.Kind == "pool" {
-				dx := d.t(y.c, ih, iw)
+				dx := d.part(y.c, ih, iw)
 				d.free(g)
 				g = dx
 			} else {
-				gm := d.t(g.c, g.h, g.w)
+				gm := d.part(g.c, g.h, g.w)
 				d.free(g)
 				d.free(y)
-				g = d.t(l.Conv.In, gm.h, gm.w)
+				g = d.part(l.Conv.In, gm.h, gm.w)
 				d.mem.Conv(&d.a, l.Conv.Out, l.Conv.In, gm.h, gm.w)
 				d.free(gm)
 			}
@@ -195,7 +195,7 @@ func (d *Dry) HypercolumnLoss(taps []Tensor, target Tensor) (Tensor, Tensor) {
 func (d *Dry) HypercolumnLossBackward(coef Tensor, taps []Tensor, target Tensor, l int) Tensor {
 	_, h, w := target.Shape()
 	d.tables(taps[:l+1], h, w)
-	dx := d.like(taps[l])
+	dx := d.part(taps[l].Shape())
 	d.tables(taps[l+1:], h, w)
 	return dx
 }

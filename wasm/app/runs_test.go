@@ -179,25 +179,25 @@ func btoi(b bool) int {
 	return 0
 }
 
-// Modes are checked with the real dry runs too: on WebGPU with 1 GiB
-// buffers (SwiftShader's), Fast is offered at every size and Best up to
-// 1024 px, with the default 128 MiB Best up to 512 px; on the CPU, Fast to
-// 2048 px and Best to 512.
+// Modes are checked with the real dry runs too: on WebGPU, with 1 GiB
+// buffers (SwiftShader's) or the default 128 MiB, Fast is offered at every
+// size and Best up to 1024 px; on the CPU, Fast to 2048 px and Best to
+// 512.
 func TestPlanDry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("dry runs at print sizes")
 	}
 	m := model.Shapes(model.VGG19, 1)
-	// Hypercolumn-sized tensors are split to fit a binding; the network's
-	// layers are not: Best at 2048 px needs more memory than the page asks
-	// for with 1 GiB buffers, and at 1024 px a layer over WebGPU's default
-	// 128 MiB.
+	// Tensors are split to fit a binding, the network's layers too: Best
+	// at 2048 px needs more memory than the page asks for; a 4-channel
+	// part of its layers does not fit 16 MiB.
 	for _, c := range []struct {
 		binding int64
 		want    map[string]limitKind
 	}{
 		{1 << 30, map[string]limitKind{"fast-4096": "", "best-1024": "", "best-2048": limitMemory, "best-4096": limitMemory}},
-		{128 << 20, map[string]limitKind{"fast-4096": "", "best-512": "", "best-1024": limitBuffer}},
+		{128 << 20, map[string]limitKind{"fast-4096": "", "best-1024": "", "best-2048": limitMemory}},
+		{16 << 20, map[string]limitKind{"fast-512": "", "best-512": "", "best-1024": "", "best-2048": limitBuffer}},
 	} {
 		gpu := func(o nnst.Options) (nnst.Need, error) { return webgpu.Estimate(m, o, o.Size, o.Size, c.binding) }
 		_, limits := plan(true, c.binding, gpu)

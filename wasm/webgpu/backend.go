@@ -113,6 +113,7 @@ type Backend struct {
 	// or lower in tests (setBinding), so that every split path runs.
 	binding int64
 	parted  int // tensors and query copies made in parts (tests)
+	blocks  int // conv dispatches over tensors in parts (tests)
 	model   *model.Model
 	convs   []*convLayer
 	tapOf   []int

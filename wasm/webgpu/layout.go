@@ -149,14 +149,15 @@ func searchSlots(m, rows int) int {
 
 // partChans is the channels of each part of a c x h x w float32 tensor
 // whose buffers hold at most lim bytes (0: no limit): c when it fits one,
-// else an even number (fp16 bank words never span two parts); c when
-// even two channels do not fit (the buffer then fails as too large).
+// else a multiple of 4 (fp16 words never span two parts, and Winograd's
+// conv takes blocks of 4 channels); c when even four channels do not fit
+// (the buffer then fails as too large).
 func partChans(c, h, w int, lim int64) int {
 	if lim <= 0 || roundSize(int64(c*h*w)*4) <= lim {
 		return c
 	}
-	cp := int((lim &^ 255) / (int64(h*w) * 4) &^ 1)
-	if cp < 2 {
+	cp := int((lim &^ 255) / (int64(h*w) * 4) &^ 3)
+	if cp < 4 {
 		return c
 	}
 	return cp

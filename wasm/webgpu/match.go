@@ -370,11 +370,11 @@ func (b *Backend) BankAddHypercolumns(nb nnst.Bank, taps []nnst.Tensor, h, w int
 		b.fail(fmt.Errorf("webgpu: %d hypercolumns of %d channels do not fit a bank of %d/%d vectors of %d", n, d, k.m, k.capacity, k.d))
 		return
 	}
-	b.eachTap(taps, h, w, func(_ int, x *Tensor, ps params, ty, tx *buffer) {
+	b.eachTap(taps, h, w, func(_, _ int, x view, ps params, ty, tx *buffer) {
 		ps[12] = uint32(k.m)
 		b.run1("hyper", "hc_norm", noOverrides, n, ps, x.buf, ty, tx, k.mean, k.norms)
 	})
-	b.eachTap(taps, h, w, func(_ int, x *Tensor, ps params, ty, tx *buffer) {
+	b.eachTap(taps, h, w, func(_, _ int, x view, ps params, ty, tx *buffer) {
 		off := ps[6]
 		words := int((off+uint32(x.c)+1)/2 - off/2)
 		for i, row := 0, k.m; i < n; {
@@ -396,7 +396,7 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	var up []*Tensor // samples of host copies
 	for i, st := range style {
 		gs[i] = sampleGrid(gt(st), s)
-		if gs[i].t.buf == nil {
+		if gs[i].t.phase > 0 { // a host copy
 			u := b.samples(gs[i])
 			up = append(up, u)
 			gs[i] = sampleGrid(u, nnst.Sample{Stride: 1})
@@ -412,21 +412,35 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	idx, sim := b.nearest(k, q, n)
 	loss := b.tensor(1, 1, 1)
 	b.dispatch("reduce", "sum", noOverrides, 1, 1, params{uint32(n), 0, 1, f32(1 / float32(n))}, sim, loss.buf)
-	raw := b.newBuf(int64(c*n) * 4)
-	for j, x := range q.parts { // by the bank's parts and the queries'
+	raw := make([]*buffer, len(q.parts)) // as the queries: c x cols each
+	for j, x := range q.parts {           // by the bank's parts and the queries'
 		q0 := j * q.cols
 		nq := min(q.cols, n-q0)
+		raw[j] = b.newBuf(int64(c*nq) * 4)
 		for pi, r := 0, 0; r < k.m; pi, r = pi+1, r+k.partRows {
-			b.run1("loss", "split_grad", noOverrides, c*nq, params{uint32(c), uint32(n), uint32(k.dp), uint32(r), uint32(min(k.partRows, k.m-r)), uint32(q0), uint32(nq)}, k.parts[pi], idx, sim, x, norms, raw)
+			b.run1("loss", "split_grad", noOverrides, c*nq, params{uint32(c), uint32(n), uint32(k.dp), uint32(r), uint32(min(k.partRows, k.m-r)), uint32(q0), uint32(nq)}, k.parts[pi], idx, sim, x, norms, raw[j])
 		}
 	}
 	mean := b.newBuf(int64(c) * 4)
-	b.dispatch("reduce", "chansum", noOverrides, c, 1, params{uint32(c), 1, uint32(n), 1, 0, 0, uint32(n), uint32(n), 0, f32(1 / float32(n)), 0}, raw, mean)
-	g := b.tensor(c, ot.h, ot.w)
-	b.run1("loss", "split_scatter", noOverrides, g.n(), params{uint32(c), uint32(ot.h), uint32(ot.w), uint32(og.stride), uint32(og.y0),
-		uint32(og.x0), uint32(max(og.sw, 1)), uint32(n)}, raw, mean, g.buf)
+	for j, r := range raw {
+		nq := min(q.cols, n-j*q.cols)
+		acc, scale := uint32(min(j, 1)), float32(1)
+		if j == len(raw)-1 {
+			scale = 1 / float32(n)
+		}
+		b.dispatch("reduce", "chansum", noOverrides, c, 1, params{uint32(c), 1, uint32(nq), 1, 0, 0, uint32(nq), uint32(nq), acc, f32(scale), 0}, r, mean)
+	}
+	g := b.Zeros(c, ot.h, ot.w).(*Tensor)
+	for _, v := range g.views() {
+		for j, r := range raw {
+			q0 := j * q.cols
+			nq := min(q.cols, n-q0)
+			b.run1("loss", "split_scatter", noOverrides, v.c*nq, params{uint32(v.c), uint32(ot.h), uint32(ot.w), uint32(og.stride), uint32(og.y0),
+				uint32(og.x0), uint32(max(og.sw, 1)), uint32(q0), uint32(nq), uint32(v.c0)}, r, mean, v.buf)
+		}
+	}
 	b.freeQueries(q)
-	for _, bb := range []*buffer{norms, idx, sim, raw, mean} {
+	for _, bb := range append(raw, norms, idx, sim, mean) {
 		b.freeBuf(bb)
 	}
 	b.freeBank(k)
@@ -455,22 +469,28 @@ func hyperChannels(taps []nnst.Tensor) int {
 	return d
 }
 
-// eachTap calls f for each tap l with the hyper.wgsl params of the tap at
-// the h x w grid (mode: accumulate after the first, last) and its tables.
-func (b *Backend) eachTap(taps []nnst.Tensor, h, w int, f func(l int, x *Tensor, ps params, ty, tx *buffer)) {
+// eachTap calls f for each part v (j of its tap's views) of each tap l
+// with the hyper.wgsl params of the part at the h x w grid (its channels
+// at off; mode: accumulate after the first part, last) and its tables.
+func (b *Backend) eachTap(taps []nnst.Tensor, h, w int, f func(l, j int, v view, ps params, ty, tx *buffer)) {
 	d := hyperChannels(taps)
-	off := 0
+	off, first := 0, true
 	for l, t := range taps {
 		x := gt(t)
-		mode := uint32(0)
-		if l > 0 {
-			mode |= 1
+		ty, tx := b.table(x.h, h, true), b.table(x.w, w, true)
+		vs := x.views()
+		for j, v := range vs {
+			mode := uint32(0)
+			if !first {
+				mode |= 1
+			}
+			if l == len(taps)-1 && j == len(vs)-1 {
+				mode |= 2
+			}
+			first = false
+			ps := params{uint32(v.c), uint32(x.h), uint32(x.w), uint32(h), uint32(w), f32(1 / float32(x.c)), uint32(off + v.c0), uint32(d), mode, 0, 0, 0, 0, uint32(h * w), 0}
+			f(l, j, view{v.buf, 0, v.c}, ps, ty, tx)
 		}
-		if l == len(taps)-1 {
-			mode |= 2
-		}
-		ps := params{uint32(x.c), uint32(x.h), uint32(x.w), uint32(h), uint32(w), f32(1 / float32(x.c)), uint32(off), uint32(d), mode, 0, 0, 0, 0, uint32(h * w), 0}
-		f(l, x, ps, b.table(x.h, h, true), b.table(x.w, w, true))
 		off += x.c
 	}
 }
@@ -490,8 +510,8 @@ func (b *Backend) HypercolumnLoss(taps []nnst.Tensor, target nnst.Tensor) (nnst.
 		ty, tx *buffer
 	}
 	var calls []call
-	b.eachTap(taps, tt.h, tt.w, func(_ int, x *Tensor, ps params, ty, tx *buffer) {
-		for _, s := range segments(x.views(), int(ps[6]), tt.views()) {
+	b.eachTap(taps, tt.h, tt.w, func(_, _ int, x view, ps params, ty, tx *buffer) {
+		for _, s := range segments([]view{x}, int(ps[6]), tt.views()) {
 			p := append(params(nil), ps...)
 			p[0], p[6], p[14] = uint32(s.count), uint32(s.yc), uint32(s.xc)
 			calls = append(calls, call{p, s.x, s.y, ty, tx})
@@ -514,15 +534,16 @@ func (b *Backend) HypercolumnLoss(taps []nnst.Tensor, target nnst.Tensor) (nnst.
 
 func (b *Backend) HypercolumnLossBackward(coef nnst.Tensor, taps []nnst.Tensor, target nnst.Tensor, l int) nnst.Tensor {
 	tt, ct := gt(target), gt(coef)
-	var dx *Tensor
-	b.eachTap(taps, tt.h, tt.w, func(i int, x *Tensor, ps params, ty, tx *buffer) {
+	x := gt(taps[l])
+	dx := b.anyTensor(x.c, x.h, x.w)
+	dxs := dx.views() // x's parts
+	b.eachTap(taps, tt.h, tt.w, func(i, j int, v view, ps params, ty, tx *buffer) {
 		if i != l {
 			return
 		}
-		dx = b.tensor(x.c, x.h, x.w)
-		for _, s := range segments(x.views(), int(ps[6]), tt.views()) {
+		for _, s := range segments([]view{v}, int(ps[6]), tt.views()) {
 			ps[0], ps[6], ps[14] = uint32(s.count), uint32(s.yc), uint32(s.xc)
-			b.run1("hyper", "hc_grad", noOverrides, s.count*x.h*x.w, ps, s.x, ty, tx, s.y, ct.buf, dx.buf)
+			b.run1("hyper", "hc_grad", noOverrides, s.count*x.h*x.w, ps, s.x, ty, tx, s.y, ct.buf, dxs[j].buf)
 		}
 	})
 	return dx

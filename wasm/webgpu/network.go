@@ -147,9 +147,10 @@ func winoWeights(in, out int, w func(co, ci, k int) float32) []float32 {
 
 // conv runs y = conv3x3(x) with weights w, bias and ReLU. A grid of fewer
 // than fillGroups workgroups is split along K (splitK); at most narrowConv
-// output channels take a kernel of their own.
+// output channels take a kernel of their own. Tensors in parts go block by
+// block (convBlocks).
 func (b *Backend) conv(x *Tensor, w convWeights, bias *buffer, cin, cout int, relu bool) *Tensor {
-	y := b.tensor(cout, x.h, x.w)
+	y := b.anyTensor(cout, x.h, x.w)
 	flags := uint32(0)
 	if bias != nil {
 		flags |= 1
@@ -159,16 +160,55 @@ func (b *Backend) conv(x *Tensor, w convWeights, bias *buffer, cin, cout int, re
 	if relu {
 		flags |= 2
 	}
+	if x.parts != nil || y.parts != nil {
+		b.convBlocks(x, y, w, bias, flags)
+		return y
+	}
+	b.convBlock(x.buf, y.buf, x.h, x.w, w, bias, convSpan{cin, cout, 0, 0, cin, cout}, flags, true)
+	return y
+}
+
+// convSpan is the channels of one dispatch of a conv: cin inputs from
+// wci and cout outputs from wm of weights for wcin inputs and wcout
+// outputs (conv.wgsl's params from the sixth).
+type convSpan struct{ cin, cout, wci, wm, wcin, wcout int }
+
+// convBlocks runs the conv of x in parts into y in parts: each output part
+// sums its blocks, one per input part, in y itself (flags bit 4 after the
+// first); the bias goes with the first block and the ReLU with the last.
+func (b *Backend) convBlocks(x, y *Tensor, w convWeights, bias *buffer, flags uint32) {
+	xs := x.views()
+	for _, yv := range y.views() {
+		for i, xv := range xs {
+			f := flags &^ 3
+			if i == 0 {
+				f |= flags & 1
+			} else {
+				f |= 16
+			}
+			if i == len(xs)-1 {
+				f |= flags & 2
+			}
+			b.convBlock(xv.buf, yv.buf, x.h, x.w, w, bias, convSpan{xv.c, yv.c, xv.c0, yv.c0, x.c, y.c}, f, false)
+			b.blocks++
+		}
+	}
+}
+
+// convBlock dispatches one h x wd conv of x into y over the channels of
+// s, splitting K where split allows.
+func (b *Backend) convBlock(x, y *buffer, h, wd int, w convWeights, bias *buffer, s convSpan, flags uint32, split bool) {
 	tr := uint32(0)
 	if w.tr {
 		tr = 8
 	}
 	ps := func(flags uint32, kper int) params {
-		return params{uint32(cout), uint32(cin), uint32(x.h), uint32(x.w), flags, uint32(kper)}
+		return params{uint32(s.cout), uint32(s.cin), uint32(h), uint32(wd), flags, uint32(kper),
+			uint32(s.wci), uint32(s.wm), uint32(s.wcin), uint32(s.wcout)}
 	}
-	if cout <= narrowConv {
-		b.run1("conv", "conv3x3_narrow", noOverrides, x.h*x.w, ps(flags, 0), x.buf, w.buf, bias, y.buf)
-		return y
+	if s.wcout <= narrowConv {
+		b.run1("conv", "conv3x3_narrow", noOverrides, h*wd, ps(flags, 0), x, w.buf, bias, y)
+		return
 	}
 	name, over, step := "conv3x3", overrides(0), 1 // TK 16, WC 4
 	if w.step == 2 {
@@ -177,17 +217,16 @@ func (b *Backend) conv(x *Tensor, w convWeights, bias *buffer, cin, cout int, re
 	if w.wino {
 		name = "conv3x3_wino"
 	}
-	tiles, mt, split, kper := convGrid(x.h, x.w, cin, cout, w.wino, step)
-	if split > 1 && !w.nosplit && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
-		part := b.tensor(split*cout, x.h, x.w)
-		b.dispatch3("conv", name, over, tiles, mt, split, ps(4|tr, kper), x.buf, w.buf, bias, part.buf)
-		b.run1("conv", "conv_sum", noOverrides, y.n(), ps(flags, split), part.buf, bias, y.buf)
-		b.Free(part)
-		return y
+	tiles, mt, nsplit, kper := convGrid(h, wd, s.cin, s.cout, w.wino, step)
+	if split && nsplit > 1 && !w.nosplit && tiles <= b.Limits.MaxComputeWorkgroupsPerDim {
+		part := b.newBuf(int64(nsplit*s.cout*h*wd) * 4)
+		b.dispatch3("conv", name, over, tiles, mt, nsplit, ps(4|tr, kper), x, w.buf, bias, part)
+		b.run1("conv", "conv_sum", noOverrides, s.cout*h*wd, ps(flags, nsplit), part, bias, y)
+		b.freeBuf(part)
+		return
 	}
 	gz := (tiles + b.Limits.MaxComputeWorkgroupsPerDim - 1) / b.Limits.MaxComputeWorkgroupsPerDim
-	b.dispatch3("conv", name, over, (tiles+gz-1)/gz, mt, gz, ps(flags|tr, 0), x.buf, w.buf, bias, y.buf)
-	return y
+	b.dispatch3("conv", name, over, (tiles+gz-1)/gz, mt, gz, ps(flags|tr, 0), x, w.buf, bias, y)
 }
 
 func (b *Backend) normalize(img *Tensor) *Tensor {
@@ -232,7 +271,7 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 	for i := 0; i <= b.last; i++ {
 		y := b.layer(i, x)
 		if i == 0 || (!keep && !prevTap) {
-			b.freeBuf(x.buf) // the normalised input or an untapped layer
+			b.freeTensor(x) // the normalised input or an untapped layer
 		}
 		tr.outs[i] = y
 		prevTap = b.tapOf[i] >= 0
@@ -252,8 +291,10 @@ func (b *Backend) Forward(img nnst.Tensor, keep bool) *nnst.Trace {
 // and ReLU.
 func (b *Backend) layer(i int, x *Tensor) *Tensor {
 	if b.model.Layers[i].Kind == "pool" {
-		y := b.tensor(x.c, x.h/2, x.w/2)
-		b.run1("pool", "maxpool", noOverrides, y.n(), params{uint32(x.c), uint32(x.h), uint32(x.w)}, x.buf, y.buf)
+		y := b.anyTensor(x.c, x.h/2, x.w/2)
+		for _, s := range segments(x.views(), 0, y.views()) {
+			b.run1("pool", "maxpool", noOverrides, s.count*y.h*y.w, params{uint32(s.count), uint32(x.h), uint32(x.w), uint32(s.xc), uint32(s.yc)}, s.x, s.y)
+		}
 		return y
 	}
 	c := b.convs[i]
@@ -269,15 +310,11 @@ func (b *Backend) Release(ntr *nnst.Trace) {
 	st, _ := ntr.State.(*traceState)
 	if st != nil && st.keep {
 		for _, o := range st.tr.outs {
-			if o != nil {
-				b.freeBuf(o.buf)
-			}
+			b.freeTensor(o)
 		}
 	} else {
 		for _, t := range ntr.Taps {
-			if x := gt(t); x != nil {
-				b.freeBuf(x.buf)
-			}
+			b.freeTensor(gt(t))
 		}
 	}
 	ntr.Taps, ntr.State = nil, nil
@@ -301,37 +338,36 @@ func (b *Backend) Backward(ntr *nnst.Trace, tapGrad func(l int) nnst.Tensor) nns
 					g = tg
 				} else {
 					ng := b.Axpby(1, g, 1, tg).(*Tensor)
-					b.freeBuf(g.buf)
-					b.freeBuf(tg.buf)
+					b.freeTensor(g)
+					b.freeTensor(tg)
 					g = ng
 				}
 			}
 		}
 		if g != nil {
-			ih, iw := tr.h, tr.w
-			if i > 0 {
-				ih, iw = tr.outs[i-1].h, tr.outs[i-1].w
-			}
 			if l.Kind == "pool" {
-				dx := b.tensor(y.c, ih, iw)
-				b.run1("pool", "maxpool_back", noOverrides, dx.n(), params{uint32(y.c), uint32(ih), uint32(iw)}, g.buf, tr.outs[i-1].buf, dx.buf)
-				b.freeBuf(g.buf)
-				g = dx
+				g = b.poolBack(g, tr.outs[i-1])
 			} else {
-				gm := b.tensor(g.c, g.h, g.w)
-				b.run1("pool", "relu_back", noOverrides, gm.n(), params{uint32(gm.n())}, g.buf, y.buf, gm.buf)
-				b.freeBuf(g.buf)
-				b.freeBuf(y.buf)
+				gm := b.anyTensor(g.c, g.h, g.w)
+				xs, ys, ms := g.views(), y.views(), gm.views()
+				if len(xs) != len(ms) || len(ys) != len(ms) {
+					b.fail(fmt.Errorf("webgpu: a layer's gradient and output split differently"))
+					return gm
+				}
+				for j, v := range ms {
+					n := v.c * gm.h * gm.w
+					b.run1("pool", "relu_back", noOverrides, n, params{uint32(n)}, xs[j].buf, ys[j].buf, v.buf)
+				}
+				b.freeTensor(g)
+				b.freeTensor(y)
 				tr.outs[i] = nil
 				c := b.convs[i]
 				g = b.conv(gm, c.bwd, nil, c.out, c.in, false)
-				b.freeBuf(gm.buf)
+				b.freeTensor(gm)
 			}
 		}
-		if tr.outs[i] != nil {
-			b.freeBuf(tr.outs[i].buf)
-			tr.outs[i] = nil
-		}
+		b.freeTensor(tr.outs[i])
+		tr.outs[i] = nil
 		b.flushSpare()
 	}
 	if g == nil {
@@ -339,8 +375,22 @@ func (b *Backend) Backward(ntr *nnst.Trace, tapGrad func(l int) nnst.Tensor) nns
 	}
 	b.Release(ntr)
 	out := b.normalizeBack(g)
-	b.freeBuf(g.buf)
+	b.freeTensor(g)
 	return out
+}
+
+// poolBack is the max-pool's backward: g (the pool's output gradient) at
+// each window's arg-max in x, its input; it frees g.
+func (b *Backend) poolBack(g, x *Tensor) *Tensor {
+	dx := b.anyTensor(x.c, x.h, x.w)
+	xs := x.views() // x's parts are dx's
+	for j, v := range dx.views() {
+		for _, s := range segments([]view{{v.buf, 0, v.c}}, v.c0, g.views()) {
+			b.run1("pool", "maxpool_back", noOverrides, s.count*x.h*x.w, params{uint32(s.count), uint32(x.h), uint32(x.w), uint32(s.xc), uint32(s.yc)}, s.y, xs[j].buf, s.x)
+		}
+	}
+	b.freeTensor(g)
+	return dx
 }
 
 func (b *Backend) Hypercolumns(taps []nnst.Tensor, h, w int) nnst.Tensor {
@@ -364,7 +414,7 @@ func (b *Backend) HypercolumnsBackward(g nnst.Tensor, taps []nnst.Tensor, l int)
 		off += gt(t).c
 	}
 	x := gt(taps[l])
-	dx := b.tensor(x.c, x.h, x.w)
+	dx := b.anyTensor(x.c, x.h, x.w)
 	b.resizeBack(gt(g), off, dx, 1/float32(x.c), true)
 	return dx
 }

@@ -141,8 +141,11 @@ func (b *Backend) Rot90(x nnst.Tensor, k int) nnst.Tensor {
 	if k%2 == 1 {
 		h, w = w, h
 	}
-	y := b.tensor(xt.c, h, w)
-	b.run1("elementwise", "rot90", noOverrides, y.n(), params{uint32(xt.c), uint32(xt.h), uint32(xt.w), uint32(k)}, xt.buf, y.buf)
+	y := b.anyTensor(xt.c, h, w)
+	xs := xt.views() // h x w or w x h: the same parts
+	for i, v := range y.views() {
+		b.run1("elementwise", "rot90", noOverrides, v.c*h*w, params{uint32(v.c), uint32(xt.h), uint32(xt.w), uint32(k)}, xs[i].buf, v.buf)
+	}
 	return y
 }
 

@@ -1,11 +1,12 @@
 //go:build js && wasm
 
 // Tensors in parts: a tensor whose one buffer would pass the binding limit
-// (the hypercolumns, a search's target, Fast's blends of them) is held as
-// channel ranges, each its own buffer. The ops that make or read such
-// tensors (Zeros, Upload, Download, Axpby, Resize, the hypercolumn ops,
-// the search) work part by part; the network's ops take their tensors
-// whole, and a dispatch given a tensor in parts fails.
+// (the hypercolumns, a search's target, Fast's blends of them, the
+// network's larger layers and their gradients) is held as channel ranges,
+// each its own buffer. Every op works part by part; a conv runs block by
+// block (an input part into an output part, summed in place). Only the
+// image-sized tensors (3 channels) are taken whole: a dispatch given a
+// tensor in parts there fails.
 
 package webgpu
 

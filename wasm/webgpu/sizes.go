@@ -92,9 +92,10 @@ func weightBytes(in, out int, wino bool) (fwd, bwd int64) {
 	return taps(f) * n, taps(b) * n
 }
 
-// Conv: the split-K partial sums (conv).
+// Conv: the split-K partial sums (conv), of a conv whose tensors are
+// whole.
 func (s Sizes) Conv(a *nnst.Alloc, cin, cout, h, w int) {
-	if cout <= narrowConv {
+	if cout <= narrowConv || partChans(cin, h, w, s.Binding) < cin || partChans(cout, h, w, s.Binding) < cout {
 		return
 	}
 	winos, steps := []bool{winoDefault}, []int{1}
@@ -120,17 +121,24 @@ func (s Sizes) Table(a *nnst.Alloc, in, out int, align bool) {
 	a.Once([3]any{in, out, align}, int64(8*out+in+1)*4)
 }
 
-// Compact: fp16 pairs, or a stride-phase copy read back to the host.
+// Compact: fp16 pairs, or a stride-phase copy read back to the host; part
+// by part for a tensor in parts.
 func (s Sizes) Compact(a *nnst.Alloc, c, h, w, stride int, _ [][2]int) int64 {
-	if stride < s.HostStride {
-		return a.New(int64((c*h*w+1)/2) * 4)
+	cp := partChans(c, h, w, s.Binding)
+	var kept int64
+	for c0 := 0; c0 < c; c0 += cp {
+		pc := min(cp, c-c0)
+		if stride < s.HostStride {
+			kept += a.New(int64((pc*h*w+1)/2) * 4)
+			continue
+		}
+		_, _, bl := phaseBlock(pc, h, w, stride)
+		tot := stride * stride * bl
+		buf := a.New(int64(tot/2) * 4)
+		s.Transfer(a, int64(tot)*2, true)
+		a.Free(buf)
 	}
-	_, _, bl := phaseBlock(c, h, w, stride)
-	tot := stride * stride * bl
-	buf := a.New(int64(tot/2) * 4)
-	s.Transfer(a, int64(tot)*2, true)
-	a.Free(buf)
-	return 0
+	return kept
 }
 
 // NewBank: an fp16 bank of its full capacity (BankAdd adds nothing).
@@ -214,8 +222,13 @@ func (s Sizes) SplitLoss(a *nnst.Alloc, out nnst.Shape, style []nnst.Shape, smp 
 	idx, sim := a.New(int64(n)*4), a.New(int64(n)*4)
 	s.scan(a, n, total, c, false)
 	loss = a.New(4)
-	raw, mean := a.New(int64(c*n)*4), a.New(int64(c)*4)
-	grad = a.New(int64(c*out.H*out.W) * 4)
+	var raw int64 // as the queries' parts
+	cols := queryCols(c, n, s.Binding)
+	for i0 := 0; i0 < n || i0 == 0; i0 += cols {
+		raw += a.New(int64(c*min(cols, n-i0)) * 4)
+	}
+	mean := a.New(int64(c) * 4)
+	grad = s.Tensor(a, c, out.H, out.W)
 	a.Free(x + norms + idx + sim + raw + mean + bank)
 	return loss, grad
 }

@@ -107,29 +107,33 @@ func TestTuned(t *testing.T) {
 
 // With WebGPU's default limits (128 MiB a binding), which phones and many
 // integrated GPUs barely pass, the buffers that grow with the size are
-// split: Fast fits at every size and Best to 512 px; Best at 1024 px
-// needs the network's 256 MiB layers whole, so the page refuses it there
-// with that reason.
+// split, the network's layers too: both modes fit at every size. With a
+// 16 MiB limit a 4-channel part of Best's 2048 px layers does not fit.
 func TestDefaultLimits(t *testing.T) {
 	m := model.Shapes(model.VGG19, 1)
-	const limit = 128 << 20
 	for _, c := range []struct {
-		mode nnst.Mode
-		size int
-		fits bool
-	}{{nnst.ModeFast, 512, true}, {nnst.ModeFast, 4096, true}, {nnst.ModeBest, 512, true}, {nnst.ModeBest, 1024, false}} {
+		mode  nnst.Mode
+		size  int
+		limit int64
+		fits  bool
+	}{
+		{nnst.ModeFast, 512, 128 << 20, true}, {nnst.ModeFast, 4096, 128 << 20, true},
+		{nnst.ModeBest, 512, 128 << 20, true}, {nnst.ModeBest, 1024, 128 << 20, true}, {nnst.ModeBest, 2048, 128 << 20, true},
+		{nnst.ModeBest, 2048, 16 << 20, false},
+	} {
+		limit := c.limit
 		n, err := Estimate(m, modeOptions(c.mode, c.size, true), c.size, c.size, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if fits := n.Largest <= limit; fits != c.fits {
-			t.Errorf("%s %d px: largest buffer %.1f MiB within 128 MiB: %v, want %v", c.mode, c.size, float64(n.Largest)/(1<<20), fits, c.fits)
+			t.Errorf("%s %d px: largest buffer %.1f MiB within %d MiB: %v, want %v", c.mode, c.size, float64(n.Largest)/(1<<20), limit>>20, fits, c.fits)
 		}
 		whole, err := Estimate(m, modeOptions(c.mode, c.size, true), c.size, c.size, 1<<30)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s %d px: largest buffer %.1f MiB (%.1f in one buffer), %.1f MiB in all (%.1f)", c.mode, c.size,
+		t.Logf("%s %d px, %d MiB a binding: largest buffer %.1f MiB (%.1f in one buffer), %.1f MiB in all (%.1f)", c.mode, c.size, limit>>20,
 			float64(n.Largest)/(1<<20), float64(whole.Largest)/(1<<20), float64(n.Bytes)/(1<<20), float64(whole.Bytes)/(1<<20))
 	}
 }

@@ -100,21 +100,22 @@ func (b *Backend) Download(t nnst.Tensor) (*tensor.T, error) {
 		return hostTensor(x), b.Err()
 	}
 	out := tensor.New(x.c, x.h, x.w)
-	if !x.half {
-		hw := x.h * x.w
-		for _, v := range x.views() {
-			if err := b.readInto(v.buf, floatBytes(out.Data[v.c0*hw:(v.c0+v.c)*hw])); err != nil {
+	hw := x.h * x.w
+	for _, v := range x.views() {
+		d := out.Data[v.c0*hw : (v.c0+v.c)*hw]
+		if !x.half {
+			if err := b.readInto(v.buf, floatBytes(d)); err != nil {
 				return nil, err
 			}
+			continue
 		}
-		return out, b.Err()
-	}
-	raw, err := b.readBytes(x.buf, x.n()*2)
-	if err != nil {
-		return nil, err
-	}
-	for i := range out.Data {
-		out.Data[i] = halfToFloat(binary.LittleEndian.Uint16(raw[2*i:]))
+		raw, err := b.readBytes(v.buf, len(d)*2)
+		if err != nil {
+			return nil, err
+		}
+		for i := range d {
+			d[i] = halfToFloat(binary.LittleEndian.Uint16(raw[2*i:]))
+		}
 	}
 	return out, b.Err()
 }
@@ -223,30 +224,48 @@ func hostTensor(x *Tensor) *tensor.T {
 func halfToFloat(h uint16) float32 { return float16.Frombits(h).Float32() }
 
 // Compact packs x into fp16 pairs, in host memory for large strides; it
-// keeps every phase.
+// keeps every phase. A tensor in parts packs part by part: on the device
+// into parts of its own, into the host copy phase by phase.
 func (b *Backend) Compact(x nnst.Tensor, stride int, _ [][2]int) nnst.Tensor {
 	xt := gt(x)
-	n := xt.n()
+	xs := xt.views()
 	if stride < b.hostStride {
-		y := &Tensor{c: xt.c, h: xt.h, w: xt.w, half: true, buf: b.newBuf(int64((n+1)/2) * 4)}
-		b.run1("elementwise", "pack_half", noOverrides, (n+1)/2, params{uint32(n)}, xt.buf, y.buf)
+		y := &Tensor{c: xt.c, h: xt.h, w: xt.w, half: true, cp: xt.cp}
+		for _, v := range xs {
+			n := v.c * xt.h * xt.w
+			buf := b.newBuf(int64((n+1)/2) * 4)
+			b.run1("elementwise", "pack_half", noOverrides, (n+1)/2, params{uint32(n)}, v.buf, buf)
+			if xt.parts == nil {
+				y.buf = buf
+			} else {
+				y.parts = append(y.parts, buf)
+			}
+		}
 		return y
 	}
 	// A host copy in stride-phase order: the samples of one step (one
 	// phase) are then one contiguous block to upload.
 	s := stride
 	hs, ws, bl := phaseBlock(xt.c, xt.h, xt.w, s)
-	tot := s * s * bl
 	y := &Tensor{c: xt.c, h: xt.h, w: xt.w, half: true, phase: s}
-	buf := b.newBuf(int64(tot/2) * 4)
-	b.run1("elementwise", "pack_half_phase", noOverrides, tot/2, params{uint32(tot), uint32(xt.c), uint32(xt.h), uint32(xt.w), uint32(s), uint32(hs), uint32(ws), uint32(bl)}, xt.buf, buf)
-	a, err := b.readJS(buf, tot*2)
-	b.freeBuf(buf)
-	if err != nil {
-		b.fail(err)
-		return y
+	host := js.Global().Get("Uint16Array").New(s * s * bl)
+	for _, v := range xs {
+		_, _, pbl := phaseBlock(v.c, xt.h, xt.w, s)
+		tot := s * s * pbl
+		buf := b.newBuf(int64(tot/2) * 4)
+		b.run1("elementwise", "pack_half_phase", noOverrides, tot/2, params{uint32(tot), uint32(v.c), uint32(xt.h), uint32(xt.w), uint32(s), uint32(hs), uint32(ws), uint32(pbl)}, v.buf, buf)
+		a, err := b.readJS(buf, tot*2)
+		b.freeBuf(buf)
+		if err != nil {
+			b.fail(err)
+			return y
+		}
+		part := js.Global().Get("Uint16Array").New(a.Get("buffer"))
+		for ph := range s * s { // the part's channels of each phase block
+			host.Call("set", part.Call("subarray", ph*pbl, ph*pbl+v.c*hs*ws), ph*bl+v.c0*hs*ws)
+		}
 	}
-	y.host = js.Global().Get("Uint16Array").New(a.Get("buffer"))
+	y.host = host
 	return y
 }
 
