@@ -413,7 +413,7 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	loss := b.tensor(1, 1, 1)
 	b.dispatch("reduce", "sum", noOverrides, 1, 1, params{uint32(n), 0, 1, f32(1 / float32(n))}, sim, loss.buf)
 	raw := make([]*buffer, len(q.parts)) // as the queries: c x cols each
-	for j, x := range q.parts {           // by the bank's parts and the queries'
+	for j, x := range q.parts {          // by the bank's parts and the queries'
 		q0 := j * q.cols
 		nq := min(q.cols, n-q0)
 		raw[j] = b.newBuf(int64(c*nq) * 4)
