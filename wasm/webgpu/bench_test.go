@@ -286,7 +286,8 @@ func oneConvModel(cin, cout int) *model.Model {
 // benchmark for a real GPU (make bench-webgpu with NNST_PEAK_SIZE set).
 // NNST_PEAK_DRY=1 skips the kernels (dispatches are not run): the same
 // buffers are allocated and freed, so the tracked peak is the run's, on an
-// adapter too slow to compute the run. NNST_PEAK_MODE=fast runs Fast.
+// adapter too slow to compute the run. NNST_PEAK_MODE=fast runs Fast;
+// NNST_PEAK_BINDING=N holds tensors in parts of N MiB at most.
 func TestPeakStages(t *testing.T) {
 	size, err := strconv.Atoi(os.Getenv("NNST_PEAK_SIZE"))
 	if err != nil {
@@ -297,11 +298,12 @@ func TestPeakStages(t *testing.T) {
 		steps = s
 	}
 	m := model.Random(model.VGG19, 1, 7)
-	o := nnst.Defaults(false)
+	mode := nnst.ModeBest
 	if os.Getenv("NNST_PEAK_MODE") == "fast" {
-		o = nnst.FastDefaults()
+		mode = nnst.ModeFast
 	}
-	o.Size, o.Steps = size, steps
+	o := modeOptions(mode, size, true) // as the app runs it
+	o.Steps = steps
 	s, err := nnst.New(gpu, m)
 	if err != nil {
 		t.Fatal(err)
@@ -314,6 +316,17 @@ func TestPeakStages(t *testing.T) {
 	base := gpu.LiveBytes()
 	fmt.Printf("weights and other buffers before the run: %.1f MiB\n", float64(base)/(1<<20))
 	est := estimate(t, model.Shapes(model.VGG19, 1), o.Mode, size, true).Bytes
+	if n, err := strconv.Atoi(os.Getenv("NNST_PEAK_BINDING")); err == nil && n > 0 { // MiB a binding
+		full := gpu.binding
+		gpu.binding = int64(n) << 20
+		defer func() { gpu.binding = full }()
+		ne, err := Estimate(model.Shapes(model.VGG19, 1), modeOptions(o.Mode, size, true), size, size, gpu.binding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		est = ne.Bytes
+		fmt.Printf("bindings of %d MiB: the dry run's largest buffer %.1f MiB\n", n, float64(ne.Largest)/(1<<20))
+	}
 	if os.Getenv("NNST_PEAK_BUDGET") == "1" { // as after the app's Reserve
 		gpu.budget = gpu.alloc + est - base
 		defer func() { gpu.budget = 0 }()
@@ -341,7 +354,7 @@ func TestPeakStages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("%6.1fs done: last stage peak %.1f MiB; Estimate at %d px: %.1f MiB; %d buffers created (%.0f MiB), %d dispatches in %d submits\n", time.Since(start).Seconds(), float64(gpu.PeakBytes()-base)/(1<<20), size, float64(est)/(1<<20), gpu.created-created, float64(gpu.createdBytes-createdBytes)/(1<<20), gpu.dispatchN-dispatches, gpu.flushes-flushes)
+	fmt.Printf("%6.1fs done: last stage peak %.1f MiB; Estimate at %d px: %.1f MiB; %d buffers created (%.0f MiB, the largest %.1f MiB), %d dispatches in %d submits\n", time.Since(start).Seconds(), float64(gpu.PeakBytes()-base)/(1<<20), size, float64(est)/(1<<20), gpu.created-created, float64(gpu.createdBytes-createdBytes)/(1<<20), float64(gpu.LargestBytes())/(1<<20), gpu.dispatchN-dispatches, gpu.flushes-flushes)
 }
 
 // TestBenchTransfer times Upload and Download of relu4_3's size for each
