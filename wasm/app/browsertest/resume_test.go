@@ -26,22 +26,7 @@ func TestResume(t *testing.T) {
 		{"lost", "best", "webgpu", "The graphics device was lost", "during scale 2 of 2", "resumed from the end of scale 1 of 2 on "},
 	} {
 		t.Run(c.fault+"-"+c.mode+"-"+c.backend, func(t *testing.T) {
-			tb := startBrowser(t, c.backend == "webgpu")
-			tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+query+"&fault="+c.fault+"&backend="+c.backend))
-			if e := tb.wait("ready,error", 0, 3*time.Minute); e.Type != "ready" || e.Detail != c.backend {
-				t.Fatalf("not ready on %s: %+v", c.backend, e)
-			}
-			tb.uploadPair(in)
-			tb.do(10*time.Second, chromedp.Click(chromedp.ID("mode-"+c.mode)))
-			if c.backend == "webgpu" { // rotations off keep SwiftShader's run short
-				tb.do(10*time.Second, chromedp.Click(chromedp.ID("flip")))
-			}
-			s := tb.seq()
-			tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
-			e := tb.wait("resumed,error,done,cancelled", s, 8*time.Minute)
-			if e.Type != "resumed" {
-				t.Fatalf("want the run resumed, got %+v (%s)", e, tb.text("error-text"))
-			}
+			tb, e := startFaultRun(t, srv, in, c.fault, c.mode, c.backend)
 			for _, w := range []string{c.why, c.during, c.after} {
 				if !strings.Contains(e.Detail, w) {
 					t.Errorf("the resume says %q, want %q in it", e.Detail, w)
@@ -82,20 +67,7 @@ func TestResume(t *testing.T) {
 // not loop but say so and offer to try again, and trying again resumes
 // from the same checkpoint and finishes.
 func TestResumeFailsAgain(t *testing.T) {
-	srv := serveSite(t, siteDir(t))
-	in := makeInputs(t)
-	tb := startBrowser(t, false)
-	tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+query+"&fault=lost-twice&backend=cpu"))
-	if e := tb.wait("ready,error", 0, 3*time.Minute); e.Type != "ready" {
-		t.Fatalf("not ready: %+v", e)
-	}
-	tb.uploadPair(in)
-	tb.do(10*time.Second, chromedp.Click(chromedp.ID("mode-fast")))
-	s := tb.seq()
-	tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
-	if e := tb.wait("resumed,error,done,cancelled", s, 8*time.Minute); e.Type != "resumed" {
-		t.Fatalf("want the run resumed, got %+v (%s)", e, tb.text("error-text"))
-	}
+	tb, _ := startFaultRun(t, serveSite(t, siteDir(t)), makeInputs(t), "lost-twice", "fast", "cpu")
 	e := tb.wait("error,done,cancelled", tb.seq(), 8*time.Minute)
 	want := "during the final pass, again. Try again to resume from the end of the match."
 	if msg := tb.text("error-text"); e.Type != "error" || !strings.HasPrefix(msg, "The graphics device was lost") || !strings.HasSuffix(msg, want) {
@@ -104,7 +76,7 @@ func TestResumeFailsAgain(t *testing.T) {
 	if r := tb.text("retry"); r != "Try again" {
 		t.Errorf("the button says %q", r)
 	}
-	s = tb.seq()
+	s := tb.seq()
 	tb.do(10*time.Second, chromedp.Click(chromedp.ID("retry")))
 	e = tb.wait("resumed,error,done,cancelled", s, 8*time.Minute)
 	if e.Type != "resumed" || !strings.Contains(e.Detail, "resumed from the end of the match") {
@@ -114,4 +86,29 @@ func TestResumeFailsAgain(t *testing.T) {
 		t.Fatalf("the run tried again: %+v (%s)", e, tb.text("error-text"))
 	}
 	tb.checkProblems()
+}
+
+// startFaultRun opens the page with the fault hook on backend, runs the
+// pair in mode (on WebGPU without rotations, to keep SwiftShader's run
+// short) and waits until the page resumes the run; it returns the tab and
+// the resumed event.
+func startFaultRun(t *testing.T, srv *site, in inputs, fault, mode, backend string) (*tab, event) {
+	t.Helper()
+	tb := startBrowser(t, backend == "webgpu")
+	tb.do(60*time.Second, chromedp.Navigate(srv.URL+"/"+query+"&fault="+fault+"&backend="+backend))
+	if e := tb.wait("ready,error", 0, 3*time.Minute); e.Type != "ready" || e.Detail != backend {
+		t.Fatalf("not ready on %s: %+v", backend, e)
+	}
+	tb.uploadPair(in)
+	tb.do(10*time.Second, chromedp.Click(chromedp.ID("mode-"+mode)))
+	if backend == "webgpu" {
+		tb.do(10*time.Second, chromedp.Click(chromedp.ID("flip")))
+	}
+	s := tb.seq()
+	tb.do(10*time.Second, chromedp.Click(chromedp.ID("run")))
+	e := tb.wait("resumed,error,done,cancelled", s, 8*time.Minute)
+	if e.Type != "resumed" {
+		t.Fatalf("want the run resumed, got %+v (%s)", e, tb.text("error-text"))
+	}
+	return tb, e
 }
