@@ -163,6 +163,20 @@ func partChans(c, h, w int, lim int64) int {
 	return cp
 }
 
+// partSizes is the channels of each part of a c x h x w float32 tensor
+// in buffers of at most lim bytes (partChans): one entry when it is whole.
+func partSizes(c, h, w int, lim int64) []int {
+	cp := partChans(c, h, w, lim)
+	if cp >= c {
+		return []int{c}
+	}
+	var n []int
+	for c0 := 0; c0 < c; c0 += cp {
+		n = append(n, min(cp, c-c0))
+	}
+	return n
+}
+
 // queryCols is the queries of each part of a search's d x n query
 // columns, each part within lim bytes (0: no limit).
 func queryCols(d, n int, lim int64) int {

@@ -244,8 +244,7 @@ func (b *Backend) nearestInto(k *bank, q *queries, n int, idx, sim *buffer, acc 
 			a = 1
 		}
 		for j, qb := range q.parts {
-			q0 := j * q.cols
-			qn := min(q.cols, n-q0)
+			q0, qn := q.span(j, n)
 			for c0 := 0; c0 < qn; c0 += run {
 				nr := min(run, qn-c0)
 				b.dispatch("match", "nearest", k.over(), (nr+63)/64, ch,
@@ -414,8 +413,7 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	b.dispatch("reduce", "sum", noOverrides, 1, 1, params{uint32(n), 0, 1, f32(1 / float32(n))}, sim, loss.buf)
 	raw := make([]*buffer, len(q.parts)) // as the queries: c x cols each
 	for j, x := range q.parts {          // by the bank's parts and the queries'
-		q0 := j * q.cols
-		nq := min(q.cols, n-q0)
+		q0, nq := q.span(j, n)
 		raw[j] = b.newBuf(int64(c*nq) * 4)
 		for pi, r := 0, 0; r < k.m; pi, r = pi+1, r+k.partRows {
 			b.run1("loss", "split_grad", noOverrides, c*nq, params{uint32(c), uint32(n), uint32(k.dp), uint32(r), uint32(min(k.partRows, k.m-r)), uint32(q0), uint32(nq)}, k.parts[pi], idx, sim, x, norms, raw[j])
@@ -423,7 +421,7 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	}
 	mean := b.newBuf(int64(c) * 4)
 	for j, r := range raw {
-		nq := min(q.cols, n-j*q.cols)
+		_, nq := q.span(j, n)
 		acc, scale := uint32(min(j, 1)), float32(1)
 		if j == len(raw)-1 {
 			scale = 1 / float32(n)
@@ -433,8 +431,7 @@ func (b *Backend) SplitLoss(out nnst.Tensor, style []nnst.Tensor, s nnst.Sample)
 	g := b.Zeros(c, ot.h, ot.w).(*Tensor)
 	for _, v := range g.views() {
 		for j, r := range raw {
-			q0 := j * q.cols
-			nq := min(q.cols, n-q0)
+			q0, nq := q.span(j, n)
 			b.run1("loss", "split_scatter", noOverrides, v.c*nq, params{uint32(v.c), uint32(ot.h), uint32(ot.w), uint32(og.stride), uint32(og.y0),
 				uint32(og.x0), uint32(max(og.sw, 1)), uint32(q0), uint32(nq), uint32(v.c0)}, r, mean, v.buf)
 		}

@@ -33,14 +33,14 @@ func (t *Tensor) views() []view {
 // anyTensor is a new tensor, in parts if one buffer would pass the
 // binding limit.
 func (b *Backend) anyTensor(c, h, w int) *Tensor {
-	cp := partChans(c, h, w, b.binding)
-	if cp >= c {
+	ns := partSizes(c, h, w, b.binding)
+	if len(ns) == 1 {
 		return b.tensor(c, h, w)
 	}
 	b.parted++
-	t := &Tensor{c: c, h: h, w: w, cp: cp}
-	for c0 := 0; c0 < c; c0 += cp {
-		t.parts = append(t.parts, b.newBuf(int64(min(cp, c-c0)*h*w)*4))
+	t := &Tensor{c: c, h: h, w: w, cp: ns[0]}
+	for _, n := range ns {
+		t.parts = append(t.parts, b.newBuf(int64(n*h*w)*4))
 	}
 	return t
 }
@@ -85,6 +85,12 @@ func segments(x []view, off int, y []view) []seg {
 type queries struct {
 	parts []*buffer
 	cols  int
+}
+
+// span returns the first query of part j of n queries and its count.
+func (q *queries) span(j, n int) (q0, nq int) {
+	q0 = j * q.cols
+	return q0, min(q.cols, n-q0)
 }
 
 func (b *Backend) freeQueries(q *queries) {

@@ -41,13 +41,9 @@ func (s Sizes) Buffer(n int64) int64 { return roundSize(n) }
 // Tensor: in parts of partChans channels when one buffer would pass the
 // binding limit (anyTensor).
 func (s Sizes) Tensor(a *nnst.Alloc, c, h, w int) int64 {
-	cp := partChans(c, h, w, s.Binding)
-	if cp >= c {
-		return a.New(int64(c*h*w) * 4)
-	}
 	var b int64
-	for c0 := 0; c0 < c; c0 += cp {
-		b += a.New(int64(min(cp, c-c0)*h*w) * 4)
+	for _, n := range partSizes(c, h, w, s.Binding) {
+		b += a.New(int64(n*h*w) * 4)
 	}
 	return b
 }
@@ -124,10 +120,8 @@ func (s Sizes) Table(a *nnst.Alloc, in, out int, align bool) {
 // Compact: fp16 pairs, or a stride-phase copy read back to the host; part
 // by part for a tensor in parts.
 func (s Sizes) Compact(a *nnst.Alloc, c, h, w, stride int, _ [][2]int) int64 {
-	cp := partChans(c, h, w, s.Binding)
 	var kept int64
-	for c0 := 0; c0 < c; c0 += cp {
-		pc := min(cp, c-c0)
+	for _, pc := range partSizes(c, h, w, s.Binding) {
 		if stride < s.HostStride {
 			kept += a.New(int64((pc*h*w+1)/2) * 4)
 			continue
