@@ -1,4 +1,4 @@
-// Element-wise kernels: axpby, fp16 packing (plain, stride-phase order, crop), fill, rot90, input normalisation and its
+// Element-wise kernels: axpby, axpy, fp16 packing (plain, stride-phase order, crop), fill, rot90, input normalisation and its
 // backward, Adam. One invocation per element.
 
 //! axpby
@@ -19,6 +19,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
 		z[i] = p.a * x[i] + p.b * y[i];
 	} else {
 		z[i] = p.a * x[i];
+	}
+}
+
+//! axpy
+// y += a*x, in place.
+struct P { n: u32, a: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+	let i = gid(wg, nw, lid);
+	if (i < p.n) {
+		y[i] += p.a * x[i];
 	}
 }
 

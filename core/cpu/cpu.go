@@ -130,6 +130,16 @@ func (b *Backend) Axpby(a float32, x nnst.Tensor, c float32, y nnst.Tensor) nnst
 	return b.wrap(ops.Axpby(a, host(x), c, host(y)))
 }
 
+func (b *Backend) Axpy(a float32, x, y nnst.Tensor) {
+	xt, yt := host(x), host(y)
+	if !xt.SameShape(yt) {
+		panic("cpu: Axpy shape mismatch " + xt.String() + " vs " + yt.String())
+	}
+	for i, v := range xt.Data {
+		yt.Data[i] += a * v
+	}
+}
+
 func (b *Backend) Resize(x nnst.Tensor, h, w int, align bool) nnst.Tensor {
 	return b.wrap(ops.Resize(host(x), h, w, align))
 }

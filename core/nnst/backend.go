@@ -52,6 +52,8 @@ type Backend interface {
 
 	// Axpby returns a*x + b*y; y may be nil.
 	Axpby(a float32, x Tensor, b float32, y Tensor) Tensor
+	// Axpy adds a*x to y in place (x and y of one shape).
+	Axpy(a float32, x, y Tensor)
 	// Resize is bilinear interpolation to h x w; ResizeBackward its adjoint
 	// (g is the gradient of the resized tensor, the result has size h x w).
 	Resize(x Tensor, h, w int, alignCorners bool) Tensor

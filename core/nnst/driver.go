@@ -214,8 +214,8 @@ func (r *run) finishImage(content, style, out *tensor.T) (*tensor.T, error) {
 	return out, nil
 }
 
-// contentLoss adds the gradient of the optional content loss to g and
-// returns the new gradient; ref is the content at img's size.
+// contentLoss adds the gradient of the optional content loss to g, in
+// place, and returns g; ref is the content at img's size.
 func (r *run) contentLoss(img, ref, g Tensor) Tensor {
 	be := r.be
 	_, h, w := img.Shape()
@@ -231,9 +231,9 @@ func (r *run) contentLoss(img, ref, g Tensor) Tensor {
 	b := be.Resize(ref, sh, sw, true)
 	loss, gs := be.ColorDistanceLoss(a, b)
 	gi := be.ResizeBackward(gs, h, w, true)
-	sum := be.Axpby(1, g, 1, gi)
-	be.Free(a, b, loss, gs, gi, g)
-	return sum
+	be.Axpy(1, gi, g)
+	be.Free(a, b, loss, gs, gi)
+	return g
 }
 
 type adam struct {
@@ -396,9 +396,8 @@ func (r *run) optimiseFinal(p []Tensor, style, content Tensor, f finalPass) erro
 			losses[l] = loss
 			for i, tg := range f.targets {
 				gc := be.HypercolumnLossBackward(coefs[i], taps, tg.hc, l)
-				sum := be.Axpby(1, g, tg.weight, gc)
-				be.Free(g, gc)
-				g = sum
+				be.Axpy(tg.weight, gc, g) // in place: at the largest tap, a third tap-sized tensor was the run's peak
+				be.Free(gc)
 			}
 			return g
 		})

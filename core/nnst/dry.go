@@ -121,6 +121,9 @@ func (d *Dry) like(x Tensor) Tensor { return d.t(x.Shape()) }
 
 func (d *Dry) Axpby(a float32, x Tensor, b float32, y Tensor) Tensor { return d.part(x.Shape()) }
 
+// Axpy allocates nothing.
+func (d *Dry) Axpy(a float32, x, y Tensor) {}
+
 // Resize allocates an h x w result of x's channels and x's axis tables.
 func (d *Dry) Resize(x Tensor, h, w int, ac bool) Tensor {
 	c, xh, xw := x.Shape()

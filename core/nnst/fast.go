@@ -307,12 +307,6 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 	}
 	pass := func(p []Tensor, c, s Tensor, steps int, units float64, ru *reuse) error {
 		f := finalPass{steps: steps, lr: rate(fp.LR, steps), grid: fp.Grid, rots: fp.Rots, units: units, contentSteps: steps / 2}
-		photo := func() Tensor { // the content's hypercolumns, to free
-			if ru != nil {
-				return be.Axpby(1, ru.query, 0, nil)
-			}
-			return r.hypercolumns(c)
-		}
 		if ru != nil {
 			f.styleTaps = ru.taps
 		}
@@ -340,12 +334,22 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 			be.Free(x)
 			return y
 		}
-		onGrid := func(x Tensor) Tensor {
+		grid := func(h, w int) (int, int) {
 			if fp.FineGrid {
-				return x
+				return h, w
 			}
+			return min(gh, h), min(gw, w)
+		}
+		onGrid := func(x Tensor) Tensor {
 			_, h, w := x.Shape()
-			return toGrid(x, min(gh, h), min(gw, w))
+			gh, gw := grid(h, w)
+			return toGrid(x, gh, gw)
+		}
+		photo := func(h, w int) Tensor { // the content's hypercolumns at h x w, to free
+			if ru != nil {
+				return toGrid(be.Axpby(1, ru.query, 0, nil), h, w)
+			}
+			return r.gridHypercolumns(c, h, w)
 		}
 		switch {
 		case wm > 0:
@@ -355,7 +359,7 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 			hc := M
 			if wp > 0 {
 				_, mh, mw := M.Shape()
-				ph := toGrid(photo(), mh, mw)
+				ph := photo(mh, mw)
 				hc = be.Axpby(float32(wp/(wp+wm)), ph, float32(wm/(wp+wm)), M)
 				be.Free(ph, M)
 			}
@@ -363,7 +367,7 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 			f.targets = append(f.targets, t)
 			defer be.Free(t.hc)
 		case wp > 0:
-			t := target{onGrid(photo()), float32(wp)}
+			t := target{photo(grid(max(ch/4, 1), max(cw/4, 1))), float32(wp)}
 			f.targets = append(f.targets, t)
 			defer be.Free(t.hc)
 		}

@@ -118,6 +118,11 @@ func (c *Counter) Axpby(a float32, x Tensor, b float32, y Tensor) Tensor {
 	return c.Backend.Axpby(a, x, b, y)
 }
 
+func (c *Counter) Axpy(a float32, x, y Tensor) {
+	c.add("elementwise", 3*size(x))
+	c.Backend.Axpy(a, x, y)
+}
+
 func (c *Counter) Resize(x Tensor, h, w int, ac bool) Tensor {
 	ch, _, _ := x.Shape()
 	c.add("resize", 8*float64(ch*h*w))

@@ -95,9 +95,8 @@ func (s *splitStep) grad(l int) Tensor {
 		s.losses = append(s.losses, loss)
 		if e := s.extra[l]; e != nil {
 			u := be.Upload(e)
-			sum := be.Axpby(1, g, 1, u)
-			be.Free(g, u)
-			g = sum
+			be.Axpy(1, u, g)
+			be.Free(u)
 		}
 		return g
 	}

@@ -9,6 +9,29 @@ func (r *run) hypercolumns(img Tensor) Tensor {
 	return hc
 }
 
+// gridHypercolumns is hypercolumns(img) resized to h x w, made a tap at a
+// time: the taps at full size and all of the hypercolumns at a quarter of
+// it, never held at once, were the peak of a final pass at 512 px (equal to
+// float rounding: each tap is scaled after its resizes, not between).
+func (r *run) gridHypercolumns(img Tensor, h, w int) Tensor {
+	be := r.be
+	_, ih, iw := img.Shape()
+	qh, qw := max(ih/4, 1), max(iw/4, 1)
+	parts := make([]Tensor, len(r.s.model.Taps))
+	forwardTaps(be, img, func(l int, t Tensor) {
+		y := be.Resize(t, qh, qw, true)
+		if qh != h || qw != w {
+			z := be.Resize(y, h, w, false)
+			be.Free(y)
+			y = z
+		}
+		parts[l] = y
+	})
+	hc := be.Hypercolumns(parts, h, w)
+	be.Free(parts...)
+	return hc
+}
+
 // matchTarget returns replace(H(query), H(style, flips)); style is freed.
 func (r *run) matchTarget(query, style Tensor) Tensor {
 	be := r.be

@@ -63,6 +63,22 @@ func (b *Backend) Axpby(a float32, x nnst.Tensor, c float32, y nnst.Tensor) nnst
 	return z
 }
 
+func (b *Backend) Axpy(a float32, x, y nnst.Tensor) {
+	xt, yt := gt(x), gt(y)
+	if yt.c != xt.c || yt.h != xt.h || yt.w != xt.w {
+		panic(fmt.Sprintf("webgpu: Axpy shape mismatch %dx%dx%d vs %dx%dx%d", xt.c, xt.h, xt.w, yt.c, yt.h, yt.w))
+	}
+	xs, ys := xt.views(), yt.views()
+	if len(xs) != len(ys) {
+		b.fail(fmt.Errorf("webgpu: Axpy of tensors split differently"))
+		return
+	}
+	for i, v := range ys {
+		n := v.c * yt.h * yt.w
+		b.run1("elementwise", "axpy", noOverrides, n, params{uint32(n), f32(a)}, xs[i].buf, v.buf)
+	}
+}
+
 // table returns the resize table of one axis (see resize.wgsl), cached.
 func (b *Backend) table(in, out int, align bool) *buffer {
 	key := [3]int{in, out, 0}

@@ -63,9 +63,10 @@ func TestEstimate(t *testing.T) {
 	}
 }
 
-// The largest buffer is the hypercolumns of the image: every tap's
-// channels at a quarter of its size, f32; 1024 px for Best, Fast's pass
-// size (512 px) for Fast at 1024 px.
+// Best's largest buffer is the hypercolumns of the image (every tap's
+// channels at a quarter of its size, f32) at 1024 px; Fast's, at 1024 px, a
+// first tap at its pass size (512 px): its photo's hypercolumns are made a
+// tap at a time, straight at the target's grid.
 func TestLargest(t *testing.T) {
 	m := model.Shapes(model.VGG19, 1)
 	chans, err := m.TapChannels()
@@ -76,14 +77,11 @@ func TestLargest(t *testing.T) {
 	for _, c := range chans {
 		d += c
 	}
-	for _, mode := range []nnst.Mode{nnst.ModeBest, nnst.ModeFast} {
-		q := 256
-		if mode == nnst.ModeFast {
-			q = 128
-		}
-		if got, want := estimate(t, m, mode, 1024, true).Largest, int64(d*q*q*4); got != want {
-			t.Errorf("%s: largest buffer %d bytes, want the hypercolumns' %d", mode, got, want)
-		}
+	if got, want := estimate(t, m, nnst.ModeBest, 1024, true).Largest, int64(d*256*256*4); got != want {
+		t.Errorf("best: largest buffer %d bytes, want the hypercolumns' %d", got, want)
+	}
+	if got, want := estimate(t, m, nnst.ModeFast, 1024, true).Largest, int64(chans[0]*512*512*4); got != want {
+		t.Errorf("fast: largest buffer %d bytes, want the first tap's at 512 px, %d", got, want)
 	}
 }
 

@@ -22,7 +22,11 @@ func axpbyCase(t *testing.T, s *state) {
 	bx, by, rx, ry := s.be.Upload(x), s.be.Upload(y), s.ref.Upload(x), s.ref.Upload(y)
 	s.check(t, "0.5 x - 2 y", s.be.Axpby(0.5, bx, -2, by), s.ref.Axpby(0.5, rx, -2, ry), s.of(t, "out"))
 	s.check(t, "3 x (y nil)", s.be.Axpby(3, bx, 0, nil), s.ref.Axpby(3, rx, 0, nil), s.of(t, "out"))
-	s.be.Free(bx, by)
+	// Axpy against Axpby: y += 1.5 x, in place, twice.
+	s.be.Axpy(1.5, bx, by)
+	s.be.Axpy(1.5, bx, by)
+	s.check(t, "y += 1.5 x twice", by, s.ref.Axpby(3, rx, 1, ry), s.of(t, "out"))
+	s.be.Free(bx)
 }
 
 func rot90Case(t *testing.T, s *state) {
