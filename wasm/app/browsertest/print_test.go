@@ -203,9 +203,12 @@ func tabMemory(t *testing.T, tb *tab) float64 {
 
 // TestCPUMemory runs Fast at 512 px (a square photo, the most pixels at
 // that size; two steps at each size) on the CPU path and holds the tab's
-// WebAssembly memory to 1 GiB, what a phone may give a tab: 1.0 GB here
-// (Go 0.79, SIMD kernels 0.22); 1.2-1.3 GB before the backward pass let
-// its trace go as it went. A 4:3 photo takes less.
+// WebAssembly memory to 1 GiB, what a phone may give a tab: 0.82-0.90 GB
+// here (Go 0.60-0.68, SIMD kernels 0.22); 0.98-1.1 GB before the final
+// pass made its photo's hypercolumns a tap at a time, summed its tap
+// gradients in place and collected between steps (CI failed on it once),
+// 1.2-1.3 GB before the backward pass let its trace go as it went. A 4:3
+// photo takes less.
 func TestCPUMemory(t *testing.T) {
 	srv := serveSite(t, siteDir(t))
 	in := makeInputs(t)
