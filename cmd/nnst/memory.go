@@ -13,6 +13,7 @@ import (
 	"nnst/core/imageio"
 	"nnst/core/model"
 	"nnst/core/nnst"
+	"nnst/core/score"
 )
 
 // memoryEnv sets the memory budget like --max-memory.
@@ -219,9 +220,13 @@ func limitHeap(b budget) {
 }
 
 // scoreEstimate is the peak memory of scoring an output of out (h, w)
-// against a style of style, from the bytes of their taps. Measured
-// (GOGC=10), the heap peaked at 577 MB at 256 px and 1.96 GB at 512 px,
-// about seven times the output's taps; this gives 695 MB and 2.27 GB.
+// against a style of style: the scorer runs the network a tap at a time
+// and keeps the output's hypercolumns at a quarter size, and its neighbour
+// searches compare up to score.Grid x score.Grid samples of each side.
+// Measured (GOGC=10, c1 at 4:3 against s1), the peak was 0.48, 1.55, 2.18
+// and 6.84 GB at 256, 512, 1024 and 2048 px; this gives 1.44, 1.84, 3.36
+// and 9.46 GB (the output's and the style's taps and a quarter more, two
+// search matrices, the weights twice).
 func scoreEstimate(m *model.Model, out, style [2]int) (int64, error) {
 	taps := func(s [2]int) (int64, error) {
 		d := nnst.NewDry(nil)
@@ -239,7 +244,11 @@ func scoreEstimate(m *model.Model, out, style [2]int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return 6*o + 2*st + 2*weightBytes(m) + 100<<20, nil
+	samples := func(s [2]int) int64 { // of the first tap, at the image's size
+		k := (max(s[0], s[1]) + score.Grid - 1) / score.Grid
+		return int64((s[0] + k - 1) / k * ((s[1] + k - 1) / k))
+	}
+	return (o+st)*5/4 + 2*4*samples(out)*samples(style) + 2*weightBytes(m) + 100<<20, nil
 }
 
 // checkScoreMemory refuses scoring at size whose estimate exceeds the

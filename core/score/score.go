@@ -4,6 +4,7 @@
 package score
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -86,11 +87,14 @@ func (sr *Scorer) Compute(content, style, out *tensor.T, grid int) (Scores, erro
 	if !slices.Contains(isGram, true) {
 		return sc, fmt.Errorf("the model taps none of %v, which the Gram score needs", GramTaps)
 	}
-	of, err := sr.features(out, grid, isGram)
+	// The output's hypercolumns at a quarter size, a part per tap, wait
+	// for the content's (at 2048 px, 1.9 GB each).
+	ohc := make([]*tensor.T, len(taps))
+	of, err := sr.features(out, grid, isGram, func(l int, part *tensor.T) { ohc[l] = part })
 	if err != nil {
 		return sc, err
 	}
-	sf, err := sr.features(style, grid, isGram)
+	sf, err := sr.features(style, grid, isGram, nil)
 	if err != nil {
 		return sc, err
 	}
@@ -105,53 +109,93 @@ func (sr *Scorer) Compute(content, style, out *tensor.T, grid int) (Scores, erro
 			sc.Gram += gramDistance(of.grams[l], sf.grams[l])
 		}
 	}
-	if sc.Hyper, err = nearestDistance(be, sample(of.hc, grid), sample(sf.hc, grid)); err != nil {
+	if sc.Hyper, err = nearestDistance(be, of.hc, sf.hc); err != nil {
 		return sc, err
 	}
 	sf = features{}
-	cf, err := sr.features(content, grid, nil)
-	if err != nil {
+	var pd positions
+	if _, err = sr.features(content, grid, nil, func(l int, part *tensor.T) {
+		pd.add(ohc[l], part)
+		ohc[l] = nil
+	}); err != nil {
 		return sc, err
 	}
-	sc.Content = positionDistance(of.hc, cf.hc)
+	sc.Content = pd.distance()
 	sc.SSIM = LumaSSIM(out, content)
 	return sc, be.Err()
 }
 
 // features is what the scores need of one image: each tap sampled to the
 // grid, the Gram matrices of the taps marked, and the hypercolumns at a
-// quarter of the size. Nothing else of the network's output is kept: at
-// print sizes the taps are gigabytes.
+// quarter of the size sampled to the grid. The network runs a tap at a time
+// (on a TapStreamer) and each, when set, gets each tap's part of the
+// hypercolumns at a quarter size: at print sizes the taps are gigabytes.
 type features struct {
 	taps  []*tensor.T
 	grams [][]float32
 	hc    *tensor.T
 }
 
-func (sr *Scorer) features(img *tensor.T, grid int, grams []bool) (features, error) {
+func (sr *Scorer) features(img *tensor.T, grid int, grams []bool, each func(l int, part *tensor.T)) (features, error) {
 	be := sr.be
 	var f features
+	var parts []*tensor.T // each tap's hypercolumns, sampled
+	var err error
+	h, w := max(img.H/4, 1), max(img.W/4, 1)
 	t := be.Upload(img)
-	tr := be.Forward(t, false)
-	be.Free(t)
-	defer be.Release(tr)
-	for l, tp := range tr.Taps {
-		h, err := be.Download(tp)
-		if err != nil {
-			return f, err
+	forTaps(be, t, func(l int, tp nnst.Tensor) {
+		x, e := be.Download(tp)
+		hc := be.Hypercolumns([]nnst.Tensor{tp}, h, w) // the tap's part of them all
+		part, e2 := be.Download(hc)
+		be.Free(hc)
+		if err = cmp.Or(err, e, e2); err != nil {
+			return
 		}
-		f.taps = append(f.taps, sample(h, grid))
+		f.taps = append(f.taps, sample(x, grid))
 		var g []float32
 		if l < len(grams) && grams[l] {
-			g = gram(h)
+			g = gram(x)
 		}
 		f.grams = append(f.grams, g)
+		parts = append(parts, sample(part, grid))
+		if each != nil {
+			each(l, part)
+		}
+	})
+	be.Free(t)
+	if err != nil {
+		return f, err
 	}
-	hc := be.Hypercolumns(tr.Taps, max(img.H/4, 1), max(img.W/4, 1))
-	var err error
-	f.hc, err = be.Download(hc)
-	be.Free(hc)
-	return f, err
+	f.hc = concat(parts)
+	return f, nil
+}
+
+// forTaps runs each on every tap of img's forward pass, one at a time on
+// a TapStreamer.
+func forTaps(be nnst.Backend, img nnst.Tensor, each func(l int, t nnst.Tensor)) {
+	if s, ok := nnst.As[nnst.TapStreamer](be); ok {
+		s.ForwardTaps(img, each)
+		return
+	}
+	tr := be.Forward(img, false)
+	for l, t := range tr.Taps {
+		each(l, t)
+	}
+	be.Release(tr)
+}
+
+// concat stacks ts (of one height and width) along the channels.
+func concat(ts []*tensor.T) *tensor.T {
+	c := 0
+	for _, t := range ts {
+		c += t.C
+	}
+	o := tensor.New(c, ts[0].H, ts[0].W)
+	off := 0
+	for _, t := range ts {
+		off += copy(o.Data[off:], t.Data)
+	}
+	return o
 }
 
 // sample keeps rows and columns 0, s, 2s, ... of t, with the stride s that
@@ -205,28 +249,37 @@ func gramDistance(ga, gb []float32) float64 {
 	return s / float64(len(ga))
 }
 
-// positionDistance is the mean over positions of 1 - cos between the
-// vectors of a and b at the same position, each centred on its own mean.
-func positionDistance(a, b *tensor.T) float64 {
-	n := a.H * a.W
+// positions is the mean over positions of 1 - cos between the vectors of
+// two images' hypercolumns at the same position, each centred on its own
+// mean, summed over their channels a part at a time.
+type positions struct {
+	dot, na, nb []float64
+}
+
+// add sums parts a and b (the same channels of each image).
+func (p *positions) add(a, b *tensor.T) {
+	if p.dot == nil {
+		n := a.H * a.W
+		p.dot, p.na, p.nb = make([]float64, n), make([]float64, n), make([]float64, n)
+	}
 	ma, mb := channelMeans(a), channelMeans(b)
-	dot := make([]float64, n)
-	na := make([]float64, n)
-	nb := make([]float64, n)
 	for c := 0; c < a.C; c++ {
 		pa, pb := a.Plane(c), b.Plane(c)
 		for i := range pa {
 			x, y := float64(pa[i])-ma[c], float64(pb[i])-mb[c]
-			dot[i] += x * y
-			na[i] += x * x
-			nb[i] += y * y
+			p.dot[i] += x * y
+			p.na[i] += x * x
+			p.nb[i] += y * y
 		}
 	}
+}
+
+func (p *positions) distance() float64 {
 	var s float64
-	for i := range dot {
-		s += 1 - dot[i]/math.Max(math.Sqrt(na[i]*nb[i]), 1e-16)
+	for i := range p.dot {
+		s += 1 - p.dot[i]/math.Max(math.Sqrt(p.na[i]*p.nb[i]), 1e-16)
 	}
-	return s / float64(n)
+	return s / float64(len(p.dot))
 }
 
 func channelMeans(t *tensor.T) []float64 {
