@@ -164,9 +164,9 @@ type TapStreamer interface {
 	ForwardTaps(img Tensor, each func(l int, t Tensor))
 }
 
-// forwardTaps runs each on every tap of img's forward pass: one at a time
+// ForwardTaps runs each on every tap of img's forward pass: one at a time
 // on a TapStreamer, else all made first and released after.
-func forwardTaps(be Backend, img Tensor, each func(l int, t Tensor)) {
+func ForwardTaps(be Backend, img Tensor, each func(l int, t Tensor)) {
 	if s, ok := As[TapStreamer](be); ok {
 		s.ForwardTaps(img, each)
 		return

@@ -419,7 +419,7 @@ func (r *run) styleTaps(into [][]Tensor, tr *Trace, k, h, w, grid, steps int) {
 // styleImageTaps is styleTaps of img's forward pass, a tap at a time.
 func (r *run) styleImageTaps(into [][]Tensor, img Tensor, k, h, w, grid, steps int) {
 	phases := tapPhases(r.samples(h, w, grid, steps), len(into))
-	forwardTaps(r.be, img, func(l int, t Tensor) {
+	ForwardTaps(r.be, img, func(l int, t Tensor) {
 		r.compactTap(into, l, t, k, h, w, grid, phases[l])
 	})
 }

@@ -143,7 +143,7 @@ func (c *Counter) Forward(img Tensor, keep bool) *Trace {
 func (c *Counter) ForwardTaps(img Tensor, each func(l int, t Tensor)) {
 	_, h, w := img.Shape()
 	c.add("network forward", c.network(h, w))
-	forwardTaps(c.Backend, img, each)
+	ForwardTaps(c.Backend, img, each)
 }
 
 func (c *Counter) Backward(tr *Trace, tapGrad func(l int) Tensor) Tensor {

@@ -18,7 +18,7 @@ func (r *run) gridHypercolumns(img Tensor, h, w int) Tensor {
 	_, ih, iw := img.Shape()
 	qh, qw := max(ih/4, 1), max(iw/4, 1)
 	parts := make([]Tensor, len(r.s.model.Taps))
-	forwardTaps(be, img, func(l int, t Tensor) {
+	ForwardTaps(be, img, func(l int, t Tensor) {
 		y := be.Resize(t, qh, qw, true)
 		if qh != h || qw != w {
 			z := be.Resize(y, h, w, false)

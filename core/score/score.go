@@ -143,7 +143,7 @@ func (sr *Scorer) features(img *tensor.T, grid int, grams []bool, each func(l in
 	var err error
 	h, w := max(img.H/4, 1), max(img.W/4, 1)
 	t := be.Upload(img)
-	forTaps(be, t, func(l int, tp nnst.Tensor) {
+	nnst.ForwardTaps(be, t, func(l int, tp nnst.Tensor) {
 		x, e := be.Download(tp)
 		hc := be.Hypercolumns([]nnst.Tensor{tp}, h, w) // the tap's part of them all
 		part, e2 := be.Download(hc)
@@ -168,20 +168,6 @@ func (sr *Scorer) features(img *tensor.T, grid int, grams []bool, each func(l in
 	}
 	f.hc = concat(parts)
 	return f, nil
-}
-
-// forTaps runs each on every tap of img's forward pass, one at a time on
-// a TapStreamer.
-func forTaps(be nnst.Backend, img nnst.Tensor, each func(l int, t nnst.Tensor)) {
-	if s, ok := nnst.As[nnst.TapStreamer](be); ok {
-		s.ForwardTaps(img, each)
-		return
-	}
-	tr := be.Forward(img, false)
-	for l, t := range tr.Taps {
-		each(l, t)
-	}
-	be.Release(tr)
 }
 
 // concat stacks ts (of one height and width) along the channels.
