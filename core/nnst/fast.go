@@ -342,8 +342,8 @@ func (r *run) fastPasses(content, style, voted, matched *tensor.T, fp FastParams
 		}
 		onGrid := func(x Tensor) Tensor {
 			_, h, w := x.Shape()
-			gh, gw := grid(h, w)
-			return toGrid(x, gh, gw)
+			th, tw := grid(h, w)
+			return toGrid(x, th, tw)
 		}
 		photo := func(h, w int) Tensor { // the content's hypercolumns at h x w, to free
 			if ru != nil {
